@@ -1,0 +1,47 @@
+"""Helpers shared by subcommands: output paths, JSON output, tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from levin.errors import LevinError
+
+
+def writable_dir(path: str | Path) -> Path:
+    """Create `path` if needed and prove it is writable, before any long work starts."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".levin-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise LevinError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def write_json(data: Any, target: str) -> None:
+    """Write `data` as JSON to the file `target`, or to stdout for '-'."""
+    text = json.dumps(data, indent=2) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(target).write_text(text)
+    except OSError as exc:
+        raise LevinError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(row):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(row, widths)))
+
+    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])

@@ -1,0 +1,51 @@
+"""`levin` command line: parse arguments, call the library, print results.
+
+Each subcommand lives in its own module with `register(subparsers)`, which adds its parser and
+sets `run=` to a function taking the parsed arguments and returning an exit status.
+Errors a user can fix print one line and exit with status 2; an interrupted run exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import levin
+from levin.cli import demo, train
+from levin.errors import LevinError
+from levin.train.loop import TrainingInterrupted
+
+COMMANDS = (train, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="levin",
+        description="Shrink neural networks onto microcontrollers: prune, quantize, share "
+                    "weights, entropy-code, and run the result bit-exact in C.",
+        epilog="Run `levin COMMAND --help` for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"levin {levin.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except TrainingInterrupted as exc:
+        print(f"levin: {exc}", file=sys.stderr)
+        return 130
+    except LevinError as exc:
+        print(f"levin {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

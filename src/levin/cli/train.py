@@ -1,0 +1,91 @@
+"""`levin train`: train a zoo model (or your own) on a dataset, resumably."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from levin import zoo
+from levin.cli.common import writable_dir, write_json
+from levin.config import TrainConfig
+from levin.errors import LevinError
+from levin.models import load_model
+from levin.train import data as datasets
+from levin.train.loop import FINAL, train
+
+EXAMPLES = """examples:
+  levin train --model lenet5 --dataset mnist --data-dir ../shared/data --out runs/lenet5
+  levin train --model digits_cnn --epochs 5 --out runs/digits --json -
+Rerunning the same command after an interruption resumes from the last checkpoint.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a model, with checkpoints and resume",
+                       description=__doc__, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True,
+                   help=f"zoo name ({', '.join(zoo.names())}), path/to/file.py:factory, "
+                        f"or a checkpoint directory to fine-tune")
+    p.add_argument("--dataset", help=f"one of {', '.join(datasets.names())} "
+                                     f"(default: the zoo model's own)")
+    p.add_argument("--data-dir", help=f"folder with the dataset files (default: ${datasets.ENV_VAR})")
+    p.add_argument("--out", required=True, help="run directory: checkpoints, model.safetensors, model.json")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="peak learning rate (cosine decay to 0)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"))
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--checkpoint-every", type=int, metavar="STEPS")
+    p.add_argument("--teacher", help="distil from this model (zoo name or checkpoint directory)")
+    p.add_argument("--distill-alpha", type=float, help="weight of the teacher's soft targets "
+                                                       "(default 0.5 with --teacher)")
+    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.set_defaults(run=run)
+
+
+def config_for(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
+    alpha = args.distill_alpha
+    if alpha is None and args.teacher:
+        alpha = 0.5
+    return base.with_(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      optimizer=args.optimizer, weight_decay=args.weight_decay, seed=args.seed,
+                      checkpoint_every=args.checkpoint_every, distill_alpha=alpha)
+
+
+def run(args: argparse.Namespace) -> int:
+    base = zoo.spec(args.model).train if args.model in zoo.names() else TrainConfig()
+    config = config_for(args, base)
+    torch.manual_seed(config.seed)          # the initial weights are part of the run
+    loaded = load_model(args.model)
+    dataset = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
+    if dataset is None:
+        raise LevinError("--dataset is required for a model outside the zoo")
+    out = writable_dir(args.out)
+    data = datasets.load(dataset, args.data_dir)
+    if loaded.input_shape is not None and tuple(loaded.input_shape) != data.input_shape:
+        raise LevinError(f"model {loaded.name} takes {_shape(loaded.input_shape)} inputs, "
+                         f"dataset {dataset} has {_shape(data.input_shape)}")
+    teacher = load_model(args.teacher).module if args.teacher else None
+    if config.distill_alpha > 0 and teacher is None:
+        raise LevinError("--distill-alpha needs --teacher")
+    result = train(loaded.module, data, config, out, model_name=loaded.name, teacher=teacher,
+                   progress=not args.quiet)
+    summary = {k: result.meta[k] for k in ("model", "dataset", "test_accuracy", "train_wall_s")}
+    summary.update(test_error=1 - result.test_accuracy, epochs=config.epochs,
+                   checkpoint=str(out / FINAL))
+    if result.resumed_at is not None:
+        summary["resumed_at"] = {"epoch": result.resumed_at[0] + 1, "step": result.resumed_at[1]}
+    print(f"{loaded.name} on {dataset}: test accuracy {100 * result.test_accuracy:.2f}% "
+          f"(error {100 * (1 - result.test_accuracy):.2f}%), {config.epochs} epochs, "
+          f"{result.wall_s:.1f} s training; saved {out / FINAL}")
+    if args.json:
+        write_json(summary, args.json)
+    return 0
+
+
+def _shape(shape) -> str:
+    return "x".join(map(str, shape))

@@ -1,0 +1,74 @@
+"""Reference model definitions, by name.
+
+>>> from levin import zoo
+>>> model = zoo.create("lenet5")
+>>> zoo.spec("lenet5").input_shape
+(1, 28, 28)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from levin.config import TrainConfig
+from levin.errors import LevinError
+from levin.zoo.digits import DigitsCNN
+from levin.zoo.dscnn import DSCNN
+from levin.zoo.lenet import LeNet5, LeNet300100
+from levin.zoo.resnet8 import ResNet8
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a zoo model is and what it expects.
+
+    `input_shape` is one sample, channels first (C, H, W) or (features,) for MLPs that
+    flatten their own input; `dataset` is the dataset it is trained on by default.
+    """
+
+    name: str
+    factory: Callable[[], nn.Module]
+    input_shape: tuple[int, ...]
+    num_classes: int
+    dataset: str
+    description: str
+    train: TrainConfig = TrainConfig()   # settings `levin train` starts from for this model
+
+
+_SPECS = {
+    s.name: s
+    for s in (
+        ModelSpec("digits_cnn", DigitsCNN, (1, 8, 8), 10, "digits",
+                  "small CNN for scikit-learn's 8x8 digits (the embedded demo)",
+                  TrainConfig(epochs=15, batch_size=32, lr=0.05)),
+        ModelSpec("lenet300", LeNet300100, (1, 28, 28), 10, "mnist",
+                  "LeNet-300-100 MLP, 266,610 params (Deep Compression Table 1)"),
+        ModelSpec("lenet5", LeNet5, (1, 28, 28), 10, "mnist",
+                  "LeNet-5, Caffe form, 431,080 params (Deep Compression Table 1)"),
+        ModelSpec("resnet8", ResNet8, (3, 32, 32), 10, "cifar10",
+                  "ResNet-8, MLPerf Tiny image classification layout"),
+        ModelSpec("dscnn", DSCNN, (1, 49, 10), 12, "speech_commands",
+                  "DS-CNN, MLPerf Tiny keyword spotting layout (49x10 MFCC input)"),
+    )
+}
+
+
+def names() -> list[str]:
+    """Names of all zoo models, sorted."""
+    return sorted(_SPECS)
+
+
+def spec(name: str) -> ModelSpec:
+    """The `ModelSpec` of a zoo model; `LevinError` naming the known models if unknown."""
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise LevinError(f"unknown model {name!r}; known models: {', '.join(names())}") from None
+
+
+def create(name: str) -> nn.Module:
+    """A freshly initialised instance of a zoo model (seed torch first for repeatability)."""
+    return spec(name).factory()
