@@ -148,9 +148,11 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                                f"the file is corrupt, replace it")
     try:
         with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in ("x", "y") if k not in npz.files]
+            if missing:
+                raise DatasetError(f"{path}: missing key {missing[0]!r} (has {', '.join(npz.files)}); "
+                                   f"expected {_NPZ_LAYOUT}")
             x, y = npz["x"], npz["y"]
-    except KeyError as exc:
-        raise DatasetError(f"{path}: missing key {exc}; expected {_NPZ_LAYOUT}") from None
     except (OSError, ValueError, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path}: unreadable ({exc}); expected {_NPZ_LAYOUT}") from None
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3) or y.shape != (len(x),) \
