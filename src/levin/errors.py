@@ -15,3 +15,18 @@ class DatasetError(LevinError):
 
 class CheckpointError(LevinError):
     """A checkpoint cannot be read, or belongs to a different run."""
+
+
+class LevinFormatError(LevinError):
+    """Coded bytes (a table, a payload, a container part) are truncated, corrupt or inconsistent.
+
+    The message names the part and what is wrong with it, e.g. "rANS payload truncated: ...".
+    """
+
+
+class GraphError(LevinError):
+    """A graph is malformed: an unknown op, a shape or attribute that does not fit, a cycle."""
+
+
+class CaptureError(LevinError):
+    """A model cannot be captured into levin's graph IR (an unsupported op, an untraceable forward)."""
