@@ -38,8 +38,8 @@ test-all: $(STAMP)
 
 # The uncompressed baselines later issues compress (full MNIST from $(DATA_DIR)).
 baselines: $(STAMP)
-	$(VENV)/bin/levin train --model lenet300 --dataset mnist --data-dir $(DATA_DIR) --epochs 30 --out runs/lenet300
-	$(VENV)/bin/levin train --model lenet5 --dataset mnist --data-dir $(DATA_DIR) --epochs 20 --out runs/lenet5
+	$(VENV)/bin/levin train --model lenet300 --dataset mnist --data-dir $(DATA_DIR) --out runs/lenet300
+	$(VENV)/bin/levin train --model lenet5 --dataset mnist --data-dir $(DATA_DIR) --out runs/lenet5
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from levin.coding import huffman, rans, sparse  # noqa: E402
 from levin.coding.entropy_model import (  # noqa: E402
