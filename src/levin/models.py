@@ -77,3 +77,17 @@ def load_model(ref: str) -> LoadedModel:
         raise LevinError(f"unknown model {ref!r}: not a zoo model ({', '.join(zoo.names())}), "
                          f"a path/to/file.py:factory, or a checkpoint directory") from None
     return LoadedModel(spec.factory(), spec.name, spec.input_shape, spec.num_classes)
+
+
+def load_graph(ref: str, input_shape: tuple[int, ...] | None = None):
+    """Load the model `ref` names and capture it into a `levin.ir.Graph` on a batch-1 input."""
+    import torch
+
+    from levin.ir.capture import capture
+
+    loaded = load_model(ref)
+    shape = input_shape or loaded.input_shape
+    if shape is None:
+        raise LevinError(f"model {ref} does not say its input shape; pass --input-shape C,H,W "
+                         f"(or give the module an `input_shape` attribute)")
+    return capture(loaded.module, torch.zeros(1, *shape), name=loaded.name)

@@ -11,11 +11,11 @@ import argparse
 import sys
 
 import levin
-from levin.cli import demo, train
+from levin.cli import demo, profile, train
 from levin.errors import LevinError
 from levin.train.loop import TrainingInterrupted
 
-COMMANDS = (train, demo)
+COMMANDS = (train, demo, profile)
 
 
 def build_parser() -> argparse.ArgumentParser:

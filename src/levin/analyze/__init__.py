@@ -1,0 +1,1 @@
+"""Analysis of a Graph: profile (params, MACs, bytes), memory plan (arena), device cost models."""
