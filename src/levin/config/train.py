@@ -1,4 +1,4 @@
-"""Frozen configuration dataclasses; each field has a default a user can rely on."""
+"""How to train or fine-tune a model."""
 
 from __future__ import annotations
 
