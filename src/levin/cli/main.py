@@ -1,21 +1,32 @@
 """`levin` command line: parse arguments, call the library, print results.
 
-Each subcommand lives in its own module with `register(subparsers)`, which adds its parser and
-sets `run=` to a function taking the parsed arguments and returning an exit status.
+Each subcommand lives in its own module of `levin.cli` with `register(subparsers)`, which adds
+its parser and sets `run=` to a function taking the parsed arguments and returning an exit
+status. Modules are found by listing the package, so adding a command is adding a file.
 Errors a user can fix print one line and exit with status 2; an interrupted run exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 
 import levin
-from levin.cli import demo, profile, train
+import levin.cli
 from levin.errors import LevinError
 from levin.train.loop import TrainingInterrupted
 
-COMMANDS = (train, demo, profile)
+
+def commands() -> list:
+    """The command modules of `levin.cli` (those defining `register`), by name."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(levin.cli.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"levin.cli.{info.name}")
+        if hasattr(module, "register"):
+            found.append(module)
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `levin COMMAND --help` for the options of a command.")
     parser.add_argument("--version", action="version", version=f"levin {levin.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in COMMANDS:
+    for command in commands():
         command.register(sub)
     return parser
 
