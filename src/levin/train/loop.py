@@ -8,7 +8,9 @@ the same weights, bit for bit, as one that never stopped.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -252,9 +254,6 @@ def _first_difference(saved: Any, wanted: dict[str, Any]) -> str:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-    import os
-
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
