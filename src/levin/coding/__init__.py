@@ -3,5 +3,11 @@
 Byte formats are given in each module's docstring, precisely enough to write a C decoder:
 `varint` (LEB128 fields), `bitstream` (bit order, Exp-Golomb), `entropy_model` (frequency tables),
 `rans` (payloads, chunks), `huffman` (canonical codes), `bitpack` (fixed widths), `sparse`
-(positions of nonzeros). The .lvn container that holds them is built elsewhere.
+(positions of nonzeros).
+
+The .lvn container (docs/format.md) is built on them: `container` (file layout, sections,
+CRCs), `graph_codec` (the graph description), `weights` (the codec chain of one tensor),
+`symbols` (one value stream and its coder), `channels` (per-output-channel decoding, as the C
+runtime does it), `fields` (bounded field readers), `native` (the C rANS coder via ctypes),
+`fuzz` (mutation fuzzing of the reader: `python -m levin.coding.fuzz --seconds 600`).
 """

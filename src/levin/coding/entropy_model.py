@@ -112,13 +112,20 @@ def quantize_frequencies(counts: np.ndarray, total: int) -> np.ndarray:
         return np.maximum(1, np.floor(np.minimum(bound, total + 1.0))).astype(np.int64)
 
     lo, hi = 0.0, float(cf.max()) * 1.0001  # allocation(hi) is all ones, whose sum m <= total
+    f = None
     for _ in range(64):
         mid = 0.5 * (lo + hi)
-        if allocation(mid).sum() > total:
+        a = allocation(mid)
+        used = int(a.sum())
+        if used == total:  # every lower threshold up to `hi` keeps this same set of units: done
+            f = a
+            break
+        if used > total:
             lo = mid
         else:
             hi = mid
-    f = allocation(hi)
+    if f is None:
+        f = allocation(hi)
     # The units left over all save less than `hi`: hand them out best first.
     heap = [(-ci * math.log2((fi + 1) / fi), i) for i, (ci, fi) in enumerate(zip(cf.tolist(), f.tolist()))]
     heapq.heapify(heap)
@@ -183,33 +190,53 @@ class FrequencyModel:
             raise ValueError(f"symbol {bad} has frequency 0 in this model and cannot be coded")
         return float((counts[used] * (self.precision_bits - np.log2(self.freqs[used]))).sum())
 
-    def _tokens(self) -> list[tuple[int, int]]:
-        """Return the table as (frequency, zero run) tokens: (f, 0) for f >= 1, (0, r) for r+1 zeros."""
-        f = self.freqs.tolist()
-        tokens, i = [], 0
-        while i < len(f):
-            j = i
-            while j < len(f) and f[j] == 0:
-                j += 1
-            tokens.append((f[i], 0) if j == i else (0, j - i - 1))
-            i = max(j, i + 1)
-        return tokens
+    def _tokens(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the table as tokens: (values, is_run). A token is a frequency f >= 1, or, where
+        is_run, the length minus one of a maximal run of zero frequencies (vectorized)."""
+        f = self.freqs
+        zero = f == 0
+        run_start = zero & np.concatenate([[True], ~zero[:-1]])
+        keep = ~zero | run_start  # one token per nonzero frequency and per zero run
+        starts = np.flatnonzero(keep)
+        ends = np.append(starts[1:], f.size)  # a run's token covers up to the next token
+        values = np.where(zero[starts], ends - starts - 1, f[starts])
+        return values.astype(np.int64), zero[starts]
+
+    def _layout(self) -> tuple[int, int]:
+        """Return (best Exp-Golomb order, bytes of the bit stream) of the serialized table.
+
+        The best order is the lowest one giving the fewest bytes. Sizes for all 16 orders are
+        counted with numpy (EG_k(v) takes 2 * bit_length(v + 2^k) - 1 - k bits; frexp gives the
+        bit length exactly); a zero run costs EG_order(0) + EG_0(run).
+        """
+        values, is_run = self._tokens()
+
+        def eg_bits(v: np.ndarray, k: int) -> int:
+            return int((2 * np.frexp((v + (1 << k)).astype(np.float64))[1] - 1 - k).sum()) if v.size else 0
+
+        run_bits = eg_bits(values[is_run], 0)
+        freqs, n_runs = values[~is_run], int(is_run.sum())
+        nbytes = [(eg_bits(freqs, k) + (k + 1) * n_runs + run_bits + 7) // 8 for k in range(16)]
+        order = nbytes.index(min(nbytes))
+        return order, nbytes[order]
+
+    def table_size(self) -> int:
+        """Return len(self.to_bytes()) without writing the table."""
+        return 1 + len(encode_varint(self.alphabet_size)) + self._layout()[1]
 
     def to_bytes(self) -> bytes:
         """Return the serialized table (format in the module docstring), with the best EG order."""
-        tokens = self._tokens()
-        best = b""
-        for order in range(16):
-            w = BitWriter()
-            for f, run in tokens:
-                w.write_exp_golomb(f, order)
-                if f == 0:
-                    w.write_exp_golomb(run, 0)
-            head = bytes([(order << 4) | (self.precision_bits - MIN_PRECISION)])
-            blob = head + encode_varint(self.alphabet_size) + w.to_bytes()
-            if not best or len(blob) < len(best):
-                best = blob
-        return best
+        order, _ = self._layout()
+        values, is_run = self._tokens()
+        w = BitWriter()
+        for v, run in zip(values.tolist(), is_run.tolist()):
+            if run:
+                w.write_exp_golomb(0, order)
+                w.write_exp_golomb(v, 0)
+            else:
+                w.write_exp_golomb(v, order)
+        head = bytes([(order << 4) | (self.precision_bits - MIN_PRECISION)])
+        return head + encode_varint(self.alphabet_size) + w.to_bytes()
 
     @classmethod
     def from_bytes(cls, buf: bytes, pos: int = 0) -> tuple[FrequencyModel, int]:
@@ -285,6 +312,6 @@ def choose_precision(counts: np.ndarray, candidates: range = range(MIN_PRECISION
     def total_bits(p: int) -> float:
         m = build_model(counts, EntropyModelConfig(p))
         nz = np.asarray(counts) > 0
-        return float((np.asarray(counts)[nz] * (p - np.log2(m.freqs[nz]))).sum()) + 8 * len(m.to_bytes())
+        return float((np.asarray(counts)[nz] * (p - np.log2(m.freqs[nz]))).sum()) + 8 * m.table_size()
 
     return min(candidates, key=lambda p: (total_bits(p), p))

@@ -38,6 +38,10 @@ Decoding one output channel at a time, two ways:
     offsets (each stream ends exactly where it was written to end); random access needs the
     offset table (`ChunkedResult.offset_table`): one varint byte size per chunk, in chunk
     order. Its bytes are counted in `ChunkedResult.total_bytes`.
+
+Speed: `encode` and `RansDecoder.take` run the C coder of the microcontroller runtime
+(`levin/runtime/c/levin_rans.c`, via `native.py`) when it can be built, and the Python loops
+below otherwise; both produce the same bytes and symbols (tests/coding/test_native.py).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from levin.coding import native
 from levin.coding.entropy_model import FrequencyModel
 from levin.coding.varint import encode_varints, read_varint
 from levin.errors import LevinFormatError
@@ -85,6 +90,8 @@ def encode(symbols: np.ndarray, model: FrequencyModel, config: RansConfig | None
     if (model.freqs[sym] == 0).any():
         bad = int(sym[np.flatnonzero(model.freqs[sym] == 0)[0]])
         raise ValueError(f"symbol {bad} has frequency 0 in the model and cannot be coded")
+    if native.library() is not None:
+        return native.encode(sym, model, min(config.n_states, sym.size))
     prec = model.precision_bits
     freq, cum, _ = model.lookup_lists()
     xmax = [((RANS_L >> prec) << 8) * f for f in freq]
@@ -143,6 +150,7 @@ class RansDecoder:
         self.buf, self.pos, self.end = buf, pos + 4 * n, end
         self.model, self.lookup = model, lookup
         self.count, self.done = count, 0
+        self._native: native.NativeModel | None = None
         fmax = int(model.freqs.max())
         # Each decode shrinks log2(x) by >= d bits, each byte read grows it by < 8.006 bits, and a
         # state starts below 2^31 and ends at 2^23: so the payload bounds the count it can hold.
@@ -159,6 +167,8 @@ class RansDecoder:
         if model.freqs.max() == model.total:  # one symbol takes all: 0 bits each, states never move
             self.done += count
             return np.full(count, int(model.freqs.argmax()), dtype=np.int64)
+        if native.library() is not None:
+            return self._take_native(count)
         prec, mask = model.precision_bits, model.total - 1
         freq, cum, slots = model.lookup_lists()
         if self.lookup == "table":
@@ -184,6 +194,24 @@ class RansDecoder:
             out.append(s)
         self.pos, self.done = pos, first + count
         return np.asarray(out, dtype=np.int64)
+
+    def _take_native(self, count: int) -> np.ndarray:
+        if self._native is None:
+            self._native = native.NativeModel(self.model, self.lookup)
+            self._view = np.frombuffer(self.buf, dtype=np.uint8)
+        n = len(self.states)
+        dec = native.Decoder(self._view.ctypes.data, self.pos, self.end, self.count, self.done, n,
+                             (native.ctypes.c_uint32 * native.MAX_STATES)(*self.states))
+        out = np.empty(count, dtype=np.uint16)
+        status = native.library().levin_rans_decode_u16(
+            native.ctypes.byref(dec), native.ctypes.byref(self._native.struct), out.ctypes.data, count)
+        if status == native.ERR_TRUNCATED:
+            raise LevinFormatError(f"rANS payload: truncated after {dec.done + 1} of {self.count} symbols")
+        if status != native.OK:
+            raise ValueError(f"C rANS decoder: {native.STATUS.get(status, status)}")
+        self.states[:] = list(dec.state)[:n]
+        self.pos, self.done = dec.pos, self.done + count
+        return out.astype(np.int64)
 
     def finish(self) -> int:
         """Check that all symbols were taken and the states are back at 2^23; return the end position."""

@@ -46,8 +46,11 @@ class QuantParams:
     scale: np.ndarray
     zero_point: np.ndarray
     axis: int | None = None
+    bits: int | None = None    # significant bits of the values (low-bit weights); None = dtype's
 
     def __post_init__(self):
+        if self.bits is not None and not (isinstance(self.bits, (int, np.integer)) and 2 <= self.bits <= 16):
+            raise GraphError(f"quantization: bits={self.bits!r} must be an integer in 2..16")
         scale = np.atleast_1d(np.asarray(self.scale, dtype=np.float32))
         zp = np.atleast_1d(np.asarray(self.zero_point))
         if scale.ndim != 1 or zp.shape != scale.shape:
@@ -74,6 +77,8 @@ class QuantParams:
         info = np.iinfo(dtype)
         if np.any(self.zero_point < info.min) or np.any(self.zero_point > info.max):
             raise GraphError(f"{what}: zero point outside the range of {dtype}")
+        if self.bits is not None and self.bits > info.bits:
+            raise GraphError(f"{what}: bits={self.bits} exceeds the {info.bits} bits of {dtype}")
 
     @property
     def nbytes(self) -> int:
@@ -132,6 +137,10 @@ def check_tensor(t: Tensor) -> None:
         if t.quant is None:
             raise GraphError(f"{what}: integer tensor ({t.dtype}) needs quantization parameters")
         t.quant.check(t.shape, t.dtype, what)
+        bits = t.quant.bits
+        if bits is not None and t.data is not None and t.data.size and (
+                t.data.min() < -(1 << (bits - 1)) or t.data.max() >= 1 << (bits - 1)):
+            raise GraphError(f"{what}: values outside the signed {bits}-bit range")
 
 
 class Graph:

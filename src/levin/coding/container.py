@@ -1,0 +1,244 @@
+"""The .lvn container: one file holding a whole Graph, its size in bytes IS the model size.
+
+Read me first. Layout (every field little-endian; full spec in docs/format.md):
+
+    header   magic "LEVN", u8 major, u8 minor, varint section count, u32 CRC32 of the header
+    sections each: u8 kind, varint body length, body, u32 CRC32 of kind + length + body
+             kind 1 GRAPH  exactly one, first: tensors, nodes, inputs, outputs (`graph_codec.py`)
+             kind 2 TENSOR one per constant tensor, in tensor order: varint tensor index, then
+                           the codec chain of its data (`weights.py`)
+             kinds with bit 7 set are optional: a reader that does not know them skips them
+
+A reader accepts any minor version of its major version (1) and rejects a newer major version.
+Reading never trusts a length: every count is checked against the bytes left before anything is
+allocated, each section's CRC32 is checked before its body is parsed, and every error is a
+LevinFormatError naming the part (header, section i, tensor 'name', field).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from levin.coding import graph_codec, weights
+from levin.coding.fields import ByteReader, ByteWriter
+from levin.config.code import CodeConfig
+from levin.errors import LevinError, LevinFormatError
+from levin.ir.graph import Graph
+
+MAGIC = b"LEVN"
+VERSION = (1, 0)
+GRAPH, TENSOR, OPTIONAL = 1, 2, 0x80
+KIND_NAMES = {GRAPH: "graph", TENSOR: "tensor"}
+MAX_TOTAL_CONSTANT_ELEMENTS = 1 << 25  # 32M weights in one file: bounds what a hostile file can allocate
+
+
+@dataclass
+class Section:
+    kind: int
+    offset: int      # of the kind byte
+    body: int        # offset of the body
+    end: int         # offset after the body (the CRC follows)
+
+    @property
+    def nbytes(self) -> int:
+        return self.end + 4 - self.offset
+
+    def describe(self, i: int, n: int) -> str:
+        return f"section {i} of {n} ({KIND_NAMES.get(self.kind, f'kind {self.kind}')}, byte {self.offset})"
+
+
+@dataclass
+class TensorReport:
+    """What `inspect` shows for one constant tensor."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    chain: str
+    elements: int
+    meta_bytes: int      # its record in the graph section (name, shape, dtype, quantization)
+    data_bytes: int      # its tensor section, framing and CRC included
+    entropy_bits: float  # order-0 entropy of the coded symbol streams
+    streams: list[weights.StreamStats] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return self.meta_bytes + self.data_bytes
+
+
+@dataclass
+class ContainerReport:
+    """Every byte of a file, on exactly one line: header, graph parts, tensors."""
+
+    version: tuple[int, int]
+    file_bytes: int
+    header_bytes: int
+    graph_bytes: dict[str, int]  # graph section parts not owned by a constant tensor
+    tensors: list[TensorReport]
+    skipped_bytes: int = 0       # optional sections this reader does not know
+    graph: Graph | None = None
+
+    @property
+    def tensor_bytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors)
+
+    def to_dict(self) -> dict:
+        tensors = [dict(name=t.name, shape=list(t.shape), dtype=t.dtype, chain=t.chain, elements=t.elements,
+                        meta_bytes=t.meta_bytes, data_bytes=t.data_bytes, bytes=t.nbytes,
+                        bits_per_weight=8 * t.nbytes / t.elements, entropy_bytes=t.entropy_bits / 8,
+                        streams=[dict(vars(s)) for s in t.streams]) for t in self.tensors]
+        return dict(format_version=f"{self.version[0]}.{self.version[1]}", file_bytes=self.file_bytes,
+                    header_bytes=self.header_bytes, graph_bytes=dict(self.graph_bytes),
+                    skipped_bytes=self.skipped_bytes, tensor_bytes=self.tensor_bytes,
+                    weights=sum(t.elements for t in self.tensors),
+                    entropy_bytes=sum(t.entropy_bits for t in self.tensors) / 8, tensors=tensors)
+
+
+def encode(graph: Graph, config: CodeConfig | None = None) -> bytes:
+    """Return the .lvn bytes of `graph`, each constant tensor coded as `config` says."""
+    config = config or CodeConfig()
+    sections = [_section(GRAPH, graph_codec.encode_graph(graph))]
+    for i, t in enumerate(graph.tensors.values()):
+        if t.is_constant:
+            coded = weights.encode_tensor(t.data, config.for_tensor(t.name), t.name)
+            w = ByteWriter()
+            w.varint(i)
+            sections.append(_section(TENSOR, bytes(w.out) + coded.body))
+    head = ByteWriter()
+    head.raw(MAGIC)
+    head.u8(VERSION[0])
+    head.u8(VERSION[1])
+    head.varint(len(sections))
+    head.u32(zlib.crc32(head.out))
+    return bytes(head.out) + b"".join(sections)
+
+
+def _section(kind: int, body: bytes) -> bytes:
+    w = ByteWriter()
+    w.u8(kind)
+    w.blob(body)
+    w.u32(zlib.crc32(w.out))
+    return bytes(w.out)
+
+
+def read_sections(data: bytes) -> tuple[tuple[int, int], int, list[Section]]:
+    """Check the header and every section's framing and CRC; return (version, header bytes, sections).
+
+    Raises:
+        LevinFormatError: wrong magic, newer major version, truncation, CRC mismatch, trailing bytes.
+    """
+    data = bytes(data)
+    if data[:4] != MAGIC:
+        raise LevinFormatError(f"header: not a .lvn file (magic bytes {data[:4]!r}, expected {MAGIC!r})")
+    r = ByteReader(data, 4, len(data), "header")
+    version = (r.u8("major version"), r.u8("minor version"))
+    if version[0] != VERSION[0]:
+        newer = version[0] > VERSION[0]
+        raise LevinFormatError(
+            f"header: format version {version[0]}.{version[1]} "
+            + ("is newer than this levin reads (1.x); upgrade levin" if newer else "is not a valid version"))
+    n = r.count("section count", 6)
+    crc = zlib.crc32(data[: r.pos])
+    stored = r.u32("header CRC32")
+    if stored != crc:
+        raise LevinFormatError(f"header: CRC32 mismatch (stored {stored:#010x}, computed {crc:#010x}), corrupt")
+    header_bytes, sections = r.pos, []
+    for i in range(n):
+        offset = r.pos
+        r.what = f"section {i} of {n} (byte {offset})"
+        if r.left == 0:
+            raise r.fail(f"file truncated: the header declares {n} sections, {i} are present")
+        kind = r.u8("kind")
+        length = r.varint("body length")
+        if length + 4 > r.left:
+            raise r.fail(f"body of {length} bytes and its CRC need {length + 4}, {r.left} left (truncated)")
+        sec = Section(kind, offset, r.pos, r.pos + length)
+        r.pos = sec.end
+        crc, stored = zlib.crc32(data[offset : sec.end]), r.u32("CRC32")
+        if crc != stored:
+            raise LevinFormatError(f"{sec.describe(i, n)}: CRC32 mismatch (stored {stored:#010x}, "
+                                   f"computed {crc:#010x}), the file is corrupt")
+        sections.append(sec)
+    if r.left:
+        raise LevinFormatError(f"{r.left} bytes after the last of {n} sections (byte {r.pos}), corrupt")
+    return version, header_bytes, sections
+
+
+def _parse(data: bytes, stats: bool) -> tuple[Graph, ContainerReport]:
+    data = bytes(data)
+    version, header_bytes, sections = read_sections(data)
+    n = len(sections)
+    known = [s for s in sections if not s.kind & OPTIONAL]
+    for i, s in enumerate(sections):
+        if s.kind not in KIND_NAMES and not s.kind & OPTIONAL:
+            raise LevinFormatError(f"{s.describe(i, n)}: unknown required section kind {s.kind}")
+    if not known or known[0].kind != GRAPH or sum(s.kind == GRAPH for s in known) != 1:
+        raise LevinFormatError("sections: the file needs exactly one graph section, before the tensor sections")
+    g = known[0]
+    desc = graph_codec.decode_graph(data, g.body, g.end)
+    records = desc.tensors
+    constant_ids = [i for i, t in enumerate(records) if t.constant]
+    total = sum(math.prod(records[i].shape) for i in constant_ids)
+    if total > MAX_TOTAL_CONSTANT_ELEMENTS:
+        raise LevinFormatError(f"graph section: {total} constant elements exceed the limit "
+                               f"{MAX_TOTAL_CONSTANT_ELEMENTS}")
+    tensor_sections = [(i, s) for i, s in enumerate(sections) if s.kind == TENSOR]
+    constants, reports = {}, []
+    for k, (i, s) in enumerate(tensor_sections):
+        r = ByteReader(data, s.body, s.end, s.describe(i, n))
+        idx = r.varint("tensor index")
+        if k >= len(constant_ids) or idx != constant_ids[k]:
+            want = f"tensor {constant_ids[k]}" if k < len(constant_ids) else "no more tensor sections"
+            raise r.fail(f"holds tensor {idx}, expected {want} (constant tensors in order)")
+        t = records[idx]
+        r.what = f"tensor section for {t.name!r} ({r.what})"
+        dec = weights.decode_tensor(r, t.shape, t.dtype, stats)
+        constants[t.name] = dec.data
+        bits = sum(st.entropy_bits for st in dec.streams)
+        reports.append(TensorReport(t.name, t.shape, str(t.dtype), dec.chain, int(dec.data.size), t.nbytes,
+                                    s.nbytes, bits, dec.streams))
+    if len(tensor_sections) < len(constant_ids):
+        missing = records[constant_ids[len(tensor_sections)]].name
+        raise LevinFormatError(f"sections: constant tensor {missing!r} has no tensor section")
+    graph = graph_codec.build_graph(desc, constants)
+    parts = dict(desc.parts)
+    parts["tensors"] -= sum(t.meta_bytes for t in reports)
+    parts["framing"] = g.nbytes - (g.end - g.body)
+    report = ContainerReport(version, len(data), header_bytes, parts, reports,
+                             sum(s.nbytes for s in sections if s.kind & OPTIONAL), graph)
+    return graph, report
+
+
+def decode(data: bytes) -> Graph:
+    """Return the Graph stored in .lvn bytes. Raises LevinFormatError naming what is wrong."""
+    return _parse(data, stats=False)[0]
+
+
+def inspect(data: bytes) -> ContainerReport:
+    """Decode .lvn bytes and account for every byte; per tensor, measure its streams' entropy."""
+    return _parse(data, stats=True)[1]
+
+
+def write(graph: Graph, path: str | Path, config: CodeConfig | None = None) -> int:
+    """Write `graph` as a .lvn file; return its size in bytes."""
+    data = encode(graph, config)
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise LevinError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return len(data)
+
+
+def read(path: str | Path) -> Graph:
+    """Read the Graph from a .lvn file."""
+    return decode(read_bytes(path))
+
+
+def read_bytes(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise LevinError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -1,0 +1,186 @@
+"""Bad .lvn input: truncated, corrupt, wrong magic, future versions, hostile sizes. Always a
+LevinFormatError naming the part, never a crash, never a hang."""
+
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+from levin.coding import container, graph_codec
+from levin.coding.entropy_model import EntropyModelConfig, build_model
+from levin.coding.fields import ByteWriter
+from levin.coding.fuzz import fix_crcs
+from levin.errors import LevinFormatError
+from levin.ir.graph import Graph, QuantParams
+from tests.golden.make_golden import golden_config, golden_graph
+
+GOLDEN = container.encode(golden_graph(), golden_config())
+
+
+def sections(data: bytes) -> list[tuple[int, bytes]]:
+    """(kind, body) of every section of a valid file."""
+    _, _, secs = container.read_sections(data)
+    return [(s.kind, data[s.body : s.end]) for s in secs]
+
+
+def build(parts: list[tuple[int, bytes]], version=(1, 0)) -> bytes:
+    """A file from (kind, body) sections, with correct framing and CRCs."""
+    head = ByteWriter()
+    head.raw(container.MAGIC)
+    head.u8(version[0])
+    head.u8(version[1])
+    head.varint(len(parts))
+    head.u32(zlib.crc32(head.out))
+    return bytes(head.out) + b"".join(container._section(k, b) for k, b in parts)
+
+
+def test_the_helpers_rebuild_the_file():
+    assert build(sections(GOLDEN)) == GOLDEN
+
+
+def test_every_truncation_is_caught():
+    for n in range(len(GOLDEN)):
+        with pytest.raises(LevinFormatError):
+            container.decode(GOLDEN[:n])
+
+
+def test_every_single_byte_change_is_caught():
+    start = time.perf_counter()
+    for i in range(len(GOLDEN)):
+        bad = bytearray(GOLDEN)
+        bad[i] ^= 0x5A
+        with pytest.raises(LevinFormatError):
+            container.decode(bytes(bad))
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "not a .lvn file"),
+    (b"PK\x03\x04rest", "not a .lvn file"),
+    (b"LEVN", "header: major version"),
+    (b"LEVN\x02\x00\x01", "version 2.0 is newer than this levin reads"),
+    (b"LEVN\x00\x00\x01", "not a valid version"),
+    (b"LEVN\x01\x00\xff\xff\xff\xff\x0f", "section count"),
+])
+def test_headers_are_checked(data, message):
+    with pytest.raises(LevinFormatError, match=message):
+        container.decode(data)
+
+
+def test_newer_minor_versions_are_read():
+    assert container.decode(build(sections(GOLDEN), version=(1, 7))).name == "golden"
+
+
+def test_crc_mismatches_name_the_section():
+    bad = bytearray(GOLDEN)
+    bad[-6] ^= 1  # inside the last tensor section's body
+    with pytest.raises(LevinFormatError, match=r"section 7 of 8 \(tensor, byte \d+\): CRC32 mismatch"):
+        container.decode(bytes(bad))
+    bad = bytearray(GOLDEN)
+    bad[7] ^= 1  # the header CRC
+    with pytest.raises(LevinFormatError, match="header: CRC32 mismatch"):
+        container.decode(bytes(bad))
+
+
+def test_section_structure_is_checked():
+    parts = sections(GOLDEN)
+    cases = {
+        "exactly one graph section": parts[1:],
+        "has no tensor section": parts[:-1],
+        "holds tensor": [parts[0], parts[2], parts[1]] + parts[3:],
+        "unknown required section kind 9": parts + [(9, b"")],
+        "bytes after the last": None,
+    }
+    for message, p in cases.items():
+        data = build(p) if p is not None else GOLDEN + b"\x00"
+        with pytest.raises(LevinFormatError, match=message):
+            container.decode(data)
+
+
+def test_optional_sections_are_skipped_and_counted():
+    data = build(sections(GOLDEN) + [(0x85, b"future metadata")])
+    report = container.inspect(data)
+    assert report.skipped_bytes == 1 + 1 + 15 + 4
+    assert report.header_bytes + sum(report.graph_bytes.values()) + report.tensor_bytes + \
+        report.skipped_bytes == len(data)
+
+
+def _graph_body(tensor_shape=(4, 4), op="Linear", attrs=None) -> bytes:
+    g = Graph("h")
+    q = QuantParams(np.float32(0.1), 0)
+    x = g.add_input("x", (1, 4), np.int8, q)
+    g.add_constant("w", np.ones(tensor_shape, np.int8), q)
+    g.add_node("Linear", [x, "w"], "fc", dtype=np.int8, quant=q)
+    g.mark_output("fc")
+    return container.encode(g)
+
+
+def test_hostile_sizes_fail_before_allocating():
+    """Huge declared counts and shapes, with valid CRCs, fail at once with a named field."""
+    (gk, graph), (tk, tensor) = sections(_graph_body())
+    huge = b"\xff\xff\xff\xff\x0f"
+    cases = {
+        "string count": huge + graph,
+        "tensor count": b"\x01\x01h\x00" + huge + b"\x00" * 8,  # 1 string "h", graph name 0
+        "raw values": tensor[:1] + b"\x00\x00" + tensor[3:3],
+        # 16 one-bit symbols (a 2-symbol model) in a payload of 4 bytes: the initial state only.
+        "symbols cannot fit": tensor[:1] + b"\x00\x04\x00" + build_model(np.array([1, 1]),
+                                                                     EntropyModelConfig(8)).to_bytes()
+                              + b"\x00\x00\x80\x00",
+    }
+    rec = graph.index(b"\x02\x04\x04")  # the rank and dims of "w", 4x4 -> 2^24 x 2^24
+    cases["too large"] = graph[:rec] + b"\x02\x80\x80\x80\x08\x80\x80\x80\x08" + graph[rec + 3:]
+    for message, body in cases.items():
+        is_graph = message in ("string count", "tensor count", "too large")
+        data = build([(gk, body), (tk, tensor)] if is_graph else [(gk, graph), (tk, body)])
+        start = time.perf_counter()
+        with pytest.raises(LevinFormatError, match=message):
+            container.decode(data)
+        assert time.perf_counter() - start < 0.5, message
+
+
+def test_graph_errors_name_the_node_or_tensor():
+    (gk, graph), (tk, tensor) = sections(_graph_body())
+    bad_op = build([(gk, graph.replace(b"\x06Linear", b"\x06Lineax")), (tk, tensor)])
+    with pytest.raises(LevinFormatError, match="node 'fc' \\(Lineax\\).*unknown op"):
+        container.decode(bad_op)
+    bad_shape = build([(gk, graph.replace(b"\x02\x01\x04", b"\x02\x01\x05", 1)), (tk, tensor)])
+    with pytest.raises(LevinFormatError, match="node 'fc'"):
+        container.decode(bad_shape)
+
+
+def test_attributes_of_the_wrong_type_are_format_errors_not_type_errors():
+    g = Graph("r")
+    q = QuantParams(np.float32(0.1), 0)
+    g.add_input("x", (1, 2, 2, 1), np.int8, q)
+    g.add_node("Reshape", ["x"], "flat", shape=(1, 4))
+    g.mark_output("flat")
+    body = graph_codec.encode_graph(g)
+    # shape=(1, 4) is tag 7, 2 items, (3, 2), (3, 8); make it the float 1.5 (tag 5) instead.
+    tup = bytes([7, 2, 3, 2, 3, 8])
+    assert body.count(tup) == 1
+    bad = body.replace(tup, bytes([5]) + np.float64(1.5).tobytes())
+    with pytest.raises(LevinFormatError, match="node 'flat' \\(Reshape\\)"):
+        container.decode(build([(1, bad)]))
+
+
+def test_fix_crcs_lets_body_mutations_reach_the_parsers():
+    bad = bytearray(GOLDEN)
+    bad[20] ^= 0xFF  # in the graph section's string table
+    with pytest.raises(LevinFormatError, match="CRC32"):
+        container.decode(bytes(bad))
+    with pytest.raises(LevinFormatError) as err:
+        container.decode(fix_crcs(bytes(bad)))
+    assert "CRC32" not in str(err.value)
+    assert fix_crcs(GOLDEN) == GOLDEN
+
+
+def test_many_small_parts_do_not_make_decoding_quadratic():
+    data = build(sections(GOLDEN) + [(0x80, b"")] * 50_000)  # 300 KB of empty optional sections
+    start = time.perf_counter()
+    assert container.inspect(data).skipped_bytes == 6 * 50_000
+    assert time.perf_counter() - start < 3
+    too_many_nodes = b"\x01\x01h\x00\x00\x00\x00" + b"\x80\x40" + b"\x00" * 5 * 8192  # 8192 nodes
+    with pytest.raises(LevinFormatError, match="node count = 8192 exceeds the limit 4096"):
+        container.decode(build([(1, too_many_nodes)]))

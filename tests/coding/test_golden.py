@@ -1,0 +1,26 @@
+"""Frozen bytes: the golden .lvn files decode to the golden graph and the encoder still writes
+them byte for byte. A failure here is a format change: make it a decision (tests/golden/README.md)."""
+
+import pytest
+
+from levin.coding import container
+from tests.coding.test_container import assert_same_graph
+from tests.golden.make_golden import HERE, golden_files, golden_graph
+
+
+@pytest.mark.parametrize("name", sorted(golden_files()))
+def test_golden_file_decodes_to_the_golden_graph(name):
+    assert_same_graph(golden_graph(), container.read(HERE / name))
+
+
+@pytest.mark.parametrize("name", sorted(golden_files()))
+def test_encoder_writes_the_golden_bytes(name):
+    stored = (HERE / name).read_bytes()
+    assert golden_files()[name] == stored, (
+        f"{name}: the encoder's bytes changed; if intended, bump the version if readers break and "
+        f"run `.venv/bin/python -m tests.golden.make_golden --write`")
+
+
+def test_golden_header_bytes_are_as_documented():
+    data = (HERE / "golden.lvn").read_bytes()
+    assert data[:4] == b"LEVN" and data[4:6] == bytes([1, 0])
