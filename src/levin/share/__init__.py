@@ -1,0 +1,1 @@
+"""Weight sharing: per-layer k-means codebooks with centroid fine-tuning (levin.share.kmeans)."""
