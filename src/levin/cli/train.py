@@ -38,6 +38,8 @@ def register(sub) -> None:
     p.add_argument("--optimizer", choices=("sgd", "adam"))
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--seed", type=int)
+    p.add_argument("--shift", type=int, metavar="PIXELS",
+                   help="augment by random translation of up to PIXELS pixels")
     p.add_argument("--checkpoint-every", type=int, metavar="STEPS")
     p.add_argument("--teacher", help="distil from this model (zoo name or checkpoint directory)")
     p.add_argument("--distill-alpha", type=float, help="weight of the teacher's soft targets "
@@ -53,7 +55,7 @@ def config_for(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
         alpha = 0.5
     return base.with_(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       optimizer=args.optimizer, weight_decay=args.weight_decay, seed=args.seed,
-                      checkpoint_every=args.checkpoint_every, distill_alpha=alpha)
+                      shift=args.shift, checkpoint_every=args.checkpoint_every, distill_alpha=alpha)
 
 
 def run(args: argparse.Namespace) -> int:
