@@ -1,1 +1,13 @@
-"""Quantization: TFLite's int8 integer arithmetic (`intmath`, `softmax`) and, later, observers/PTQ/QAT."""
+"""Quantization to TFLite's int8 semantics.
+
+    intmath, softmax   TFLite's fixed-point arithmetic (the one place it lives)
+    plan               which tensors share quantization parameters; `QuantPlan`
+    observers          calibration ranges: min/max, percentile, MSE
+    lowbit             symmetric per-channel 2..8-bit weights, packing
+    ptq                float Graph -> integer Graph (`quantize_graph`)
+    fakequant          torch fake quantizers, STE, LSQ
+    graphmodule        a Graph as a torch module, float or fake-quantized
+    qat                quantization-aware training, converted through the PTQ path
+    mixed              per-layer bit widths under an accuracy-drop limit
+    pipeline           `quantize(model, data, config)`: graph + float/fake-quant/integer accuracy
+"""

@@ -1,0 +1,119 @@
+"""`levin quantize`: int8 (or low-bit / mixed-precision) integer graph of a trained model, with
+float, fake-quant and integer-reference accuracy side by side."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from levin import zoo
+from levin.cli.common import table, writable_dir, write_json
+from levin.config import QuantConfig
+from levin.config.quant import ACTIVATION_OBSERVERS, WEIGHT_OBSERVERS
+from levin.errors import LevinError
+from levin.models import load_model
+from levin.train import data as datasets
+
+EXAMPLES = """examples:
+  levin quantize --model runs/lenet5 --data-dir ../shared/data --out runs/lenet5-int8
+  levin quantize --model runs/lenet5 --data-dir ../shared/data --bits 4 --qat-epochs 2
+  levin quantize --model runs/lenet5 --data-dir ../shared/data --max-drop 0.3 --json -
+  levin quantize --model digits_cnn --test-size 100 --calibration-size 100
+'fake-quant' is the float model with the integer graph's rounding (float64); 'integer' is levin's
+numpy integer reference, the oracle the C runtime matches bit for bit. --out writes the integer
+graph as graph.json + graph.npz (levin.runtime.graphfile; the .lvn container comes later).
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("quantize", help="int8 / low-bit integer graph; float vs fake-quant vs integer",
+                       description=__doc__, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True,
+                   help=f"checkpoint directory, zoo name ({', '.join(zoo.names())}) or "
+                        f"path/to/file.py:factory")
+    p.add_argument("--dataset", help="dataset (default: the zoo model's own)")
+    p.add_argument("--data-dir", help=f"folder with the dataset files (default: ${datasets.ENV_VAR})")
+    p.add_argument("--bits", type=int, default=8, help="weight bits, 2..8 (default 8)")
+    p.add_argument("--observer", choices=ACTIVATION_OBSERVERS, default="minmax",
+                   help="activation range observer (default minmax)")
+    p.add_argument("--percentile", type=float, help="for --observer percentile (default 99.99)")
+    p.add_argument("--weight-observer", choices=WEIGHT_OBSERVERS,
+                   help="weight scale observer (default minmax; mse is better below 8 bits)")
+    p.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor")
+    p.add_argument("--calibration-size", type=int, help="training samples to calibrate on (1000)")
+    p.add_argument("--qat-epochs", type=int, help="quantization-aware fine-tuning epochs (0)")
+    p.add_argument("--qat-lr", type=float, help="QAT learning rate (Adam, default 1e-3)")
+    p.add_argument("--qat-shift", type=int, help="QAT augmentation: random shift in pixels")
+    p.add_argument("--max-drop", type=float, metavar="PP",
+                   help="mixed precision: fewest weight bits within PP percentage points of 8-bit")
+    p.add_argument("--test-size", type=int, help="evaluate on the first N test samples (all)")
+    p.add_argument("--seed", type=int, help="calibration / QAT seed (0)")
+    p.add_argument("--out", help="write the integer graph here (graph.json, graph.npz, result.json)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-' for stdout)")
+    p.add_argument("--quiet", action="store_true", help="no QAT progress")
+    p.set_defaults(run=run)
+
+
+def config_for(args: argparse.Namespace) -> QuantConfig:
+    return QuantConfig().with_(
+        weight_bits=args.bits, observer=args.observer, percentile=args.percentile,
+        weight_observer=args.weight_observer, per_channel=False if args.per_tensor else None,
+        calibration_size=args.calibration_size, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
+        qat_shift=args.qat_shift, max_drop=args.max_drop, calibration_seed=args.seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    from levin.quant.pipeline import quantize
+    from levin.runtime import graphfile
+
+    config = config_for(args)
+    if args.test_size is not None and args.test_size < 1:
+        raise LevinError("--test-size must be >= 1")
+    out = writable_dir(args.out) if args.out else None
+    torch.manual_seed(config.calibration_seed)
+    loaded = load_model(args.model)
+    dataset = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
+    if dataset is None:
+        raise LevinError("--dataset is required for a model outside the zoo")
+    if loaded.name in zoo.names() and not loaded.meta:
+        print(f"note: {args.model} is an untrained zoo model (random weights); pass a checkpoint "
+              f"directory from `levin train` to quantize a trained one")
+    data = datasets.load(dataset, args.data_dir)
+    if loaded.input_shape is not None and tuple(loaded.input_shape) != data.input_shape:
+        raise LevinError(f"model {loaded.name} takes {loaded.input_shape} inputs, dataset "
+                         f"{dataset} has {data.input_shape}")
+    result = quantize(loaded.module, data, config, progress=not args.quiet, test_size=args.test_size)
+    summary = {"model": args.model, "dataset": dataset, "test_size": len(data.x_test[:args.test_size]),
+               **result.to_dict()}
+    print(render(args.model, dataset, result))
+    if out is not None:
+        json_path, npz_path = graphfile.save(result.graph, out)
+        write_json(summary, str(out / "result.json"))
+        print(f"saved {json_path}, {npz_path}, {out / 'result.json'}")
+    if args.json:
+        write_json(summary, args.json)
+    return 0
+
+
+def render(model: str, dataset: str, r) -> str:
+    c = r.config
+    widths = sorted(set(r.weight_bits.values()))
+    bits = f"{widths[0]}-bit" if len(widths) == 1 else "mixed " + ", ".join(
+        f"{k} {v}" for k, v in r.weight_bits.items())
+    how = (f"{bits} weights ({'per channel' if c.per_channel else 'per tensor'}), int8 activations "
+           f"({c.observer} observer, {c.calibration_size} calibration samples)"
+           + (f", {c.qat_epochs} QAT epochs" if c.qat_epochs else ""))
+    a = r.agreement
+    rows = [["float", f"{100 * r.float_accuracy:.2f}%", "-"],
+            ["fake-quant", f"{100 * r.fakequant_accuracy:.2f}%",
+             f"{100 * (r.fakequant_accuracy - r.float_accuracy):+.2f}"],
+            ["integer reference", f"{100 * r.integer_accuracy:.2f}%",
+             f"{100 * (r.integer_accuracy - r.float_accuracy):+.2f}"]]
+    return "\n".join([
+        f"{model} on {dataset}: {how}",
+        table(["model", "accuracy", "vs float (pp)"], rows),
+        f"fake-quant vs integer: same argmax on {100 * a.argmax_match:.2f}% of samples, max |diff| "
+        f"{a.max_lsb} LSB ({100 * a.differing:.2f}% of output codes differ)",
+        f"weights: {r.weight_bytes:,} B packed codes (float32: {r.float_weight_bytes:,} B)"])

@@ -1,0 +1,157 @@
+"""quantize(): a torch model and its dataset in, the integer Graph and three accuracies out.
+
+float (the torch model), fake-quant (the `GraphModule` of the final plan, run in float64, with
+the requantization's double rounding mirrored) and integer reference (`levin.runtime.reference`)
+accuracies on the test set, and how closely the fake-quant model predicts the integer one: the
+share of samples with the same argmax and the largest difference of an output code, in LSB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from levin.config.quant import QuantConfig
+from levin.ir.capture import capture
+from levin.ir.graph import Graph
+from levin.quant import mixed, ptq
+from levin.quant.graphmodule import GraphModule
+from levin.quant.plan import QuantPlan
+from levin.quant.qat import quantization_aware_training
+from levin.runtime import reference
+from levin.train.data import Dataset
+from levin.train.loop import evaluate
+
+
+@dataclass
+class Agreement:
+    argmax_match: float          # share of samples where fake-quant and integer argmax agree
+    max_lsb: int                 # largest |fake-quant code - integer code| over all outputs
+    differing: float             # share of output codes that differ at all
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"argmax_match": self.argmax_match, "max_lsb": self.max_lsb, "differing": self.differing}
+
+
+@dataclass
+class QuantizeResult:
+    graph: Graph                 # the integer graph
+    float_graph: Graph           # the captured float graph it was made from
+    plan: QuantPlan
+    config: QuantConfig
+    float_accuracy: float
+    fakequant_accuracy: float
+    integer_accuracy: float
+    agreement: Agreement
+    weight_bits: dict[str, int]
+    weight_bytes: int            # packed weight codes (b bits each), without scales and biases
+    float_weight_bytes: int
+    qat_wall_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "float_accuracy": self.float_accuracy,
+                "fakequant_accuracy": self.fakequant_accuracy,
+                "integer_accuracy": self.integer_accuracy, "agreement": self.agreement.to_dict(),
+                "weight_bits": self.weight_bits, "weight_bytes": self.weight_bytes,
+                "float_weight_bytes": self.float_weight_bytes, "qat_wall_s": self.qat_wall_s,
+                **self.extra}
+
+
+def _nhwc(x: np.ndarray) -> np.ndarray:
+    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+
+
+def integer_outputs(graph: Graph, x: np.ndarray, batch_size: int = 500, single_round: bool = False) -> np.ndarray:
+    """int8 codes of the first output of integer `graph` on float inputs `x` (N, C, H, W)."""
+    outs = []
+    for i in range(0, len(x), batch_size):
+        q = reference.quantize_input(graph, _nhwc(x[i:i + batch_size]))
+        outs.append(reference.run(graph, q, single_round=single_round)[graph.outputs[0]])
+    return np.concatenate(outs)
+
+
+@torch.no_grad()
+def fakequant_outputs(graph: Graph, plan: QuantPlan, x: np.ndarray, batch_size: int = 500,
+                      single_round: bool = False) -> np.ndarray:
+    """Output codes of the fake-quant model of (float `graph`, `plan`), run in float64, with
+    the rounding of `integer_outputs(..., single_round)`."""
+    module = GraphModule(graph, plan, double_round=not single_round).double().eval()
+    outs = [module(torch.from_numpy(x[i:i + batch_size]).double()).numpy()
+            for i in range(0, len(x), batch_size)]
+    y = np.concatenate(outs)
+    y = _nhwc(y) if y.ndim == 4 else y
+    s, zp = plan.params(graph.outputs[0])
+    return np.sign(y / s) * np.floor(np.abs(y / s) + 0.5) + zp
+
+
+def agreement(fake_codes: np.ndarray, int_codes: np.ndarray) -> Agreement:
+    diff = np.abs(fake_codes.astype(np.float64) - int_codes.astype(np.float64))
+    match = (fake_codes.reshape(len(fake_codes), -1).argmax(1)
+             == int_codes.reshape(len(int_codes), -1).argmax(1))
+    return Agreement(float(match.mean()), int(diff.max()), float((diff > 0).mean()))
+
+
+def weight_sizes(graph: Graph) -> tuple[dict[str, int], int]:
+    """(bits per weighted node, packed bytes of all weight codes) of an integer graph."""
+    bits, total = {}, 0
+    for node in graph.nodes:
+        if node.op in ("Conv2d", "Linear"):
+            w = graph.tensors[node.inputs[1]]
+            bits[node.name] = w.quant.bits or 8
+            total += (w.size * bits[node.name] + 7) // 8
+    return bits, total
+
+
+def quantize(model: nn.Module, data: Dataset, config: QuantConfig = QuantConfig(), *,
+             progress: bool = False, test_size: int | None = None) -> QuantizeResult:
+    """Capture `model`, quantize it (PTQ, then QAT if `config.qat_epochs`), measure it.
+
+    Calibration samples come from `data.x_train`; accuracies are on the first `test_size`
+    test samples (all by default).
+    """
+    x_test, y_test = data.x_test[:test_size], data.y_test[:test_size]
+    float_graph = capture(model, torch.from_numpy(data.x_train[:1]), name=type(model).__name__)
+    calib = ptq.calibration_set(data.x_train, config.calibration_size, config.calibration_seed)
+    extra: dict[str, Any] = {}
+    if config.max_drop is not None:
+        chosen = choose_bits(float_graph, calib, data, config)
+        config = config.with_(layer_bits=chosen.bits)
+        extra["mixed"] = {"bits": chosen.bits, "validation_drop_pp": 100 * chosen.drop,
+                          "validation_size": chosen.samples, "total_weight_bits": chosen.total_bits,
+                          "sensitivity": chosen.sensitivity.correct,
+                          "sensitivity_base": chosen.sensitivity.base_correct}
+    plan = ptq.prepare(float_graph, calib, config)
+    qat_wall = None
+    if config.qat_epochs:
+        qat = quantization_aware_training(float_graph, plan, data, config, progress=progress)
+        plan, qat_wall = qat.plan, qat.wall_s
+    graph = ptq.build_integer_graph(float_graph, plan)
+    float_acc = evaluate(model, x_test, y_test)
+    fake = fakequant_outputs(float_graph, plan, x_test)
+    ints = integer_outputs(graph, x_test)
+    bits, nbytes = weight_sizes(graph)
+    float_bytes = sum(float_graph.tensors[n.inputs[1]].size * 4 for n in float_graph.nodes
+                      if n.op in ("Conv2d", "Linear"))
+    return QuantizeResult(
+        graph, float_graph, plan, config, float_acc,
+        float((fake.reshape(len(fake), -1).argmax(1) == y_test).mean()),
+        float((ints.reshape(len(ints), -1).argmax(1) == y_test).mean()),
+        agreement(fake, ints), bits, nbytes, float_bytes, qat_wall, extra)
+
+
+def choose_bits(float_graph: Graph, calib: np.ndarray, data: Dataset, config: QuantConfig):
+    """Mixed precision (`levin.quant.mixed`) from the 8-bit plan, measured on
+    `config.validation_size` seeded training samples: never the test set, but samples the model
+    was trained on, where accuracy is near 100% and drops look smaller than on unseen data."""
+    eight = config.with_(weight_bits=8, layer_bits={})
+    plan = ptq.prepare(float_graph, calib, eight)
+    idx = np.random.default_rng(config.calibration_seed + 1).permutation(len(data.x_train))
+    idx = np.sort(idx[:config.validation_size])
+    return mixed.mixed_precision(float_graph, plan, data.x_train[idx], data.y_train[idx],
+                                 config.max_drop / 100, per_channel=config.per_channel,
+                                 method=config.weight_observer)

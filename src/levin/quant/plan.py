@@ -1,0 +1,85 @@
+"""Where an integer graph quantizes, and with which parameters: the rules PTQ and QAT share.
+
+Read me first. Every activation tensor of the integer graph is int8 with its own (scale, zero
+point), except where TFLite's int8 kernels tie them to another tensor's:
+- MaxPool2d, AvgPool2d, GlobalAvgPool, Reshape and Pad keep their input's parameters (TFLite's
+  MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE and PAD require it);
+- a Conv2d, Linear or Add whose only consumer is a ReLU or ReLU6 takes that activation's output
+  parameters. This is TFLite's fused activation: the conv's requantization already clamps to
+  the activation's range, so the ReLU node, kept so the integer graph has the float graph's
+  nodes, is a no-op clamp there (the C runtime may drop it; it must still clamp);
+- Softmax and Sigmoid output scale 1/256, zero point -128; Tanh 1/128, 0 (TFLite int8).
+`share_map` gives, for each activation, the *root* tensor whose parameters it uses; a
+`QuantPlan` holds the parameters of the roots, the per-channel weight scales and bit widths,
+and (after QAT) the fine-tuned float weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from levin.errors import GraphError
+from levin.ir.graph import Graph
+
+FIXED_OUTPUT = {"Softmax": (1.0 / 256, -128), "Sigmoid": (1.0 / 256, -128), "Tanh": (1.0 / 128, 0)}
+SAME_AS_INPUT = ("MaxPool2d", "AvgPool2d", "GlobalAvgPool", "Reshape", "Pad")
+FUSES_ACTIVATION = ("Conv2d", "Linear", "Add")
+ACTIVATIONS = ("ReLU", "ReLU6")
+WEIGHTED = ("Conv2d", "Linear")
+
+
+def share_map(graph: Graph) -> dict[str, str]:
+    """activation tensor -> the tensor whose quantization parameters it uses (itself if its own)."""
+    root: dict[str, str] = {name: name for name in graph.inputs}
+    for node in graph.nodes:
+        out = node.output
+        src = node.inputs[0]
+        if node.op in SAME_AS_INPUT:
+            root[out] = root[src]
+        else:
+            root[out] = out
+        if node.op in ACTIVATIONS:
+            producer = graph.producer(src)
+            if (producer is not None and producer.op in FUSES_ACTIVATION and root[src] == src
+                    and len(graph.consumers(src)) == 1 and src not in graph.outputs):
+                root[src] = out
+    return root
+
+
+def weighted_nodes(graph: Graph) -> list[str]:
+    """Names of the nodes that carry weights (Conv2d, Linear), in execution order."""
+    return [n.name for n in graph.nodes if n.op in WEIGHTED]
+
+
+@dataclass
+class QuantPlan:
+    """Quantization parameters for every tensor of a float graph.
+
+    Attributes:
+        share: activation tensor -> root tensor (see `share_map`).
+        activations: root tensor -> (float32 scale, int zero point).
+        fixed: roots whose parameters are set by their op or are graph inputs (not learned).
+        weight_scales: weighted node name -> float32 scales (per output channel, or 1).
+        weight_bits: weighted node name -> 2..8.
+        weights: float constants that replace the graph's (fine-tuned by QAT), by tensor name.
+    """
+
+    share: dict[str, str]
+    activations: dict[str, tuple[float, int]]
+    fixed: set[str] = field(default_factory=set)
+    weight_scales: dict[str, np.ndarray] = field(default_factory=dict)
+    weight_bits: dict[str, int] = field(default_factory=dict)
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def params(self, tensor: str) -> tuple[float, int]:
+        """(scale, zero point) of any activation tensor."""
+        try:
+            return self.activations[self.share[tensor]]
+        except KeyError:
+            raise GraphError(f"quantization plan has no parameters for tensor {tensor!r}") from None
+
+    def constant(self, graph: Graph, name: str) -> np.ndarray:
+        """A constant's float values: the fine-tuned ones if any, else the graph's."""
+        return self.weights.get(name, graph.tensors[name].data)
