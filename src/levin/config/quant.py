@@ -27,8 +27,8 @@ class QuantConfig(ConfigMixin):
     scales too (LSQ, Esser et al. 2020).
 
     Mixed precision (`max_drop` set): a sensitivity scan picks per-layer widths in 2..8 bits that
-    minimise the total weight bits while the fake-quant accuracy on `validation_size` held-out
-    training samples stays within `max_drop` percentage points of all-8-bit (`layer_bits` is
+    minimise the total weight bits while the fake-quant accuracy on `validation_size` training
+    samples (not the test set) stays within `max_drop` percentage points of all-8-bit (`layer_bits` is
     then replaced by the result).
     """
 
@@ -47,7 +47,7 @@ class QuantConfig(ConfigMixin):
     qat_shift: int = 0                    # QAT augmentation: random shifts of up to this many pixels
     learn_scales: bool = True
     max_drop: float | None = None         # mixed precision: accuracy-drop limit, percentage points
-    validation_size: int = 5000           # held-out training samples the mixed search measures on
+    validation_size: int = 5000           # training samples the mixed search measures on
 
     def __post_init__(self):
         self._normalise()
