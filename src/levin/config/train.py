@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
 
-from levin.errors import LevinError
+from levin.config._base import ConfigMixin
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigMixin):
     """How to train or fine-tune a model.
 
     The learning rate follows a cosine from `lr` to 0 over all steps, after a linear warm-up of
@@ -32,7 +31,7 @@ class TrainConfig:
     checkpoint_every: int = 500     # steps between checkpoints (also one at every epoch end)
 
     def __post_init__(self):
-        checks = [
+        self._check([
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.optimizer in ("sgd", "adam"), "optimizer must be 'sgd' or 'adam'"),
@@ -41,23 +40,4 @@ class TrainConfig:
             (self.distill_temperature > 0, "distill_temperature must be > 0"),
             (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
             (self.shift >= 0, "shift must be >= 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise LevinError(f"TrainConfig: {message}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise LevinError(f"TrainConfig: unknown field(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
-        return cls(**data)
-
-    def with_(self, **changes: Any) -> "TrainConfig":
-        """A copy with the given fields changed (None values are ignored)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        ])
