@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -46,19 +45,3 @@ def mlp(sizes=(12, 9, 5), seed=0) -> nn.Module:
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
-
-
-def randomize_batchnorm(model: nn.Module) -> nn.Module:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            with torch.no_grad():
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    return model
-
-
-def nhwc(x: torch.Tensor) -> np.ndarray:
-    a = x.detach().numpy()
-    return a.transpose(0, 2, 3, 1) if a.ndim == 4 else a

@@ -18,7 +18,7 @@ from levin.prune.depgraph import DependencyGraph
 from levin.prune.magnitude import prune
 from levin.config import PruneConfig
 
-from tests.prune.conftest import nhwc, randomize_batchnorm
+from tests.ir.conftest import randomize_batchnorm, to_ir
 
 
 def zoo_model(name, seed=0):
@@ -111,7 +111,7 @@ def test_profiler_sees_fewer_params_macs_and_arena_and_the_ir_matches_torch(name
     assert after.params < 0.5 * before.params
     assert after.macs < 0.5 * before.macs
     assert after.arena_bytes < before.arena_bytes
-    ours = run(graph, nhwc(x[:1]))[graph.outputs[0]]
+    ours = run(graph, to_ir(x[:1]))[graph.outputs[0]]
     np.testing.assert_allclose(ours, model(x[:1]).detach().numpy(), atol=1e-5, rtol=1e-4)
 
 
