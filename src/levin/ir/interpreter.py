@@ -79,16 +79,22 @@ KERNELS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+def input_dict(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray) -> Mapping[str, np.ndarray]:
+    """`inputs` by input name; a bare array is accepted for a graph with one input."""
+    if isinstance(inputs, Mapping):
+        return inputs
+    if len(graph.inputs) != 1:
+        raise GraphError(f"graph {graph.name!r} has {len(graph.inputs)} inputs; pass a dict")
+    return {graph.inputs[0]: inputs}
+
+
 def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray,
         keep: bool = False) -> dict[str, np.ndarray]:
     """Run `graph` on `inputs` (one array for a one-input graph, else a dict by input name).
 
     Returns the graph outputs by name, or every activation if `keep` is set.
     """
-    if not isinstance(inputs, Mapping):
-        if len(graph.inputs) != 1:
-            raise GraphError(f"graph {graph.name!r} has {len(graph.inputs)} inputs; pass a dict")
-        inputs = {graph.inputs[0]: inputs}
+    inputs = input_dict(graph, inputs)
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:
         t = graph.tensors[name]

@@ -39,6 +39,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from levin.errors import GraphError
 from levin.ir.graph import Graph, Node, Tensor
+from levin.ir.interpreter import input_dict
 from levin.quant import intmath as im
 from levin.quant import softmax as sm
 
@@ -213,10 +214,7 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray, keep: bool 
     Inputs are NHWC with any batch size N. Returns the outputs by name (int8), or every
     activation if `keep`. Raises GraphError for float tensors or parameters a kernel rejects.
     """
-    if not isinstance(inputs, Mapping):
-        if len(graph.inputs) != 1:
-            raise GraphError(f"graph {graph.name!r} has {len(graph.inputs)} inputs; pass a dict")
-        inputs = {graph.inputs[0]: inputs}
+    inputs = input_dict(graph, inputs)
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:
         t = graph.tensors[name]
