@@ -5,12 +5,13 @@ Public API (more arrives with compression, export and the C runtime):
     levin.load_model(ref)        zoo name, path/to/file.py:factory, or checkpoint -> LoadedModel
     levin.load_graph(ref)        the same, captured into the graph IR (levin.ir.Graph)
     levin.profile(graph)         params, MACs, bytes and the activation-arena plan per layer
+    levin.compress(model, data, recipe=...)   prune / share / quantize / code -> integer graph + .lvn
 """
 
 from levin.errors import LevinError
 
 __version__ = "0.1.0"
-__all__ = ["LevinError", "__version__", "load_graph", "load_model", "profile"]
+__all__ = ["LevinError", "__version__", "compress", "load_graph", "load_model", "profile"]
 
 
 def __getattr__(name):
@@ -18,6 +19,9 @@ def __getattr__(name):
     if name in ("load_model", "load_graph"):
         from levin import models
         return getattr(models, name)
+    if name == "compress":
+        from levin.compressor.api import compress
+        return compress
     if name == "profile":
         from levin.analyze.profile import profile
         return profile

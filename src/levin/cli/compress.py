@@ -1,0 +1,69 @@
+"""`levin compress`: run a recipe on a trained model and freeze it to a .lvn file."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from levin import zoo
+from levin.cli.common import writable_dir, write_json
+from levin.train import data as datasets
+
+# Shown by --help and parsed by tests/cli/test_compress.py: keep it a valid recipe.
+EXAMPLE_RECIPE = """\
+name: prune-share-code
+distill: {alpha: 0.5, temperature: 4}      # optional: learn from the uncompressed model
+steps:
+  - prune: {sparsity: 0.9, schedule: agp}   # PruneConfig fields
+    finetune: {epochs: 10, lr: 0.02}        # TrainConfig fields
+  - share: {conv_bits: 8, linear_bits: 5}   # ShareConfig: k-means codebooks
+    finetune: {epochs: 2, optimizer: adam, lr: 1.0e-4, weight_decay: 0}
+quantize: {per_channel: false}              # QuantConfig fields
+code: {}                                    # CodeConfig fields
+"""
+
+EXAMPLES = f"""examples:
+  levin compress --model runs/lenet5 --recipe recipes/deep-compression-lenet5.yaml --data-dir ../shared/data --out runs/dc-lenet5
+  levin compress --model digits_cnn --recipe digits --out runs/digits-compressed --json -
+
+An untrained zoo model is trained first (its own preset, in OUT/baseline). Rerunning the same
+command after an interruption resumes: finished steps are loaded from OUT/steps, an interrupted
+fine-tuning continues from its checkpoint. Steps: prune, nm, channels, share, finetune.
+A recipe (YAML):
+
+{EXAMPLE_RECIPE}"""
+
+
+def register(sub) -> None:
+    from levin.compressor.recipe import preset_names
+
+    p = sub.add_parser("compress", help="prune / share / quantize / code a model by a recipe",
+                       description=__doc__, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True,
+                   help=f"checkpoint directory, zoo name ({', '.join(zoo.names())}) or path/to/file.py:factory")
+    p.add_argument("--recipe", required=True,
+                   help=f"recipe YAML file, or a preset: {', '.join(preset_names())}")
+    p.add_argument("--dataset", help="dataset (default: the zoo model's own)")
+    p.add_argument("--data-dir", help=f"folder with the dataset files (default: ${datasets.ENV_VAR})")
+    p.add_argument("--out", required=True, help="run directory: steps/, model.lvn, summary.json")
+    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or step lines")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from levin.compressor.api import compress
+    from levin.compressor.recipe import load
+    from levin.compressor.summary import render, summary_dict
+
+    recipe = load(args.recipe)           # a bad recipe fails before any work
+    out = writable_dir(args.out)
+    torch.manual_seed(0)
+    result = compress(args.model, args.dataset, recipe=recipe, out_dir=out, data_dir=args.data_dir,
+                      progress=not args.quiet)
+    print(render(result, f"{args.model} on {result.dataset}, recipe {recipe.name}"))
+    if args.json:
+        write_json(summary_dict(result, recipe), args.json)
+    return 0
