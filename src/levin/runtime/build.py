@@ -1,0 +1,114 @@
+"""Build and run generated C models on the host with gcc (or $CC): the bit-exact check's other half.
+
+`build_harness(result)` compiles model.c + the runtime + a small harness (templates/harness.c.j2)
+with the strict flags; `run_harness(binary, inputs)` feeds a batch of int8 inputs through one
+process and returns the outputs (and, with `repeats`, the host time per inference);
+`compile_objects` compiles without linking (for -m32 / -Os / cross checks) and `section_sizes`
+reads `size` of the objects. `compare` gives the first differing elements of two outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from levin.errors import LevinError
+from levin.runtime.codegen import ExportResult, _environment
+
+STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
+
+
+def compiler() -> str | None:
+    """The host C compiler ($CC, else gcc, else cc), or None."""
+    for cc in (os.environ.get("CC"), "gcc", "cc"):
+        if cc and shutil.which(cc):
+            return cc
+    return None
+
+
+def _cc(cc: str | None) -> str:
+    cc = cc or compiler()
+    if cc is None:
+        raise LevinError("no C compiler found: install gcc or set CC")
+    return cc
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        raise LevinError(f"{what} failed ({' '.join(cmd[:3])} ...):\n{proc.stderr.strip()[:4000]}")
+
+
+def build_harness(result: ExportResult, opt: str = "-O2", cc: str | None = None,
+                  extra: tuple[str, ...] = ()) -> Path:
+    """Compile the exported model with the host harness; return the executable's path."""
+    out = result.out_dir
+    harness = out / "harness.c"
+    harness.write_text(_environment().get_template("harness.c.j2").render())
+    exe = out / "harness"
+    cmd = [_cc(cc), *STRICT, opt, *extra, "-I", str(out), "-o", str(exe), str(harness),
+           *(str(s) for s in result.sources)]
+    _run(cmd, "building the host harness")
+    return exe
+
+
+def compile_objects(result: ExportResult, flags: tuple[str, ...] = ("-O2",), cc: str | None = None,
+                    obj_dir: Path | None = None) -> list[Path]:
+    """Compile every source of the export to an object file (no link); return the objects."""
+    obj_dir = Path(obj_dir or tempfile.mkdtemp(prefix="levin-obj-"))
+    obj_dir.mkdir(parents=True, exist_ok=True)
+    objs = []
+    for src in result.sources:
+        obj = obj_dir / (src.stem + ".o")
+        _run([_cc(cc), *STRICT, *flags, "-I", str(result.out_dir), "-c", "-o", str(obj), str(src)],
+             f"compiling {src.name} with {' '.join(flags)}")
+        objs.append(obj)
+    return objs
+
+
+def section_sizes(objects: list[Path], size_tool: str = "size") -> dict[str, dict[str, int]]:
+    """Berkeley `size` of each object: {name: {"text", "data", "bss"}} (text includes rodata)."""
+    if shutil.which(size_tool) is None:
+        raise LevinError(f"{size_tool!r} not found (binutils)")
+    proc = subprocess.run([size_tool, *map(str, objects)], capture_output=True, text=True, check=True)
+    sizes = {}
+    for line in proc.stdout.splitlines()[1:]:
+        f = line.split()
+        sizes[Path(f[5]).name] = {"text": int(f[0]), "data": int(f[1]), "bss": int(f[2])}
+    return sizes
+
+
+def run_harness(exe: Path, inputs: np.ndarray, output_size: int, repeats: int = 0) -> tuple[np.ndarray, float | None]:
+    """Run int8 `inputs` [N, ...] through the harness; return (outputs [N, output_size], seconds
+    per inference measured over N * repeats more runs, or None without repeats)."""
+    x = np.ascontiguousarray(inputs, dtype=np.int8)
+    n = x.shape[0]
+    with tempfile.TemporaryDirectory(prefix="levin-run-") as tmp:
+        fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        fin.write_bytes(x.tobytes())
+        proc = subprocess.run([str(exe), str(fin), str(fout), str(n), str(repeats)],
+                              capture_output=True, text=True)
+        if proc.returncode:
+            raise LevinError(f"{exe.name} exited with {proc.returncode}: {proc.stderr.strip()}")
+        out = np.frombuffer(fout.read_bytes(), np.int8).reshape(n, output_size)
+    seconds = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("seconds_per_inference"):
+            seconds = float(line.split()[1])
+    return out, seconds
+
+
+def compare(got: np.ndarray, want: np.ndarray, limit: int = 8) -> str | None:
+    """None when equal, else a description of the first `limit` differing elements."""
+    got, want = np.asarray(got), np.asarray(want).reshape(np.shape(got))
+    bad = np.argwhere(got != want)
+    if bad.size == 0:
+        return None
+    rows = [f"  at {tuple(int(i) for i in idx)}: C {int(got[tuple(idx)])}, reference {int(want[tuple(idx)])}"
+            for idx in bad[:limit]]
+    return f"{len(bad)} of {got.size} elements differ; first:\n" + "\n".join(rows)

@@ -1,0 +1,107 @@
+/* levin_kernels.h -- int8 kernels of the levin runtime, with TFLite int8 semantics.
+ *
+ * Every kernel mirrors one kernel of the numpy oracle (src/levin/runtime/reference.py) bit for
+ * bit, and through it TFLite Micro's reference kernel of the same name. Conventions:
+ * - Feature maps are NHWC with N = 1, [H, W, C]; conv weights [O, KH, KW, I/groups], linear
+ *   weights [out, in], read through levin_weights (raw, packed, codebook, rANS, sparse).
+ * - Requantization is per output channel: int32 multiplier and shift (TFLite's convention,
+ *   real = multiplier * 2^(shift - 31)), prepared by the code generator from float32 scales.
+ * - Padding of convs is the input zero point (real 0); of max pools, never the maximum.
+ * - Elementwise kernels (rescale, lut, add) accept out == in (the memory planner's in-place reuse).
+ * - Kernels that decode weights take a caller-owned scratch buffer of the size
+ *   levin_*_scratch_size returns (0: none needed), and return a levin_status.
+ */
+#ifndef LEVIN_KERNELS_H
+#define LEVIN_KERNELS_H
+
+#include <stdint.h>
+
+#include "levin_runtime.h"
+#include "levin_weights.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t groups;
+    int32_t in_zp, out_zp;
+} levin_conv_params;
+
+typedef struct {
+    int32_t in_features, out_features;
+    int32_t in_zp, out_zp;
+} levin_linear_params;
+
+typedef struct {
+    int32_t in_h, in_w, channels, out_h, out_w;
+    int32_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t count_include_pad; /* avg pool: padded positions count, as the zero point `pad_value` */
+    int32_t pad_value;
+} levin_pool_params;
+
+/* zp_out + (x - zp_in) * multiplier * 2^(shift - 31), clamped: ReLU/ReLU6 and int8 requantize. */
+typedef struct {
+    int32_t in_zp, out_zp, multiplier, shift, act_min, act_max;
+    int32_t rescale; /* 0: the same parameters in and out, only the clamp applies */
+} levin_rescale_params;
+
+typedef struct {
+    int32_t input1_offset, input2_offset, output_offset, left_shift;
+    int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift, act_min, act_max;
+} levin_add_params;
+
+typedef struct {
+    int32_t input_multiplier, input_left_shift, diff_min;
+} levin_softmax_params;
+
+/* Scratch bytes of a conv / linear over weights w (dense, or 3 bytes per element of a channel
+ * for sparse; a sparse conv adds 2 more per element for the window offsets). */
+uint32_t levin_conv2d_s8_scratch_size(const levin_weights *w);
+uint32_t levin_linear_s8_scratch_size(const levin_weights *w);
+
+/* TFLite integer_ops::ConvPerChannel / DepthwiseConvPerChannel (groups == in_c). bias may be NULL. */
+levin_status levin_conv2d_s8(const levin_conv_params *p, const int8_t *in, const levin_weights *w,
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                             int8_t *out, uint8_t *scratch);
+
+/* TFLite integer_ops::FullyConnected (per-tensor weights: repeat the multiplier). bias may be NULL. */
+levin_status levin_linear_s8(const levin_linear_params *p, const int8_t *in, const levin_weights *w,
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                             int8_t *out, uint8_t *scratch);
+
+void levin_max_pool_s8(const levin_pool_params *p, const int8_t *in, int8_t *out);
+void levin_avg_pool_s8(const levin_pool_params *p, const int8_t *in, int8_t *out);
+
+void levin_rescale_s8(const levin_rescale_params *p, const int8_t *in, int8_t *out, uint32_t n);
+/* out[i] = table[in[i] + 128] (Sigmoid, Tanh: 256-entry tables made by the generator). */
+void levin_lut_s8(const int8_t *table, const int8_t *in, int8_t *out, uint32_t n);
+void levin_add_s8(const levin_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
+                  uint32_t n);
+
+/* Concatenation of `count` inputs along an axis: viewed as [outer, inner_i], each input i is
+ * requantized by rescale[i] into the output [outer, sum of inner_i]. */
+void levin_concat_s8(const int8_t *const *in, const int32_t *inner, const levin_rescale_params *rescale,
+                     uint32_t count, uint32_t outer, int8_t *out);
+
+/* Pad of [H, W, C] by (top, bottom, left, right) with the code `value`. */
+void levin_pad_s8(const int8_t *in, int32_t h, int32_t w, int32_t c, int32_t top, int32_t bottom,
+                  int32_t left, int32_t right, int8_t value, int8_t *out);
+
+void levin_copy_s8(const int8_t *in, int8_t *out, uint32_t n);
+
+/* TFLite Micro int8 Softmax (gemmlowp, output scale 1/256, zero point -128) over the middle axis
+ * of [outer, n, inner]. */
+void levin_softmax_s8(const levin_softmax_params *p, const int8_t *in, int8_t *out, uint32_t outer,
+                      uint32_t n, uint32_t inner);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LEVIN_KERNELS_H */

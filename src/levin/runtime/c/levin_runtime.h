@@ -1,0 +1,88 @@
+/* levin_runtime.h -- status codes and TFLite's int8 fixed-point arithmetic for the levin runtime.
+ *
+ * Freestanding C99: <stdint.h> only, no malloc, no float. The arithmetic mirrors
+ * src/levin/quant/intmath.py (TFLite / gemmlowp), with classic double rounding (TFLite Micro's and
+ * CMSIS-NN's default), which is also the default of the numpy oracle (runtime/reference.py).
+ * Like TFLite Micro and CMSIS-NN, it assumes two's-complement int32 with arithmetic right shifts
+ * of negative values (every compiler levin targets); where TFLite's C++ wraps, this code wraps
+ * explicitly through uint32_t.
+ */
+#ifndef LEVIN_RUNTIME_H
+#define LEVIN_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    LEVIN_OK = 0,
+    LEVIN_ERR_ARG = 1,         /* NULL pointer or parameters a kernel cannot take */
+    LEVIN_ERR_CORRUPT = 2,     /* a coded weight stream does not decode (flash corrupted?) */
+    LEVIN_ERR_UNSUPPORTED = 3  /* a weight format this build does not read */
+} levin_status;
+
+/* Printable name of a status (never NULL). */
+const char *levin_status_str(levin_status status);
+
+#define LEVIN_INT32_MIN (-2147483647 - 1)
+#define LEVIN_INT32_MAX 2147483647
+
+static inline int32_t levin_add_wrap(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+static inline int32_t levin_clamp(int32_t v, int32_t lo, int32_t hi) {
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties up. */
+static inline int32_t levin_srdhm(int32_t a, int32_t b) {
+    int64_t ab;
+    int32_t nudge;
+    if (a == b && a == LEVIN_INT32_MIN) {
+        return LEVIN_INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* gemmlowp RoundingDivideByPOT: x / 2^e rounded half away from zero, e in 0..31. */
+static inline int32_t levin_rdbp(int32_t x, int32_t e) {
+    const int32_t mask = (int32_t)(((int64_t)1 << e) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (remainder > threshold ? 1 : 0);
+}
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT, exponent in -31..31. */
+static inline int32_t levin_srmbpot(int32_t x, int32_t e) {
+    int32_t threshold;
+    if (e <= 0) {
+        return levin_rdbp(x, -e);
+    }
+    threshold = (int32_t)(((int64_t)1 << (31 - e)) - 1);
+    if (x > threshold) {
+        return LEVIN_INT32_MAX;
+    }
+    if (x < -threshold) {
+        return LEVIN_INT32_MIN;
+    }
+    return x * (int32_t)((int64_t)1 << e);
+}
+
+/* TFLite MultiplyByQuantizedMultiplier (classic double rounding): x * m * 2^(shift - 31).
+ * shift in -31..30; the left shift wraps in int32 as TFLite's does. */
+static inline int32_t levin_mbqm(int32_t x, int32_t m, int32_t shift) {
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    return levin_rdbp(levin_srdhm((int32_t)((uint32_t)x << left), m), right);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LEVIN_RUNTIME_H */

@@ -1,0 +1,96 @@
+/* levin_weights.h -- weight tensors as the kernels read them: raw, bit-packed, codebook, rANS, sparse.
+ *
+ * A weight tensor is stored in flash as the body of its .lvn tensor section (docs/format.md, 4),
+ * cut into the parts a microcontroller needs: the payload bytes of the value stream and of the
+ * nonzero positions (the same bytes as in the .lvn file), the codebook, and the rANS frequency
+ * tables (decoded ahead of time into freq/cum arrays). The elements are in C order, output channel
+ * after output channel ([O, KH, KW, I/groups] or [out, in]), so a reader yields one output channel
+ * at a time and keeps constant state (docs/format.md, 6):
+ *
+ *   levin_weights_reader r;
+ *   levin_weights_begin(&r, w);
+ *   for each channel:  dense:  p = levin_weights_next_dense(&r, scratch, &status)
+ *                      sparse: levin_weights_next_sparse(&r, idx, val, &count)
+ *   levin_weights_end(&r);     (checks that every coded stream ended exactly)
+ *
+ * Scratch per channel: dense, LEVIN_WEIGHTS_DENSE_SCRATCH (0 for raw int8 without a codebook,
+ * which is read in place from flash); sparse, 3 bytes per element of a channel (uint16 position
+ * + int8 value). The reader struct itself (two rANS decoders, about 190 bytes) lives on the stack.
+ */
+#ifndef LEVIN_WEIGHTS_H
+#define LEVIN_WEIGHTS_H
+
+#include <stdint.h>
+
+#include "levin_rans.h"
+#include "levin_runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Value stream coders and positions methods: the ids of docs/format.md 4.3 and 4.1. */
+#define LEVIN_CODER_RAW 0
+#define LEVIN_CODER_PACK 1
+#define LEVIN_CODER_RANS 4
+#define LEVIN_POS_GAPS 0
+#define LEVIN_POS_BITMASK 1
+#define LEVIN_POS_PACKED 2
+#define LEVIN_POS_DENSE 255 /* no positions: every element is stored */
+
+typedef struct {
+    uint32_t size;     /* elements of the tensor */
+    uint32_t channels; /* output channels (the first dimension); size / channels per channel */
+    /* nonzero positions (pos_method != LEVIN_POS_DENSE) */
+    uint8_t pos_method;
+    uint8_t pos_states;   /* rANS states of gaps / bitmask */
+    uint8_t gap_bits;     /* gaps: escape symbol 2^gap_bits - 1 */
+    uint32_t nnz;         /* nonzero elements = symbols of the value stream */
+    uint32_t pos_symbols; /* gaps: gap symbols; bitmask: size */
+    const uint8_t *pos_data;
+    uint32_t pos_len;
+    levin_rans_model pos_model;
+    /* codebook (NULL: the stream holds values) */
+    const int8_t *codebook;
+    uint32_t codebook_size;
+    /* value stream */
+    uint8_t coder;     /* LEVIN_CODER_RAW, _PACK, _RANS */
+    uint8_t bits;      /* pack: bits per symbol (1..8) */
+    uint8_t states;    /* rans: interleaved states (1..16) */
+    int32_t offset;    /* value (or codebook index) = offset + symbol */
+    const uint8_t *data;
+    uint32_t len;
+    levin_rans_model model;
+} levin_weights;
+
+typedef struct {
+    const levin_weights *w;
+    uint32_t channel;  /* next channel */
+    uint32_t values;   /* value symbols consumed */
+    uint32_t pending;  /* gaps: the next nonzero position (size when none is left) */
+    levin_rans_decoder val;
+    levin_rans_decoder pos;
+} levin_weights_reader;
+
+/* Bytes of scratch one dense channel needs (0 when the channel is read in place from flash). */
+uint32_t levin_weights_dense_scratch(const levin_weights *w);
+
+levin_status levin_weights_begin(levin_weights_reader *r, const levin_weights *w);
+
+/* The next output channel, dense: a pointer to its size/channels int8 weights, either in flash
+ * or decoded into scratch. NULL on error (*status says why). */
+const int8_t *levin_weights_next_dense(levin_weights_reader *r, int8_t *scratch, levin_status *status);
+
+/* The next output channel, sparse: its nonzeros as positions within the channel (ascending) and
+ * values; *count of them. idx and val need room for a whole channel. */
+levin_status levin_weights_next_sparse(levin_weights_reader *r, uint16_t *idx, int8_t *val,
+                                       uint32_t *count);
+
+/* After the last channel: every coded stream must end exactly where it should. */
+levin_status levin_weights_end(const levin_weights_reader *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LEVIN_WEIGHTS_H */

@@ -1,0 +1,58 @@
+"""`levin bench`: benchmarks are found by listing levin.bench; `runtime` measures, checks and
+writes its rows; bad names and options are one-line errors."""
+
+import json
+
+import pytest
+
+from levin import bench
+from levin.bench import runtime
+from levin.cli.main import main
+from levin.runtime import cortexm
+
+
+def test_benchmarks_are_discovered_by_listing_the_package():
+    assert "runtime" in bench.names()
+    assert all(not n.startswith("_") for n in bench.names())
+    assert bench.get("runtime") is runtime
+
+
+def test_unknown_benchmark_is_a_one_line_error(capsys):
+    assert main(["bench", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown benchmark 'nosuch'" in err and "runtime" in err
+
+
+def test_unknown_model_or_format_is_a_one_line_error(capsys):
+    assert main(["bench", "runtime", "--formats", "int8,zip"]) == 2
+    assert "unknown model or format zip" in capsys.readouterr().err
+
+
+def test_tradeoff_line_comes_from_the_rows():
+    rows = [dict(model="lenet5-w4-d8", format=f, density=0.08, instructions=i, flash=b)
+            for f, i, b in [("int8", 100, 4000), ("sparse", 60, 900)]]
+    (line,) = runtime.tradeoff(rows)
+    assert "60 instructions vs dense int8 100 (0.60x, fewer)" in line
+    assert runtime.tradeoff(rows[:1]) == []
+
+
+def test_runtime_bench_end_to_end(tmp_path, capsys):
+    try:
+        cortexm.require_toolchain()
+        cortexm.require_qemu()
+    except cortexm.ToolMissing as exc:
+        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    pytest.importorskip("levin.runtime.codegen", reason="the C code generator is not available")
+    out = tmp_path / "r.json"
+    code = main(["bench", "runtime", "--models", "digits_cnn", "--formats", "int8,rans",
+                 "--inputs", "1", "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "digits_cnn" in text and "M4 instr" in text
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["format"] for r in rows] == ["int8", "rans"]
+    for r in rows:
+        assert r["m4_exact"] and r["host_exact"]
+        assert r["flash"] == r["text"] + r["rodata"] + r["data"] >= r["weight_bytes"]
+        assert r["ram"] >= r["arena"] + r["stack"] and r["instructions"] > 0 and r["host_us"] > 0
+    assert rows[1]["instructions"] > rows[0]["instructions"]  # decoding weights costs instructions
