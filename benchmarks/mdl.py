@@ -1,0 +1,151 @@
+"""Description-length training (soft weight-sharing) on MNIST: a lambda sweep, size vs error.
+
+For each lambda, the trained baseline (runs/<model>) is retrained with `levin.mdl.train_mdl`,
+snapped, quantized and coded; every size is the whole .lvn file (header, graph, scales, biases,
+codebooks, tables: all included). For each point: file bytes, the predicted bytes (the
+differentiable code length of the weights at the end of training, plus the file's other bytes,
+as measured), the predicted vs actual bytes of the weight tensors alone, the test error of the
+integer graph in the file (levin's reference interpreter), decode steps and the Levin cost.
+
+Published (MNIST): LeNet-5 - Deep Compression 44 KB (0.74%), soft weight-sharing 10.6 KB (0.97%),
+Bayesian compression ~4 KB (1.0%); LeNet-300-100 - Deep Compression 27 KB (1.58%), soft
+weight-sharing 16.7 KB (1.94%). Targets: LeNet-5 <= 4 KB at <= 1.0%, LeNet-300-100 <= 10 KB at
+<= 1.6%.
+
+Run (one model per run; results merge into benchmarks/results/mdl.json, the plot is redrawn
+from all points there):
+    .venv/bin/python benchmarks/mdl.py --model lenet300 --lambdas 0.3 1 3
+    .venv/bin/python benchmarks/mdl.py --model lenet5 --lambdas 0.3 1 3 --epochs 4
+Each point's .lvn and mdl.json go to runs/mdl/<model>/lam<lambda>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from levin.cli.common import table
+from levin.config import TrainConfig
+from levin.config.mdl import MDLConfig
+from levin.mdl import train_mdl
+from levin.models import load_model
+from levin.train.data import load
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results" / "mdl.json"
+PLOT = ROOT / "results" / "mdl.png"
+PUBLISHED = {
+    "lenet5": {"Deep Compression": (44_000, 0.0074), "soft weight-sharing": (10_600, 0.0097),
+               "Bayesian compression": (4_000, 0.010), "target": (4_096, 0.010)},
+    "lenet300": {"Deep Compression": (27_000, 0.0158), "soft weight-sharing": (16_700, 0.0194),
+                 "target": (10_240, 0.016)},
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def pareto(points: list[dict]) -> None:
+    """Mark each point that no other point beats on both file bytes and integer error."""
+    for p in points:
+        p["pareto"] = not any(q is not p and q["file_bytes"] <= p["file_bytes"]
+                              and q["integer_error"] <= p["integer_error"]
+                              and (q["file_bytes"], q["integer_error"]) != (p["file_bytes"], p["integer_error"])
+                              for q in points)
+
+
+def plot(results: dict) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m for m in ("lenet300", "lenet5") if results.get(m, {}).get("points")]
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        pts = sorted(results[model]["points"], key=lambda p: p["file_bytes"])
+        ax.plot([p["file_bytes"] / 1000 for p in pts], [100 * p["integer_error"] for p in pts], "o",
+                color="tab:blue", alpha=0.5, label="levin MDL (all points)")
+        front = [p for p in pts if p["pareto"]]
+        ax.plot([p["file_bytes"] / 1000 for p in front], [100 * p["integer_error"] for p in front], "-o",
+                color="tab:blue", label="levin MDL Pareto front")
+        for p in pts:
+            ax.annotate(f"λ={p['lam']:g}", (p["file_bytes"] / 1000, 100 * p["integer_error"]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        for i, (name, (nbytes, err)) in enumerate(PUBLISHED[model].items()):
+            ax.plot(nbytes / 1000, 100 * err, "*" if name == "target" else "s", ms=10, label=name,
+                    color="tab:red" if name == "target" else f"C{i + 2}")
+        ax.set_xscale("log")
+        ax.set_xlabel(".lvn file size (KB, everything included)")
+        ax.set_ylabel("test error (%), integer model")
+        ax.set_title(f"{model}: size vs error, lambda sweep")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=120)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=("lenet300", "lenet5"), required=True)
+    ap.add_argument("--lambdas", type=float, nargs="+", default=[0.3, 1.0, 3.0])
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=5e-4, help="Adam lr of the weights (cosine to 0)")
+    ap.add_argument("--prior-lr", type=float, default=3e-2)
+    ap.add_argument("--batch-size", type=int, default=512)
+    ap.add_argument("--components", type=int, default=8)
+    ap.add_argument("--data-dir", default="/work/shared/data")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = load("mnist", args.data_dir)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    entry = results.setdefault(args.model, {"points": []})
+    entry["published"] = {k: {"bytes": b, "error": e} for k, (b, e) in PUBLISHED[args.model].items()}
+    entry["command"] = "benchmarks/mdl.py " + " ".join(sys.argv[1:])
+    entry["machine"] = f"{os.cpu_count()} CPU cores, shared; load {os.getloadavg()[0]:.1f} at start"
+    train = TrainConfig(optimizer="adam", lr=args.lr, epochs=args.epochs, batch_size=args.batch_size)
+    for lam in args.lambdas:
+        loaded = load_model(f"runs/{args.model}")
+        config = MDLConfig(lam=lam, components=args.components, prior_lr=args.prior_lr)
+        log(f"{args.model} lambda={lam:g}: {args.epochs} epochs")
+        t0 = time.perf_counter()
+        r = train_mdl(loaded.module, data, config, train, out_dir=ROOT.parent / "runs" / "mdl" / args.model
+                      / f"lam{lam:g}", name=args.model)
+        d = r.to_dict()
+        point = {"lam": lam, "baseline_error": 1 - loaded.meta.get("test_accuracy", float("nan")),
+                 **{k: d[k] for k in ("file_bytes", "predicted_bytes", "estimate_error", "weight_bytes",
+                                      "predicted_weight_bytes", "predicted_weight_bytes_hard", "other_bytes", "float_error",
+                                      "snapped_error", "integer_error", "bits", "decode_steps",
+                                      "levin_cost", "config", "train_config")},
+                 "nonzero": sum(v["nonzero"] for v in d["layers"].values()),
+                 "weights": sum(v["weights"] for v in d["layers"].values()),
+                 "layers": {k: {f: v[f] for f in ("weights", "nonzero", "distinct", "predicted_bytes",
+                                                    "file_bytes", "chain")} for k, v in d["layers"].items()},
+                 "history": d["history"], "wall_s": time.perf_counter() - t0}
+        entry["points"] = [p for p in entry["points"] if p["lam"] != lam or p["config"] != point["config"]
+                           or p["train_config"] != point["train_config"]] + [point]
+        pareto(entry["points"])
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        plot(results)
+    rows = [[f"{p['lam']:g}", p["train_config"]["epochs"], f"{p['file_bytes']:,}", f"{p['predicted_bytes']:,.0f}",
+             f"{100 * p['estimate_error']:+.1f}%", f"{p['predicted_weight_bytes']:,.0f} / {p['predicted_weight_bytes_hard']:,.0f} / {p['weight_bytes']:,}",
+             f"{p['nonzero']:,}", f"{100 * p['snapped_error']:.2f}%", f"{100 * p['integer_error']:.2f}%",
+             f"{p['decode_steps']:,}", f"{p['levin_cost']:,.1f}", "*" if p["pareto"] else "", f"{p['wall_s']:.0f}"]
+            for p in sorted(entry["points"], key=lambda p: p["file_bytes"])]
+    print(f"{args.model}: baseline error {100 * entry['points'][0]['baseline_error']:.2f}%")
+    print(table(["lambda", "epochs", "file B", "predicted B", "pred err", "weights soft/hard/actual B", "nonzero",
+                 "snapped err", "int err", "decode steps", "Levin cost", "pareto", "wall s"], rows))
+    print(f"wrote {RESULTS} and {PLOT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

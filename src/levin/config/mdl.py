@@ -1,0 +1,54 @@
+"""How to train for the shortest code: soft weight-sharing with a learned Gaussian-mixture prior
+(Ullrich, Meeds & Welling, ICLR 2017), `levin.mdl.train_mdl`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from levin.config._base import ConfigMixin
+
+
+@dataclass(frozen=True)
+class MDLConfig(ConfigMixin):
+    """Description-length training of every selected Conv2d / Linear weight.
+
+    Each layer gets its own mixture prior (one entropy model per tensor, as levin's coder keeps
+    one frequency table per tensor): a zero component (mean fixed at 0, initial mixing
+    proportion `zero_mix`) and `components` learned means, all with learned log-variances and
+    mixing proportions. The loss per sample is
+
+        cross-entropy (nats) + lam * ln 2 * (prior NLL of the weights, bits) / N_train,
+
+    so `lam` = 1 is the two-part MDL code (data bits + weight bits); larger values buy smaller
+    files with more error. The prior's precisions carry a Gamma(`gamma_alpha`, `gamma_beta`)
+    hyper-prior in units of the layer's initial weight variance (scale-free across layers), which
+    stops a component's variance from collapsing to zero on the few weights it holds.
+
+    Training: Adam on the weights at the TrainConfig's lr (cosine to 0), Adam on the prior at
+    `prior_lr`. After training each weight snaps to the mean of its most responsible component
+    (the zero component gives an exact 0) and the means become the layer's int8 codebook.
+    """
+
+    lam: float = 100.0                    # strength of the code-length term (1 = plain MDL)
+    components: int = 16                  # nonzero components per layer
+    zero_mix: float = 0.99                # initial mixing proportion of the zero component
+    init_sigma: float = 0.25              # initial std of every component, x the means' spacing
+    gamma_alpha: float = 50.0             # Gamma hyper-prior on each component's precision ...
+    gamma_beta: float = 0.01              # ... (precision in units of 1 / initial weight variance)
+    prior_lr: float = 3e-3                # Adam, on means, log-variances and mixing logits
+    calibration_size: int = 1000          # training samples that calibrate the int8 activations
+    include: tuple[str, ...] = ()         # module-name patterns; empty = every Conv2d/Linear
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        self._normalise()
+        self._check([
+            (self.lam >= 0, "lam must be >= 0"),
+            (1 <= self.components <= 255, "components must be in 1..255"),
+            (0.0 < self.zero_mix < 1.0, "zero_mix must be in (0, 1)"),
+            (self.init_sigma > 0, "init_sigma must be > 0"),
+            (self.gamma_alpha >= 1, "gamma_alpha must be >= 1"),
+            (self.gamma_beta >= 0, "gamma_beta must be >= 0"),
+            (self.prior_lr > 0, "prior_lr must be > 0"),
+            (self.calibration_size >= 1, "calibration_size must be >= 1"),
+        ])

@@ -1,0 +1,62 @@
+"""train_mdl end to end on the digits CNN and scikit-learn's digits: a few steps, then a .lvn
+that decodes to the integer graph, whose weight tensors hold only the snapped codebooks."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from levin import zoo
+from levin.coding import container
+from levin.config import TrainConfig
+from levin.config.mdl import MDLConfig
+from levin.errors import LevinError
+from levin.mdl import train_mdl
+from levin.train import data
+from levin.train.loop import train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits")
+
+
+@pytest.fixture(scope="module")
+def result(digits, tmp_path_factory):
+    torch.manual_seed(0)
+    model = train(zoo.create("digits_cnn"), digits, TrainConfig(epochs=3, batch_size=64, lr=0.05),
+                  progress=False).model
+    out = tmp_path_factory.mktemp("mdl")
+    config = MDLConfig(lam=50.0, components=8, calibration_size=200)
+    mdl_train = TrainConfig(optimizer="adam", lr=1e-3, epochs=2, batch_size=128)
+    return train_mdl(model, digits, config, mdl_train, out_dir=out, progress=False, max_steps=16), out
+
+
+def test_file_decodes_to_the_integer_graph_with_at_most_k_plus_one_values(result):
+    r, out = result
+    graph = container.decode(r.lvn)
+    assert (out / "model.lvn").read_bytes() == r.lvn
+    for layer in ("conv1", "conv2", "fc"):
+        w = graph.tensors[f"{layer}.weight"].data
+        assert np.array_equal(w, r.graph.tensors[f"{layer}.weight"].data)
+        assert np.unique(w).size <= 8 + 1
+        assert r.layers[layer]["distinct"] == np.unique(w).size
+
+
+def test_sizes_and_errors_are_reported_consistently(result, digits):
+    r, out = result
+    saved = json.loads((out / "mdl.json").read_text())
+    assert saved["file_bytes"] == len(r.lvn) == r.cost.bits // 8
+    assert r.predicted_bytes == pytest.approx(r.predicted_weight_bits / 8 + r.file_bytes - r.weight_bytes)
+    assert 0 < r.weight_bytes < r.file_bytes
+    assert r.cost.decode_steps > 0 and r.cost.cost > r.cost.bits
+    assert r.integer_error < 0.5 and len(r.history) == 2   # 16 steps: 12 in epoch 1 (1437/128), 4 in 2
+    # The snapped float model and the integer graph in the file agree on most digits.
+    assert abs(r.snapped_error - r.integer_error) < 0.05
+
+
+def test_no_layer_selected_is_a_clear_error(digits):
+    with pytest.raises(LevinError, match="no Conv2d/Linear"):
+        train_mdl(zoo.create("digits_cnn"), digits, MDLConfig(include=("nothing*",)),
+                  TrainConfig(epochs=1), progress=False, max_steps=1)
