@@ -112,8 +112,15 @@ def test_input_model_is_not_changed(trained, data):
     assert all(torch.equal(before[n], after[n]) for n in before)
 
 
-def test_cli_trains_an_untrained_zoo_model_then_compresses(tmp_path, capsys):
+def test_cli_trains_an_untrained_zoo_model_then_compresses_exports_and_reports(tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    from levin import zoo
     from levin.cli.main import main
+
+    spec = zoo.spec("digits_cnn")                     # a shorter baseline preset keeps the test fast
+    quick = dataclasses.replace(spec, train=spec.train.with_(epochs=4))
+    monkeypatch.setattr(zoo, "spec", lambda name: quick if name == "digits_cnn" else spec)
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text("steps: [{prune: {sparsity: 0.5, schedule: one_shot}, finetune: {epochs: 1}}]\n"
@@ -125,8 +132,11 @@ def test_cli_trains_an_untrained_zoo_model_then_compresses(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "total (.lvn file)" in printed and "integer graph" in printed
     assert (out / "baseline" / "model.safetensors").exists() and (out / "model.lvn").exists()
+    assert "bit-exact with the integer reference" in printed and (out / "report.html").exists()
+    assert (out / "c" / "model.c").exists()
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["baseline_accuracy"] > 0.9            # the baseline was really trained
+    assert summary["runtime"]["bit_exact"] and summary["runtime"]["samples"] == len(load("digits").x_test)
     assert np.isclose(summary["steps"][0]["density"], 0.5, atol=0.01)
 
 

@@ -48,13 +48,20 @@ def register(sub) -> None:
     p.add_argument("--dataset", help="dataset (default: the zoo model's own)")
     p.add_argument("--data-dir", help=f"folder with the dataset files (default: ${datasets.ENV_VAR})")
     p.add_argument("--out", required=True, help="run directory: steps/, model.lvn, summary.json")
+    p.add_argument("--no-c", action="store_true", help="skip the C export, build and bit-exact check")
+    p.add_argument("--no-report", action="store_true", help="skip report.html")
+    p.add_argument("--format", default="auto", dest="weight_format",
+                   help="C weight format: auto, int8, packed, codebook, rans, sparse (default auto)")
+    p.add_argument("--verify-samples", type=int, metavar="N",
+                   help="test inputs the C output is compared on (default: all)")
+    p.add_argument("--device", default="cortex-m4", help="device for the report's fit verdict")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or step lines")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from levin.compressor.api import compress
+    from levin.compressor.api import compress, finish
     from levin.compressor.recipe import load
     from levin.compressor.summary import render, summary_dict
 
@@ -63,7 +70,25 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
     result = compress(args.model, args.dataset, recipe=recipe, out_dir=out, data_dir=args.data_dir,
                       progress=not args.quiet)
-    print(render(result, f"{args.model} on {result.dataset}, recipe {recipe.name}"))
+    title = f"{args.model} on {result.dataset}, recipe {recipe.name}"
+    extra = finish(result, recipe, result.data, out, c=not args.no_c,
+                   report=not args.no_report, weight_format=args.weight_format,
+                   samples=args.verify_samples, device=args.device, title=title, progress=not args.quiet)
+    print(render(result, title))
+    print(deployment_lines(extra))
     if args.json:
-        write_json(summary_dict(result, recipe), args.json)
+        write_json({**summary_dict(result, recipe), **extra}, args.json)
     return 0
+
+
+def deployment_lines(extra: dict) -> str:
+    lines = []
+    rt = extra.get("runtime")
+    if rt:
+        lines.append(f"C runtime: bit-exact with the integer reference on {rt['samples']:,} test inputs "
+                     f"({100 * rt['accuracy']:.2f}% accuracy); flash {rt['flash_bytes']:,} B "
+                     f"({rt['flash_target']}), RAM {rt['ram_bytes']:,} B (arena incl. "
+                     f"{rt['scratch_bytes']:,} B scratch)")
+    if extra.get("report"):
+        lines.append(f"report: {extra['report']}")
+    return "\n".join(lines)

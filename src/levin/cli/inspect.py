@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from levin.cli.common import table, write_json
+from levin.mdl.cost import levin_cost
 from levin.coding import container
 
 EXAMPLES = """examples:
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     report = container.inspect(container.read_bytes(args.file))
     print(render(report, args.file))
     if args.json:
-        write_json(dict(file=args.file, **report.to_dict()), args.json)
+        write_json(dict(file=args.file, **report.to_dict(), levin_cost=levin_cost(report).to_dict()), args.json)
     return 0
 
 
@@ -68,4 +69,7 @@ def render(report: container.ContainerReport, name: str = "model") -> str:
     lines += [f"{'tensors (meta + data)':<{width}}  {total:>10,} B",
               f"{'file':<{width}}  {report.file_bytes:>10,} B"
               f"   ({8 * report.file_bytes / weights:.3f} bits per weight, all included)" if weights else ""]
+    cost = levin_cost(report)
+    lines.append(f"decode work: {cost.decode_steps:,} symbols decoded (a count, not cycles); Levin cost = "
+                 f"{cost.bits:,} bits + log2({cost.decode_steps:,}) = {cost.cost:,.1f}")
     return "\n".join(lines)

@@ -53,6 +53,7 @@ class StepRecord:
     density: float                    # nonzero share of the Conv2d/Linear weights
     params: int
     wall_s: float
+    coded_bytes: int = 0              # the layers' weights as int8 (one scale each), entropy-coded
     info: dict[str, Any] = field(default_factory=dict)
     resumed: bool = False
 
@@ -69,10 +70,15 @@ class CompressResult:
     baseline_accuracy: float
     float32_bytes: int                # every parameter of the model before compression, as fp32
     steps: list[StepRecord]
+    baseline_weights: dict[str, np.ndarray]   # each Conv2d/Linear's float weights before any step
     quantize: Any                     # levin.quant.pipeline.QuantizeResult
     container: Any                    # levin.coding.container.ContainerReport
     wall_s: float
-    dataset: str = ""
+    data: Dataset | None = None       # what it was fine-tuned and tested on
+
+    @property
+    def dataset(self) -> str:
+        return self.data.name if self.data is not None else ""
 
     @property
     def integer_accuracy(self) -> float:
@@ -98,6 +104,26 @@ class _Context:
 
 def _step_dir(ctx: _Context, i: int, step: Step) -> Path | None:
     return ctx.out / "steps" / f"{i + 1:02d}-{step.kind}" if ctx.out is not None else None
+
+
+def layer_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    """Each Conv2d/Linear layer's float weights, by module name."""
+    return {n: m.weight.detach().cpu().numpy().copy() for n, m in select_layers(model).items()}
+
+
+def coded_weight_bytes(weights: nn.Module | dict[str, np.ndarray]) -> int:
+    """Bytes of the layers' weights quantized to int8 (symmetric, one scale per layer) and coded
+    by levin's auto codec: a measured size for every step, without the cost of a full freeze."""
+    from levin.coding.weights import encode_tensor
+
+    total = 0
+    if isinstance(weights, nn.Module):
+        weights = layer_weights(weights)
+    for w in weights.values():
+        peak = float(np.abs(w).max()) or 1.0
+        codes = np.clip(np.round(w / peak * 127), -127, 127).astype(np.int8)
+        total += len(encode_tensor(codes).body)
+    return total
 
 
 def _finetune(model: nn.Module, ctx: _Context, step: Step, folder: Path | None, on_step=None) -> float:
@@ -173,6 +199,15 @@ RUNNERS: dict[str, Callable[..., dict]] = {
 }
 
 
+def _settings(step: Step) -> str:
+    """The fields a step sets away from their defaults, e.g. "sparsity=0.9, schedule=agp"."""
+    if step.config is None:
+        return "fine-tune only"
+    default = type(step.config)().to_dict()
+    changed = {k: v for k, v in step.config.to_dict().items() if default.get(k) != v}
+    return ", ".join(f"{k}={v}" for k, v in changed.items()) or "defaults"
+
+
 def _replay(model: nn.Module, ctx: _Context, step: Step, info: dict) -> None:
     """Redo the structural part of a finished step on a fresh model, so its weights load."""
     if step.kind == "channels" and info.get("removed"):
@@ -200,7 +235,7 @@ def _record(model, ctx, i, step, accuracy, wall, info, resumed=False) -> StepRec
     with torch.no_grad():
         rep = sparsity_report(model)
     return StepRecord(i + 1, step.kind, accuracy, rep["density"], sum(p.numel() for p in model.parameters()),
-                      wall, info, resumed)
+                      wall, coded_weight_bytes(model), info, resumed)
 
 
 def run_steps(model: nn.Module, ctx: _Context) -> list[StepRecord]:
@@ -216,8 +251,7 @@ def run_steps(model: nn.Module, ctx: _Context) -> list[StepRecord]:
             ctx.log(f"step {i + 1}/{len(ctx.recipe.steps)} {step.kind}: done before, loaded {folder}")
             records.append(StepRecord(**{**done["record"], "resumed": True}))
             continue
-        ctx.log(f"step {i + 1}/{len(ctx.recipe.steps)} {step.kind}: "
-                f"{step.config.to_dict() if step.config is not None else ''}")
+        ctx.log(f"step {i + 1}/{len(ctx.recipe.steps)} {step.kind}: {_settings(step)}")
         started = time.perf_counter()
         info = RUNNERS[step.kind](model, ctx, step, folder)
         holds.release(model)
@@ -256,6 +290,7 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
     model = copy.deepcopy(model)
     holds.release(model)
     fp32 = 4 * sum(p.numel() for p in model.parameters())
+    before = layer_weights(model)
     teacher = copy.deepcopy(model).eval() if recipe.distill else None
     ctx = _Context(data, recipe, base, name, out, teacher, progress)
     baseline = evaluate(model, data.x_test, data.y_test)
@@ -272,8 +307,8 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
         tmp = lvn_path.with_suffix(".lvn.tmp")
         tmp.write_bytes(blob)
         tmp.replace(lvn_path)
-    result = CompressResult(model, quant.graph, lvn_path, len(blob), baseline, fp32, records, quant,
-                            container.inspect(blob), time.perf_counter() - started, data.name)
+    result = CompressResult(model, quant.graph, lvn_path, len(blob), baseline, fp32, records, before, quant,
+                            container.inspect(blob), time.perf_counter() - started, data)
     if out is not None:
         from levin.compressor.summary import summary_dict
         (out / "summary.json").write_text(json.dumps(summary_dict(result, recipe), indent=2) + "\n")

@@ -1,0 +1,92 @@
+"""After the freeze: export the C runtime, build it, run it on the test set, check it bit for bit.
+
+The integer reference interpreter (levin.runtime.reference) is the oracle; the compiled C must
+give the same int8 output codes on every test input checked. Flash is measured by compiling the
+model and runtime for Cortex-M4 with arm-none-eabi-gcc -Os when it is installed, else for the
+host with gcc -Os (said so in `where`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from levin.errors import LevinError
+from levin.train.data import Dataset
+
+
+@dataclass
+class RuntimeCheck:
+    """What building and running the exported C measured."""
+
+    bit_exact: bool
+    samples: int                          # test inputs compared with the reference
+    accuracy: float                       # of the C outputs on those inputs
+    flash_bytes: int                      # text + rodata + data of the model and runtime
+    flash_target: str                     # what the flash was compiled for
+    ram_bytes: int                        # LEVIN_MODEL_ARENA_SIZE: activations + scratch
+    scratch_bytes: int
+    host_us_per_inference: float | None
+    wall_s: float
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
+
+
+def _nhwc(x: np.ndarray) -> np.ndarray:
+    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+
+
+def flash_bytes(export) -> tuple[int, str]:
+    """text + rodata + data of every object of the export, and what it was compiled for."""
+    from levin.runtime import build
+
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
+        flags, cc, size, where = (("-mcpu=cortex-m4", "-mthumb", "-Os"), "arm-none-eabi-gcc",
+                                  "arm-none-eabi-size", "Cortex-M4, arm-none-eabi-gcc -Os")
+    else:
+        flags, cc, size, where = ("-Os",), None, "size", "host gcc -Os (no arm-none-eabi-gcc)"
+    objects = build.compile_objects(export, flags, cc=cc, obj_dir=export.out_dir / "obj")
+    sizes = build.section_sizes(objects, size)
+    return sum(s["text"] + s["data"] for s in sizes.values()), where
+
+
+def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "auto",
+           samples: int | None = None) -> tuple[RuntimeCheck, object]:
+    """Export `result` (a CompressResult) to C in `out_dir`, build, run and verify it.
+
+    Args:
+        samples: test inputs to check (default: all of them).
+    Returns:
+        (RuntimeCheck, ExportResult).
+    Raises:
+        LevinError: no C compiler, or the C output differs from the reference (the message
+            names the first differing elements).
+    """
+    from levin.runtime import build, codegen, reference
+
+    if build.compiler() is None:
+        raise LevinError("no C compiler (cc/gcc) found; install gcc, or pass --no-c")
+    source = result.lvn_path if result.lvn_path is not None else result.graph
+    export = codegen.export_c(source, out_dir, weight_format=weight_format)
+    exe = build.build_harness(export)
+    x = data.x_test[:samples]
+    graph = result.graph
+    inputs = reference.quantize_input(graph, _nhwc(x))
+    started = time.perf_counter()
+    got, per_inference = build.run_harness(exe, inputs, export.output_size, repeats=1)
+    want = np.concatenate([reference.run(graph, inputs[i:i + 500])[graph.outputs[0]]
+                           for i in range(0, len(inputs), 500)]).reshape(got.shape)
+    problem = build.compare(got, want)
+    if problem is not None:
+        raise LevinError(f"the C runtime differs from the integer reference: {problem}")
+    flash, where = flash_bytes(export)
+    accuracy = float((got.argmax(1) == data.y_test[:len(got)]).mean())
+    check = RuntimeCheck(True, len(got), accuracy, flash, where, export.arena_bytes, export.scratch_bytes,
+                         None if per_inference is None else 1e6 * per_inference,
+                         time.perf_counter() - started)
+    return check, export

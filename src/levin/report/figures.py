@@ -1,0 +1,116 @@
+"""The report's pictures: weight histograms, the size-vs-accuracy Pareto plot, the memory timeline.
+
+Drawn on matplotlib's Agg canvas without pyplot (as levin.report.plots explains); each function
+returns PNG bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from levin.analyze.memory import ArenaPlan
+from levin.ir import Graph
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def weight_histograms(before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarray],
+                      columns: int = 3) -> bytes:
+    """Per layer: the nonzero weights before (grey) and after compression (blue), with counts."""
+    names = list(before)
+    rows = max(1, -(-len(names) // columns))
+    fig = _figure(4.2 * min(columns, len(names) or 1), 2.8 * rows)
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(rows, min(columns, len(names)), i + 1)
+        b = np.asarray(before[name]).ravel()
+        a = np.asarray(after.get(name, np.zeros(0))).ravel()
+        a = a[a != 0]
+        edges = np.linspace(float(b.min()), float(b.max()), 81) if b.size else 80
+        ax.hist(b, bins=edges, color="0.75", label=f"before: {b.size:,}")
+        ax.hist(a, bins=edges, color="tab:blue", alpha=0.8, label=f"after: {a.size:,} nonzero, "
+                f"{np.unique(a).size} values")
+        ax.set_title(name, fontsize="small")
+        ax.set_yscale("log")
+        ax.legend(fontsize="x-small")
+        ax.tick_params(labelsize="x-small")
+    return _png(fig)
+
+
+def pareto(points: Sequence[dict], title: str = "size vs accuracy") -> bytes:
+    """Scatter of {label, bytes, accuracy, kind} points (log-size axis) with the Pareto front."""
+    fig = _figure(7.0, 4.5)
+    ax = fig.add_subplot(1, 1, 1)
+    for kind in dict.fromkeys(p.get("kind", "") for p in points):
+        sel = [p for p in points if p.get("kind", "") == kind]
+        ax.scatter([p["bytes"] for p in sel], [100 * p["accuracy"] for p in sel], label=kind or None,
+                   s=30, zorder=3)
+    for p in points:
+        ax.annotate(p["label"], (p["bytes"], 100 * p["accuracy"]), fontsize="x-small",
+                    xytext=(4, 3), textcoords="offset points")
+    front = pareto_front(points)
+    ax.step([p["bytes"] for p in front], [100 * p["accuracy"] for p in front], where="post",
+            color="0.3", linewidth=1, linestyle="--", label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("bytes (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize="medium")
+    ax.grid(True, alpha=0.3, which="both")
+    ax.legend(fontsize="small", loc="best")
+    return _png(fig)
+
+
+def pareto_front(points: Sequence[dict]) -> list[dict]:
+    """The points no other point beats on both size (smaller) and accuracy (higher), by size."""
+    front, best = [], -1.0
+    for p in sorted(points, key=lambda p: (p["bytes"], -p["accuracy"])):
+        if p["accuracy"] > best:
+            front.append(p)
+            best = p["accuracy"]
+    return front
+
+
+def live_bytes(graph: Graph, plan: ArenaPlan) -> list[int]:
+    """Activation bytes live while each node runs (aliases counted once)."""
+    out = []
+    for k in range(len(graph.nodes)):
+        out.append(sum(p.size for p in plan.tensors.values()
+                       if p.reuses is None and p.first <= k <= p.last))
+    return out
+
+
+def memory_timeline(graph: Graph, plan: ArenaPlan, scratch: int = 0) -> bytes:
+    """Bytes of live activations per op, the planned arena, and the device's RAM use."""
+    live = live_bytes(graph, plan)
+    labels = [f"{k}:{n.op}" for k, n in enumerate(graph.nodes)]
+    fig = _figure(max(6.0, 0.35 * len(labels) + 2), 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.bar(range(len(live)), live, color="tab:blue", label="live activations")
+    ax.axhline(plan.arena_bytes, color="tab:red", linestyle="--", linewidth=1,
+               label=f"planned arena {plan.arena_bytes:,} B")
+    if scratch:
+        ax.axhline(plan.arena_bytes + scratch, color="tab:orange", linestyle=":", linewidth=1,
+                   label=f"+ weight-decode scratch {scratch:,} B")
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize="x-small")
+    ax.set_ylabel("bytes")
+    ax.set_title("memory timeline (activation arena per op)", fontsize="medium")
+    ax.legend(fontsize="small")
+    ax.grid(True, axis="y", alpha=0.3)
+    return _png(fig)

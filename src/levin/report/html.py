@@ -1,0 +1,128 @@
+"""report.html: one static page (plots embedded as PNG data URIs) that opens in any browser.
+
+Sections: the model in one table; every layer (weights, sparsity, bits, values, bytes, MACs,
+share of the file); weight histograms before and after; size vs accuracy of everything the run
+tried, with the Pareto front; the memory timeline; the device fit verdict; and, when the C
+runtime was built and run, its measured flash, RAM and bit-exactness.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any, Sequence
+
+from levin.analyze import devices
+from levin.analyze.memory import plan_memory
+from levin.analyze.profile import code_size_estimate, profile
+from levin.compressor.pipeline import coded_weight_bytes, layer_weights
+from levin.compressor.summary import layer_rows
+from levin.report import figures
+
+STYLE = """
+body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;
+color:#1d1d1f;padding:0 1em}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.6em 0}td,th{padding:.25em .8em;border-bottom:1px solid #eee}
+th{text-align:left;background:#f5f5f7}td.n{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;border:1px solid #eee}.ok{color:#1a7f37;font-weight:600}.bad{color:#c62828;font-weight:600}
+.note{color:#666;font-size:.9em}
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(
+        f'<td class="n">{html.escape(str(c))}</td>' if i else f"<td>{html.escape(str(c))}</td>"
+        for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def tried_points(result) -> list[dict]:
+    """Everything the run measured, as size-vs-accuracy points."""
+    pts = [{"label": "baseline fp32", "bytes": result.float32_bytes,
+            "accuracy": result.baseline_accuracy, "kind": "float32 parameters"},
+           {"label": "baseline", "bytes": coded_weight_bytes(result.baseline_weights),
+            "accuracy": result.baseline_accuracy, "kind": "weights as int8, coded"}]
+    pts += [{"label": f"{s.index}. {s.kind}", "bytes": s.coded_bytes, "accuracy": s.test_accuracy,
+             "kind": "weights as int8, coded"} for s in result.steps if s.coded_bytes]
+    pts.append({"label": ".lvn", "bytes": result.lvn_bytes, "accuracy": result.integer_accuracy,
+                "kind": "whole .lvn file (integer accuracy)"})
+    return pts
+
+
+def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex-m4",
+          runtime=None, extra_points: Sequence[dict] = ()) -> Path:
+    """Write the report for a `levin.compressor.CompressResult` to `path`; returns the path.
+
+    `runtime` is a levin.compressor.deploy.RuntimeCheck when the C runtime was built and run."""
+    graph = result.graph
+    plan = plan_memory(graph)
+    prof = profile(graph, plan)
+    macs = {layer.name: layer.macs for layer in prof.layers}
+    rows = layer_rows(result)
+    dev = devices.get(device)
+    scratch = runtime.scratch_bytes if runtime else 0
+    flash = runtime.flash_bytes if runtime and runtime.flash_bytes else result.lvn_bytes + code_size_estimate(graph)
+    ram = runtime.ram_bytes if runtime and runtime.ram_bytes else plan.arena_bytes + scratch
+    fit = devices.Fit(ram, dev.sram_bytes, flash, dev.flash_bytes)
+    measured = runtime is not None and runtime.flash_bytes is not None
+    q = result.quantize
+
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f'<p class="note">recipe <b>{html.escape(recipe.name)}</b>: '
+             f"{html.escape(' → '.join(s.kind for s in recipe.steps) or 'no steps')} → "
+             f"{recipe.quantize.weight_bits}-bit weights, int8 activations → .lvn</p>"]
+    parts.append(_table(["", "before", "after"], [
+        ["test accuracy", f"{100 * result.baseline_accuracy:.2f}% (float)",
+         f"{100 * q.integer_accuracy:.2f}% (integer reference)"],
+        ["size", f"{result.float32_bytes:,} B (fp32 parameters)", f"{result.lvn_bytes:,} B (.lvn file)"],
+        ["ratio", "", f"{result.float32_bytes / result.lvn_bytes:.1f}x"],
+        ["MACs per inference", "", f"{prof.macs:,}"],
+        ["activation arena", "", f"{plan.arena_bytes:,} B"],
+    ]))
+    parts.append("<h2>Layers</h2>" + _table(
+        ["layer", "weights", "sparsity", "bits", "values", "codec", "bytes", "MACs", "share of file"],
+        [[r["layer"], f"{r['weights']:,}", f"{100 * r['sparsity']:.1f}%", r["bits"], r["values"], r["chain"],
+          f"{r['bytes']:,}", f"{macs.get(r['layer'], 0):,}", f"{100 * r['share']:.1f}%"] for r in rows]))
+    parts.append('<p class="note">bytes: the layer\'s weight and bias as stored in the .lvn, their graph '
+                 "records included; the rest of the file is the graph, activation parameters and header.</p>")
+    parts.append(_table(["stage", "test accuracy", "nonzero weights", "weights coded", "time"],
+                        [["baseline", f"{100 * result.baseline_accuracy:.2f}%", "100%", "", ""]]
+                        + [[f"{s.index}. {s.kind}", f"{100 * s.test_accuracy:.2f}%", f"{100 * s.density:.2f}%",
+                            f"{s.coded_bytes:,} B", f"{s.wall_s:.0f} s"] for s in result.steps]))
+    after = layer_weights(result.model)
+    parts.append("<h2>Weights before and after</h2>"
+                 + _img(figures.weight_histograms(result.baseline_weights, after), "weight histograms"))
+    parts.append("<h2>Size vs accuracy</h2>"
+                 + _img(figures.pareto([*tried_points(result), *extra_points]), "Pareto plot"))
+    parts.append('<p class="note">"weights as int8, coded": each step\'s float weights quantized to int8 '
+                 "(one scale per layer) and entropy-coded, weights only; the .lvn point is the whole file.</p>")
+    parts.append("<h2>Memory</h2>" + _img(figures.memory_timeline(graph, plan, scratch), "memory timeline"))
+    verdict = '<span class="ok">fits</span>' if fit.fits else '<span class="bad">does not fit</span>'
+    parts.append(f"<h2>Device: {html.escape(dev.description)}</h2><p>{verdict}</p>" + _table(
+        ["", "needed", "available", "margin"],
+        [["RAM", f"{fit.sram_needed:,} B", f"{fit.sram_available:,} B", f"{fit.sram_margin:,} B"],
+         ["flash", f"{fit.flash_needed:,} B", f"{fit.flash_available:,} B", f"{fit.flash_margin:,} B"]]))
+    parts.append('<p class="note">' + ("flash and RAM measured from the C build." if measured else
+                 "flash = .lvn bytes + an ESTIMATE of the runtime code; RAM = the planned arena"
+                 + (" + scratch" if scratch else "") + ".") + "</p>")
+    if runtime is not None:
+        ok = '<span class="ok">bit-exact</span>' if runtime.bit_exact else '<span class="bad">MISMATCH</span>'
+        parts.append(f"<h2>C runtime</h2><p>{ok} against the integer reference on {runtime.samples:,} "
+                     f"test inputs (accuracy of the C outputs: {100 * runtime.accuracy:.2f}%)" + (
+                         f"; {runtime.host_us_per_inference:.1f} µs per inference on the host"
+                         if runtime.host_us_per_inference is not None else "")
+                     + f". Flash measured for {html.escape(runtime.flash_target)}.</p>")
+    page = (f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style><body>{''.join(parts)}</body></html>\n")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
