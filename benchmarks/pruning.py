@@ -140,7 +140,7 @@ def run_model(name: str, data, runs: Path, epochs: int | None = None) -> dict:
     log(f"{name}: 2:4 sparsity from the dense model")
     nm_model = copy.deepcopy(dense)
     t = time.perf_counter()
-    nm = prune_nm(nm_model, NMConfig(n=2, m=4))
+    nm = prune_nm(nm_model, NMConfig(n=2, m=4), torch.from_numpy(data.x_train[:1]))   # groups in IR order
     nm_before = evaluate(nm_model, data.x_test, data.y_test)
     nm_after = train(nm_model, data, s["finetune"].with_(epochs=s["nm_epochs"]), out / "nm_2_4",
                      model_name=name, progress=False).test_accuracy
@@ -148,7 +148,7 @@ def run_model(name: str, data, runs: Path, epochs: int | None = None) -> dict:
     result["nm_2_4"] = {"error_before_finetune": 1 - nm_before, "error": 1 - nm_after,
                         "skipped_layers": nm.skipped,
                         "density_weights": sparsity_report(nm_model)["density"],
-                        "groups_ok": all(check_nm(nm_model.get_submodule(n).weight, 2, 4)
+                        "groups_ok": all(check_nm(nm_model.get_submodule(n).weight, 2, 4, nm.orders.get(n))
                                          for n in nm.masks),
                         "wall_s": time.perf_counter() - t}
     result["wall_s"] = time.perf_counter() - started

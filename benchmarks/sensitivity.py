@@ -5,8 +5,8 @@ were trained on all 60,000, so this measures how much of the fit a layer can los
 generalisation; the test set is kept out because the scan chooses per-layer targets (the
 highest sparsity losing at most 0.5 pp here).
 
-Run: .venv/bin/python benchmarks/sensitivity.py   (about a minute; writes
-benchmarks/results/sensitivity.json, and sensitivity_<model>.png if matplotlib is installed)
+Run: .venv/bin/python benchmarks/sensitivity.py   (a few minutes on the shared machine; writes
+benchmarks/results/sensitivity.json and the plots docs/img/sensitivity_<model>.png)
 """
 
 from __future__ import annotations
@@ -24,24 +24,38 @@ from levin.prune import sensitivity
 from levin.train.data import load
 
 RESULTS = Path(__file__).resolve().parent / "results"
+IMAGES = Path(__file__).resolve().parents[1] / "docs" / "img"
+TITLES = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
+
+
+def draw(name: str, result, samples: int) -> str:
+    """The scan's plot as docs/img/sensitivity_<name>.png; its path from the repository root."""
+    title = f"{TITLES[name]}: accuracy on {samples:,} held-back training images, no retraining"
+    plot = sensitivity.plot(result, IMAGES / f"sensitivity_{name}.png", title=title)
+    return str(plot.relative_to(IMAGES.parents[1]))
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--samples", type=int, default=5000)
+    parser.add_argument("--replot", action="store_true",
+                        help="redraw the plots from benchmarks/results/sensitivity.json, no scan")
     args = parser.parse_args(argv)
+    if args.replot:
+        for name, saved in json.loads((RESULTS / "sensitivity.json").read_text()).items():
+            print(draw(name, sensitivity.SensitivityResult.from_dict(saved), args.samples))
+        return
     torch.set_num_threads(1)
     data = load("mnist", args.data_dir)
     x, y = data.x_train[-args.samples:], data.y_train[-args.samples:]
-    config = SensitivityConfig(sparsities=(0.5, 0.8, 0.9, 0.95, 0.98), bits=(8, 6, 4, 3, 2))
+    config = SensitivityConfig(sparsities=(0.5, 0.7, 0.8, 0.9, 0.95, 0.98), bits=(8, 6, 4, 3, 2))
     out, rows = {}, []
     for name in ("lenet300", "lenet5"):
         result = sensitivity.scan(load_model(f"runs/{name}").module, x, y, config)
         chosen = sensitivity.targets(result, config.max_drop)
         out[name] = {**result.to_dict(), "targets": chosen, "max_drop": config.max_drop}
-        plot = sensitivity.plot(result, RESULTS / f"sensitivity_{name}.png")
-        out[name]["plot"] = str(plot) if plot else "matplotlib not installed: no plot"
+        out[name]["plot"] = draw(name, result, len(x))
         for layer in result.sparsity:
             rows.append([f"{name}.{layer}", f"{result.weights[layer]:,}"]
                         + [f"{100 * result.sparsity[layer][s]:.2f}" for s in config.sparsities]

@@ -10,7 +10,7 @@ from levin.coding import container
 from levin.compressor import compress, parse
 from levin.config import TrainConfig
 from levin.errors import CheckpointError
-from levin.prune.nm import check_nm
+from levin.prune.nm import check_nm, input_orders
 from levin.train.data import load
 from levin.train.loop import train
 from levin.zoo import create
@@ -99,8 +99,8 @@ quantize: {calibration_size: 100}
 """)
     result = compress(trained, data, recipe, None, model_name="digits_cnn", progress=False)
     fc = result.model.fc.weight.detach()
-    assert check_nm(fc, 2, 4)
-    assert result.steps[0].density <= 0.5 + 1e-9
+    assert check_nm(fc, 2, 4, input_orders(result.model)["fc"])   # groups as the deployed kernel reads them
+    assert result.steps[0].density <= 0.51          # short last groups (conv1: 9 taps) keep 1 of 1
     assert result.lvn_path is None and result.lvn_bytes > 0
 
 

@@ -30,11 +30,8 @@ def test_scan_covers_every_layer_restores_the_model_and_round_trips(small_digits
     path = sensitivity.save(result, tmp_path / "scan.json")
     assert SensitivityResult.from_dict(json.loads(path.read_text())) == result
     drawn = sensitivity.plot(result, tmp_path / "scan.png")
-    try:
-        import matplotlib  # noqa: F401
-        assert drawn is not None and drawn.exists()
-    except ImportError:
-        assert drawn is None
+    assert drawn.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sensitivity.plot(result) == drawn.read_bytes()          # bytes when no path
 
 
 def test_targets_take_the_highest_sparsity_within_the_drop_below_every_failure():

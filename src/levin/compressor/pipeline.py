@@ -159,7 +159,7 @@ def _run_prune(model, ctx, step, folder) -> dict:
 
 def _run_nm(model, ctx, step, folder) -> dict:
     holds.hold(model, ctx.sparse, ctx.shared)
-    result = prune_nm(model, step.config)
+    result = prune_nm(model, step.config, _example(ctx.data))
     ctx.sparse |= set(result.masks)
     before = evaluate(model, ctx.data.x_test, ctx.data.y_test)
     _finetune(model, ctx, step, folder and folder / "finetune")

@@ -6,7 +6,7 @@ stays within `max_drop`, which PruneConfig(layer_sparsity=...) takes as it is. E
 held out from training but not the test set, or the targets are fitted to the test set.
 
 No retraining happens in a scan, so it is fast (one evaluation per point) and pessimistic.
-The result is JSON; a plot is drawn only when matplotlib is installed (it is optional).
+The result is JSON; `plot` draws it as a PNG (levin.report.plots).
 """
 
 from __future__ import annotations
@@ -121,28 +121,33 @@ def save(result: SensitivityResult, path: str | Path) -> Path:
     return path
 
 
-def plot(result: SensitivityResult, path: str | Path) -> Path | None:
-    """Accuracy vs sparsity and vs bits, one line per layer, as an image; None (nothing drawn)
-    when matplotlib is not installed."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for layer in result.sparsity:
-        s = sorted(result.sparsity[layer])
-        left.plot(s, [100 * result.sparsity[layer][v] for v in s], marker="o", label=layer)
-        b = sorted(result.bits[layer])
-        right.plot(b, [100 * result.bits[layer][v] for v in b], marker="o", label=layer)
-    left.set(xlabel="sparsity of one layer", ylabel="accuracy (%)", title="pruning sensitivity")
-    right.set(xlabel=f"bits ({result.bits_method})", ylabel="accuracy (%)",
-              title="quantization sensitivity")
-    left.legend(fontsize="small")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+def plot(result: SensitivityResult, path: str | Path | None = None,
+         title: str | None = None) -> Path | bytes:
+    """Accuracy vs sparsity and vs bits, one curve per layer, the unchanged model dashed.
+
+    Returns `path` once written there, or the PNG bytes when no path is given."""
+    from levin.report.plots import Panel, render
+
+    def label(layer: str) -> str:
+        weights = result.weights.get(layer)
+        return f"{layer} ({weights:,} w)" if weights else layer
+
+    def curves(table: dict) -> dict:
+        return {label(layer): (sorted(c), [100 * c[k] for k in sorted(c)])
+                for layer, c in table.items() if c}
+
+    baseline = 100 * result.baseline
+    panels = [Panel("pruning one layer (magnitude), the rest untouched",
+                    "sparsity of that layer", "accuracy (%)", curves(result.sparsity),
+                    baseline, f"unchanged model ({baseline:.2f}%)",
+                    xticks=sorted({s for c in result.sparsity.values() for s in c}),
+                    xscale="logit" if all(0 < s < 1 for c in result.sparsity.values()
+                                          for s in c) else "linear")]
+    if any(result.bits.values()):
+        panels.append(Panel(f"quantizing one layer ({result.bits_method}), the rest float",
+                            "bits of that layer's weights", "accuracy (%)", curves(result.bits),
+                            baseline, f"unchanged model ({baseline:.2f}%)",
+                            xticks=sorted({b for c in result.bits.values() for b in c}),
+                            invert_x=True))
+    png = render(panels, path, title=title)
+    return Path(path) if path is not None else png
