@@ -1,6 +1,14 @@
-"""intmath against the TFLite interpreter on a real int8 model (MLPerf Tiny ResNet: ADD,
-AVERAGE_POOL_2D, FULLY_CONNECTED, SOFTMAX). Skipped unless the `ai-edge-litert` and `tflite`
-packages are importable (neither is a levin dependency) and ../shared holds the model.
+"""levin's integer arithmetic against TFLite, on the four MLPerf Tiny int8 models.
+
+Whole models: each .tflite is imported (`levin.ir.tflite`) and run by levin's integer reference;
+the outputs must equal TFLite Micro's and desktop TFLite's (ai-edge-litert, reference kernels)
+bit for bit (real CIFAR-10 test images for ResNet-8, random int8 inputs for the others). The
+benchmark `levin bench vs-tflm` does the same on 100+ inputs per model.
+
+Single ops (MLPerf Tiny ResNet: ADD, AVERAGE_POOL_2D, FULLY_CONNECTED, SOFTMAX): each op's output
+is recomputed by intmath from the interpreter's own input tensors.
+Skipped unless `ai-edge-litert`, `tflite` and `tflite-micro` (levin's dev extra) are importable
+and ../shared holds the models.
 
 Every op's output is recomputed from the interpreter's own input tensors and must match bit for
 bit, except SOFTMAX: desktop TFLite computes int8 softmax from a float lookup table, unlike TFLite
@@ -16,6 +24,54 @@ from tests.conftest import shared_data
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 tflite = pytest.importorskip("tflite")
+pytest.importorskip("tflite_micro")
+
+from levin.ir import tflite as tflite_import  # noqa: E402
+from levin.ir import tflite_run  # noqa: E402
+from levin.runtime import reference  # noqa: E402
+
+MODELS = {
+    "kws": "keyword_spotting/kws_ref_model.tflite",
+    "resnet8": "image_classification/pretrainedResnet_quant.tflite",
+    "vww": "visual_wake_words/vww_96_int8.tflite",
+    "ad01": "anomaly_detection/ad01_int8.tflite",
+}
+N_INPUTS = 8   # per model here; the benchmark runs 100+
+
+
+def model_inputs(key, graph, n):
+    """int8 inputs: CIFAR-10 test images quantized as the model's input for ResNet-8, else random."""
+    shape = graph.tensors[graph.inputs[0]].shape[1:]
+    if key == "resnet8":
+        d = np.load(shared_data("cifar10") / "cifar10_test.npz")
+        idx = np.linspace(0, len(d["y"]) - 1, n).astype(int)       # every class
+        return reference.quantize_input(graph, d["x"][idx].astype(np.float32))
+    return np.random.default_rng(1).integers(-128, 128, (n,) + shape).astype(np.int8)
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def imported(request):
+    path = shared_data("models/mlperf_tiny") / MODELS[request.param]
+    g = tflite_import.load(path)
+    x = model_inputs(request.param, g, N_INPUTS)
+    return request.param, path.read_bytes(), g, x
+
+
+def test_model_bit_exact_with_tflite_micro(imported):
+    key, data, g, x = imported
+    want = tflite_run.run_tflm(data, x)
+    got = reference.run(g, x)[g.outputs[0]]
+    np.testing.assert_array_equal(got, want.reshape(got.shape), err_msg=key)
+
+
+def test_model_bit_exact_with_desktop_tflite_reference_kernels(imported):
+    # desktop TFLite's reference FULLY_CONNECTED rounds once (TFLITE_SINGLE_ROUNDING's formula)
+    # where its CONV_2D, and TFLite Micro, round twice: the all-FC autoencoder matches levin's
+    # single-rounding mode, the conv models levin's default
+    key, data, g, x = imported
+    want = tflite_run.run_litert(data, x, "BUILTIN_REF")
+    got = reference.run(g, x, single_round=key == "ad01")[g.outputs[0]]
+    np.testing.assert_array_equal(got, want.reshape(got.shape), err_msg=key)
 
 MODEL = "image_classification/pretrainedResnet_quant.tflite"
 ACTIVATION = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}

@@ -200,8 +200,7 @@ class GraphModule(nn.Module):
         in_q = self.act_quantizer(node.inputs[0])
         w_scales = self.weight_q[_key(node.name)].float32_scales()
         s_out, zp = quant.params()
-        per_tensor = node.op == "Linear" and w_scales.size == 1
-        reals = im.effective_scale(in_q.params()[0], w_scales, s_out, float_product=per_tensor)
+        reals = im.effective_scale(in_q.params()[0], w_scales, s_out)   # as the oracle (TFLite Micro)
         _, shift = im.quantize_multipliers(np.atleast_1d(reals))
         k = torch.from_numpy(np.maximum(-shift.astype(np.float64), 0.0)).to(y.dtype)
         pot = torch.pow(2.0, k) if k.numel() == 1 else torch.pow(2.0, k).reshape(

@@ -262,11 +262,12 @@ class _Context:
         return w, arrays
 
 
-def _weighted(ctx: _Context, node: Node, k: int, float_product: bool, sparse_factor: int) -> dict:
+def _weighted(ctx: _Context, node: Node, k: int, sparse_factor: int) -> dict:
     g = ctx.graph
     x, w_t = g.tensors[node.inputs[0]], g.tensors[node.inputs[1]]
     out = g.tensors[node.output]
-    reals = im.effective_scale(_sz(x)[0], w_t.quant.scale, _sz(out)[0], float_product=float_product)
+    # As the oracle: in_scale * w_scale in double for conv and fully connected alike (TFLite Micro).
+    reals = im.effective_scale(_sz(x)[0], w_t.quant.scale, _sz(out)[0])
     m, shift = im.quantize_multipliers(np.atleast_1d(reals))
     channels = w_t.shape[0]
     m, shift = np.broadcast_to(m, (channels,)), np.broadcast_to(shift, (channels,))
@@ -290,7 +291,7 @@ def _conv(ctx: _Context, node: Node, k: int) -> dict:
     _, kh, kw, _ = g.tensors[node.inputs[1]].shape
     if max(kh, kw) > 255:
         raise GraphError(f"node {node.name!r}: kernels up to 255 wide are supported, got {kh}x{kw}")
-    d = _weighted(ctx, node, k, False, 5)
+    d = _weighted(ctx, node, k, 5)
     d["params"] = dict(in_h=h, in_w=w, in_c=c, out_h=ho, out_w=wo, out_c=o, kernel_h=kh, kernel_w=kw,
                        stride_h=a["stride"][0], stride_w=a["stride"][1], dilation_h=a["dilation"][0],
                        dilation_w=a["dilation"][1], pad_top=a["padding"][0], pad_left=a["padding"][2],
@@ -300,7 +301,7 @@ def _conv(ctx: _Context, node: Node, k: int) -> dict:
 
 def _linear(ctx: _Context, node: Node, k: int) -> dict:
     w_t = ctx.graph.tensors[node.inputs[1]]
-    d = _weighted(ctx, node, k, w_t.quant.scale.size == 1, 3)
+    d = _weighted(ctx, node, k, 3)
     d["params"] = dict(in_features=w_t.shape[1], out_features=w_t.shape[0], in_zp=d["in_zp"],
                        out_zp=d["out_zp"])
     return d

@@ -6,7 +6,9 @@ this module adds how each op computes (one kernel per op, each naming the TFLite
 follows; all rescaling goes through `levin.quant.intmath` / `softmax`):
 - Requantization parameters are derived from the tensors' float32 scales at run time, as TFLite
   does at prepare time: conv and per-channel linear multiply in_scale * w_scale in double
-  (`effective_scale`), per-tensor linear in float32 (`float_product`, as TFLite's FC). Classic
+  (`effective_scale`), as TFLite Micro's `PopulateConvolutionQuantizationParams`, which its
+  FULLY_CONNECTED uses too, per-tensor or not (older TFLite multiplied the scales of a per-tensor
+  FC in float32 first, `float_product`: the MLPerf Tiny autoencoder tells them apart). Classic
   double rounding (TFLite Micro / CMSIS-NN default); `single_round=True` for the other variant.
 - Conv2d/Linear: int32 accumulators of (x - zp_x) * w plus the int32 bias; padding is the input
   zero point (real 0). The products are summed in float64 BLAS, which is exact because every
@@ -114,8 +116,7 @@ def linear(node, args, ins, out, single_round=False):
     _, zp = _sz(ins[0])
     acc = _accumulate((x.astype(np.float64) - zp) @ w.T.astype(np.float64), node)
     acc = acc + (b[0].astype(np.int64) if b else 0)
-    per_tensor = ins[1].quant.scale.size == 1
-    return _requantize(acc, node, ins[0], ins[1], out, float_product=per_tensor, single_round=single_round)
+    return _requantize(acc, node, ins[0], ins[1], out, single_round=single_round)
 
 
 def _rescale(x, t_in: Tensor, t_out: Tensor, lo: int, hi: int, single_round=False, float_ratio=False):

@@ -1,0 +1,334 @@
+"""Import an int8 .tflite flatbuffer into levin's graph IR (no TensorFlow needed).
+
+Read me first. The flatbuffer is parsed with the `tflite` package (generated schema readers).
+The graph levin builds computes what TFLite Micro computes, bit for bit, under
+`levin.runtime.reference` (checked on the MLPerf Tiny models by tests/quant/test_against_tflite.py):
+- Layout is already NHWC / OHWI. DEPTHWISE_CONV_2D weights `[1, KH, KW, C*M]` become a grouped
+  Conv2d's `[C*M, KH, KW, 1]` (groups = C; TFLite's output channel c*M + m is levin's too), their
+  per-channel axis 3 becomes 0.
+- SAME/VALID padding becomes explicit (top, bottom, left, right) pads, as TFLite computes them
+  (the odd pixel goes to the bottom/right). Pools with SAME padding leave padded cells out of
+  the count (TFLite's only mode).
+- A fused activation (RELU, RELU6) becomes a ReLU/ReLU6 node after the op, with the op's output
+  parameters on both tensors: levin's fused-activation convention (`levin.quant.plan`); the two
+  clamps compose to TFLite's single clamp exactly.
+- FULLY_CONNECTED on a rank > 2 input gets a Reshape to [N, features] in front, as TFLite
+  flattens it. An AVERAGE_POOL_2D whose VALID window is the whole map becomes GlobalAvgPool.
+- Names are short and positional (`conv3`, `conv3.weight`, `conv3.bias`, graph input `input`),
+  not TFLite's long scoped names, which would only add bytes to the container.
+
+Anything else raises CaptureError naming the op, its position and what is supported: float
+models (a FLOAT32 tensor or QUANTIZE/DEQUANTIZE op), unsupported ops or options (e.g. SOFTMAX
+beta != 1, broadcasting ADD, RELU_N1_TO_1), or parameters TFLite Micro would itself reject.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from levin.errors import CaptureError, LevinError
+from levin.ir.graph import Graph, QuantParams
+
+try:
+    import tflite as _fb
+except ImportError:  # pragma: no cover - tflite is a core dependency
+    _fb = None
+
+OP_NAMES = {}
+TYPE_NAMES = {}
+if _fb is not None:
+    OP_NAMES = {v: k for k, v in vars(_fb.BuiltinOperator).items() if not k.startswith("_")}
+    TYPE_NAMES = {v: k for k, v in vars(_fb.TensorType).items() if not k.startswith("_")}
+DTYPES = {"INT8": np.int8, "INT32": np.int32, "UINT8": np.uint8, "INT16": np.int16}
+ACTIVATIONS = {0: None, 1: "ReLU", 3: "ReLU6"}
+ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT", 6: "SIGMOID"}
+SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
+             "ADD", "RESHAPE", "SOFTMAX", "RELU", "RELU6", "CONCATENATION", "PAD")
+
+
+def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TFLite `ComputePaddingHeightWidth` for SAME: total = max((out-1)*s + k_eff - in, 0),
+    the smaller half before, the odd pixel after."""
+    out = (size + stride - 1) // stride
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class _Importer:
+    def __init__(self, data: bytes, name: str):
+        self.data = data
+        self.model = _fb.Model.GetRootAsModel(data, 0)
+        if self.model.SubgraphsLength() != 1:
+            raise CaptureError(f"{name}: {self.model.SubgraphsLength()} subgraphs; levin imports "
+                               f"single-subgraph models (no control flow)")
+        self.sg = self.model.Subgraphs(0)
+        self.graph = Graph(name)
+        self.names: dict[int, str] = {}   # tflite tensor index -> levin tensor name
+        self.counts: dict[str, int] = {}
+        self.where = name
+
+    # -- tensors ----------------------------------------------------------------------------
+    def type_name(self, i: int) -> str:
+        return TYPE_NAMES.get(self.sg.Tensors(i).Type(), f"type {self.sg.Tensors(i).Type()}")
+
+    def shape(self, i: int) -> tuple[int, ...]:
+        t = self.sg.Tensors(i)
+        return tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+
+    def quant(self, i: int, axis_map: dict[int, int] | None = None) -> QuantParams | None:
+        q = self.sg.Tensors(i).Quantization()
+        if q is None or q.ScaleLength() == 0:
+            return None
+        scale = q.ScaleAsNumpy().astype(np.float32)
+        zp = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(scale.size, np.int64)
+        if zp.size == 1 and scale.size > 1:
+            zp = np.full(scale.size, zp[0])
+        if scale.size == 1:
+            return QuantParams(scale, zp)
+        axis = q.QuantizedDimension()
+        return QuantParams(scale, zp, (axis_map or {}).get(axis, axis))
+
+    def buffer(self, i: int) -> np.ndarray | None:
+        t = self.sg.Tensors(i)
+        buf = self.model.Buffers(t.Buffer())
+        if buf is None:
+            return None
+        if buf.DataLength():
+            raw = buf.DataAsNumpy().tobytes()
+        elif buf.Offset() > 1:   # tensor data stored after the flatbuffer (models over 2 GB)
+            raw = self.data[buf.Offset():buf.Offset() + buf.Size()]
+        else:
+            return None
+        dtype = DTYPES.get(self.type_name(i))
+        if dtype is None:
+            raise self.fail(f"constant tensor {t.Name().decode()!r} has type {self.type_name(i)}")
+        return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(self.shape(i))
+
+    def fail(self, msg: str) -> CaptureError:
+        return CaptureError(f"{self.where}: {msg}")
+
+    def check_int(self, i: int) -> None:
+        kind = self.type_name(i)
+        if kind in ("FLOAT32", "FLOAT16", "FLOAT64"):
+            raise self.fail(f"tensor {self.sg.Tensors(i).Name().decode()!r} is {kind}: this is a float "
+                            f"model; levin imports full-integer int8 models (TFLite converter with "
+                            f"inference_input_type/inference_output_type int8)")
+        if kind not in DTYPES:
+            raise self.fail(f"tensor {self.sg.Tensors(i).Name().decode()!r} has unsupported type {kind}")
+
+    def activation(self, i: int) -> str:
+        if i not in self.names:
+            raise self.fail(f"input tensor {i} is neither a graph input nor computed before")
+        return self.names[i]
+
+    def constant(self, i: int, name: str, data: np.ndarray | None = None,
+                 quant: QuantParams | None = None) -> str:
+        self.check_int(i)
+        data = self.buffer(i) if data is None else data
+        if data is None:
+            raise self.fail(f"tensor {i} should be a constant but has no data")
+        return self.graph.add_constant(name, data, quant if quant is not None else self.quant(i))
+
+    def fresh(self, stem: str) -> str:
+        k = self.counts.get(stem, 0)
+        self.counts[stem] = k + 1
+        return f"{stem}{k}"
+
+    # -- ops --------------------------------------------------------------------------------
+    def emit(self, op: str, inputs, name: str, out: int, act: int = 0, **attrs) -> None:
+        """Add `op`, then its fused activation; the final tensor stands for TFLite tensor `out`."""
+        if act not in ACTIVATIONS:
+            raise self.fail(f"fused activation {ACTIVATION_NAMES.get(act, act)} is not supported "
+                            f"(NONE, RELU, RELU6 are)")
+        self.check_int(out)
+        q = self.quant(out)
+        if q is None:
+            raise self.fail(f"output tensor {out} has no quantization parameters")
+        dtype = DTYPES[self.type_name(out)]
+        relu = ACTIVATIONS[act]
+        y = self.graph.add_node(op, inputs, name, output=f"{name}.pre" if relu else name,
+                                dtype=dtype, quant=q, **attrs)
+        if relu:
+            y = self.graph.add_node(relu, [y], f"{name}.{relu.lower()}", output=name, dtype=dtype, quant=q)
+        want = self.shape(out)
+        if want and tuple(self.graph.tensors[y].shape) != want:
+            raise self.fail(f"levin infers output shape {self.graph.tensors[y].shape}, the file says {want}")
+        self.names[out] = y
+
+    def conv(self, op, opts, ins, out, depthwise: bool):
+        x, w = self.activation(ins[0]), ins[1]
+        n, h, wd, c = self.graph.tensors[x].shape
+        name = self.fresh("dwconv" if depthwise else "conv")
+        data = self.buffer(w)
+        if data is None:
+            raise self.fail("weights must be constant")
+        if depthwise:
+            data = np.ascontiguousarray(data.transpose(3, 1, 2, 0))    # [1,KH,KW,C*M] -> [C*M,KH,KW,1]
+            wq = self.quant(w, {3: 0})
+            groups = c
+        else:
+            wq = self.quant(w)
+            groups = c // data.shape[3] if data.shape[3] and c % data.shape[3] == 0 else 0
+        if wq is None or np.any(wq.zero_point != 0):
+            raise self.fail("weights need symmetric quantization (zero point 0), as TFLite's int8 kernels")
+        sh, sw = opts.StrideH(), opts.StrideW()
+        dh, dw = opts.DilationHFactor(), opts.DilationWFactor()
+        _, kh, kw, _ = data.shape
+        pads = (0, 0, 0, 0)
+        if opts.Padding() == _fb.Padding.SAME:
+            pads = _same_padding(h, kh, sh, dh) + _same_padding(wd, kw, sw, dw)
+        args = [x, self.constant(w, f"{name}.weight", data, wq)]
+        if len(ins) > 2 and ins[2] >= 0:
+            args.append(self.bias(ins[2], name, x, wq))
+        self.emit("Conv2d", args, name, out, opts.FusedActivationFunction(), stride=(sh, sw),
+                  dilation=(dh, dw), padding=pads, groups=groups)
+
+    def bias(self, b: int, name: str, x: str, wq: QuantParams) -> str:
+        q = self.quant(b, {3: 0})
+        if q is None:  # the kernels ignore it; levin's graph requires one
+            s = np.float32(self.graph.tensors[x].quant.scale[0]) * wq.scale
+            q = QuantParams(s, np.zeros(s.size, np.int64), 0 if s.size > 1 else None)
+        return self.constant(b, f"{name}.bias", quant=q)
+
+    def fully_connected(self, opts, ins, out):
+        x, w = self.activation(ins[0]), ins[1]
+        if opts.WeightsFormat() != 0:
+            raise self.fail("FULLY_CONNECTED with shuffled weights is not supported")
+        name = self.fresh("fc")
+        data = self.buffer(w)
+        if data is None:
+            raise self.fail("weights must be constant")
+        wq = self.quant(w)
+        if wq is None or np.any(wq.zero_point != 0):
+            raise self.fail("weights need symmetric quantization (zero point 0)")
+        shape = self.graph.tensors[x].shape
+        if len(shape) != 2:
+            x = self.graph.add_node("Reshape", [x], f"{name}.flatten",
+                                    shape=(int(np.prod(shape)) // data.shape[1], data.shape[1]))
+        args = [x, self.constant(w, f"{name}.weight", data, wq)]
+        if len(ins) > 2 and ins[2] >= 0:
+            args.append(self.bias(ins[2], name, x, wq))
+        if len(self.shape(out)) != 2:
+            raise self.fail(f"FULLY_CONNECTED with keep_num_dims (output {self.shape(out)}) is not supported")
+        self.emit("Linear", args, name, out, opts.FusedActivationFunction())
+
+    def pool(self, code, opts, ins, out):
+        x = self.activation(ins[0])
+        n, h, w, c = self.graph.tensors[x].shape
+        kernel, stride = (opts.FilterHeight(), opts.FilterWidth()), (opts.StrideH(), opts.StrideW())
+        self.same_params(ins[0], out, code)
+        same = opts.Padding() == _fb.Padding.SAME
+        pads = (_same_padding(h, kernel[0], stride[0], 1) + _same_padding(w, kernel[1], stride[1], 1)
+                if same else (0, 0, 0, 0))
+        act = opts.FusedActivationFunction()
+        if code == "AVERAGE_POOL_2D" and kernel == (h, w) and not any(pads):
+            return self.emit("GlobalAvgPool", [x], self.fresh("gap"), out, act)
+        if code == "MAX_POOL_2D":
+            return self.emit("MaxPool2d", [x], self.fresh("maxpool"), out, act, kernel=kernel,
+                             stride=stride, padding=pads)
+        self.emit("AvgPool2d", [x], self.fresh("avgpool"), out, act, kernel=kernel, stride=stride,
+                  padding=pads, count_include_pad=False)
+
+    def same_params(self, a: int, b: int, code: str) -> None:
+        qa, qb = self.quant(a), self.quant(b)
+        if qa is None or qb is None or (qa.scale[0], qa.zero_point[0]) != (qb.scale[0], qb.zero_point[0]):
+            raise self.fail(f"{code} needs the same scale and zero point on input and output, "
+                            f"as TFLite's int8 kernel")
+
+    def op(self, k: int) -> None:
+        op = self.sg.Operators(k)
+        oc = self.model.OperatorCodes(op.OpcodeIndex())
+        code = OP_NAMES.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()), "CUSTOM")
+        if code == "CUSTOM":
+            code = f"CUSTOM {oc.CustomCode().decode() if oc.CustomCode() else '?'}"
+        self.where = f"{self.graph.name}: operator {k} ({code})"
+        ins, out = [int(i) for i in op.InputsAsNumpy()], int(op.Outputs(0))
+        if code in ("QUANTIZE", "DEQUANTIZE"):
+            raise self.fail("float model boundary (QUANTIZE/DEQUANTIZE): levin imports models whose "
+                            "inputs and outputs are int8 (convert with inference_input_type=int8)")
+        if code not in SUPPORTED:
+            raise self.fail(f"unsupported op; levin imports {', '.join(SUPPORTED)}")
+        if op.OutputsLength() != 1:
+            raise self.fail(f"{op.OutputsLength()} outputs; levin's ops have one")
+        table = op.BuiltinOptions()
+
+        def options(cls):
+            o = cls()
+            if table is not None:
+                o.Init(table.Bytes, table.Pos)
+            return o
+
+        if code in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            cls = _fb.Conv2DOptions if code == "CONV_2D" else _fb.DepthwiseConv2DOptions
+            self.conv(code, options(cls), ins, out, code == "DEPTHWISE_CONV_2D")
+        elif code == "FULLY_CONNECTED":
+            self.fully_connected(options(_fb.FullyConnectedOptions), ins, out)
+        elif code in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+            self.pool(code, options(_fb.Pool2DOptions), ins, out)
+        elif code == "ADD":
+            if self.shape(ins[0]) != self.shape(ins[1]):
+                raise self.fail(f"broadcasting ADD {self.shape(ins[0])} + {self.shape(ins[1])} is not supported")
+            self.emit("Add", [self.activation(i) for i in ins[:2]], self.fresh("add"), out,
+                      options(_fb.AddOptions).FusedActivationFunction())
+        elif code == "RESHAPE":
+            self.same_params(ins[0], out, code)
+            self.emit("Reshape", [self.activation(ins[0])], self.fresh("reshape"), out, shape=self.shape(out))
+        elif code == "SOFTMAX":
+            beta = options(_fb.SoftmaxOptions).Beta()
+            if beta != 1.0:
+                raise self.fail(f"SOFTMAX beta={beta}; levin's Softmax has beta 1")
+            self.emit("Softmax", [self.activation(ins[0])], self.fresh("softmax"), out, axis=-1)
+        elif code in ("RELU", "RELU6"):
+            self.emit("ReLU" if code == "RELU" else "ReLU6", [self.activation(ins[0])], self.fresh(code.lower()), out)
+        elif code == "CONCATENATION":
+            o = options(_fb.ConcatenationOptions)
+            self.emit("Concat", [self.activation(i) for i in ins], self.fresh("concat"), out,
+                      o.FusedActivationFunction(), axis=o.Axis())
+        elif code == "PAD":
+            self.same_params(ins[0], out, code)
+            p = self.buffer(ins[1])
+            if p is None or p.shape != (4, 2) or p[0].any() or p[3].any():
+                raise self.fail("PAD needs constant paddings on height and width only")
+            self.emit("Pad", [self.activation(ins[0])], self.fresh("pad"), out,
+                      pads=(int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1])))
+
+    def run(self) -> Graph:
+        for n, i in enumerate(self.sg.InputsAsNumpy()):
+            self.check_int(int(i))
+            if self.type_name(int(i)) != "INT8":
+                raise self.fail(f"graph input has type {self.type_name(int(i))}; levin imports int8 inputs")
+            self.names[int(i)] = self.graph.add_input("input" if n == 0 else f"input{n}", self.shape(int(i)),
+                                                      np.int8, self.quant(int(i)))
+        for k in range(self.sg.OperatorsLength()):
+            self.op(k)
+        self.where = self.graph.name
+        for i in self.sg.OutputsAsNumpy():
+            self.graph.mark_output(self.activation(int(i)))
+        self.graph.validate()
+        return self.graph
+
+
+def from_bytes(data: bytes, name: str = "tflite") -> Graph:
+    """Return the levin Graph of an int8 .tflite flatbuffer. Raises CaptureError naming what is
+    not supported (float model, op, option), LevinError for bytes that are not a .tflite model."""
+    if _fb is None:  # pragma: no cover
+        raise LevinError("importing .tflite needs the `tflite` package: pip install tflite")
+    data = bytes(data)
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise LevinError(f"{name}: not a .tflite file (no 'TFL3' identifier at byte 4)")
+    try:
+        return _Importer(data, name).run()
+    except (IndexError, ValueError, AttributeError, TypeError) as exc:
+        raise LevinError(f"{name}: corrupt or unreadable .tflite flatbuffer ({exc})") from None
+
+
+def load(path: str | Path) -> Graph:
+    """Read an int8 .tflite file into a levin Graph named after the file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LevinError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return from_bytes(data, path.stem)

@@ -1,0 +1,369 @@
+"""Export a dense int8 levin Graph as a .tflite flatbuffer that TFLite Micro runs bit-exact.
+
+Read me first. The inverse of `levin.ir.tflite`, written with the `flatbuffers` builder and the
+generated schema functions of the `tflite` package (no TensorFlow). What is emitted:
+- Conv2d: CONV_2D (groups 1) or DEPTHWISE_CONV_2D (one input channel per group; OHWI weights
+  `[C*M, KH, KW, 1]` become `[1, KH, KW, C*M]`, quantized dimension 3). Explicit pads become SAME
+  or VALID when they are what TFLite computes for them; other pads become a PAD op in front (int8
+  PAD fills with the zero point, as levin's Conv2d pads).
+- Linear: FULLY_CONNECTED; Add: ADD; MaxPool2d: MAX_POOL_2D; AvgPool2d (padded cells left out of
+  the count) and GlobalAvgPool (window = whole map, VALID): AVERAGE_POOL_2D -- never MEAN, whose
+  int8 rescaling differs; Reshape: RESHAPE (new shape as an int32 input); Softmax (beta 1):
+  SOFTMAX; Concat: CONCATENATION; Pad (value 0.0): PAD; ReLU/ReLU6: RELU/RELU6.
+- A ReLU/ReLU6 whose input comes from a Conv2d, Linear, Add or pool with the same quantization
+  parameters, and feeds nothing else, is fused into that op (levin's fused-activation
+  convention, `levin.quant.plan`): TFLite clamps once, which equals levin's two clamps.
+- Every constant gets its own buffer, 16-byte aligned; activations use the empty buffer 0.
+
+Sigmoid/Tanh are refused (levin computes them by a table of the float function, which TFLite's
+LOGISTIC/TANH kernels do not match bit for bit), as are float graphs and low-bit (packed) weights
+TFLite cannot hold. Errors are GraphError naming the node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import flatbuffers
+import numpy as np
+import tflite as fb
+
+from levin.errors import GraphError, LevinError
+from levin.ir.graph import Graph, Node, Tensor
+
+TYPES = {np.dtype(np.int8): fb.TensorType.INT8, np.dtype(np.int32): fb.TensorType.INT32,
+         np.dtype(np.uint8): fb.TensorType.UINT8, np.dtype(np.int16): fb.TensorType.INT16}
+FUSABLE = ("Conv2d", "Linear", "Add", "MaxPool2d", "AvgPool2d", "GlobalAvgPool")
+ACT = {None: fb.ActivationFunctionType.NONE, "ReLU": fb.ActivationFunctionType.RELU,
+       "ReLU6": fb.ActivationFunctionType.RELU6}
+
+
+def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    out = (size + stride - 1) // stride
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _qkey(t: Tensor):
+    q = t.quant
+    return (t.dtype, tuple(q.scale.tolist()), tuple(q.zero_point.tolist())) if q is not None else None
+
+
+class _Writer:
+    def __init__(self, graph: Graph):
+        self.g = graph
+        self.b = flatbuffers.Builder(1 << 16)
+        self.tensors: list[dict] = []        # pending tensor records
+        self.index: dict[str, int] = {}      # levin tensor name -> tflite index
+        self.buffers: list[bytes] = [b""]    # buffer 0: the empty sentinel
+        self.ops: list[tuple] = []           # (builtin code, inputs, outputs, options type, options builder)
+        self.codes: list[int] = []
+
+    # -- tensors ----------------------------------------------------------------------------
+    def tensor(self, name: str, shape=None, data: np.ndarray | None = None, quant_from: Tensor | None = None,
+               axis: int | None = None) -> int:
+        if name in self.index and data is None:
+            return self.index[name]
+        t = self.g.tensors.get(name)
+        src = quant_from or t
+        dtype = np.dtype(data.dtype if data is not None else src.dtype)
+        if dtype not in TYPES:
+            raise GraphError(f"tensor {name!r}: {dtype} cannot be written to .tflite (integer graphs only)")
+        buf = 0
+        if data is not None:
+            self.buffers.append(np.ascontiguousarray(data).astype(dtype.newbyteorder("<")).tobytes())
+            buf = len(self.buffers) - 1
+        q = src.quant if src is not None else None
+        rec = dict(name=name, shape=tuple(shape if shape is not None else data.shape if t is None else t.shape), type=TYPES[dtype], buffer=buf,
+                   scale=None if q is None else q.scale, zp=None if q is None else q.zero_point,
+                   axis=axis if axis is not None else (q.axis or 0) if q is not None else 0)
+        self.tensors.append(rec)
+        self.index[name] = len(self.tensors) - 1
+        return self.index[name]
+
+    def const(self, name: str, data: np.ndarray | None = None, axis: int | None = None) -> int:
+        t = self.g.tensors[name]
+        return self.tensor(name, data.shape if data is not None else t.shape,
+                           t.data if data is None else data, t, axis)
+
+    def op(self, code: int, inputs, outputs, opt_type: int = 0, options=None) -> None:
+        if code not in self.codes:
+            self.codes.append(code)
+        self.ops.append((self.codes.index(code), list(inputs), list(outputs), opt_type, options))
+
+    # -- ops --------------------------------------------------------------------------------
+    def conv(self, node: Node, out: int, act: int) -> None:
+        x, w = self.g.tensors[node.inputs[0]], self.g.tensors[node.inputs[1]]
+        a = node.attrs
+        _, h, wd, c = x.shape
+        o, kh, kw, cg = w.shape
+        (sh, sw), (dh, dw), pads = a["stride"], a["dilation"], a["padding"]
+        xi = self.tensor(x.name)
+        if not any(pads):
+            padding = fb.Padding.VALID
+        elif pads == _same_pads(h, kh, sh, dh) + _same_pads(wd, kw, sw, dw):
+            padding = fb.Padding.SAME
+        else:
+            xi = self.pad_op(x, pads, f"{node.name}.pad")
+            padding = fb.Padding.VALID
+        bias = [self.const(node.inputs[2])] if len(node.inputs) > 2 else [-1]
+        if a["groups"] == 1:
+            ins = [xi, self.const(w.name)] + bias
+
+            def opts(b):
+                fb.Conv2DOptionsStart(b)
+                fb.Conv2DOptionsAddPadding(b, padding)
+                fb.Conv2DOptionsAddStrideW(b, sw)
+                fb.Conv2DOptionsAddStrideH(b, sh)
+                fb.Conv2DOptionsAddDilationWFactor(b, dw)
+                fb.Conv2DOptionsAddDilationHFactor(b, dh)
+                fb.Conv2DOptionsAddFusedActivationFunction(b, act)
+                return fb.Conv2DOptionsEnd(b)
+            self.op(fb.BuiltinOperator.CONV_2D, ins, [out], fb.BuiltinOptions.Conv2DOptions, opts)
+        elif cg == 1 and a["groups"] == c:
+            dwt = np.ascontiguousarray(w.data.transpose(3, 1, 2, 0))        # [1, KH, KW, C*M]
+            ins = [xi, self.const(w.name, dwt, axis=3)] + bias
+
+            def opts(b):
+                fb.DepthwiseConv2DOptionsStart(b)
+                fb.DepthwiseConv2DOptionsAddPadding(b, padding)
+                fb.DepthwiseConv2DOptionsAddStrideW(b, sw)
+                fb.DepthwiseConv2DOptionsAddStrideH(b, sh)
+                fb.DepthwiseConv2DOptionsAddDepthMultiplier(b, o // c)
+                fb.DepthwiseConv2DOptionsAddDilationWFactor(b, dw)
+                fb.DepthwiseConv2DOptionsAddDilationHFactor(b, dh)
+                fb.DepthwiseConv2DOptionsAddFusedActivationFunction(b, act)
+                return fb.DepthwiseConv2DOptionsEnd(b)
+            self.op(fb.BuiltinOperator.DEPTHWISE_CONV_2D, ins, [out], fb.BuiltinOptions.DepthwiseConv2DOptions, opts)
+        else:
+            raise GraphError(f"node {node.name!r} (Conv2d): groups={a['groups']} with {cg} channels per "
+                             f"group has no TFLite Micro kernel (only groups 1 or depthwise)")
+
+    def pad_op(self, x: Tensor, pads, name: str, out: int | None = None) -> int:
+        pt, pb, pl, pr = pads
+        if out is None:
+            n, h, w, c = x.shape
+            out = self.tensor(name, (n, h + pt + pb, w + pl + pr, c), quant_from=x)
+        paddings = np.array([[0, 0], [pt, pb], [pl, pr], [0, 0]], np.int32)
+        self.op(fb.BuiltinOperator.PAD, [self.tensor(x.name), self.tensor(f"{name}.paddings", data=paddings)], [out])
+        return out
+
+    def pool(self, node: Node, out: int, act: int) -> None:
+        x = self.g.tensors[node.inputs[0]]
+        _, h, w, _ = x.shape
+        if node.op == "GlobalAvgPool":
+            kernel, stride, pads = (h, w), (1, 1), (0, 0, 0, 0)
+        else:
+            a = node.attrs
+            kernel, stride, pads = a["kernel"], a["stride"], a["padding"]
+            if node.op == "AvgPool2d" and a["count_include_pad"] and any(pads):
+                raise GraphError(f"node {node.name!r}: AVERAGE_POOL_2D leaves padding out of the count; "
+                                 f"count_include_pad=True has no TFLite equivalent")
+        if not any(pads):
+            padding = fb.Padding.VALID
+        elif pads == _same_pads(h, kernel[0], stride[0], 1) + _same_pads(w, kernel[1], stride[1], 1):
+            padding = fb.Padding.SAME
+        else:
+            raise GraphError(f"node {node.name!r}: pool padding {pads} is neither SAME nor VALID")
+
+        def opts(b):
+            fb.Pool2DOptionsStart(b)
+            fb.Pool2DOptionsAddPadding(b, padding)
+            fb.Pool2DOptionsAddStrideW(b, stride[1])
+            fb.Pool2DOptionsAddStrideH(b, stride[0])
+            fb.Pool2DOptionsAddFilterWidth(b, kernel[1])
+            fb.Pool2DOptionsAddFilterHeight(b, kernel[0])
+            fb.Pool2DOptionsAddFusedActivationFunction(b, act)
+            return fb.Pool2DOptionsEnd(b)
+        code = fb.BuiltinOperator.MAX_POOL_2D if node.op == "MaxPool2d" else fb.BuiltinOperator.AVERAGE_POOL_2D
+        self.op(code, [self.tensor(x.name)], [out], fb.BuiltinOptions.Pool2DOptions, opts)
+
+    def node(self, node: Node, out_name: str, act_name: str | None) -> None:
+        act = ACT[act_name]
+        out = self.tensor(out_name)
+        ins = [self.g.tensors[i] for i in node.inputs]
+        if any(t.is_float for t in ins) or self.g.tensors[node.output].is_float:
+            raise GraphError(f"node {node.name!r}: float tensors; export integer graphs only "
+                             f"(quantize with levin.quant.ptq first)")
+        op = node.op
+        if op == "Conv2d":
+            self.conv(node, out, act)
+        elif op == "Linear":
+            bias = [self.const(node.inputs[2])] if len(node.inputs) > 2 else [-1]
+
+            def opts(b):
+                fb.FullyConnectedOptionsStart(b)
+                fb.FullyConnectedOptionsAddFusedActivationFunction(b, act)
+                return fb.FullyConnectedOptionsEnd(b)
+            self.op(fb.BuiltinOperator.FULLY_CONNECTED, [self.tensor(node.inputs[0]), self.const(node.inputs[1])] + bias,
+                    [out], fb.BuiltinOptions.FullyConnectedOptions, opts)
+        elif op == "Add":
+            def opts(b):
+                fb.AddOptionsStart(b)
+                fb.AddOptionsAddFusedActivationFunction(b, act)
+                return fb.AddOptionsEnd(b)
+            self.op(fb.BuiltinOperator.ADD, [self.tensor(i) for i in node.inputs], [out], fb.BuiltinOptions.AddOptions, opts)
+        elif op in ("MaxPool2d", "AvgPool2d", "GlobalAvgPool"):
+            self.pool(node, out, act)
+        elif op == "Reshape":
+            shape = np.array(self.g.tensors[out_name].shape, np.int32)
+            self.op(fb.BuiltinOperator.RESHAPE, [self.tensor(node.inputs[0]),
+                                                 self.tensor(f"{node.name}.shape", data=shape)], [out])
+        elif op == "Softmax":
+            if node.attrs["axis"] != len(ins[0].shape) - 1:
+                raise GraphError(f"node {node.name!r}: TFLite's SOFTMAX works on the last axis only")
+
+            def opts(b):
+                fb.SoftmaxOptionsStart(b)
+                fb.SoftmaxOptionsAddBeta(b, 1.0)
+                return fb.SoftmaxOptionsEnd(b)
+            self.op(fb.BuiltinOperator.SOFTMAX, [self.tensor(node.inputs[0])], [out], fb.BuiltinOptions.SoftmaxOptions, opts)
+        elif op in ("ReLU", "ReLU6"):
+            code = fb.BuiltinOperator.RELU if op == "ReLU" else fb.BuiltinOperator.RELU6
+            self.op(code, [self.tensor(node.inputs[0])], [out])
+        elif op == "Concat":
+            def opts(b):
+                fb.ConcatenationOptionsStart(b)
+                fb.ConcatenationOptionsAddAxis(b, node.attrs["axis"])
+                return fb.ConcatenationOptionsEnd(b)
+            self.op(fb.BuiltinOperator.CONCATENATION, [self.tensor(i) for i in node.inputs], [out],
+                    fb.BuiltinOptions.ConcatenationOptions, opts)
+        elif op == "Pad":
+            if node.attrs["value"] != 0.0:
+                raise GraphError(f"node {node.name!r}: PAD with value {node.attrs['value']} (only 0.0 exports)")
+            self.pad_op(ins[0], node.attrs["pads"], node.name, out)
+        else:
+            raise GraphError(f"node {node.name!r} ({op}): no bit-exact TFLite op; exportable ops are "
+                             f"Conv2d, Linear, Add, MaxPool2d, AvgPool2d, GlobalAvgPool, Reshape, "
+                             f"Softmax, ReLU, ReLU6, Concat, Pad")
+
+    # -- flatbuffer -------------------------------------------------------------------------
+    def _vector(self, start, items) -> int:
+        start(self.b, len(items))
+        for it in reversed(items):
+            self.b.PrependUOffsetTRelative(it)
+        return self.b.EndVector()
+
+    def _ints(self, values, dtype=np.int32) -> int:
+        return self.b.CreateNumpyVector(np.asarray(values, dtype))
+
+    def _bytes(self, data: bytes) -> int:
+        self.b.StartVector(1, len(data), 16)      # 16-byte aligned, as TFLite writes buffers
+        self.b.head -= len(data)
+        self.b.Bytes[self.b.head:self.b.head + len(data)] = data
+        return self.b.EndVector()
+
+    def finish(self, inputs: list[int], outputs: list[int], description: str) -> bytes:
+        b = self.b
+        buffers = []
+        for data in self.buffers:
+            vec = self._bytes(data) if data else None
+            fb.BufferStart(b)
+            if vec is not None:
+                fb.BufferAddData(b, vec)
+            buffers.append(fb.BufferEnd(b))
+        tensors = []
+        for rec in self.tensors:
+            name, shape = b.CreateString(rec["name"]), self._ints(rec["shape"])
+            q = None
+            if rec["scale"] is not None:
+                scale = b.CreateNumpyVector(np.asarray(rec["scale"], np.float32))
+                zp = self._ints(rec["zp"], np.int64)
+                fb.QuantizationParametersStart(b)
+                fb.QuantizationParametersAddScale(b, scale)
+                fb.QuantizationParametersAddZeroPoint(b, zp)
+                fb.QuantizationParametersAddQuantizedDimension(b, rec["axis"])
+                q = fb.QuantizationParametersEnd(b)
+            fb.TensorStart(b)
+            fb.TensorAddShape(b, shape)
+            fb.TensorAddType(b, rec["type"])
+            fb.TensorAddBuffer(b, rec["buffer"])
+            fb.TensorAddName(b, name)
+            if q is not None:
+                fb.TensorAddQuantization(b, q)
+            tensors.append(fb.TensorEnd(b))
+        operators = []
+        for opcode, ins, outs, opt_type, opts in self.ops:
+            iv, ov = self._ints(ins), self._ints(outs)
+            ot = opts(b) if opts else None
+            fb.OperatorStart(b)
+            fb.OperatorAddOpcodeIndex(b, opcode)
+            fb.OperatorAddInputs(b, iv)
+            fb.OperatorAddOutputs(b, ov)
+            if ot is not None:
+                fb.OperatorAddBuiltinOptionsType(b, opt_type)
+                fb.OperatorAddBuiltinOptions(b, ot)
+            operators.append(fb.OperatorEnd(b))
+        tv = self._vector(fb.SubGraphStartTensorsVector, tensors)
+        ov = self._vector(fb.SubGraphStartOperatorsVector, operators)
+        iv, outv, sg_name = self._ints(inputs), self._ints(outputs), b.CreateString(self.g.name)
+        fb.SubGraphStart(b)
+        fb.SubGraphAddTensors(b, tv)
+        fb.SubGraphAddInputs(b, iv)
+        fb.SubGraphAddOutputs(b, outv)
+        fb.SubGraphAddOperators(b, ov)
+        fb.SubGraphAddName(b, sg_name)
+        subgraph = fb.SubGraphEnd(b)
+        codes = []
+        for code in self.codes:
+            fb.OperatorCodeStart(b)
+            fb.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+            fb.OperatorCodeAddBuiltinCode(b, code)
+            fb.OperatorCodeAddVersion(b, 1)
+            codes.append(fb.OperatorCodeEnd(b))
+        cv = self._vector(fb.ModelStartOperatorCodesVector, codes)
+        sv = self._vector(fb.ModelStartSubgraphsVector, [subgraph])
+        bv = self._vector(fb.ModelStartBuffersVector, buffers)
+        desc = b.CreateString(description)
+        fb.ModelStart(b)
+        fb.ModelAddVersion(b, 3)
+        fb.ModelAddOperatorCodes(b, cv)
+        fb.ModelAddSubgraphs(b, sv)
+        fb.ModelAddDescription(b, desc)
+        fb.ModelAddBuffers(b, bv)
+        b.Finish(fb.ModelEnd(b), file_identifier=b"TFL3")
+        return bytes(b.Output())
+
+
+def _fusions(graph: Graph) -> dict[str, Node]:
+    """producer node name -> the ReLU/ReLU6 node fused into it."""
+    fused = {}
+    for node in graph.nodes:
+        if node.op not in ("ReLU", "ReLU6"):
+            continue
+        src = graph.producer(node.inputs[0])
+        if (src is not None and src.op in FUSABLE and src.output not in graph.outputs
+                and len(graph.consumers(src.output)) == 1
+                and _qkey(graph.tensors[src.output]) == _qkey(graph.tensors[node.output])):
+            fused[src.name] = node
+    return fused
+
+
+def to_bytes(graph: Graph, description: str = "levin export") -> bytes:
+    """Return the .tflite bytes of integer `graph` (see the module docstring for the mapping)."""
+    graph.validate()
+    for t in graph.tensors.values():
+        if t.is_float:
+            raise GraphError(f"tensor {t.name!r} is float: export integer (int8) graphs only; "
+                             f"quantize first (levin quantize)")
+    w = _Writer(graph)
+    inputs = [w.tensor(n) for n in graph.inputs]
+    fused = _fusions(graph)
+    absorbed = {n.name for n in fused.values()}
+    for node in graph.nodes:
+        if node.name in absorbed:
+            continue
+        act = fused.get(node.name)
+        w.node(node, act.output if act else node.output, act.op if act else None)
+    outputs = [w.tensor(n) for n in graph.outputs]
+    return w.finish(inputs, outputs, description)
+
+
+def save(graph: Graph, path: str | Path) -> int:
+    """Write `graph` as a .tflite file; return its size in bytes."""
+    data = to_bytes(graph)
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise LevinError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return len(data)

@@ -1,0 +1,29 @@
+"""The peer runners: TFLite Micro's arena report is captured and parsed; one benchmark row."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tflite_micro")
+pytest.importorskip("ai_edge_litert")
+
+from levin.ir import tflite_run  # noqa: E402
+from tests.conftest import SHARED_DATA  # noqa: E402
+from tests.ir.test_tflite import model_path  # noqa: E402
+
+
+def test_tflm_arena_is_reported():
+    data = model_path("resnet8").read_bytes()
+    arena = tflite_run.tflm_arena(data, np.zeros((32, 32, 3), np.int8))
+    assert arena.total == arena.head + arena.tail
+    assert arena.head >= 2 * 32 * 32 * 16            # two 32x32x16 int8 maps live at once
+
+
+def test_benchmark_row_on_the_autoencoder():
+    from levin.bench import vs_tflm
+
+    row = vs_tflm.model_row("ad01", model_path("ad01"), 4, 2, SHARED_DATA)
+    assert row["exact_vs_tflm"] == row["export_exact_in_tflm"] == 4
+    assert row["exact_vs_litert_ref_single_round"] == 4
+    assert row["levin_arena"] <= row["tflm_arena_head"]
+    assert row["tflite_bytes"] == model_path("ad01").stat().st_size
+    assert row["c_exact"] in (True, None)        # None: no C compiler here
