@@ -9,7 +9,7 @@ the paper rounds them to 1070 KB and 1720 KB) by that. The paper's rows print be
     .venv/bin/python benchmarks/deep_compression.py --data-dir ../shared/data
     .venv/bin/python benchmarks/deep_compression.py --recipe levin-lenet5 --model lenet5
 
-Runs resume from runs/dc-<recipe>/ (delete it to start over). Writes
+Runs resume from runs/<recipe>/ (delete it to start over). Writes
 benchmarks/results/deep_compression.json (merged with earlier rows) and prints the table.
 """
 
@@ -42,7 +42,7 @@ def run(model: str, recipe: str, data_dir: str | None, runs: Path) -> dict:
     if not (checkpoint / "model.safetensors").exists():
         sys.exit(f"no trained baseline in {checkpoint}; run `make baselines` first")
     started = time.perf_counter()
-    result = levin.compress(str(checkpoint), "mnist", recipe=recipe, out_dir=runs / f"dc-{recipe}",
+    result = levin.compress(str(checkpoint), "mnist", recipe=recipe, out_dir=runs / recipe,
                             data_dir=data_dir, progress=False)
     summary = summary_dict(result, load_recipe(recipe))
     return {"model": model, "recipe": recipe, "baseline_error": 1 - result.baseline_accuracy,

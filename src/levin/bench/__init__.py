@@ -15,15 +15,17 @@ from levin.errors import LevinError
 
 
 def names() -> list[str]:
-    """The benchmark names (modules of this package), sorted."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    """The benchmark names (modules of this package, `_` shown as `-`: vs-tflm), sorted."""
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(__path__)
+                  if not m.name.startswith("_"))
 
 
 def get(name: str) -> ModuleType:
-    """The benchmark module `name`; LevinError listing the known ones if there is none."""
+    """The benchmark module `name` (vs-tflm or vs_tflm); LevinError listing the known ones if none."""
+    name = name.replace("_", "-")
     if name not in names():
         raise LevinError(f"unknown benchmark {name!r}; known: {', '.join(names()) or 'none'}")
-    module = importlib.import_module(f"{__name__}.{name}")
+    module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
     if not callable(getattr(module, "main", None)):
         raise LevinError(f"levin.bench.{name} has no main(argv, json_path)")
     return module

@@ -44,6 +44,6 @@ def _split_json(options: list[str], json_path: str | None) -> tuple[list[str], s
 def run(args: argparse.Namespace) -> int:
     module = bench.get(args.name)
     options, json_path = _split_json(list(args.options), args.json)
-    if args.help_bench:
+    if args.help_bench or "--help-bench" in options:
         options = ["--help"]
     return module.main(options, json_path)
