@@ -55,12 +55,13 @@ def run(model: str, recipe: str, data_dir: str | None, runs: Path) -> dict:
 
 def render(rows: list[dict]) -> str:
     out = []
-    for r in rows:
-        p = PAPER[r["model"]]
-        out.append([f"{r['model']} (Deep Compression)", f"{100 * p['baseline_error']:.2f}%",
+    for model in sorted({r["model"] for r in rows}):
+        p = PAPER[model]
+        out.append([f"{model} (Deep Compression, paper)", f"{100 * p['baseline_error']:.2f}%",
                     f"{100 * p['error']:.2f}%", f"{p['bytes'] / KB:.0f} KB", f"{p['ratio']}x"])
-        out.append([f"{r['model']} (levin, {r['recipe']})", f"{100 * r['baseline_error']:.2f}%",
-                    f"{100 * r['error']:.2f}%", f"{r['bytes'] / KB:.1f} KB", f"{r['ratio']:.1f}x"])
+        out += [[f"{model} (levin, {r['recipe']})", f"{100 * r['baseline_error']:.2f}%",
+                 f"{100 * r['error']:.2f}%", f"{r['bytes'] / KB:.1f} KB", f"{r['ratio']:.1f}x"]
+                for r in rows if r["model"] == model]
     return table(["model", "baseline error", "compressed error", "size", "ratio vs fp32"], out)
 
 

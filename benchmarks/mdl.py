@@ -1,21 +1,25 @@
 """Description-length training (soft weight-sharing) on MNIST: a lambda sweep, size vs error.
 
-For each lambda, the trained baseline (runs/<model>) is retrained with `levin.mdl.train_mdl`,
-snapped, quantized and coded; every size is the whole .lvn file (header, graph, scales, biases,
-codebooks, tables: all included). For each point: file bytes, the predicted bytes (the
-differentiable code length of the weights at the end of training, plus the file's other bytes,
-as measured), the predicted vs actual bytes of the weight tensors alone, the test error of the
-integer graph in the file (levin's reference interpreter), decode steps and the Levin cost.
+For each lambda a starting model (default runs/<model>; `--init` takes a saved model dir or a
+pipeline step's .safetensors, e.g. the magnitude-pruned Deep Compression step) is retrained with
+`levin.mdl.train_mdl`: mixture prior with annealed widths, snap, codebook fine-tune, int8,
+coded. Every size is the whole .lvn file (header, graph, scales, biases, codebooks, tables: all
+included). For each point: file bytes; the weight tensors' size predicted from the snapped codes
+before coding (entropies + exact tables, `levin.coding.estimate`) against their coded bytes;
+predicted file bytes (that estimate + the file's other bytes, measured); the soft differentiable
+estimate the loss optimized (order-0 over all weights, not what the sparse coder pays); test
+error before the snap, after it, after the fine-tune, and of the integer graph in the file
+(levin's reference interpreter, the error that counts); decode steps and Levin cost.
 
 Published (MNIST): LeNet-5 - Deep Compression 44 KB (0.74%), soft weight-sharing 10.6 KB (0.97%),
 Bayesian compression ~4 KB (1.0%); LeNet-300-100 - Deep Compression 27 KB (1.58%), soft
 weight-sharing 16.7 KB (1.94%). Targets: LeNet-5 <= 4 KB at <= 1.0%, LeNet-300-100 <= 10 KB at
 <= 1.6%.
 
-Run (one model per run; results merge into benchmarks/results/mdl.json, the plot is redrawn
-from all points there):
-    .venv/bin/python benchmarks/mdl.py --model lenet300 --lambdas 0.3 1 3
-    .venv/bin/python benchmarks/mdl.py --model lenet5 --lambdas 0.3 1 3 --epochs 4
+Run (one sweep per command; its points replace the model's points in benchmarks/results/mdl.json,
+the plot is redrawn from all models there):
+    .venv/bin/python benchmarks/mdl.py --model lenet300 --lambdas 0.05 0.1 0.2 0.4 --epochs 10 \
+        --init runs/deep-compression-lenet300/steps/01-prune/model.safetensors
 Each point's .lvn and mdl.json go to runs/mdl/<model>/lam<lambda>/.
 """
 
@@ -23,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -81,6 +87,12 @@ def plot(results: dict) -> None:
         for i, (name, (nbytes, err)) in enumerate(PUBLISHED[model].items()):
             ax.plot(nbytes / 1000, 100 * err, "*" if name == "target" else "s", ms=10, label=name,
                     color="tab:red" if name == "target" else f"C{i + 2}")
+        own = next((p for p in (ROOT.parent / "runs" / f"{d}-{model}" / "summary.json"
+                                for d in ("deep-compression", "dc")) if p.exists()), None)
+        if own is not None:   # levin's own Deep Compression pipeline on the same baseline, measured
+            dc = json.loads(own.read_text())
+            ax.plot(dc["lvn_bytes"] / 1000, 100 * (1 - dc["integer_accuracy"]), "D", ms=8, color="tab:gray",
+                    label=f"levin deep compression ({own.parent.name})")
         ax.set_xscale("log")
         ax.set_xlabel(".lvn file size (KB, everything included)")
         ax.set_ylabel("test error (%), integer model")
@@ -91,58 +103,97 @@ def plot(results: dict) -> None:
     fig.savefig(PLOT, dpi=120)
 
 
+def load_init(model: str, init: str | None):
+    """The model to retrain: runs/<model>, a saved model dir, or a pipeline step's .safetensors
+    (e.g. the magnitude-pruned runs/deep-compression-lenet300/steps/01-prune/model.safetensors)."""
+    loaded = load_model(f"runs/{model}")
+    if init and init.endswith(".safetensors"):
+        from safetensors.torch import load_file
+        state = {k.removeprefix("model."): v for k, v in load_file(init).items()}
+        loaded.module.load_state_dict(state)
+    elif init:
+        loaded = load_init(args.model, args.init)
+    return loaded
+
+
+def run_point(args: argparse.Namespace, lam: float) -> dict:
+    """Retrain, snap, code and measure one lambda (in a worker process)."""
+    torch.set_num_threads(args.threads)
+    data = load("mnist", args.data_dir)
+    train = TrainConfig(optimizer="adam", lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                        shift=args.shift)
+    init = args.init or f"runs/{args.model}"
+    loaded = load_init(args.model, args.init)
+    config = MDLConfig(lam=lam, components=args.components, prior_lr=args.prior_lr,
+                       final_sigma=args.final_sigma, finetune_epochs=args.finetune_epochs,
+                       finetune_lr=args.finetune_lr)
+    log(f"{args.model} lambda={lam:g}: {args.epochs} epochs from {init}")
+    t0 = time.perf_counter()
+    r = train_mdl(loaded.module, data, config, train, out_dir=ROOT.parent / "runs" / "mdl" / args.model
+                  / f"lam{lam:g}", progress=args.jobs == 1, name=args.model)
+    d = r.to_dict()
+    log(f"{args.model} lambda={lam:g}: {d['file_bytes']:,} B, integer error {100 * d['integer_error']:.2f}%")
+    return {"lam": lam, "init": init, "baseline_error": 1 - loaded.meta.get("test_accuracy", float("nan")),
+            **{k: d[k] for k in ("file_bytes", "predicted_bytes", "estimate_error", "estimated_weight_bytes",
+                                 "weight_bytes", "weight_estimate_error", "predicted_weight_bytes_soft",
+                                 "predicted_weight_bytes_hard", "other_bytes", "float_error",
+                                 "snapped_error", "tuned_error", "integer_error", "bits", "decode_steps",
+                                 "levin_cost", "config", "train_config")},
+            "nonzero": sum(v["nonzero"] for v in d["layers"].values()),
+            "weights": sum(v["weights"] for v in d["layers"].values()),
+            "layers": {k: {f: v[f] for f in ("weights", "nonzero", "distinct", "predicted_bytes_soft",
+                                               "estimated_bytes", "estimated_chain", "body_bytes",
+                                               "file_bytes", "chain")} for k, v in d["layers"].items()},
+            "history": d["history"], "wall_s": time.perf_counter() - t0}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=("lenet300", "lenet5"), required=True)
     ap.add_argument("--lambdas", type=float, nargs="+", default=[0.3, 1.0, 3.0])
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=5e-4, help="Adam lr of the weights (cosine to 0)")
-    ap.add_argument("--prior-lr", type=float, default=3e-2)
+    ap.add_argument("--prior-lr", type=float, default=3e-3)
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--components", type=int, default=8)
+    ap.add_argument("--shift", type=int, default=0, help="random-shift augmentation (pixels)")
+    ap.add_argument("--final-sigma", type=float, default=0.02,
+                    help="std cap at the end of training, x the initial (annealing; 1 = none)")
+    ap.add_argument("--finetune-epochs", type=float, default=1.0, help="codebook fine-tune after the snap")
+    ap.add_argument("--finetune-lr", type=float, default=1e-4)
+    ap.add_argument("--init", default=None, help="warm start: a saved model dir or a step's .safetensors; default runs/<model>")
     ap.add_argument("--data-dir", default="/work/shared/data")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per lambda")
+    ap.add_argument("--jobs", type=int, default=1, help="lambdas trained at once")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    data = load("mnist", args.data_dir)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    entry = results.setdefault(args.model, {"points": []})
+    # One command is one sweep: its points replace the model's old ones (a changed method would
+    # otherwise leave stale points on the plot).
+    entry = {"points": []}
     entry["published"] = {k: {"bytes": b, "error": e} for k, (b, e) in PUBLISHED[args.model].items()}
-    entry["command"] = "benchmarks/mdl.py " + " ".join(sys.argv[1:])
+    entry["command"] = ".venv/bin/python benchmarks/mdl.py " + " ".join(sys.argv[1:])
     entry["machine"] = f"{os.cpu_count()} CPU cores, shared; load {os.getloadavg()[0]:.1f} at start"
-    train = TrainConfig(optimizer="adam", lr=args.lr, epochs=args.epochs, batch_size=args.batch_size)
-    for lam in args.lambdas:
-        loaded = load_model(f"runs/{args.model}")
-        config = MDLConfig(lam=lam, components=args.components, prior_lr=args.prior_lr)
-        log(f"{args.model} lambda={lam:g}: {args.epochs} epochs")
-        t0 = time.perf_counter()
-        r = train_mdl(loaded.module, data, config, train, out_dir=ROOT.parent / "runs" / "mdl" / args.model
-                      / f"lam{lam:g}", name=args.model)
-        d = r.to_dict()
-        point = {"lam": lam, "baseline_error": 1 - loaded.meta.get("test_accuracy", float("nan")),
-                 **{k: d[k] for k in ("file_bytes", "predicted_bytes", "estimate_error", "weight_bytes",
-                                      "predicted_weight_bytes", "predicted_weight_bytes_hard", "other_bytes", "float_error",
-                                      "snapped_error", "integer_error", "bits", "decode_steps",
-                                      "levin_cost", "config", "train_config")},
-                 "nonzero": sum(v["nonzero"] for v in d["layers"].values()),
-                 "weights": sum(v["weights"] for v in d["layers"].values()),
-                 "layers": {k: {f: v[f] for f in ("weights", "nonzero", "distinct", "predicted_bytes",
-                                                    "file_bytes", "chain")} for k, v in d["layers"].items()},
-                 "history": d["history"], "wall_s": time.perf_counter() - t0}
-        entry["points"] = [p for p in entry["points"] if p["lam"] != lam or p["config"] != point["config"]
-                           or p["train_config"] != point["train_config"]] + [point]
-        pareto(entry["points"])
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        plot(results)
-    rows = [[f"{p['lam']:g}", p["train_config"]["epochs"], f"{p['file_bytes']:,}", f"{p['predicted_bytes']:,.0f}",
-             f"{100 * p['estimate_error']:+.1f}%", f"{p['predicted_weight_bytes']:,.0f} / {p['predicted_weight_bytes_hard']:,.0f} / {p['weight_bytes']:,}",
-             f"{p['nonzero']:,}", f"{100 * p['snapped_error']:.2f}%", f"{100 * p['integer_error']:.2f}%",
-             f"{p['decode_steps']:,}", f"{p['levin_cost']:,.1f}", "*" if p["pareto"] else "", f"{p['wall_s']:.0f}"]
+    # Each lambda is independent: --jobs runs several at once (each on --threads threads).
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for point in pool.map(run_point, [args] * len(args.lambdas), args.lambdas):
+            entry["points"].append(point)
+            pareto(entry["points"])
+            # Re-read: a sweep of the other model may have written its points meanwhile.
+            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+            results[args.model] = entry
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+            plot(results)
+    rows = [[f"{p['lam']:g}", f"{p['file_bytes']:,}", f"{p['predicted_bytes']:,.0f}", f"{100 * p['estimate_error']:+.2f}%",
+             f"{p['estimated_weight_bytes']:,.0f} / {p['weight_bytes']:,}", f"{100 * p['weight_estimate_error']:+.2f}%",
+             f"{p['predicted_weight_bytes_soft']:,.0f}", f"{p['nonzero']:,}",
+             f"{100 * p['float_error']:.2f}%", f"{100 * p['snapped_error']:.2f}%", f"{100 * p['tuned_error']:.2f}%",
+             f"{100 * p['integer_error']:.2f}%", f"{p['decode_steps']:,}", f"{p['levin_cost']:,.1f}",
+             "*" if p["pareto"] else "", f"{p['wall_s']:.0f}"]
             for p in sorted(entry["points"], key=lambda p: p["file_bytes"])]
-    print(f"{args.model}: baseline error {100 * entry['points'][0]['baseline_error']:.2f}%")
-    print(table(["lambda", "epochs", "file B", "predicted B", "pred err", "weights soft/hard/actual B", "nonzero",
-                 "snapped err", "int err", "decode steps", "Levin cost", "pareto", "wall s"], rows))
+    print(f"{args.model}: {entry['command']}; baseline error {100 * entry['points'][0]['baseline_error']:.2f}%")
+    print(table(["lambda", "file B", "predicted B", "pred err", "weights est / coded B", "w err", "soft est B",
+                 "nonzero", "float err", "snap err", "tuned err", "int err", "decode steps", "Levin cost",
+                 "pareto", "wall s"], rows))
     print(f"wrote {RESULTS} and {PLOT}")
     return 0
 

@@ -148,3 +148,24 @@ def test_cli_bad_recipe_fails_before_work(tmp_path, capsys):
     assert main(["compress", "--model", "digits_cnn", "--recipe", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "sparsity must be in [0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_mdl_step_snaps_to_a_codebook_the_freeze_keeps(trained, data, tmp_path):
+    recipe = parse("""
+steps:
+  - prune: {sparsity: 0.6, schedule: one_shot}
+    finetune: {epochs: 0}
+  - mdl: {lam: 1.0, components: 8, calibration_size: 100}
+    finetune: {epochs: 1, optimizer: adam, lr: 5.0e-4, batch_size: 64}
+quantize: {per_channel: false, calibration_size: 100}
+""")
+    result = compress(trained, data, recipe, tmp_path, model_name="digits_cnn", progress=False)
+    info = result.steps[1].info
+    assert info["mdl_file_bytes"] > 0 and info["predicted_bytes"] > 0
+    for name, w in _weights(result.model).items():
+        assert len(torch.unique(w[w != 0])) <= 8, name                 # snapped to <= 8 nonzero means
+    graph = result.graph
+    for node in graph.nodes:
+        if node.op in ("Conv2d", "Linear"):
+            codes = graph.tensors[node.inputs[1]].data
+            assert len(np.unique(codes[codes != 0])) <= 8, node.name   # the freeze kept the codebook

@@ -98,7 +98,9 @@ def test_initial_means_span_the_weights_and_zero_takes_most_mass():
 
 
 @pytest.mark.parametrize("field,value", [("lam", -1.0), ("components", 0), ("zero_mix", 1.0),
-                                         ("gamma_alpha", 0.5), ("prior_lr", 0.0)])
+                                         ("gamma_alpha", 0.5), ("prior_lr", 0.0), ("final_sigma", 0.0),
+                                         ("final_sigma", 1.5), ("finetune_epochs", -1.0),
+                                         ("finetune_lr", 0.0)])
 def test_config_rejects_bad_values_with_one_line(field, value):
     with pytest.raises(LevinError, match=f"MDLConfig: .*{field.split('_')[0]}"):
         MDLConfig(**{field: value})

@@ -28,7 +28,7 @@ def result(digits, tmp_path_factory):
     model = train(zoo.create("digits_cnn"), digits, TrainConfig(epochs=3, batch_size=64, lr=0.05),
                   progress=False).model
     out = tmp_path_factory.mktemp("mdl")
-    config = MDLConfig(lam=50.0, components=8, calibration_size=200)
+    config = MDLConfig(lam=50.0, components=8, calibration_size=200, final_sigma=0.1, finetune_epochs=0.2)
     mdl_train = TrainConfig(optimizer="adam", lr=1e-3, epochs=2, batch_size=128)
     return train_mdl(model, digits, config, mdl_train, out_dir=out, progress=False, max_steps=16), out
 
@@ -48,12 +48,15 @@ def test_sizes_and_errors_are_reported_consistently(result, digits):
     r, out = result
     saved = json.loads((out / "mdl.json").read_text())
     assert saved["file_bytes"] == len(r.lvn) == r.cost.bits // 8
-    assert r.predicted_bytes == pytest.approx(r.predicted_weight_bits / 8 + r.file_bytes - r.weight_bytes)
+    assert r.predicted_bytes == pytest.approx(r.estimated_weight_bytes + r.file_bytes - r.weight_bytes)
     assert 0 < r.weight_bytes < r.file_bytes
+    # The estimate made before coding agrees with the coded weight tensors.
+    assert abs(r.weight_estimate_error) < 0.05, (r.estimated_weight_bytes, r.weight_bytes)
+    assert saved["estimate_error"] == pytest.approx(r.estimate_error)
     assert r.cost.decode_steps > 0 and r.cost.cost > r.cost.bits
     assert r.integer_error < 0.5 and len(r.history) == 2   # 16 steps: 12 in epoch 1 (1437/128), 4 in 2
     # The snapped float model and the integer graph in the file agree on most digits.
-    assert abs(r.snapped_error - r.integer_error) < 0.05
+    assert abs(r.tuned_error - r.integer_error) < 0.05
 
 
 def test_no_layer_selected_is_a_clear_error(digits):

@@ -29,7 +29,7 @@ EXAMPLES = f"""examples:
 
 An untrained zoo model is trained first (its own preset, in OUT/baseline). Rerunning the same
 command after an interruption resumes: finished steps are loaded from OUT/steps, an interrupted
-fine-tuning continues from its checkpoint. Steps: prune, nm, channels, share, finetune.
+fine-tuning continues from its checkpoint. Steps: prune, nm, channels, share, mdl, finetune.
 A recipe (YAML):
 
 {EXAMPLE_RECIPE}"""

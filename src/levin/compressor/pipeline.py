@@ -29,7 +29,7 @@ from levin import zoo
 from levin.compressor import holds
 from levin.compressor.recipe import Recipe, Step
 from levin.config import TrainConfig
-from levin.errors import CheckpointError
+from levin.errors import CheckpointError, LevinError
 from levin.ir import Graph
 from levin.prune.channel import prune_channels
 from levin.prune.depgraph import DependencyGraph
@@ -187,6 +187,22 @@ def _run_share(model, ctx, step, folder) -> dict:
     return {"accuracy_before_finetune": before, "bits": {n: b.bits for n, b in books.items()}}
 
 
+def _run_mdl(model, ctx, step, folder) -> dict:
+    from levin.mdl import train_mdl
+
+    config = ctx.recipe.train_config(ctx.base_train, step)
+    if config is None:
+        raise LevinError("an mdl step trains: give it finetune epochs >= 1")
+    holds.release(model)
+    result = train_mdl(model, ctx.data, step.config, config, folder, progress=ctx.progress,
+                       name=ctx.model_name, code=ctx.recipe.code)
+    ctx.sparse |= set(result.layers)
+    ctx.shared |= set(result.layers)          # snapped: later fine-tuning keeps the codebooks
+    return {"mdl_file_bytes": result.file_bytes, "predicted_bytes": result.predicted_bytes,
+            "soft_estimate_bits": result.predicted_weight_bits, "integer_error": result.integer_error,
+            "levin_cost": result.cost.cost}
+
+
 def _run_finetune(model, ctx, step, folder) -> dict:
     holds.hold(model, ctx.sparse, ctx.shared)
     _finetune(model, ctx, step, folder and folder / "finetune")
@@ -195,7 +211,7 @@ def _run_finetune(model, ctx, step, folder) -> dict:
 
 RUNNERS: dict[str, Callable[..., dict]] = {
     "prune": _run_prune, "nm": _run_nm, "channels": _run_channels, "share": _run_share,
-    "finetune": _run_finetune,
+    "mdl": _run_mdl, "finetune": _run_finetune,
 }
 
 

@@ -17,7 +17,9 @@ code: {}                                # CodeConfig fields
 ```
 
 Step kinds and their configs: `prune` PruneConfig, `nm` NMConfig, `channels`
-ChannelPruneConfig, `share` ShareConfig; a step with only `finetune` just trains. A step's `finetune`
+ChannelPruneConfig, `share` ShareConfig, `mdl` MDLConfig (description-length training with a
+learned mixture prior, then snapped to its codebook: levin.mdl; its `finetune` sets that
+training, e.g. {epochs: 10, optimizer: adam, lr: 5.0e-4}); a step with only `finetune` just trains. A step's `finetune`
 holds TrainConfig fields applied over the recipe's `finetune`, itself over the model's own
 training preset; `finetune: {epochs: 0}` skips training after a step.
 """
@@ -30,8 +32,8 @@ from typing import Any
 
 import yaml
 
-from levin.config import (ChannelPruneConfig, CodeConfig, NMConfig, PruneConfig, QuantConfig, ShareConfig,
-                          TrainConfig)
+from levin.config import (ChannelPruneConfig, CodeConfig, MDLConfig, NMConfig, PruneConfig, QuantConfig,
+                          ShareConfig, TrainConfig)
 from levin.errors import LevinError
 
 STEP_CONFIGS: dict[str, type] = {
@@ -39,6 +41,7 @@ STEP_CONFIGS: dict[str, type] = {
     "nm": NMConfig,
     "channels": ChannelPruneConfig,
     "share": ShareConfig,
+    "mdl": MDLConfig,
 }
 RECIPE_KEYS = ("name", "description", "distill", "finetune", "steps", "quantize", "code")
 DISTILL_KEYS = ("alpha", "temperature")

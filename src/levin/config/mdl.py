@@ -27,6 +27,13 @@ class MDLConfig(ConfigMixin):
     Training: Adam on the weights at the TrainConfig's lr (cosine to 0), Adam on the prior at
     `prior_lr`. After training each weight snaps to the mean of its most responsible component
     (the zero component gives an exact 0) and the means become the layer's int8 codebook.
+
+    Snapping only keeps the accuracy if the weights already sit on the means: `final_sigma` < 1
+    shrinks every component's std cap geometrically during training (to `final_sigma` x its
+    initial value), which turns the prior's pull on each weight into a hard one by the end.
+    `finetune_epochs` > 0 then trains the snapped layers' codebooks with the zeros and the
+    assignments held (Deep Compression's centroid fine-tune), and the codebooks are put back
+    on the int8 grid.
     """
 
     lam: float = 100.0                    # strength of the code-length term (1 = plain MDL)
@@ -36,6 +43,9 @@ class MDLConfig(ConfigMixin):
     gamma_alpha: float = 50.0             # Gamma hyper-prior on each component's precision ...
     gamma_beta: float = 0.01              # ... (precision in units of 1 / initial weight variance)
     prior_lr: float = 3e-3                # Adam, on means, log-variances and mixing logits
+    final_sigma: float = 0.02             # std cap at the end of training, x the initial std
+    finetune_epochs: float = 1.0         # after the snap: train only the codebook (and biases)
+    finetune_lr: float = 1e-4             # ... with Adam at this lr (cosine to 0)
     calibration_size: int = 1000          # training samples that calibrate the int8 activations
     include: tuple[str, ...] = ()         # module-name patterns; empty = every Conv2d/Linear
     exclude: tuple[str, ...] = ()
@@ -50,5 +60,8 @@ class MDLConfig(ConfigMixin):
             (self.gamma_alpha >= 1, "gamma_alpha must be >= 1"),
             (self.gamma_beta >= 0, "gamma_beta must be >= 0"),
             (self.prior_lr > 0, "prior_lr must be > 0"),
+            (0.0 < self.final_sigma <= 1.0, "final_sigma must be in (0, 1]"),
+            (self.finetune_epochs >= 0, "finetune_epochs must be >= 0"),
+            (self.finetune_lr > 0, "finetune_lr must be > 0"),
             (self.calibration_size >= 1, "calibration_size must be >= 1"),
         ])

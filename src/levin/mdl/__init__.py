@@ -13,12 +13,16 @@ sample. After training each weight snaps to the mean of its most responsible com
 exact 0; `snap`), the means land on a per-tensor int8 grid the integer graph holds exactly
 (`export`), and levin's container codes them as sparse positions + codebook + rANS indices.
 
-The prediction (`MDLResult.predicted_weight_bits`) is the differentiable code length at the end
-of training: per layer N * H(soft component counts / N), the order-0 entropy of the index stream
-(zeros included) that the coder then meets. It covers the weight symbols only; codebooks,
-frequency tables, rANS states, framing, the graph description, scales, biases and the header
-are not modelled, and `MDLResult.predicted_bytes` adds them as measured in the file, so the
-difference to the file is exactly the error of the weight estimate (`to_dict` reports both).
+Two predictions, both reported beside the file:
+- `MDLResult.predicted_weight_bits`: the differentiable code length at the end of training (soft
+  assignments, order-0 over all weights, zeros included): what the loss optimized. It is not
+  what the coder pays: the sparse gap coder exploits runs of zeros an order-0 model does not see.
+- `MDLResult.estimated_weight_bytes`: the snapped codes' size predicted before coding
+  (`levin.coding.estimate`): each stream's order-0 entropy under its own empirical distribution,
+  counted the way the chosen chain codes it (positions stream included when sparse), plus exact
+  tables, codebook and headers. `weight_estimate_error` compares it with the coded tensor
+  bodies; `predicted_bytes` adds the file's other bytes (graph, biases, scales, framing, header),
+  measured, so the whole-file error is the weight estimate's error.
 
 `cost.levin_cost(report)` gives the Levin cost of any .lvn: bits + log2(decode steps).
 """

@@ -49,8 +49,15 @@ class MixturePrior(nn.Module):
         # No component may grow wider than it started: in small layers the hyper-prior is too
         # weak to stop the zero component from widening into a catch-all that snaps large
         # weights to 0 (seen on LeNet-300-100's fc3: sigma_0 0.21, 83% of the weights).
+        self.register_buffer("initial_log_var", self.log_var.detach().clone())
         self.register_buffer("max_log_var", self.log_var.detach().clone())
         self.gamma_alpha, self.gamma_beta = gamma_alpha, gamma_beta
+
+    @torch.no_grad()
+    def shrink(self, factor: float) -> None:
+        """Cap every component's std at `factor` x its initial std (annealing: factor 1 -> small
+        pulls each weight onto its component's mean before the snap, so snapping moves it little)."""
+        self.max_log_var.copy_(self.initial_log_var + 2 * math.log(factor))
 
     @property
     def all_means(self) -> torch.Tensor:

@@ -6,9 +6,17 @@ cosine learning rate, and the same `shift` augmentation. Per step:
 
     loss = cross_entropy + lam * ln 2 * (sum over layers of prior NLL bits + hyper-prior bits) / N
 
-where N is the number of training samples (module docstring of `levin.config.mdl`). At the end
-the differentiable code length (`MixturePrior.code_bits`, soft assignments) is recorded as the
-prediction *before* the weights are snapped, then the model is snapped, quantized and coded.
+where N is the number of training samples (module docstring of `levin.config.mdl`); with
+`final_sigma` < 1 every prior's width cap shrinks geometrically over the steps. Then:
+
+1. the soft code length (`MixturePrior.code_bits`) is recorded: what training optimized;
+2. the weights snap to their components (`snap`), and with `finetune_epochs` the codebooks are
+   fine-tuned with zeros and assignments held and put back on the int8 grid (`finetune`);
+3. the integer graph is built (`export`) and each snapped tensor's size is *predicted* from its
+   codes before coding (`levin.coding.estimate`: order-0 entropies of the index and gap streams
+   under their own empirical distributions, plus the exact tables, codebook and headers);
+4. the graph is coded; the prediction is compared with the tensors' coded bodies, and the whole
+   file with prediction + the bytes no estimate covers (graph, biases, scales, framing, header).
 """
 
 from __future__ import annotations
@@ -34,7 +42,10 @@ from levin.config.mdl import MDLConfig
 from levin.errors import LevinError
 from levin.ir.graph import Graph
 from levin.mdl.cost import LevinCost, levin_cost
+from levin.coding.estimate import estimate_tensor
+from levin.coding.weights import encode_tensor
 from levin.mdl.export import integer_graph
+from levin.mdl.finetune import finetune_codebooks, regrid
 from levin.mdl.prior import MixturePrior
 from levin.mdl.snap import snap
 from levin.prune.masks import select_layers
@@ -50,12 +61,13 @@ class MDLResult:
     model: nn.Module                     # snapped float model (weights = scale * code)
     graph: Graph                         # the integer graph in the file
     lvn: bytes
-    predicted_weight_bits: float         # differentiable estimate at the end of training
-    predicted_bytes: float               # estimate + the bytes the estimate does not model
-    weight_bytes: int                    # bytes of the snapped weight tensors in the file
+    predicted_weight_bits: float         # differentiable (soft) estimate at the end of training
+    estimated_weight_bytes: float        # the snapped codes' chains, from entropies (coding.estimate)
+    weight_bytes: int                    # bytes of the snapped weight tensors' bodies in the file
     cost: LevinCost
     float_error: float                   # before snapping
-    snapped_error: float                 # snapped float model
+    snapped_error: float                 # snapped float model, right after the snap
+    tuned_error: float                   # snapped float model after the codebook fine-tune
     integer_error: float                 # the integer graph in the file (reference interpreter)
     history: list[dict[str, float]]
     layers: dict[str, dict[str, Any]]
@@ -67,16 +79,30 @@ class MDLResult:
         return len(self.lvn)
 
     @property
+    def predicted_bytes(self) -> float:
+        """The weight estimate plus the bytes it does not model (graph, biases, scales, header),
+        as measured in the file: the difference to the file is the weight estimate's error."""
+        return self.estimated_weight_bytes + self.file_bytes - self.weight_bytes
+
+    @property
     def estimate_error(self) -> float:
         """(predicted - actual) / actual, of the whole file."""
         return self.predicted_bytes / self.file_bytes - 1.0
 
+    @property
+    def weight_estimate_error(self) -> float:
+        """(estimated - actual) / actual, of the snapped weight tensors alone."""
+        return self.estimated_weight_bytes / self.weight_bytes - 1.0
+
     def to_dict(self) -> dict[str, Any]:
         return {"file_bytes": self.file_bytes, "predicted_bytes": self.predicted_bytes,
                 "estimate_error": self.estimate_error,
-                "predicted_weight_bytes": self.predicted_weight_bits / 8,
+                "estimated_weight_bytes": self.estimated_weight_bytes,
+                "weight_estimate_error": self.weight_estimate_error,
+                "predicted_weight_bytes_soft": self.predicted_weight_bits / 8,
                 "weight_bytes": self.weight_bytes, "other_bytes": self.file_bytes - self.weight_bytes,
                 "float_error": self.float_error, "snapped_error": self.snapped_error,
+                "tuned_error": self.tuned_error,
                 "integer_error": self.integer_error, **self.cost.to_dict(), "layers": self.layers,
                 "history": self.history, "wall_s": self.wall_s, **self.extra}
 
@@ -136,6 +162,10 @@ def fit(model: nn.Module, priors: dict[str, MixturePrior], data: Dataset, config
                 g["lr"] = train.lr * frac
             for g in opt_p.param_groups:
                 g["lr"] = config.prior_lr * frac
+            if config.final_sigma < 1.0:
+                shrink = config.final_sigma ** (step / max(total - 1, 1))
+                for p in priors.values():
+                    p.shrink(shrink)
             ce = F.cross_entropy(model(x), y)
             loss = ce + scale * _complexity_bits(model, priors)
             opt_w.zero_grad(set_to_none=True)
@@ -160,14 +190,17 @@ def fit(model: nn.Module, priors: dict[str, MixturePrior], data: Dataset, config
     return history
 
 
-def _layer_report(priors, snapped, bits, report) -> dict[str, dict[str, Any]]:
+def _layer_report(priors, snapped, bits, estimates, bodies, report) -> dict[str, dict[str, Any]]:
     by_name = {t.name: t for t in report.tensors}
     out = {}
     for name, s in snapped.items():
         t = by_name.get(f"{name}.weight")
+        e = estimates[name]
         out[name] = {"weights": int(s.codes.size), "nonzero": s.nonzero,
-                     "distinct": int(np.unique(s.codes).size), "predicted_bytes": bits[name] / 8,
-                     "file_bytes": t.nbytes if t else None, "chain": t.chain if t else None,
+                     "distinct": int(np.unique(s.codes).size), "predicted_bytes_soft": bits[name] / 8,
+                     "estimated_bytes": e.nbytes, "estimated_chain": e.chain,
+                     "body_bytes": bodies[name], "file_bytes": t.nbytes if t else None,
+                     "chain": t.chain if t else None,
                      "scale": float(s.scale), "prior": priors[name].summary()}
     return out
 
@@ -191,21 +224,33 @@ def train_mdl(model: nn.Module, data: Dataset, config: MDLConfig = MDLConfig(),
     float_error = _error(model, data)
     bits = code_length_bits(model, priors)
     snapped = snap(model, priors)
-    # The same estimate in the limit of hard responsibilities (variances -> 0): the entropy of
-    # the argmax assignment, i.e. of the index stream that is actually coded.
+    # The soft estimate in the limit of hard responsibilities: the entropy of the argmax assignment.
     hard = sum(empirical_entropy_bits(np.bincount(s.components.reshape(-1))) for s in snapped.values())
-    snapped_error = _error(model, data)
+    snapped_error = tuned_error = _error(model, data)
+    if config.finetune_epochs > 0:
+        finetune_codebooks(model, list(snapped), data, config.finetune_epochs, config.finetune_lr,
+                           train_config.batch_size, train_config.seed, train_config.shift, progress)
+        snapped = {n: regrid(model.get_submodule(n), s) for n, s in snapped.items()}
+        tuned_error = _error(model, data)
     graph = integer_graph(model, data, snapped, config.calibration_size, name)
+    # The prediction, made before coding: each snapped tensor as the coder will see it (graph layout).
+    code = code or CodeConfig()
+    estimates, bodies = {}, {}
+    for layer in snapped:
+        tensor = next(n for n in graph.nodes if n.name == layer).inputs[1]
+        cfg = code.for_tensor(tensor)
+        estimates[layer] = estimate_tensor(graph.tensors[tensor].data, cfg.gap_bits)
+        # What the file holds for it: the same encoder the container runs (its section adds only
+        # framing, a CRC and the tensor's graph record, which count as other bytes).
+        bodies[layer] = len(encode_tensor(graph.tensors[tensor].data, cfg, tensor).body)
     lvn = container.encode(graph, code)
     report = container.inspect(lvn)
     codes = integer_outputs(graph, data.x_test)
     integer_error = float((codes.reshape(len(codes), -1).argmax(1) != data.y_test).mean())
-    weight_names = {f"{n}.weight" for n in snapped}
-    weight_bytes = sum(t.nbytes for t in report.tensors if t.name in weight_names)
-    predicted = sum(bits.values())
-    result = MDLResult(model, graph, lvn, predicted, predicted / 8 + report.file_bytes - weight_bytes,
-                       weight_bytes, levin_cost(report), float_error, snapped_error, integer_error,
-                       history, _layer_report(priors, snapped, bits, report),
+    weight_bytes = sum(bodies.values())
+    result = MDLResult(model, graph, lvn, sum(bits.values()), sum(e.nbytes for e in estimates.values()),
+                       weight_bytes, levin_cost(report), float_error, snapped_error, tuned_error,
+                       integer_error, history, _layer_report(priors, snapped, bits, estimates, bodies, report),
                        time.perf_counter() - started, {"predicted_weight_bytes_hard": hard / 8,
                                                        "config": config.to_dict(),
                                                        "train_config": train_config.to_dict()})
