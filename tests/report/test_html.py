@@ -50,7 +50,7 @@ def test_report_has_every_section_and_embeds_its_plots(run):
     assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
     assert "http://" not in page and "https://" not in page          # opens offline, no server
     assert f"{result.lvn_bytes:,} B (.lvn file)" in page
-    assert "bit-exact" in page and "fits" in page
+    assert "bit-exact" in page and "fits" in page and "Levin cost" in page
 
 
 def test_pareto_front_keeps_only_undominated_points():

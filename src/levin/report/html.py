@@ -18,6 +18,7 @@ from levin.analyze.memory import plan_memory
 from levin.analyze.profile import code_size_estimate, profile
 from levin.compressor.pipeline import coded_weight_bytes, layer_weights
 from levin.compressor.summary import layer_rows
+from levin.mdl.cost import levin_cost
 from levin.report import figures
 
 STYLE = """
@@ -73,6 +74,7 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
     fit = devices.Fit(ram, dev.sram_bytes, flash, dev.flash_bytes)
     measured = runtime is not None and runtime.flash_bytes is not None
     q = result.quantize
+    cost = levin_cost(result.container)
 
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p class="note">recipe <b>{html.escape(recipe.name)}</b>: '
@@ -84,10 +86,12 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
         ["size", f"{result.float32_bytes:,} B (fp32 parameters)", f"{result.lvn_bytes:,} B (.lvn file)"],
         ["ratio", "", f"{result.float32_bytes / result.lvn_bytes:.1f}x"],
         ["MACs per inference", "", f"{prof.macs:,}"],
+        ["decode work (symbols, all weights)", "", f"{cost.decode_steps:,}"],
+        ["Levin cost = bits + log2(decode work)", "", f"{cost.cost:,.1f}"],
         ["activation arena", "", f"{plan.arena_bytes:,} B"],
     ]))
     parts.append("<h2>Layers</h2>" + _table(
-        ["layer", "weights", "sparsity", "bits", "values", "codec", "bytes", "MACs", "share of file"],
+        ["layer", "weights", "sparsity", "int bits", "values", "codec", "bytes", "MACs", "share of file"],
         [[r["layer"], f"{r['weights']:,}", f"{100 * r['sparsity']:.1f}%", r["bits"], r["values"], r["chain"],
           f"{r['bytes']:,}", f"{macs.get(r['layer'], 0):,}", f"{100 * r['share']:.1f}%"] for r in rows]))
     parts.append('<p class="note">bytes: the layer\'s weight and bias as stored in the .lvn, their graph '
