@@ -12,7 +12,8 @@ SHARED_DATA = Path(os.environ.get("LEVIN_TEST_DATA", Path(__file__).resolve().pa
 @pytest.fixture(autouse=True)
 def _fixed_threads():
     # Training on CPU is bit-reproducible for a fixed thread count; tests compare runs exactly.
-    torch.set_num_threads(2)
+    # One thread: the test models are small, and a second thread spins when the other core is busy.
+    torch.set_num_threads(1)
 
 
 def shared_data(subdir: str) -> Path:
