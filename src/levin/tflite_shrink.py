@@ -130,7 +130,7 @@ def lossless(graph: Graph) -> SizeResult:
     return SizeResult(len(data), container.inspect(data).tensor_bytes, data)
 
 
-def predict(graph: Graph, x: np.ndarray, batch: int = 250, single_round: bool = False) -> np.ndarray:
+def predict(graph: Graph, x: np.ndarray, batch: int = 250, single_round: bool | set[str] = False) -> np.ndarray:
     """levin's integer reference outputs on int8 `x`, batch by batch."""
     out = graph.outputs[0]
     return np.concatenate([reference.run(graph, x[i:i + batch], single_round=single_round)[out]

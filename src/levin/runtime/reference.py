@@ -34,7 +34,7 @@ Any batch size runs: the graph's leading dimension (1) is replaced by the inputs
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable, Collection, Mapping
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -209,11 +209,14 @@ KERNELS: dict[str, Callable] = {
 
 
 def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray, keep: bool = False,
-        single_round: bool = False) -> dict[str, np.ndarray]:
+        single_round: bool | Collection[str] = False) -> dict[str, np.ndarray]:
     """Run integer `graph` on int8 `inputs` (one array for a one-input graph, else a dict).
 
     Inputs are NHWC with any batch size N. Returns the outputs by name (int8), or every
-    activation if `keep`. Raises GraphError for float tensors or parameters a kernel rejects.
+    activation if `keep`. `single_round` is a bool for every op, or the op names that round
+    once: desktop TFLite's reference kernels round FULLY_CONNECTED once and CONV_2D twice, so
+    `single_round={"Linear"}` reproduces them (TFLite Micro: the default, twice everywhere).
+    Raises GraphError for float tensors or parameters a kernel rejects.
     """
     inputs = input_dict(graph, inputs)
     values: dict[str, np.ndarray] = {}
@@ -231,7 +234,8 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray, keep: bool 
             raise GraphError(f"node {node.name!r}: the integer reference runs integer graphs only; "
                              f"quantize the graph first (levin.quant.ptq.quantize_graph)")
         args = [t.data if t.is_constant else values[t.name] for t in ins]
-        values[node.output] = KERNELS[node.op](node, args, ins, graph.tensors[node.output], single_round)
+        once = single_round if isinstance(single_round, bool) else node.op in single_round
+        values[node.output] = KERNELS[node.op](node, args, ins, graph.tensors[node.output], once)
     return values if keep else {name: values[name] for name in graph.outputs}
 
 
