@@ -45,10 +45,10 @@ def golden_graph() -> Graph:
     y = g.add_node("Reshape", [y], "flat", shape=(1, -1))
     low = rng.integers(-3, 4, (6, 36)).astype(np.int8)                      # 3-bit weights
     low[rng.random(low.shape) < 0.5] = 0
-    g.add_constant("fc.w", low, _q(np.full(6, 0.2), [1, 1, 1, 1, 1, 1], 0, bits=3))
+    g.add_constant("fc.w", low, _q(np.full(6, 0.2), [0, 0, 0, 0, 0, 0], 0, bits=3))
     y = g.add_node("Linear", [y, "fc.w"], "fc", dtype=np.int8, quant=_q(0.3, -1))
     shared = rng.choice(np.array([-100, -7, 0, 0, 0, 0, 9, 64], np.int8), size=(6, 6))
-    g.add_constant("fc2.w", shared, _q(0.5, 3))
+    g.add_constant("fc2.w", shared, _q(0.5))
     g.add_constant("fc2.b", np.zeros(6, np.int32), _q(0.02))
     y = g.add_node("Linear", [y, "fc2.w", "fc2.b"], "fc2", dtype=np.int8, quant=_q(0.25, 0))
     sp = np.zeros((6, 40), np.int8)

@@ -185,3 +185,15 @@ def test_accumulator_overflow_is_an_error():
     g.mark_output(g.add_node("Linear", [x, w], "y", dtype=np.int8, quant=QuantParams(1.0, 0)))
     with pytest.raises(GraphError, match="overflows"):
         reference.run(g, np.full((1, 140000), -128, np.int8))
+
+
+def test_weights_with_a_zero_point_are_refused():
+    # TFLite int8 weights are symmetric; neither this oracle nor the C kernels subtract a weight
+    # zero point, so a graph that has one must fail loudly rather than compute something else.
+    from tests.golden.make_golden import golden_graph
+
+    g = golden_graph()
+    t = g.tensors["fc2.w"]
+    t.quant = QuantParams(t.quant.scale, np.asarray(3, np.int32), t.quant.axis)
+    with pytest.raises(GraphError, match="'fc2.w' has a nonzero zero point"):
+        reference.run(g, np.zeros((1, 5, 5, 3), np.int8))

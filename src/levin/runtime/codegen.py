@@ -242,8 +242,7 @@ class _Context:
         return f"(arena + {self.plan.offset(tensor)})"
 
     def weights(self, t: Tensor, cname: str, sparse_factor: int) -> tuple[dict, dict]:
-        # Weight zero points are not subtracted, as in the oracle (TFLite's int8 weights are
-        # symmetric, zero point 0; a file may still carry others, see tests/golden).
+        # Weights are symmetric (zero point 0), as TFLite's; the oracle run in export_c rejects others.
         if t.dtype != np.int8:
             raise GraphError(f"weight {t.name!r}: the C kernels take int8 weights, got {t.dtype}")
         body = _code_weight(t, self.weight_format, self.stored.get(t.name))

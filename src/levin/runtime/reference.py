@@ -89,9 +89,17 @@ def _requantize(acc, node, x: Tensor, w: Tensor, out: Tensor, *, float_product=F
     return im.requantize(acc, m, shift, zp_out, axis=-1, single_round=single_round)
 
 
+def _symmetric(node: Node, w: Tensor) -> None:
+    """TFLite int8 weights are symmetric; the kernels (here and in C) never subtract a weight zero point."""
+    if w.quant is not None and np.any(w.quant.zero_point != 0):
+        raise GraphError(f"node {node.name!r}: weight {w.name!r} has a nonzero zero point; int8 weights "
+                         f"must be symmetric (zero point 0), as in TFLite")
+
+
 def conv2d(node, args, ins, out, single_round=False):
     """TFLite reference `integer_ops::ConvPerChannel` / `DepthwiseConvPerChannel`."""
     x, w, *b = args
+    _symmetric(node, ins[1])
     _, zp = _sz(ins[0])
     a = node.attrs
     o, kh, kw, cg = w.shape
@@ -113,6 +121,7 @@ def conv2d(node, args, ins, out, single_round=False):
 def linear(node, args, ins, out, single_round=False):
     """TFLite reference `integer_ops::FullyConnected` (per-channel or per-tensor weights)."""
     x, w, *b = args
+    _symmetric(node, ins[1])
     _, zp = _sz(ins[0])
     acc = _accumulate((x.astype(np.float64) - zp) @ w.T.astype(np.float64), node)
     acc = acc + (b[0].astype(np.int64) if b else 0)
