@@ -112,7 +112,7 @@ def load_init(model: str, init: str | None):
         state = {k.removeprefix("model."): v for k, v in load_file(init).items()}
         loaded.module.load_state_dict(state)
     elif init:
-        loaded = load_init(args.model, args.init)
+        loaded = load_model(init)
     return loaded
 
 
