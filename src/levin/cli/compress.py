@@ -55,6 +55,8 @@ def register(sub) -> None:
     p.add_argument("--verify-samples", type=int, metavar="N",
                    help="test inputs the C output is compared on (default: all)")
     p.add_argument("--device", default="cortex-m4", help="device for the report's fit verdict")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads (default: one per core; 1 is faster while other jobs share the cores)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or step lines")
     p.set_defaults(run=run)
@@ -67,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = load(args.recipe)           # a bad recipe fails before any work
     out = writable_dir(args.out)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     result = compress(args.model, args.dataset, recipe=recipe, out_dir=out, data_dir=args.data_dir,
                       progress=not args.quiet)

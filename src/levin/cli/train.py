@@ -44,6 +44,8 @@ def register(sub) -> None:
     p.add_argument("--teacher", help="distil from this model (zoo name or checkpoint directory)")
     p.add_argument("--distill-alpha", type=float, help="weight of the teacher's soft targets "
                                                        "(default 0.5 with --teacher)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads (default: one per core; 1 is faster while other jobs share the cores)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(run=run)
@@ -61,6 +63,8 @@ def config_for(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     base = zoo.spec(args.model).train if args.model in zoo.names() else TrainConfig()
     config = config_for(args, base)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(config.seed)          # the initial weights are part of the run
     loaded = load_model(args.model)
     dataset = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
