@@ -126,12 +126,12 @@ def coded_weight_bytes(weights: nn.Module | dict[str, np.ndarray]) -> int:
     return total
 
 
-def _finetune(model: nn.Module, ctx: _Context, step: Step, folder: Path | None, on_step=None) -> float:
+def _finetune(model: nn.Module, ctx: _Context, step: Step, folder: Path | None) -> float:
     config = ctx.recipe.train_config(ctx.base_train, step)
     if config is None:
         return evaluate(model, ctx.data.x_test, ctx.data.y_test)
     return train(model, ctx.data, config, folder, model_name=ctx.model_name, teacher=ctx.teacher,
-                 on_step=on_step, progress=ctx.progress).test_accuracy
+                 progress=ctx.progress).test_accuracy
 
 
 def _batches(data: Dataset, batch_size: int = 64, seed: int = 0):
