@@ -28,3 +28,15 @@ def symbol_streams(draw, max_alphabet: int = 300, max_length: int = 3000):
     skew = draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 4.0]))
     seed = draw(st.integers(0, 2**32 - 1))
     return skewed_symbols(seed, alphabet, length, skew), alphabet
+
+
+def python_encode(symbols, model, config) -> bytes:
+    """levin.coding.rans's pure-Python encoder, with the C coder switched off for the call: the
+    independent side the C decoder (host or Cortex-M) is checked against."""
+    from levin.coding import native, rans
+
+    native.enabled = False
+    try:
+        return rans.encode(symbols, model, config)
+    finally:
+        native.enabled = True

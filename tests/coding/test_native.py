@@ -13,18 +13,10 @@ from levin.coding import native, rans
 from levin.coding.entropy_model import EntropyModelConfig, fit_model
 from levin.coding.rans import RansConfig
 from levin.errors import LevinFormatError
-from tests.coding.streams import laplace_int8, symbol_streams
+from tests.coding.streams import laplace_int8, python_encode, symbol_streams
 
 pytestmark = pytest.mark.skipif(native.library() is None, reason="C coder unavailable (no compiler, or LEVIN_NATIVE=0)")
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-
-
-def python_encode(symbols, model, config):
-    native.enabled = False
-    try:
-        return rans.encode(symbols, model, config)
-    finally:
-        native.enabled = True
 
 
 def python_decode(data, model, count, config, lookup="table"):

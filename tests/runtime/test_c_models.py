@@ -62,9 +62,9 @@ def integer_model(name: str):
             x = np.random.default_rng(0).uniform(-1, 1, (8,) + shape).astype(np.float32)
         g = capture(model, torch.from_numpy(x[:1]))
         ig = ptq.build_integer_graph(g, ptq.prepare(g, x, QuantConfig()))
-        nhwc = x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
-        rand = np.random.default_rng(1).integers(-128, 128, (4,) + nhwc.shape[1:]).astype(np.int8)
-        _graphs[name] = (ig, np.concatenate([reference.quantize_input(ig, nhwc), rand]))
+        real = reference.quantize_batch(ig, x)
+        rand = np.random.default_rng(1).integers(-128, 128, (4,) + real.shape[1:]).astype(np.int8)
+        _graphs[name] = (ig, np.concatenate([real, rand]))
     return _graphs[name]
 
 

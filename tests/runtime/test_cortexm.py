@@ -7,26 +7,17 @@ import subprocess
 import numpy as np
 import pytest
 
-from levin.coding import native, rans
+from levin.coding import rans
 from levin.coding.entropy_model import EntropyModelConfig, fit_model
 from levin.coding.rans import RansConfig
 from levin.runtime import cortexm
-from tests.coding.streams import laplace_int8, skewed_symbols
+from tests.coding.streams import laplace_int8, python_encode, skewed_symbols
 
 try:
     cortexm.require_toolchain()
     cortexm.require_qemu()
 except cortexm.ToolMissing as exc:
     pytest.skip(f"Cortex-M tests need the cross toolchain and qemu: {exc}", allow_module_level=True)
-
-
-def python_encode(symbols, model, config):
-    """The pure-Python coder of levin.coding.rans (the C one is what runs on the M4)."""
-    native.enabled = False
-    try:
-        return rans.encode(symbols, model, config)
-    finally:
-        native.enabled = True
 
 
 def case_firmware(tmp_path, body: str, count: int = 1, **kw) -> cortexm.Firmware:

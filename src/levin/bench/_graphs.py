@@ -39,8 +39,7 @@ def int8_graph(name: str, density: float | None = None, seed: int = 0, n_inputs:
     shape = zoo.spec(name).input_shape
     x = np.random.default_rng(seed).uniform(0, 1, (16,) + shape).astype(np.float32)
     graph = ptq.quantize_graph(capture(model, torch.from_numpy(x[:1])), x, QuantConfig(weight_bits=weight_bits))
-    nhwc = x[:n_inputs].transpose(0, 2, 3, 1) if x.ndim == 4 else x[:n_inputs]
-    codes = reference.quantize_input(graph, nhwc)
+    codes = reference.quantize_batch(graph, x[:n_inputs])
     return graph, codes.reshape(n_inputs, -1).astype(np.int8)
 
 

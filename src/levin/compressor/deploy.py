@@ -37,10 +37,6 @@ class RuntimeCheck:
         return dict(vars(self))
 
 
-def _nhwc(x: np.ndarray) -> np.ndarray:
-    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
-
-
 def flash_bytes(export) -> tuple[int, str]:
     """text + rodata + data of every object of the export, and what it was compiled for."""
     from levin.runtime import build
@@ -76,7 +72,7 @@ def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "
     exe = build.build_harness(export)
     x = data.x_test[:samples]
     graph = result.graph
-    inputs = reference.quantize_input(graph, _nhwc(x))
+    inputs = reference.quantize_batch(graph, x)
     started = time.perf_counter()
     got, per_inference = build.run_harness(exe, inputs, export.output_size, repeats=1)
     want = np.concatenate([reference.run(graph, inputs[i:i + 500])[graph.outputs[0]]

@@ -62,15 +62,11 @@ class QuantizeResult:
                 **self.extra}
 
 
-def _nhwc(x: np.ndarray) -> np.ndarray:
-    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
-
-
 def integer_outputs(graph: Graph, x: np.ndarray, batch_size: int = 500, single_round: bool = False) -> np.ndarray:
     """int8 codes of the first output of integer `graph` on float inputs `x` (N, C, H, W)."""
     outs = []
     for i in range(0, len(x), batch_size):
-        q = reference.quantize_input(graph, _nhwc(x[i:i + batch_size]))
+        q = reference.quantize_batch(graph, x[i:i + batch_size])
         outs.append(reference.run(graph, q, single_round=single_round)[graph.outputs[0]])
     return np.concatenate(outs)
 
@@ -84,7 +80,7 @@ def fakequant_outputs(graph: Graph, plan: QuantPlan, x: np.ndarray, batch_size: 
     outs = [module(torch.from_numpy(x[i:i + batch_size]).double()).numpy()
             for i in range(0, len(x), batch_size)]
     y = np.concatenate(outs)
-    y = _nhwc(y) if y.ndim == 4 else y
+    y = reference.nhwc(y)
     s, zp = plan.params(graph.outputs[0])
     return np.sign(y / s) * np.floor(np.abs(y / s) + 0.5) + zp
 

@@ -248,6 +248,16 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray, keep: bool 
     return values if keep else {name: values[name] for name in graph.outputs}
 
 
+def nhwc(x: np.ndarray) -> np.ndarray:
+    """A dataset batch (N, C, H, W) in the IR's layout (N, H, W, C); other ranks unchanged."""
+    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+
+
+def quantize_batch(graph: Graph, x: np.ndarray) -> np.ndarray:
+    """A float dataset batch (N, C, H, W, or flat) -> int8 codes of the graph's first input."""
+    return quantize_input(graph, nhwc(x))
+
+
 def quantize_input(graph: Graph, x: np.ndarray, name: str | None = None) -> np.ndarray:
     """Float NHWC input -> int8 codes of graph input `name` (the first by default), as TFLite's
     QUANTIZE op (float32 division, rounding half away from zero)."""
