@@ -11,7 +11,7 @@ from torch import nn
 from levin.coding import container
 from levin.coding.weights import encode_tensor
 from levin.ir.graph import Graph
-from levin.mdl.cost import levin_cost
+from levin.coding.cost import levin_cost
 from levin.mdl.prior import MixturePrior
 from levin.mdl.snap import grid, snap_layer
 from levin.quant.lowbit import quantize_weights

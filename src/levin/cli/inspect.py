@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from levin.cli.common import table, write_json
-from levin.mdl.cost import levin_cost
+from levin.coding.cost import levin_cost
 from levin.coding import container
 
 EXAMPLES = """examples:

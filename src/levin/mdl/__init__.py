@@ -24,10 +24,10 @@ Two predictions, both reported beside the file:
   bodies; `predicted_bytes` adds the file's other bytes (graph, biases, scales, framing, header),
   measured, so the whole-file error is the weight estimate's error.
 
-`cost.levin_cost(report)` gives the Levin cost of any .lvn: bits + log2(decode steps).
+`levin.coding.cost.levin_cost(report)` (re-exported here) gives the Levin cost of any .lvn: bits + log2(decode steps).
 """
 
-from levin.mdl.cost import LevinCost, levin_cost
+from levin.coding.cost import LevinCost, levin_cost
 from levin.mdl.prior import MixturePrior, soft_entropy_bits
 from levin.mdl.train import MDLResult, train_mdl
 

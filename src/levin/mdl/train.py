@@ -41,7 +41,7 @@ from levin.config import CodeConfig, TrainConfig
 from levin.config.mdl import MDLConfig
 from levin.errors import LevinError
 from levin.ir.graph import Graph
-from levin.mdl.cost import LevinCost, levin_cost
+from levin.coding.cost import LevinCost, levin_cost
 from levin.coding.estimate import estimate_tensor
 from levin.coding.weights import encode_tensor
 from levin.mdl.export import integer_graph

@@ -18,7 +18,7 @@ from levin.analyze.memory import plan_memory
 from levin.analyze.profile import code_size_estimate, profile
 from levin.compressor.pipeline import coded_weight_bytes, layer_weights
 from levin.compressor.summary import layer_rows
-from levin.mdl.cost import levin_cost
+from levin.coding.cost import levin_cost
 from levin.report import figures
 
 STYLE = """
