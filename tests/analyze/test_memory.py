@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from levin import zoo
-from levin.analyze.memory import ArenaPlan, plan_memory
+from levin.analyze.memory import ArenaPlan, plan_memory, stream_shift
 from levin.errors import LevinError
 from levin.ir import ops
 from levin.ir.capture import capture
@@ -94,8 +94,12 @@ def check_plan(g: Graph, plan: ArenaPlan) -> None:
             continue
         node, src = producer[t], pl.reuses
         kind = ops.get(node.op).kind
-        assert src in node.inputs and pl.offset == p[src].offset and kind in ("alias", "elementwise")
-        if kind == "elementwise":                    # everything in the buffer so far is dead after
+        assert src in node.inputs and pl.offset == p[src].offset - pl.shift
+        if pl.shift or kind == "compute":            # streamed: far enough ahead of its input
+            assert src == node.inputs[0] and pl.shift >= stream_shift(g, node) and pl.shift % plan.alignment == 0
+        else:
+            assert kind in ("alias", "elementwise")
+        if kind != "alias":                          # everything in the buffer so far is dead after
             k = live[t][0]
             for u in live:
                 if group[u] == group[t] and live[u][0] < k:
@@ -118,12 +122,16 @@ def check_plan(g: Graph, plan: ArenaPlan) -> None:
 
 @settings(derandomize=True, max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(random_graphs(), st.sampled_from([1, 4, 16]), st.booleans())
-def test_random_dags_never_overlap_live_tensors(g, alignment, inplace):
-    plan = plan_memory(g, alignment=alignment, inplace=inplace)
+@given(random_graphs(), st.sampled_from([1, 4, 16]), st.booleans(), st.booleans())
+def test_random_dags_never_overlap_live_tensors(g, alignment, inplace, streamed):
+    plan = plan_memory(g, alignment=alignment, inplace=inplace,
+                       streamed=[n.name for n in g.nodes] if streamed else ())
     check_plan(g, plan)
-    if not inplace:
-        assert all(p.reuses is None or g.producer(t).op == "Reshape" for t, p in plan.tensors.items())
+    if streamed:
+        assert plan.arena_bytes <= plan_memory(g, alignment=alignment, inplace=inplace).arena_bytes
+    if not inplace:                                  # no elementwise op writes over its input
+        assert all(p.reuses is None or ops.get(g.producer(t).op).kind != "elementwise"
+                   for t, p in plan.tensors.items())
 
 
 @pytest.mark.parametrize("name", zoo.names())
@@ -167,7 +175,7 @@ def test_plan_round_trips_through_json():
 
 
 @pytest.mark.parametrize("mutate,message", [
-    (lambda d: d.update(version=99), "version 99 is not 1"),
+    (lambda d: d.update(version=99), "version 99 is not 2"),
     (lambda d: d.pop("tensors"), "malformed"),
     (lambda d: d.update(arena_bytes=8), "lies outside the 8-byte arena"),
 ])
@@ -178,3 +186,113 @@ def test_bad_plan_files_are_refused(mutate, message):
     mutate(d)
     with pytest.raises(LevinError, match=message):
         ArenaPlan.from_dict(d)
+
+
+# --- streaming: the output overwrites input that no later pixel reads -------------------------
+
+
+def _window_graph(op, shape, cout, kernel, stride, dilation, padding, groups):
+    g = Graph("w")
+    x = g.add_input("x", shape)
+    if op == "Conv2d":
+        w = g.add_constant("w", np.zeros((cout, *kernel, shape[3] // groups), F32))
+        y = g.add_node("Conv2d", [x, w], "y", stride=stride, dilation=dilation, padding=padding, groups=groups)
+    else:
+        y = g.add_node(op, [x], "y", kernel=kernel, stride=stride, padding=padding)
+    g.mark_output(y)
+    return g
+
+
+def _run_streamed(g, x, shift, weights):
+    """Run the node pixel after pixel as the C kernels do, in ONE buffer with the output `shift`
+    elements before the input; every output read from a clobbered input differs from the truth
+    because clobbered cells hold values outside the input's range."""
+    node = g.nodes[0]
+    _, h, w, c = x.shape
+    _, ho, wo, co = g.tensors[node.output].shape
+    a = node.attrs
+    if node.op == "Conv2d":
+        (kh, kw), (dh, dw), groups = weights.shape[1:3], a["dilation"], a["groups"]
+    else:
+        (kh, kw), (dh, dw), groups = a["kernel"], (1, 1), c
+    (sh, sw), (pt, _, pl, _) = a["stride"], a["padding"]
+    buf = np.zeros(max(shift + x.size, ho * wo * co), np.int64)
+    buf[shift:shift + x.size] = x.ravel()
+
+    def pixel(mem, oy, ox, o):
+        cg = c // groups
+        cin = (o // (co // groups)) * cg
+        vals = []
+        for ky in range(kh):
+            for kx in range(kw):
+                iy, ix = oy * sh - pt + ky * dh, ox * sw - pl + kx * dw
+                if 0 <= iy < h and 0 <= ix < w:
+                    at = (iy * w + ix) * c + cin
+                    vals.append((mem[at:at + cg], ky, kx))
+        if node.op == "Conv2d":
+            return sum(int((v * weights[o, ky, kx]).sum()) for v, ky, kx in vals)
+        return max((int(v[0]) for v, _, _ in vals), default=0)
+
+    truth = np.zeros(ho * wo * co, np.int64)
+    for oy in range(ho):
+        for ox in range(wo):
+            for o in range(co):
+                truth[(oy * wo + ox) * co + o] = pixel(x.ravel(), oy, ox, o)
+                buf[(oy * wo + ox) * co + o] = pixel(buf[shift:], oy, ox, o) + 10**6
+    return buf[:truth.size] - 10**6, truth
+
+
+@settings(derandomize=True, max_examples=120, deadline=None)
+@given(op=st.sampled_from(["Conv2d", "MaxPool2d"]), h=st.integers(1, 6), w=st.integers(1, 6),
+       c=st.sampled_from([1, 2, 4]), cout=st.sampled_from([1, 2, 4, 8]), k=st.integers(1, 3),
+       s=st.integers(1, 2), d=st.integers(1, 2), pad=st.integers(0, 2), depthwise=st.booleans())
+def test_stream_shift_never_overwrites_input_still_to_be_read(op, h, w, c, cout, k, s, d, pad, depthwise):
+    if op != "Conv2d":
+        d, cout, pad = 1, c, min(pad, k - 1)
+    groups = c if depthwise and op == "Conv2d" and cout % c == 0 else 1
+    span = d * (k - 1) + 1
+    if h + 2 * pad < span or w + 2 * pad < span:
+        return
+    g = _window_graph(op, (1, h, w, c), cout, (k, k), (s, s), (d, d), (pad, pad, pad, pad), groups)
+    shift = stream_shift(g, g.nodes[0]) // 4                       # float32 bytes -> elements
+    rng = np.random.default_rng(h * 100 + w)
+    x = rng.integers(1, 100, (1, h, w, c))
+    weights = rng.integers(1, 5, (cout, k, k, c // groups))
+    got, truth = _run_streamed(g, x, shift, weights)
+    np.testing.assert_array_equal(got, truth)
+
+
+def test_stream_shift_by_hand():
+    # 3x3, padding 1: pixel (y, x) writes up to input pixel (y, x + 1) and still needs (y - 1, x - 1):
+    # the output must lead by W + 2 pixels (float32 graphs: 4 bytes an element).
+    g = _window_graph("Conv2d", (1, 8, 8, 4), 4, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 1)
+    assert stream_shift(g, g.nodes[0]) == (8 + 2) * 4 * 4
+    # 1x1 expanding 2 -> 6 channels over P pixels: the last pixel bounds it, P*6 - (P-1)*2.
+    g = _window_graph("Conv2d", (1, 3, 3, 2), 6, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1)
+    assert stream_shift(g, g.nodes[0]) == (9 * 6 - 8 * 2) * 4
+    # a 2x2 stride-2 pool shrinks 4x: only its first pixel leads (pixels are written whole).
+    g = _window_graph("MaxPool2d", (1, 8, 8, 4), 4, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 1)
+    assert stream_shift(g, g.nodes[0]) == 4 * 4
+
+
+def test_streaming_a_chain_of_convs_shrinks_the_arena():
+    g = Graph("chain")
+    t = g.add_input("x", (1, 16, 16, 8))
+    for k in range(3):
+        t = g.add_node("Conv2d", [t, g.add_constant(f"w{k}", np.zeros((8, 3, 3, 8), F32))], f"c{k}", padding=1)
+    g.mark_output(t)
+    plain = plan_memory(g, alignment=16)
+    streamed = plan_memory(g, alignment=16, streamed=[n.name for n in g.nodes])
+    check_plan(g, streamed)
+    tensor, lead = 16 * 16 * 8 * 4, (16 + 2) * 8 * 4               # each conv leads by W + 2 pixels
+    assert plain.arena_bytes == 2 * tensor
+    assert streamed.arena_bytes == tensor + 3 * lead
+    assert [streamed.tensors[f"c{k}"].shift for k in range(3)] == [lead] * 3
+    assert plan_memory(g, streamed=["c1"]).tensors["c0"].shift == 0   # only the nodes named
+
+
+def test_fully_connected_and_softmax_do_not_stream():
+    g = Graph("fc")
+    y = g.add_node("Linear", [g.add_input("x", (1, 8)), g.add_constant("w", np.zeros((8, 8), F32))], "fc")
+    g.mark_output(g.add_node("Softmax", [y], "sm"))
+    assert all(stream_shift(g, n) is None for n in g.nodes)

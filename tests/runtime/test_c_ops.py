@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from levin.analyze.memory import plan_memory
 from levin.coding import container
 from levin.config import QuantConfig
 from levin.errors import LevinError
@@ -55,6 +56,33 @@ def test_every_op_bit_exact(tmp_path):
                              np.random.default_rng(2).integers(-128, 128, (8, 9, 9, 4)).astype(np.int8)])
     check_bit_exact(ig, inputs, tmp_path / "int8", "int8")
     check_bit_exact(ig, inputs, tmp_path / "rans", "rans")
+
+
+def _window_chain() -> Graph:
+    """Window ops end to end, each free to stream over its input: conv, strided, dilated and
+    padded conv, depthwise, expanding 1x1, max and average pooling."""
+    rng = np.random.default_rng(4)
+    g = Graph("chain")
+    t = g.add_input("x", (1, 12, 10, 3))
+    for k, (shape, attrs) in enumerate([((8, 3, 3, 3), dict(padding=1)), ((8, 3, 3, 1), dict(padding=1, groups=8)),
+                                        ((12, 3, 3, 8), dict(padding=(0, 2, 1, 1), stride=2)),
+                                        ((12, 3, 3, 12), dict(padding=2, dilation=2)), ((24, 1, 1, 12), {})]):
+        t = g.add_node("Conv2d", [t, g.add_constant(f"w{k}", rng.normal(0, 0.3, shape).astype(np.float32))],
+                       f"c{k}", **attrs)
+        t = g.add_node("ReLU", [t], f"r{k}")
+    t = g.add_node("MaxPool2d", [t], "max", kernel=3, stride=1, padding=1)
+    g.mark_output(g.add_node("AvgPool2d", [t], "avg", kernel=2, stride=1, padding=(0, 1, 0, 1)))
+    return g
+
+
+def test_streamed_kernels_bit_exact(tmp_path):
+    g = _window_chain()
+    x = np.random.default_rng(5).uniform(-1, 1, (12, 12, 10, 3)).astype(np.float32)
+    ig = ptq.build_integer_graph(g, ptq.prepare(g, x.transpose(0, 3, 1, 2), QuantConfig()))
+    inputs = reference.quantize_input(ig, x)
+    streamed = check_bit_exact(ig, inputs, tmp_path / "int8", "int8")      # raw weights: convs stream
+    plain = check_bit_exact(ig, inputs, tmp_path / "rans", "rans")          # coded: only the pools
+    assert streamed.activation_bytes < plain.activation_bytes <= plan_memory(ig, 16).arena_bytes
 
 
 @pytest.mark.parametrize("weight_format", FORMATS)

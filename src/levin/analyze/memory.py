@@ -8,8 +8,15 @@ Read me first:
   elementwise op (ReLU, Add, ...) writes its output over an input whose buffer is read for the
   last time at that step ("in place"), as TFLite Micro's kernels do for such ops. The plan lists
   these reuses, because the C kernels must then accept output == input.
+- A window op (conv, pooling) whose kernel writes its output pixel after pixel may be *streamed*:
+  its output starts `stream_shift` bytes before its input, in the same buffer, and overwrites
+  input rows no later pixel reads (the row-buffer idea behind TinyEngine's in-place depthwise,
+  applied to any conv). For a 3x3 conv that keeps the tensor size, in + out shrinks from 2x
+  to 1x the tensor + (W + 2) pixels. The caller says which nodes' kernels stream (the C conv does
+  when its weights are read in place from flash); the planner streams where the arena shrinks.
 - Placement is greedy by size, as TFLite Micro's GreedyMemoryPlanner: largest buffer first, each
-  at the lowest aligned offset where it overlaps no placed buffer whose lifetime meets its own.
+  at the lowest aligned offset where none of its tensors overlaps a placed tensor whose lifetime
+  meets its own.
 - Peak SRAM for activations = `ArenaPlan.arena_bytes`. Kernel scratch and the stack are not
   in it (the C runtime will report those).
 - The plan is what the C runtime will use: `to_dict()` / `from_dict()` make it a file.
@@ -18,12 +25,15 @@ Read me first:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Iterable
+
+import numpy as np
 
 from levin.errors import LevinError
 from levin.ir import ops
-from levin.ir.graph import Graph
+from levin.ir.graph import Graph, Node
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2             # 2: streamed buffers (Placement.shift); 1 still reads
 DEFAULT_ALIGNMENT = 16        # TFLite Micro's arena alignment (kBufferAlignment)
 
 
@@ -33,7 +43,8 @@ class Placement:
     size: int                 # bytes of the tensor itself (unaligned)
     first: int                # step that writes it (-1: graph input)
     last: int                 # last step that reads it (len(nodes): a graph output)
-    reuses: str | None = None # tensor whose buffer this one takes over (alias or in place)
+    reuses: str | None = None # tensor whose buffer this one takes over (alias, in place, streamed)
+    shift: int = 0            # streamed: bytes it starts before `reuses` (stream_shift, aligned)
 
 
 @dataclass
@@ -55,7 +66,7 @@ class ArenaPlan:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ArenaPlan":
-        if not isinstance(d, dict) or d.get("version") != PLAN_VERSION:
+        if not isinstance(d, dict) or d.get("version") not in (1, PLAN_VERSION):
             raise LevinError(f"arena plan: version {d.get('version') if isinstance(d, dict) else None!r}"
                              f" is not {PLAN_VERSION}; re-plan the graph with this levin")
         try:
@@ -89,49 +100,122 @@ def _align(n: int, a: int) -> int:
     return -(-n // a) * a
 
 
-def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool = True) -> ArenaPlan:
-    """Place every activation of `graph` in one arena; see the module docstring for the rules."""
+def stream_shift(graph: Graph, node: Node) -> int | None:
+    """Bytes by which `node`'s output must start *before* its input for the node to run streamed:
+    its kernel writes the output pixel after pixel (NHWC order) and reads, for each pixel, a
+    window of input rows and columns that never moves backwards. The output may then overwrite
+    input no later pixel reads: write pixel p at out + p*C_out only where every byte below
+    out + (p+1)*C_out lies before the first input byte any pixel >= p still reads. None for ops
+    that do not work this way (fully connected, softmax, concat: each output reads everything).
+    """
+    if node.op not in _STREAMED:
+        return None
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.output]
+    _, h, w, c_in = x.shape
+    _, ho, wo, c_out = y.shape
+    a = node.attrs
+    if node.op == "Conv2d":
+        kh, kw = graph.tensors[node.inputs[1]].shape[1:3]
+        dh, dw = a["dilation"]
+    else:
+        (kh, kw), (dh, dw) = a["kernel"], (1, 1)
+    (sh, sw), (pt, _, pl, _) = a["stride"], a["padding"]
+    rows, row_ok = _first_read(ho, h, kh, sh, dh, pt)
+    cols, col_ok = _first_read(wo, w, kw, sw, dw, pl)
+    item = x.dtype.itemsize
+    first = (rows[:, None] * w + cols[None, :]) * c_in * item          # first byte each pixel reads
+    first = np.where(row_ok[:, None] & col_ok[None, :], first, np.iinfo(np.int64).max).ravel()
+    still_read = np.minimum.accumulate(first[::-1])[::-1]               # by pixel p or any later one
+    written = (np.arange(1, ho * wo + 1, dtype=np.int64)) * c_out * y.dtype.itemsize
+    return max(0, int((written - still_read).max()))
+
+
+_STREAMED = ("Conv2d", "MaxPool2d", "AvgPool2d")
+
+
+def _first_read(n_out: int, size: int, kernel: int, stride: int, dilation: int, pad: int):
+    """Per output row (or column): the first input row its window reads, and whether it reads any."""
+    start = np.arange(n_out, dtype=np.int64) * stride - pad
+    skip = np.where(start < 0, -(start // dilation), 0)                 # ceil(-start / dilation) taps
+    first = start + skip * dilation
+    return first, (skip < kernel) & (first < size)
+
+
+def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool = True,
+                streamed: Iterable[str] = ()) -> ArenaPlan:
+    """Place every activation of `graph` in one arena; see the module docstring for the rules.
+
+    `streamed` names the nodes whose C kernels may run streamed (`stream_shift`); the planner
+    streams one only where that lowers the arena, largest input + output first.
+    """
     if alignment < 1:
         raise LevinError(f"alignment must be >= 1, got {alignment}")
     live = lifetimes(graph)
+    wanted = set(streamed)
     nbytes = {name: graph.tensors[name].nbytes for name in live}
+    shifts = {n.name: stream_shift(graph, n) for n in graph.nodes if n.name in wanted}
+    candidates = sorted((n for n in graph.nodes if shifts.get(n.name) is not None),
+                        key=lambda n: -(nbytes.get(n.inputs[0], 0) + nbytes[n.output]))
+    chosen: dict[str, int] = {}
+    best = _place(graph, live, nbytes, alignment, inplace, chosen)
+    for node in candidates:
+        trial = {**chosen, node.name: _align(shifts[node.name], alignment)}
+        plan = _place(graph, live, nbytes, alignment, inplace, trial)
+        if plan.arena_bytes <= best.arena_bytes:
+            best, chosen = plan, trial
+    return best
+
+
+def _place(graph: Graph, live: dict[str, tuple[int, int]], nbytes: dict[str, int], alignment: int,
+           inplace: bool, streams: dict[str, int]) -> ArenaPlan:
+    """Group tensors into buffers (alias, in place, streamed: fixed offsets relative to each
+    other), then place the buffers greedily, largest first, each at the lowest offset where no
+    member overlaps a placed tensor whose lifetime meets its own."""
     buffer_of = {name: name for name in live}          # tensor -> buffer (named by first tensor)
     members = {name: [name] for name in live}
+    rel = {name: 0 for name in live}                   # offset within the buffer
     reuses: dict[str, str] = {}
 
     def buffer_last(b: str) -> int:
         return max(live[t][1] for t in members[b])
 
     for k, node in enumerate(graph.nodes):
-        kind = ops.get(node.op).kind
-        if kind == "compute" or (kind == "elementwise" and not inplace):
+        kind, shift = ops.get(node.op).kind, streams.get(node.name)
+        if (kind == "compute" and shift is None) or (kind == "elementwise" and not inplace):
             continue
         for i in node.inputs:
-            if i not in live or nbytes[i] != nbytes[node.output]:
+            if i not in live or (shift is None and nbytes[i] != nbytes[node.output]):
                 continue
             b = buffer_of[i]
             if kind == "alias" or buffer_last(b) == k:
                 buffer_of[node.output] = b
                 members[b].append(node.output)
                 del members[node.output]
+                rel[node.output] = rel[i] - (shift or 0)
                 reuses[node.output] = i
                 break
+    for ts in members.values():
+        low = min(rel[t] for t in ts)
+        for t in ts:
+            rel[t] -= low
 
-    spans = {b: (min(live[t][0] for t in ts), buffer_last(b)) for b, ts in members.items()}
-    sizes = {b: _align(max(nbytes[t] for t in ts), alignment) for b, ts in members.items()}
-    order = sorted(members, key=lambda b: (-sizes[b], spans[b][0], b))
+    size = {t: _align(nbytes[t], alignment) for t in live}
+    order = sorted(members, key=lambda b: (-max(size[t] for t in members[b]),
+                                           min(live[t][0] for t in members[b]), b))
+    placed: list[tuple[int, int, int, int]] = []       # (offset, size, first, last) of each tensor
     offsets: dict[str, int] = {}
     for b in order:
-        lo, hi = spans[b]
-        clashes = sorted((offsets[o], sizes[o]) for o in offsets
-                         if spans[o][0] <= hi and lo <= spans[o][1])
-        at = 0
-        for start, size in clashes:
-            if at + sizes[b] <= start:
-                break
-            at = max(at, start + size)
+        ts = members[b]
+        meets = [(t, r) for t in ts for r in placed if r[2] <= live[t][1] and live[t][0] <= r[3]]
+
+        def fits(at: int) -> bool:
+            return all(not (at + rel[t] < o + s and o < at + rel[t] + size[t]) for t, (o, s, _, _) in meets)
+
+        at = min(c for c in {0} | {o + s - rel[t] for t, (o, s, _, _) in meets} if c >= 0 and fits(c))
         offsets[b] = at
-    arena = max((offsets[b] + sizes[b] for b in members), default=0)
-    tensors = {t: Placement(offsets[buffer_of[t]], nbytes[t], live[t][0], live[t][1], reuses.get(t))
+        placed += [(at + rel[t], size[t], *live[t]) for t in ts]
+    arena = max((o + s for o, s, _, _ in placed), default=0)
+    tensors = {t: Placement(offsets[buffer_of[t]] + rel[t], nbytes[t], live[t][0], live[t][1],
+                            reuses.get(t), rel[reuses[t]] - rel[t] if t in reuses else 0)
                for t in live}
     return ArenaPlan(arena, alignment, tensors)

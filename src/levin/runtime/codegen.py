@@ -184,6 +184,30 @@ def _tensor_bodies(path: Path) -> tuple[Graph, dict[str, bytes]]:
     return graph, bodies
 
 
+def _code_weights(graph: Graph, weight_format: str, stored: dict[str, bytes]) -> dict[str, bytes]:
+    """The coded body of every weight tensor, by name."""
+    bodies = {}
+    for node in graph.nodes:
+        if node.op in ("Conv2d", "Linear"):
+            t = graph.tensors[node.inputs[1]]
+            # Symmetric (zero point 0), as TFLite's; the oracle run in export_c rejects others.
+            if t.dtype != np.int8:
+                raise GraphError(f"weight {t.name!r}: the C kernels take int8 weights, got {t.dtype}")
+            bodies[t.name] = _code_weight(t, weight_format, stored.get(t.name))
+    return bodies
+
+
+def _streamed(graph: Graph, bodies: dict[str, bytes]) -> list[str]:
+    """Nodes whose C kernels write their output pixel by pixel (analyze/memory.py,
+    stream_shift): pooling, and conv with raw weights read in place (levin_weights_in_flash)."""
+    def in_flash(name: str) -> bool:
+        body = bodies[name]
+        return (not body[0] & (SPARSE | CODEBOOK)
+                and read_stream_head(ByteReader(body, 1, len(body), name), np.dtype(np.int8), False)[0] == "raw")
+    return [n.name for n in graph.nodes
+            if n.op in ("MaxPool2d", "AvgPool2d") or (n.op == "Conv2d" and in_flash(n.inputs[1]))]
+
+
 def _code_weight(t: Tensor, weight_format: str, stored: bytes | None) -> bytes:
     if stored is not None and weight_format == "auto":
         flags = stored[0]
@@ -233,8 +257,8 @@ def _rescale(t_in: Tensor, t_out: Tensor, lo: int, hi: int, float_ratio: bool) -
 class _Context:
     """What the handlers share: the graph, the plan, weight bodies, and the arrays to emit."""
 
-    def __init__(self, graph: Graph, plan: ArenaPlan, weight_format: str, stored: dict[str, bytes]):
-        self.graph, self.plan, self.weight_format, self.stored = graph, plan, weight_format, stored
+    def __init__(self, graph: Graph, plan: ArenaPlan, bodies: dict[str, bytes]):
+        self.graph, self.plan, self.bodies = graph, plan, bodies
         self.chains: dict[str, str] = {}
         self.scratch = 0
 
@@ -242,10 +266,7 @@ class _Context:
         return f"(arena + {self.plan.offset(tensor)})"
 
     def weights(self, t: Tensor, cname: str, sparse_factor: int) -> tuple[dict, dict]:
-        # Weights are symmetric (zero point 0), as TFLite's; the oracle run in export_c rejects others.
-        if t.dtype != np.int8:
-            raise GraphError(f"weight {t.name!r}: the C kernels take int8 weights, got {t.dtype}")
-        body = _code_weight(t, self.weight_format, self.stored.get(t.name))
+        body = self.bodies[t.name]
         w, arrays = parse_weights(body, t, cname)
         per = t.size // t.shape[0]
         if w["pos_method"] != _DENSE:
@@ -453,8 +474,9 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
         raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
     graph, stored = _load(graph_or_lvn_path)
     _check_graph(graph)
-    plan = plan_memory(graph, alignment=SCRATCH_ALIGN)
-    ctx = _Context(graph, plan, weight_format, stored)
+    bodies = _code_weights(graph, weight_format, stored)
+    plan = plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=_streamed(graph, bodies))
+    ctx = _Context(graph, plan, bodies)
     nodes = []
     for k, node in enumerate(graph.nodes):
         kernel, handler = HANDLERS[node.op]

@@ -1,8 +1,11 @@
 /* levin_conv.c -- conv2d (incl. depthwise and grouped) and fully connected, dense and sparse.
  *
- * Both loop over output channels outermost: each channel's weights are decoded once into scratch
- * (or read in place from flash) and then used for every output pixel, so RAM holds one channel.
- * The sparse variants iterate over the nonzero weights only.
+ * Coded weights: loop over output channels outermost; each channel's weights are decoded once
+ * into scratch and then used for every output pixel, so RAM holds one channel. The sparse
+ * variants iterate over the nonzero weights only.
+ * Conv2d with weights read in place from flash (raw int8): loop over output pixels outermost,
+ * writing the output in order, so the planner may stream it over its own input
+ * (analyze/memory.py, stream_shift): pixel p never writes past input a later pixel reads.
  */
 #include "levin_kernels.h"
 
@@ -51,6 +54,26 @@ static int32_t conv_dense_pixel(const levin_conv_params *p, const int8_t *in, co
     return acc;
 }
 
+/* Pixel after pixel, all channels of a pixel before the next: the order streaming relies on. */
+static void conv_pixel_major(const levin_conv_params *p, const int8_t *in, const int8_t *weights,
+                             uint32_t per, const int32_t *bias, const int32_t *multiplier,
+                             const int32_t *shift, int8_t *out) {
+    const int32_t cg = p->in_c / p->groups, per_group = p->out_c / p->groups;
+    int32_t o, oy, ox;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            int8_t *px = out + (oy * p->out_w + ox) * p->out_c;
+            for (o = 0; o < p->out_c; ++o) {
+                const int32_t acc = conv_dense_pixel(p, in, weights + (uint32_t)o * per, iy0, ix0,
+                                                     (o / per_group) * cg, cg);
+                px[o] = output_code(acc + (bias ? bias[o] : 0), multiplier[o], shift[o], p->out_zp);
+            }
+        }
+    }
+}
+
 levin_status levin_conv2d_s8(const levin_conv_params *p, const int8_t *in, const levin_weights *w,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                              int8_t *out, uint8_t *scratch) {
@@ -68,6 +91,10 @@ levin_status levin_conv2d_s8(const levin_conv_params *p, const int8_t *in, const
     }
     if ((int32_t)w->channels != p->out_c || (int32_t)per != p->kernel_h * p->kernel_w * cg) {
         return LEVIN_ERR_ARG;
+    }
+    if (levin_weights_in_flash(w)) {
+        conv_pixel_major(p, in, (const int8_t *)w->data, per, bias, multiplier, shift, out);
+        return LEVIN_OK;
     }
     for (o = 0; o < p->out_c; ++o) {
         const int32_t cin0 = (o / per_group) * cg, b = bias ? bias[o] : 0;

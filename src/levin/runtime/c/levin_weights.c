@@ -16,6 +16,10 @@ static uint32_t packed_field(const uint8_t *data, uint32_t i, uint32_t bits) {
     return v & ((1u << bits) - 1u);
 }
 
+int levin_weights_in_flash(const levin_weights *w) {
+    return w->pos_method == LEVIN_POS_DENSE && w->coder == LEVIN_CODER_RAW && w->codebook == 0;
+}
+
 uint32_t levin_weights_dense_scratch(const levin_weights *w) {
     return (w->coder == LEVIN_CODER_RAW && w->codebook == 0) ? 0u : per_channel(w);
 }

@@ -72,6 +72,10 @@ typedef struct {
     levin_rans_decoder pos;
 } levin_weights_reader;
 
+/* Nonzero when every weight is stored raw (dense int8, no codebook): element i is data[i], read
+ * in place from flash in any order. */
+int levin_weights_in_flash(const levin_weights *w);
+
 /* Bytes of scratch one dense channel needs (0 when the channel is read in place from flash). */
 uint32_t levin_weights_dense_scratch(const levin_weights *w);
 
