@@ -17,17 +17,9 @@ writes into `out_dir`:
 from the memory planner, `scratch_bytes` on top of it for one decoded weight channel), the
 weight bytes in flash and each weight tensor's chain (e.g. "sparse:gaps4+rans").
 
-Weight formats (`weight_format`; the C reader, levin_weights.c, reads them all):
-- "int8": raw int8, read in place from flash (no scratch);
-- "packed": bit-packed at the width of the values' range (2..7 bits for low-bit weights);
-- "codebook": sorted distinct values (flash) + bit-packed indices;
-- "rans": rANS-coded values, decoded one output channel at a time into scratch;
-- "sparse": coded positions of the nonzeros + their values (smallest of raw/pack/rANS, with or
-  without a codebook); the kernels iterate over the nonzeros only;
-- "auto": per tensor the smallest coding the C reader takes. For a .lvn input, "auto" keeps each
-  tensor's stored bytes when the C reader takes its chain (Huffman and varint it does not).
-The payload bytes in flash are those of the .lvn tensor section (docs/format.md); rANS
-frequency tables are stored decoded (freq/cum uint16 arrays), as the decoder reads them.
+Weight formats: `levin.runtime.weight_fields` ("int8", "packed", "codebook", "rans", "sparse",
+"auto"). The arena plan streams pooling and every conv whose weights are read in place from
+flash (`weight_fields.streamed`, `analyze.memory.stream_shift`).
 
 Kernel parameters (multipliers, shifts, activation ranges, lookup tables) are derived here with
 `levin.quant.intmath` exactly as the oracle (`runtime/reference.py`) derives them at run time,
@@ -38,7 +30,6 @@ input, so a graph the oracle rejects is rejected here with the oracle's message.
 from __future__ import annotations
 
 import shutil
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -47,18 +38,14 @@ import jinja2
 import numpy as np
 
 from levin.analyze.memory import ArenaPlan, plan_memory
-from levin.coding import container, sparse
-from levin.coding.entropy_model import FrequencyModel
 from levin.coding.fields import ByteReader
-from levin.coding.symbols import read_stream_head
-from levin.coding.varint import read_varint
-from levin.coding.weights import CODEBOOK, SPARSE, encode_tensor, read_codebook
-from levin.config.code import WeightCodecConfig
 from levin.errors import GraphError, LevinError
 from levin.ir.graph import Graph, Node, Tensor
 from levin.quant import intmath as im
 from levin.quant import softmax as sm
 from levin.runtime import reference
+from levin.runtime.weight_fields import (DENSE, FORMATS, code_weights, parse_weights, streamed,
+                                         tensor_bodies)
 
 C_DIR = Path(__file__).resolve().parent / "c"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -67,17 +54,6 @@ RUNTIME_SOURCES = ("levin_status.c", "levin_weights.c", "levin_rans.c", "levin_c
 RUNTIME_HEADERS = ("levin_runtime.h", "levin_weights.h", "levin_rans.h", "levin_kernels.h")
 SCRATCH_ALIGN = 16  # the scratch holds uint16 positions; the arena start must be this aligned
 
-_C_CODERS = ("raw", "pack", "rans")
-FORMATS: dict[str, WeightCodecConfig] = {
-    "int8": WeightCodecConfig(coders=("raw",), sparse="never", codebook="never"),
-    "packed": WeightCodecConfig(coders=("pack",), sparse="never", codebook="never"),
-    "codebook": WeightCodecConfig(coders=("pack",), sparse="never", codebook="always"),
-    "rans": WeightCodecConfig(coders=("rans",), sparse="never", codebook="never"),
-    "sparse": WeightCodecConfig(coders=_C_CODERS, sparse="always", codebook="auto"),
-    "auto": WeightCodecConfig(coders=_C_CODERS, sparse="auto", codebook="auto"),
-}
-_CODER_IDS = {"raw": 0, "pack": 1, "rans": 4}
-_DENSE = 255
 
 
 @dataclass
@@ -106,126 +82,6 @@ class ExportResult:
                 "arena_bytes": self.arena_bytes, "activation_bytes": self.activation_bytes,
                 "scratch_bytes": self.scratch_bytes, "input_size": self.input_size,
                 "output_size": self.output_size, "weight_bytes": self.weight_bytes, "chains": self.chains}
-
-
-# --- weights: a tensor section body -> the fields of a C levin_weights ---------------------------
-
-
-def _model_fields(model: FrequencyModel, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    arrays[prefix + "_freq"] = model.freqs.astype(np.uint16)
-    arrays[prefix + "_cum"] = model.cumulative().astype(np.uint16)
-    return {"freq": prefix + "_freq", "cum": prefix + "_cum", "alphabet": model.alphabet_size,
-            "precision": model.precision_bits}
-
-
-def parse_weights(body: bytes, t: Tensor, cname: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Split a tensor section body into the fields of a C `levin_weights` and the const arrays
-    it points to (`cname` prefixes their names). The payloads are slices of `body`."""
-    n, channels = t.size, t.shape[0]
-    arrays: dict[str, np.ndarray] = {}
-    w: dict[str, Any] = {"size": n, "channels": channels, "pos_method": _DENSE, "pos_states": 1,
-                         "gap_bits": 0, "nnz": n, "pos_symbols": 0, "pos_data": None, "pos_len": 0,
-                         "pos_model": None, "codebook": None, "codebook_size": 0}
-    r = ByteReader(body, 0, len(body), f"tensor {t.name!r}")
-    flags = r.u8("chain flags")
-    if flags & SPARSE:
-        blob = r.blob("positions")
-        method, states = blob[0] & 0x0F, (blob[0] >> 4) + 1
-        w.update(pos_method=method, pos_states=states, nnz=int(sparse.decode_positions(blob, n).sum()))
-        if method == 0:
-            _, pos = read_varint(blob, 2, "nnz")
-            m, pos = read_varint(blob, pos, "gap symbols")
-            w.update(gap_bits=blob[1], pos_symbols=m)
-        elif method == 1:
-            pos, w["pos_symbols"] = 1, n
-        else:
-            pos = 1
-        if method in (0, 1):
-            model, pos = FrequencyModel.from_bytes(blob, pos)
-            w["pos_model"] = _model_fields(model, cname + "_pos", arrays)
-        if len(blob) > pos:
-            arrays[cname + "_pos_data"] = np.frombuffer(blob[pos:], np.uint8)
-            w.update(pos_data=cname + "_pos_data", pos_len=len(blob) - pos)
-    if flags & CODEBOOK:
-        book = read_codebook(r, t.dtype)
-        arrays[cname + "_codebook"] = book.astype(np.int8)
-        w.update(codebook=cname + "_codebook", codebook_size=book.size)
-    coder, param, offset = read_stream_head(r, t.dtype, indices=bool(flags & CODEBOOK))
-    if coder not in _CODER_IDS:
-        raise LevinError(f"tensor {t.name!r}: the C runtime does not read coder {coder!r} "
-                         f"(it reads {', '.join(_CODER_IDS)})")
-    rest, model_fields = body[r.pos:], None
-    if coder == "rans":
-        model, pos = FrequencyModel.from_bytes(rest, 0)
-        if model.alphabet_size > 256:
-            raise LevinError(f"tensor {t.name!r}: rANS alphabet of {model.alphabet_size} symbols; "
-                             f"the C reader decodes at most 256")
-        model_fields, rest = _model_fields(model, cname + "_val", arrays), rest[pos:]
-    w.update(coder=_CODER_IDS[coder], bits=param + 1 if coder == "pack" else 0,
-             states=param + 1 if coder == "rans" else 1, offset=offset, model=model_fields,
-             data=None, len=len(rest))
-    if rest:
-        arrays[cname + "_data"] = np.frombuffer(rest, np.uint8)
-        w["data"] = cname + "_data"
-    return w, arrays
-
-
-def _tensor_bodies(path: Path) -> tuple[Graph, dict[str, bytes]]:
-    """The graph of a .lvn file and the chain body of each constant tensor (after its index)."""
-    data = container.read_bytes(path)
-    graph = container.decode(data)
-    names = list(graph.tensors)
-    _, _, sections = container.read_sections(data)
-    bodies = {}
-    for s in sections:
-        if s.kind == container.TENSOR:
-            index, pos = read_varint(data, s.body, "tensor index")
-            bodies[names[index]] = data[pos:s.end]
-    return graph, bodies
-
-
-def _code_weights(graph: Graph, weight_format: str, stored: dict[str, bytes]) -> dict[str, bytes]:
-    """The coded body of every weight tensor, by name."""
-    bodies = {}
-    for node in graph.nodes:
-        if node.op in ("Conv2d", "Linear"):
-            t = graph.tensors[node.inputs[1]]
-            # Symmetric (zero point 0), as TFLite's; the oracle run in export_c rejects others.
-            if t.dtype != np.int8:
-                raise GraphError(f"weight {t.name!r}: the C kernels take int8 weights, got {t.dtype}")
-            bodies[t.name] = _code_weight(t, weight_format, stored.get(t.name))
-    return bodies
-
-
-def _streamed(graph: Graph, bodies: dict[str, bytes]) -> list[str]:
-    """Nodes whose C kernels write their output pixel by pixel (analyze/memory.py,
-    stream_shift): pooling, and conv with raw weights read in place (levin_weights_in_flash)."""
-    def in_flash(name: str) -> bool:
-        body = bodies[name]
-        return (not body[0] & (SPARSE | CODEBOOK)
-                and read_stream_head(ByteReader(body, 1, len(body), name), np.dtype(np.int8), False)[0] == "raw")
-    return [n.name for n in graph.nodes
-            if n.op in ("MaxPool2d", "AvgPool2d") or (n.op == "Conv2d" and in_flash(n.inputs[1]))]
-
-
-def _code_weight(t: Tensor, weight_format: str, stored: bytes | None) -> bytes:
-    if stored is not None and weight_format == "auto":
-        flags = stored[0]
-        try:  # keep the file's bytes when the C reader takes them
-            r = ByteReader(stored, 0, len(stored), t.name)
-            r.u8("flags")
-            if flags & SPARSE:
-                r.blob("positions")
-            if flags & CODEBOOK:
-                read_codebook(r, t.dtype)
-            if read_stream_head(r, t.dtype, bool(flags & CODEBOOK))[0] in _CODER_IDS:
-                return stored
-        except LevinError:
-            pass
-    config = FORMATS[weight_format]
-    with warnings.catch_warnings():  # "larger than raw" is expected for packed 8-bit values
-        warnings.simplefilter("ignore")
-        return encode_tensor(t.data, config, t.name).body
 
 
 # --- per-node preparation: one handler per op, each returns the template context ----------------
@@ -269,7 +125,7 @@ class _Context:
         body = self.bodies[t.name]
         w, arrays = parse_weights(body, t, cname)
         per = t.size // t.shape[0]
-        if w["pos_method"] != _DENSE:
+        if w["pos_method"] != DENSE:
             need = sparse_factor * per
             if per > 65535:
                 raise GraphError(f"weight {t.name!r}: {per} weights per output channel; the sparse "
@@ -440,7 +296,7 @@ def _load(graph_or_path: Graph | str | Path) -> tuple[Graph, dict[str, bytes]]:
     path = Path(graph_or_path)
     if not path.is_file():
         raise LevinError(f"{path}: no such file; give a .lvn model or a Graph")
-    return _tensor_bodies(path)
+    return tensor_bodies(path)
 
 
 def _check_graph(graph: Graph) -> None:
@@ -474,8 +330,8 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
         raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
     graph, stored = _load(graph_or_lvn_path)
     _check_graph(graph)
-    bodies = _code_weights(graph, weight_format, stored)
-    plan = plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=_streamed(graph, bodies))
+    bodies = code_weights(graph, weight_format, stored)
+    plan = plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=streamed(graph, bodies))
     ctx = _Context(graph, plan, bodies)
     nodes = []
     for k, node in enumerate(graph.nodes):

@@ -1,0 +1,162 @@
+"""Weight tensors for the C runtime: coded bodies -> the fields of a C `levin_weights`.
+
+Weight formats (`weight_format`; the C reader, levin_weights.c, reads them all):
+- "int8": raw int8, read in place from flash (no scratch);
+- "packed": bit-packed at the width of the values' range (2..7 bits for low-bit weights);
+- "codebook": sorted distinct values (flash) + bit-packed indices;
+- "rans": rANS-coded values, decoded one output channel at a time into scratch;
+- "sparse": coded positions of the nonzeros + their values (smallest of raw/pack/rANS, with or
+  without a codebook); the kernels iterate over the nonzeros only;
+- "auto": per tensor the smallest coding the C reader takes. For a .lvn input, "auto" keeps each
+  tensor's stored bytes when the C reader takes its chain (Huffman and varint it does not).
+The payload bytes in flash are those of the .lvn tensor section (docs/format.md); rANS
+frequency tables are stored decoded (freq/cum uint16 arrays), as the decoder reads them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from levin.coding import container, sparse
+from levin.coding.entropy_model import FrequencyModel
+from levin.coding.fields import ByteReader
+from levin.coding.symbols import read_stream_head
+from levin.coding.varint import read_varint
+from levin.coding.weights import CODEBOOK, SPARSE, encode_tensor, read_codebook
+from levin.config.code import WeightCodecConfig
+from levin.errors import GraphError, LevinError
+from levin.ir.graph import Graph, Tensor
+
+_C_CODERS = ("raw", "pack", "rans")
+FORMATS: dict[str, WeightCodecConfig] = {
+    "int8": WeightCodecConfig(coders=("raw",), sparse="never", codebook="never"),
+    "packed": WeightCodecConfig(coders=("pack",), sparse="never", codebook="never"),
+    "codebook": WeightCodecConfig(coders=("pack",), sparse="never", codebook="always"),
+    "rans": WeightCodecConfig(coders=("rans",), sparse="never", codebook="never"),
+    "sparse": WeightCodecConfig(coders=_C_CODERS, sparse="always", codebook="auto"),
+    "auto": WeightCodecConfig(coders=_C_CODERS, sparse="auto", codebook="auto"),
+}
+_CODER_IDS = {"raw": 0, "pack": 1, "rans": 4}
+DENSE = 255
+
+
+
+def _model_fields(model: FrequencyModel, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    arrays[prefix + "_freq"] = model.freqs.astype(np.uint16)
+    arrays[prefix + "_cum"] = model.cumulative().astype(np.uint16)
+    return {"freq": prefix + "_freq", "cum": prefix + "_cum", "alphabet": model.alphabet_size,
+            "precision": model.precision_bits}
+
+
+def parse_weights(body: bytes, t: Tensor, cname: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Split a tensor section body into the fields of a C `levin_weights` and the const arrays
+    it points to (`cname` prefixes their names). The payloads are slices of `body`."""
+    n, channels = t.size, t.shape[0]
+    arrays: dict[str, np.ndarray] = {}
+    w: dict[str, Any] = {"size": n, "channels": channels, "pos_method": DENSE, "pos_states": 1,
+                         "gap_bits": 0, "nnz": n, "pos_symbols": 0, "pos_data": None, "pos_len": 0,
+                         "pos_model": None, "codebook": None, "codebook_size": 0}
+    r = ByteReader(body, 0, len(body), f"tensor {t.name!r}")
+    flags = r.u8("chain flags")
+    if flags & SPARSE:
+        blob = r.blob("positions")
+        method, states = blob[0] & 0x0F, (blob[0] >> 4) + 1
+        w.update(pos_method=method, pos_states=states, nnz=int(sparse.decode_positions(blob, n).sum()))
+        if method == 0:
+            _, pos = read_varint(blob, 2, "nnz")
+            m, pos = read_varint(blob, pos, "gap symbols")
+            w.update(gap_bits=blob[1], pos_symbols=m)
+        elif method == 1:
+            pos, w["pos_symbols"] = 1, n
+        else:
+            pos = 1
+        if method in (0, 1):
+            model, pos = FrequencyModel.from_bytes(blob, pos)
+            w["pos_model"] = _model_fields(model, cname + "_pos", arrays)
+        if len(blob) > pos:
+            arrays[cname + "_pos_data"] = np.frombuffer(blob[pos:], np.uint8)
+            w.update(pos_data=cname + "_pos_data", pos_len=len(blob) - pos)
+    if flags & CODEBOOK:
+        book = read_codebook(r, t.dtype)
+        arrays[cname + "_codebook"] = book.astype(np.int8)
+        w.update(codebook=cname + "_codebook", codebook_size=book.size)
+    coder, param, offset = read_stream_head(r, t.dtype, indices=bool(flags & CODEBOOK))
+    if coder not in _CODER_IDS:
+        raise LevinError(f"tensor {t.name!r}: the C runtime does not read coder {coder!r} "
+                         f"(it reads {', '.join(_CODER_IDS)})")
+    rest, model_fields = body[r.pos:], None
+    if coder == "rans":
+        model, pos = FrequencyModel.from_bytes(rest, 0)
+        if model.alphabet_size > 256:
+            raise LevinError(f"tensor {t.name!r}: rANS alphabet of {model.alphabet_size} symbols; "
+                             f"the C reader decodes at most 256")
+        model_fields, rest = _model_fields(model, cname + "_val", arrays), rest[pos:]
+    w.update(coder=_CODER_IDS[coder], bits=param + 1 if coder == "pack" else 0,
+             states=param + 1 if coder == "rans" else 1, offset=offset, model=model_fields,
+             data=None, len=len(rest))
+    if rest:
+        arrays[cname + "_data"] = np.frombuffer(rest, np.uint8)
+        w["data"] = cname + "_data"
+    return w, arrays
+
+
+def tensor_bodies(path: Path) -> tuple[Graph, dict[str, bytes]]:
+    """The graph of a .lvn file and the chain body of each constant tensor (after its index)."""
+    data = container.read_bytes(path)
+    graph = container.decode(data)
+    names = list(graph.tensors)
+    _, _, sections = container.read_sections(data)
+    bodies = {}
+    for s in sections:
+        if s.kind == container.TENSOR:
+            index, pos = read_varint(data, s.body, "tensor index")
+            bodies[names[index]] = data[pos:s.end]
+    return graph, bodies
+
+
+def code_weights(graph: Graph, weight_format: str, stored: dict[str, bytes]) -> dict[str, bytes]:
+    """The coded body of every weight tensor, by name."""
+    bodies = {}
+    for node in graph.nodes:
+        if node.op in ("Conv2d", "Linear"):
+            t = graph.tensors[node.inputs[1]]
+            # Symmetric (zero point 0), as TFLite's; the oracle run in export_c rejects others.
+            if t.dtype != np.int8:
+                raise GraphError(f"weight {t.name!r}: the C kernels take int8 weights, got {t.dtype}")
+            bodies[t.name] = _code_weight(t, weight_format, stored.get(t.name))
+    return bodies
+
+
+def streamed(graph: Graph, bodies: dict[str, bytes]) -> list[str]:
+    """Nodes whose C kernels write their output pixel by pixel, so the planner may stream them
+    (analyze/memory.py, stream_shift): pooling, and conv whose weights are read in place from
+    flash (raw, dense, no codebook: levin_weights_in_flash)."""
+    def in_flash(t: Tensor) -> bool:
+        w, _ = parse_weights(bodies[t.name], t, "w")
+        return w["pos_method"] == DENSE and w["coder"] == _CODER_IDS["raw"] and w["codebook"] is None
+    return [n.name for n in graph.nodes
+            if n.op in ("MaxPool2d", "AvgPool2d") or (n.op == "Conv2d" and in_flash(graph.tensors[n.inputs[1]]))]
+
+
+def _code_weight(t: Tensor, weight_format: str, stored: bytes | None) -> bytes:
+    if stored is not None and weight_format == "auto":
+        flags = stored[0]
+        try:  # keep the file's bytes when the C reader takes them
+            r = ByteReader(stored, 0, len(stored), t.name)
+            r.u8("flags")
+            if flags & SPARSE:
+                r.blob("positions")
+            if flags & CODEBOOK:
+                read_codebook(r, t.dtype)
+            if read_stream_head(r, t.dtype, bool(flags & CODEBOOK))[0] in _CODER_IDS:
+                return stored
+        except LevinError:
+            pass
+    config = FORMATS[weight_format]
+    with warnings.catch_warnings():  # "larger than raw" is expected for packed 8-bit values
+        warnings.simplefilter("ignore")
+        return encode_tensor(t.data, config, t.name).body
