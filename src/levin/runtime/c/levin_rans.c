@@ -102,6 +102,8 @@ static levin_rans_status decode_one(levin_rans_decoder *dec, const levin_rans_mo
     return LEVIN_RANS_OK;
 }
 
+/* u16 and u8 share decode_one; the loops stay separate so the weight path (u8) has no width
+ * branch per symbol. */
 levin_rans_status levin_rans_decode_u16(levin_rans_decoder *dec, const levin_rans_model *model,
                                         uint16_t *out, uint32_t count)
 {
