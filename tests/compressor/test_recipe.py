@@ -70,6 +70,8 @@ steps:
     ("steps: {prune: {}}", "'steps' must be a list"),
     ("- just\n- a list", "a recipe is a mapping"),
     ("steps: [prune", "not valid YAML"),
+    ("steps: [{share: {}}, {finetune: {}}, {prune: {sparsity: 0.5}}]", "step 3: prune after share (step 1)"),
+    ("steps: [{mdl: {}}, {channels: {}}]", "step 2: channels after mdl (step 1)"),
 ])
 def test_bad_recipes_name_the_problem(text, message):
     with pytest.raises(LevinError, match=None) as err:

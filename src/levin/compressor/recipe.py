@@ -110,8 +110,10 @@ class Recipe:
             _known(distill, DISTILL_KEYS, f"{where}: distill")
             if "alpha" not in distill:
                 raise LevinError(f"{where}: distill needs 'alpha' (weight of the teacher's soft targets)")
+        parsed = tuple(_step(s, f"{where}: step {i + 1}") for i, s in enumerate(steps))
+        _check_order(parsed, where)
         return cls(
-            steps=tuple(_step(s, f"{where}: step {i + 1}") for i, s in enumerate(steps)),
+            steps=parsed,
             quantize=_build(QuantConfig, _mapping(data.get("quantize"), f"{where}: quantize"),
                             f"{where}: quantize"),
             code=_build(CodeConfig, _mapping(data.get("code"), f"{where}: code"), f"{where}: code"),
@@ -147,6 +149,18 @@ def _check_finetune(overrides: dict[str, Any], where: str) -> None:
     if overrides.get("epochs") == 0:
         overrides = {**overrides, "epochs": 1}
     _build(TrainConfig, {**TrainConfig().to_dict(), **overrides}, where)
+
+
+def _check_order(steps: tuple[Step, ...], where: str) -> None:
+    """Sharing (and MDL, which ends in a codebook) fixes each layer's values; a later pruning
+    step would have to zero weights the codebook holds, so the order is refused up front."""
+    shared = None
+    for i, step in enumerate(steps, 1):
+        if step.kind in ("share", "mdl") and shared is None:
+            shared = (i, step.kind)
+        elif step.kind in ("prune", "nm", "channels") and shared is not None:
+            raise LevinError(f"{where}: step {i}: {step.kind} after {shared[1]} (step {shared[0]}); "
+                             f"prune first, then share, as Deep Compression does")
 
 
 def _step(data: Any, where: str) -> Step:
