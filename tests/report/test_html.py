@@ -76,6 +76,22 @@ def test_memory_timeline_counts_live_activations(run):
     assert len(live) == len(result.graph.nodes) and max(live) <= plan.arena_bytes
 
 
+def test_memory_timeline_counts_streamed_buffers_once():
+    import numpy as np
+
+    from levin.analyze.memory import plan_memory
+    from levin.ir.graph import Graph
+
+    g = Graph("chain")
+    t = g.add_input("x", (1, 16, 16, 8))
+    for k in range(2):
+        t = g.add_node("Conv2d", [t, g.add_constant(f"w{k}", np.zeros((8, 3, 3, 8), np.float32))], f"c{k}", padding=1)
+    g.mark_output(t)
+    plan = plan_memory(g, streamed=["c0", "c1"])
+    tensor, lead = 16 * 16 * 8 * 4, 18 * 8 * 4          # float32; each conv leads by W + 2 pixels
+    assert figures.live_bytes(g, plan) == [tensor + lead] * 2 and plan.arena_bytes == tensor + 2 * lead
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (Debian: chromium)")
 def test_report_renders_in_headless_chromium(run, tmp_path):
     result, _, out = run

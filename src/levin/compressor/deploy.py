@@ -32,6 +32,7 @@ class RuntimeCheck:
     scratch_bytes: int
     host_us_per_inference: float | None
     wall_s: float
+    weight_format: str = "auto"           # of the exported C (which convs stream depends on it)
 
     def to_dict(self) -> dict:
         return dict(vars(self))
@@ -84,5 +85,5 @@ def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "
     accuracy = float((got.argmax(1) == data.y_test[:len(got)]).mean())
     check = RuntimeCheck(True, len(got), accuracy, flash, where, export.arena_bytes, export.scratch_bytes,
                          None if per_inference is None else 1e6 * per_inference,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, weight_format)
     return check, export

@@ -87,11 +87,16 @@ def pareto_front(points: Sequence[dict]) -> list[dict]:
 
 
 def live_bytes(graph: Graph, plan: ArenaPlan) -> list[int]:
-    """Activation bytes live while each node runs (aliases counted once)."""
+    """Arena bytes in use while each node runs: the union of the live tensors' byte ranges, so
+    aliases, in-place and streamed outputs count once."""
     out = []
     for k in range(len(graph.nodes)):
-        out.append(sum(p.size for p in plan.tensors.values()
-                       if p.reuses is None and p.first <= k <= p.last))
+        used, end = 0, 0
+        for start, stop in sorted((p.offset, p.offset + p.size) for p in plan.tensors.values()
+                                  if p.first <= k <= p.last):
+            used += max(0, stop - max(start, end))
+            end = max(end, stop)
+        out.append(used)
     return out
 
 

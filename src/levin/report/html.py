@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from levin.analyze import devices
-from levin.analyze.memory import plan_memory
+from levin.runtime.codegen import arena_plan
 from levin.analyze.profile import code_size_estimate, profile
 from levin.compressor.pipeline import coded_weight_bytes, layer_weights
 from levin.compressor.summary import layer_rows
@@ -63,7 +63,7 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
 
     `runtime` is a levin.compressor.deploy.RuntimeCheck when the C runtime was built and run."""
     graph = result.graph
-    plan = plan_memory(graph)
+    plan = arena_plan(result.lvn_path or graph, runtime.weight_format if runtime else "auto")
     prof = profile(graph, plan)
     macs = {layer.name: layer.macs for layer in prof.layers}
     rows = layer_rows(result)

@@ -316,6 +316,18 @@ def _check_graph(graph: Graph) -> None:
     reference.run(graph, zero)  # the oracle's own checks (parameters its kernels reject)
 
 
+def _plan(graph: Graph, bodies: dict[str, bytes]) -> ArenaPlan:
+    return plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=streamed(graph, bodies))
+
+
+def arena_plan(graph_or_lvn_path: Graph | str | Path, weight_format: str = "auto") -> ArenaPlan:
+    """The activation plan `export_c` would use (which convs stream depends on the weight format)."""
+    if weight_format not in FORMATS:
+        raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
+    graph, stored = _load(graph_or_lvn_path)
+    return _plan(graph, code_weights(graph, weight_format, stored))
+
+
 def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_format: str = "auto") -> ExportResult:
     """Write model.c, model.h and the C runtime for an integer graph into `out_dir`.
 
@@ -331,7 +343,7 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
     graph, stored = _load(graph_or_lvn_path)
     _check_graph(graph)
     bodies = code_weights(graph, weight_format, stored)
-    plan = plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=streamed(graph, bodies))
+    plan = _plan(graph, bodies)
     ctx = _Context(graph, plan, bodies)
     nodes = []
     for k, node in enumerate(graph.nodes):
