@@ -7,10 +7,11 @@ Weight formats (`weight_format`; the C reader, levin_weights.c, reads them all):
 - "rans": rANS-coded values, decoded one output channel at a time into scratch;
 - "sparse": coded positions of the nonzeros + their values (smallest of raw/pack/rANS, with or
   without a codebook); the kernels iterate over the nonzeros only;
-- "auto": per tensor the smallest coding the C reader takes. For a .lvn input, "auto" keeps each
-  tensor's stored bytes when the C reader takes its chain (Huffman and varint it does not).
+- "auto": per tensor the coding with the fewest flash bytes in C (`flash_bytes`: rANS tables
+  count as the decoder stores them), among the formats above and, for a .lvn input, the file's
+  own bytes when the C reader takes its chain (Huffman and varint it does not; kept on ties).
 The payload bytes in flash are those of the .lvn tensor section (docs/format.md); rANS
-frequency tables are stored decoded (freq/cum uint16 arrays), as the decoder reads them.
+frequency tables are stored decoded (cumulative uint16 array, K + 1 entries), as the decoder reads them.
 """
 
 from __future__ import annotations
@@ -46,9 +47,8 @@ DENSE = 255
 
 
 def _model_fields(model: FrequencyModel, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    arrays[prefix + "_freq"] = model.freqs.astype(np.uint16)
-    arrays[prefix + "_cum"] = model.cumulative().astype(np.uint16)
-    return {"freq": prefix + "_freq", "cum": prefix + "_cum", "alphabet": model.alphabet_size,
+    arrays[prefix + "_cum"] = model.cumulative().astype(np.uint16)   # the decoder needs no freq
+    return {"cum": prefix + "_cum", "alphabet": model.alphabet_size,
             "precision": model.precision_bits}
 
 
@@ -143,20 +143,28 @@ def streamed(graph: Graph, bodies: dict[str, bytes]) -> list[str]:
 
 
 def _code_weight(t: Tensor, weight_format: str, stored: bytes | None) -> bytes:
-    if stored is not None and weight_format == "auto":
-        flags = stored[0]
-        try:  # keep the file's bytes when the C reader takes them
-            r = ByteReader(stored, 0, len(stored), t.name)
-            r.u8("flags")
-            if flags & SPARSE:
-                r.blob("positions")
-            if flags & CODEBOOK:
-                read_codebook(r, t.dtype)
-            if read_stream_head(r, t.dtype, bool(flags & CODEBOOK))[0] in _CODER_IDS:
-                return stored
-        except LevinError:
-            pass
-    config = FORMATS[weight_format]
+    if weight_format != "auto":
+        return _encode(t, weight_format)
+    candidates = [stored] if stored is not None and _c_readable(stored, t) else []
+    candidates += [_encode(t, f) for f in FORMATS]
+    return min(candidates, key=lambda body: flash_bytes(body, t))   # the file's own on ties
+
+
+def flash_bytes(body: bytes, t: Tensor) -> int:
+    """Bytes a coded weight tensor's arrays take in flash: payloads, codebook, and the rANS
+    tables as the C decoder reads them (uint16 cumulative counts, larger than in the .lvn)."""
+    return sum(a.nbytes for a in parse_weights(body, t, "w")[1].values())
+
+
+def _c_readable(body: bytes, t: Tensor) -> bool:
+    try:
+        parse_weights(body, t, "w")
+    except LevinError:                   # Huffman / varint streams: re-encoded for C
+        return False
+    return True
+
+
+def _encode(t: Tensor, weight_format: str) -> bytes:
     with warnings.catch_warnings():  # "larger than raw" is expected for packed 8-bit values
         warnings.simplefilter("ignore")
-        return encode_tensor(t.data, config, t.name).body
+        return encode_tensor(t.data, FORMATS[weight_format], t.name).body

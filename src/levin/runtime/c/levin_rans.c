@@ -22,7 +22,7 @@ const char *levin_rans_status_str(levin_rans_status status)
 
 static int model_ok(const levin_rans_model *m)
 {
-    return m != NULL && m->freq != NULL && m->cum != NULL && m->alphabet_size >= 1u &&
+    return m != NULL && m->cum != NULL && m->alphabet_size >= 1u &&
            m->alphabet_size <= 65536u && m->precision_bits >= 8u && m->precision_bits <= 15u;
 }
 
@@ -90,7 +90,8 @@ static levin_rans_status decode_one(levin_rans_decoder *dec, const levin_rans_mo
     uint32_t x = dec->state[j];
     uint32_t slot = x & ((1u << prec) - 1u);
     uint32_t s = model->slots != NULL ? model->slots[slot] : search(model->cum, model->alphabet_size, slot);
-    x = (uint32_t)model->freq[s] * (x >> prec) + slot - model->cum[s];
+    const uint32_t lo = model->cum[s];
+    x = (model->cum[s + 1u] - lo) * (x >> prec) + slot - lo; /* freq[s] = cum[s + 1] - cum[s] */
     while (x < LEVIN_RANS_L) {
         if (dec->pos >= dec->end) {
             return LEVIN_RANS_ERR_TRUNCATED;
@@ -189,7 +190,7 @@ levin_rans_status levin_rans_encode_u16(const uint16_t *symbols, uint32_t count,
     for (i = count; i-- > 0u;) {
         uint32_t s = symbols[i];
         uint32_t f, x, x_max;
-        if (s >= model->alphabet_size || model->freq[s] == 0u) {
+        if (model->freq == NULL || s >= model->alphabet_size || model->freq[s] == 0u) {
             return LEVIN_RANS_ERR_SYMBOL;
         }
         f = model->freq[s];

@@ -44,7 +44,8 @@ typedef enum {
 /* Printable name of a status (never NULL). */
 const char *levin_rans_status_str(levin_rans_status status);
 
-/* A static model. K = alphabet_size (1..65536); freq[K], cum[K+1]; slots[2^precision] or NULL. */
+/* A static model. K = alphabet_size (1..65536); cum[K+1]; slots[2^precision] or NULL; freq[K]
+ * for the encoder only (the decoder takes cum[s + 1] - cum[s], so a model in flash needs no freq). */
 typedef struct {
     const uint16_t *freq;
     const uint16_t *cum;   /* cum[K] = 2^precision_bits <= 32768 fits uint16 */

@@ -3,9 +3,9 @@
  * A weight tensor is stored in flash as the body of its .lvn tensor section (docs/format.md, 4),
  * cut into the parts a microcontroller needs: the payload bytes of the value stream and of the
  * nonzero positions (the same bytes as in the .lvn file), the codebook, and the rANS frequency
- * tables (decoded ahead of time into freq/cum arrays). The elements are in C order, output channel
- * after output channel ([O, KH, KW, I/groups] or [out, in]), so a reader yields one output channel
- * at a time and keeps constant state (docs/format.md, 6):
+ * tables (decoded ahead of time into cumulative-count arrays). The elements are in C order,
+ * output channel after output channel ([O, KH, KW, I/groups] or [out, in]), so a reader yields
+ * one output channel at a time and keeps constant state (docs/format.md, 6):
  *
  *   levin_weights_reader r;
  *   levin_weights_begin(&r, w);
