@@ -24,6 +24,8 @@ def test_benchmark_row_on_the_autoencoder():
     row = vs_tflm.model_row("ad01", model_path("ad01"), 4, 2, SHARED_DATA)
     assert row["exact_vs_tflm"] == row["export_exact_in_tflm"] == 4
     assert row["exact_vs_litert_ref_single_round"] == 4
-    assert row["levin_arena"] <= row["tflm_arena_head"]
+    assert row["levin_ram"] <= row["levin_arena_unstreamed"] <= row["tflm_arena_head"]
+    assert row["ram_ratio"] == row["levin_ram"] / row["tflm_arena_total"] < 0.6
+    assert row["c_flash_int8"] is None or row["c_flash_int8"] > row["lvn_weight_bytes"]
     assert row["tflite_bytes"] == model_path("ad01").stat().st_size
     assert row["c_exact"] in ("4/4", None)       # all 4 inputs bit-exact; None: no C compiler here

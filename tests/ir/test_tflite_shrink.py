@@ -29,6 +29,15 @@ def test_lossless_lvn_decodes_to_the_same_graph_and_is_smaller(kws):
     assert size.weight_bytes < size.lvn_bytes <= 0.6 * model_path("kws").stat().st_size
 
 
+def test_order0_floor_by_hand_and_below_the_coded_bytes(kws):
+    from levin.ir.graph import Graph
+    g = Graph("t")
+    w = g.add_constant("w", np.tile(np.arange(4, dtype=np.float32), 256).reshape(16, 64))  # 2 bits each
+    g.mark_output(g.add_node("Linear", [g.add_input("x", (1, 64)), w], "fc"))
+    assert S.order0_floor(g) == 16 * 64 * 2 // 8
+    assert S.order0_floor(kws) < S.lossless(kws).weight_bytes
+
+
 @pytest.mark.parametrize("k", [2, 5, 16])
 def test_kmeans_leaves_at_most_k_values_and_keeps_zeros(kws, k):
     v = S.kmeans_codes(kws, k)

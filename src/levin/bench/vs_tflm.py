@@ -2,14 +2,19 @@
 
 Per model: bit-exactness of levin's integer reference against TFLite Micro and desktop TFLite
 (ai-edge-litert, reference kernels) on >= 100 inputs (CIFAR-10 test images for ResNet-8, random
-int8 inputs for the others), and of levin's .tflite export run by TFLite Micro; TFLite Micro's
-arena (RecordingMicroAllocator) vs levin's planned arena (`plan_memory`); .tflite bytes vs the
-lossless .lvn (file and weight part); host time per inference, batch 1, of levin's numpy
+int8 inputs for the others), and of levin's .tflite export run by TFLite Micro; .tflite bytes vs
+the lossless .lvn (file and weight part); host time per inference, batch 1, of levin's numpy
 reference and of TFLite Micro's reference kernels (the Python wheel). Then ResNet-8 top-1 on the
 CIFAR-10 test images for the original and each near-lossless variant (`levin.tflite_shrink`).
 
-levin's C runtime (`levin.runtime.codegen`, dense int8 weights) on the host: bit-exactness on
-every checked input and time per inference vs TFLite Micro. Cortex-M flash is not measured here.
+levin's C runtime (`levin.runtime.codegen`), exported twice: with raw int8 weights (as the
+.tflite holds them; its convs stream over their inputs, `analyze.memory.stream_shift`) and with
+the smallest lossless coding per tensor. For each: peak RAM = LEVIN_MODEL_ARENA_SIZE
+(activations + weight-decoding scratch) against TFLite Micro's whole arena (RecordingMicroAllocator:
+activations + interpreter bookkeeping) and flash = text + data of model and runtime (Cortex-M4,
+arm-none-eabi-gcc -Os when installed) against the .tflite bytes. Int8, on the host: bit-exactness
+on every checked input and time per inference vs TFLite Micro. `levin_arena_unstreamed` is the
+plan without streaming, for comparison.
 """
 
 from __future__ import annotations
@@ -61,21 +66,32 @@ def _per_inference(fn, xs) -> float:
 
 
 def c_runtime(graph, x: np.ndarray, want: np.ndarray) -> dict:
-    """levin's C runtime on the host (dense int8 weights): ms per inference, and how many of the
-    inputs `x` give exactly `want`; None where the generator or a host compiler is missing."""
+    """levin's C runtime: peak RAM (arena + scratch) and flash (weights + code, Cortex-M4 -Os when
+    arm-none-eabi-gcc is installed) with raw int8 weights and with the smallest lossless coding
+    per tensor ("auto"); and, int8, ms per inference on the host and how many of the inputs `x`
+    give exactly `want`. Timing and exactness are None where no host compiler is found."""
     import tempfile
 
-    try:
-        from levin.bench._host import time_inference
-        from levin.runtime import build, codegen
-        with tempfile.TemporaryDirectory() as d:
-            export = codegen.export_c(graph, Path(d) / "c", weight_format="int8")
+    from levin.compressor.deploy import flash_bytes
+    from levin.runtime import build, codegen
+
+    row: dict = {}
+    with tempfile.TemporaryDirectory() as d:
+        for fmt, key in (("auto", "lossless"), ("int8", "int8")):
+            export = codegen.export_c(graph, Path(d) / fmt, weight_format=fmt)
+            row[f"c_ram_{key}"], row[f"c_scratch_{key}"] = export.arena_bytes, export.scratch_bytes
+            try:
+                row[f"c_flash_{key}"], row["flash_target"] = flash_bytes(export)
+            except LevinError as exc:
+                row[f"c_flash_{key}"], row["flash_target"] = None, str(exc)[:200]
+        try:
+            from levin.bench._host import time_inference
             ns, _ = time_inference(export, x[0].ravel(), Path(d) / "host")
             got, _ = build.run_harness(build.build_harness(export), x, export.output_size)
-    except (ImportError, LevinError) as exc:
-        return dict(c_ms=None, c_exact=None, c_note=str(exc)[:200])
+        except LevinError as exc:
+            return dict(row, c_ms=None, c_exact=None, c_note=str(exc)[:200])
     exact = int((got.reshape(len(x), -1) == want.reshape(len(x), -1)).all(axis=1).sum())
-    return dict(c_ms=ns / 1e6, c_exact=f"{exact}/{len(x)}", c_note="")
+    return dict(row, c_ms=ns / 1e6, c_exact=f"{exact}/{len(x)}", c_note="")
 
 
 def model_row(key: str, path: Path, n: int, timed: int, data_dir: Path) -> dict:
@@ -111,11 +127,14 @@ def model_row(key: str, path: Path, n: int, timed: int, data_dir: Path) -> dict:
         export_exact_in_tflm=int((tflm_export == ours).all(axis=1).sum()),
         max_lsb_vs_tflm=int(np.abs(ours.astype(int) - tflm).max()),
         tflm_arena_total=arena.total, tflm_arena_head=arena.head, tflm_arena_tail=arena.tail,
-        levin_arena=plan.arena_bytes, ram_ratio_vs_head=plan.arena_bytes / arena.head,
-        ram_ratio_vs_total=plan.arena_bytes / arena.total,
+        levin_arena_unstreamed=plan.arena_bytes, levin_ram=c["c_ram_int8"],
+        ram_ratio=c["c_ram_int8"] / arena.total, ram_ratio_vs_head=c["c_ram_int8"] / arena.head,
+        ram_ratio_lossless=c["c_ram_lossless"] / arena.total,
+        flash_ratio_int8=c["c_flash_int8"] / len(data) if c["c_flash_int8"] else None,
+        flash_ratio_lossless=c["c_flash_lossless"] / len(data) if c["c_flash_lossless"] else None,
         tflite_bytes=len(data), export_tflite_bytes=len(exported), lvn_bytes=lossless.lvn_bytes,
         lvn_weight_bytes=lossless.weight_bytes, weight_ratio=lossless.weight_bytes / len(data),
-        lvn_ratio=lossless.lvn_bytes / len(data),
+        lvn_ratio=lossless.lvn_bytes / len(data), order0_floor_ratio=tflite_shrink.order0_floor(g) / len(data),
         levin_ref_ms=1e3 * t_levin, tflm_ms=1e3 * t_tflm, time_ratio_levin_over_tflm=t_levin / t_tflm,
     )
 
@@ -153,22 +172,28 @@ def run(data_dir: Path = DEFAULT_DATA, n: int = 100, timed: int = 20, images: in
     return dict(models=rows, resnet8_accuracy=acc)
 
 
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
 def render(result: dict) -> str:
     m = result["models"]
-    t1 = table(["model", "inputs", "=TFLM", "=litert", "export=TFLM", "TFLM arena", "levin arena",
-                "RAM x", ".tflite B", ".lvn B", "weights B", "w x", "levin ms", "TFLM ms", "time x", "C =", "C ms", "C/TFLM"],
+    t1 = table(["model", "inputs", "=TFLM", "=litert", "export=TFLM", "C =", "TFLM arena", "levin RAM",
+                "RAM x", "RAM x lossless", ".tflite B", "flash x int8", "flash x lossless", ".lvn B",
+                "weights x", "floor x", "levin ms", "TFLM ms", "time x", "C ms", "C/TFLM"],
                [[r["model"], r["inputs"], r["exact_vs_tflm"],
                  max(r["exact_vs_litert_ref"], r["exact_vs_litert_ref_single_round"]), r["export_exact_in_tflm"],
-                 f"{r['tflm_arena_total']:,} ({r['tflm_arena_head']:,})", f"{r['levin_arena']:,}",
-                 f"{r['ram_ratio_vs_head']:.2f}", f"{r['tflite_bytes']:,}", f"{r['lvn_bytes']:,}",
-                 f"{r['lvn_weight_bytes']:,}", f"{r['weight_ratio']:.3f}", f"{r['levin_ref_ms']:.2f}",
-                 f"{r['tflm_ms']:.2f}", f"{r['time_ratio_levin_over_tflm']:.2f}", r["c_exact"],
-                 "-" if r["c_ms"] is None else f"{r['c_ms']:.2f}",
+                 r["c_exact"], f"{r['tflm_arena_total']:,} ({r['tflm_arena_head']:,})", f"{r['levin_ram']:,}",
+                 f"{r['ram_ratio']:.2f}", f"{r['ram_ratio_lossless']:.2f}", f"{r['tflite_bytes']:,}",
+                 _ratio(r["flash_ratio_int8"]), _ratio(r["flash_ratio_lossless"]), f"{r['lvn_bytes']:,}",
+                 f"{r['weight_ratio']:.3f}", f"{r['order0_floor_ratio']:.3f}", f"{r['levin_ref_ms']:.2f}", f"{r['tflm_ms']:.2f}",
+                 f"{r['time_ratio_levin_over_tflm']:.2f}", "-" if r["c_ms"] is None else f"{r['c_ms']:.2f}",
                  "-" if r["c_ms"] is None else f"{r['c_ms_over_tflm']:.2f}"] for r in m])
     t2 = table(["ResNet-8 variant", "images", "top-1", ".lvn B", "weights B", "w x"],
                [[a["variant"], a["images"], f"{a['top1']:.4f}", f"{a['lvn_bytes']:,}", f"{a['weight_bytes']:,}",
                  f"{a['weight_ratio']:.3f}"] for a in result["resnet8_accuracy"]])
-    return t1 + "\n\n" + t2
+    flash = f"flash: {m[0]['flash_target']}" if m else ""
+    return t1 + "\n" + flash + "\n\n" + t2
 
 
 def main(argv: list[str] | None = None, json_path: str | None = None) -> int:
