@@ -126,7 +126,8 @@ def run_point(args: argparse.Namespace, lam: float) -> dict:
     loaded = load_init(args.model, args.init)
     config = MDLConfig(lam=lam, components=args.components, prior_lr=args.prior_lr,
                        final_sigma=args.final_sigma, finetune_epochs=args.finetune_epochs,
-                       finetune_lr=args.finetune_lr)
+                       finetune_lr=args.finetune_lr, zero_mix=args.zero_mix, remove_dead=args.remove_dead,
+                       prune_at=tuple(args.prune_at), prune_max_fraction=args.prune_max_fraction)
     log(f"{args.model} lambda={lam:g}: {args.epochs} epochs from {init}")
     t0 = time.perf_counter()
     r = train_mdl(loaded.module, data, config, train, out_dir=ROOT.parent / "runs" / "mdl" / args.model
@@ -141,7 +142,8 @@ def run_point(args: argparse.Namespace, lam: float) -> dict:
                                  "levin_cost", "config", "train_config")},
             "nonzero": sum(v["nonzero"] for v in d["layers"].values()),
             "weights": sum(v["weights"] for v in d["layers"].values()),
-            "layers": {k: {f: v[f] for f in ("weights", "nonzero", "distinct", "predicted_bytes_soft",
+            "dead_units": d["dead_units"],
+            "layers": {k: {f: v[f] for f in ("weights", "shape", "nonzero", "distinct", "predicted_bytes_soft",
                                                "estimated_bytes", "estimated_chain", "body_bytes",
                                                "file_bytes", "chain")} for k, v in d["layers"].items()},
             "history": d["history"], "wall_s": time.perf_counter() - t0}
@@ -161,6 +163,13 @@ def main() -> int:
                     help="std cap at the end of training, x the initial (annealing; 1 = none)")
     ap.add_argument("--finetune-epochs", type=float, default=1.0, help="codebook fine-tune after the snap")
     ap.add_argument("--finetune-lr", type=float, default=1e-4)
+    ap.add_argument("--zero-mix", type=float, default=0.99, help="initial mixing proportion of the zero component")
+    ap.add_argument("--prune-at", type=float, nargs="*", default=[],
+                    help="fractions of training at which to MDL-prune (levin.mdl.saliency), e.g. 0.1 0.2 0.3")
+    ap.add_argument("--prune-max-fraction", type=float, default=0.3,
+                    help="most of a layer's nonzeros one MDL-prune event removes")
+    ap.add_argument("--remove-dead", action="store_true",
+                    help="after the snap, fold constant units into biases and cut unread ones (exact)")
     ap.add_argument("--init", default=None, help="warm start: a saved model dir or a step's .safetensors; default runs/<model>")
     ap.add_argument("--data-dir", default="/work/shared/data")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per lambda")
@@ -194,6 +203,11 @@ def main() -> int:
     print(table(["lambda", "file B", "predicted B", "pred err", "weights est / coded B", "w err", "soft est B",
                  "nonzero", "float err", "snap err", "tuned err", "int err", "decode steps", "Levin cost",
                  "pareto", "wall s"], rows))
+    for p in sorted(entry["points"], key=lambda p: p["file_bytes"]):
+        print(f"lambda {p['lam']:g}: per layer (shape after any dead-unit cut)")
+        print(table(["layer", "shape", "weights", "nonzero", "distinct", "chain", "tensor B"],
+                    [[k, "x".join(map(str, v["shape"])), f"{v['weights']:,}", f"{v['nonzero']:,}", str(v["distinct"]),
+                      v["chain"] or "", f"{v['file_bytes']:,}"] for k, v in p["layers"].items()]))
     print(f"wrote {RESULTS} and {PLOT}")
     return 0
 

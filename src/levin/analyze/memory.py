@@ -13,7 +13,7 @@ Read me first:
   input rows no later pixel reads (the row-buffer idea behind TinyEngine's in-place depthwise,
   applied to any conv). For a 3x3 conv that keeps the tensor size, in + out shrinks from 2x
   to 1x the tensor + (W + 2) pixels. The caller says which nodes' kernels stream (the C conv does
-  when its weights are read in place from flash); the planner streams where the arena shrinks.
+  when its weights are read in place from flash); the planner streams where the arena does not grow.
 - Placement is greedy by size, as TFLite Micro's GreedyMemoryPlanner: largest buffer first, each
   at the lowest aligned offset where none of its tensors overlaps a placed tensor whose lifetime
   meets its own.
@@ -145,8 +145,9 @@ def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool 
                 streamed: Iterable[str] = ()) -> ArenaPlan:
     """Place every activation of `graph` in one arena; see the module docstring for the rules.
 
-    `streamed` names the nodes whose C kernels may run streamed (`stream_shift`); the planner
-    streams one only where that lowers the arena, largest input + output first.
+    `streamed` names the nodes whose C kernels may run streamed (`stream_shift`). The planner
+    tries them largest input + output first and keeps each that does not grow the arena (one
+    stream alone seldom lowers a peak that several steps share).
     """
     if alignment < 1:
         raise LevinError(f"alignment must be >= 1, got {alignment}")

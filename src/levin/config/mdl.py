@@ -34,6 +34,16 @@ class MDLConfig(ConfigMixin):
     `finetune_epochs` > 0 then trains the snapped layers' codebooks with the zeros and the
     assignments held (Deep Compression's centroid fine-tune), and the codebooks are put back
     on the int8 grid.
+
+    `prune_at` (e.g. (0.1, 0.2, 0.3, 0.4)): at those fractions of the training steps, every weight
+    whose removal shortens the two-part code (OBD's data bits < lam x the code bits it saves, see
+    `levin.mdl.saliency`) becomes a held zero, at most `prune_max_fraction` of a layer's
+    nonzeros per event; with it, the starting model's zeros are held too.
+
+    `remove_dead` (after the snap, before the fine-tune): channels and neurons that no nonzero
+    weight reads are cut from every coupled layer, and those no nonzero weight writes are first
+    folded into their consumers' biases (exact in float). The model's shapes change, so a
+    pipeline that reloads this step's checkpoint must replay the cut (`dead_units` in the result).
     """
 
     lam: float = 100.0                    # strength of the code-length term (1 = plain MDL)
@@ -46,6 +56,10 @@ class MDLConfig(ConfigMixin):
     final_sigma: float = 0.02             # std cap at the end of training, x the initial std
     finetune_epochs: float = 1.0         # after the snap: train only the codebook (and biases)
     finetune_lr: float = 1e-4             # ... with Adam at this lr (cosine to 0)
+    prune_at: tuple[float, ...] = ()      # fractions of training at which to MDL-prune (levin.mdl.saliency)
+    prune_batches: int = 16               # ... batches estimating the Fisher diagonal
+    prune_max_fraction: float = 0.3       # ... most of a layer's nonzeros one event removes
+    remove_dead: bool = False             # after the snap: fold/cut units no weight uses (levin.mdl.dead)
     calibration_size: int = 1000          # training samples that calibrate the int8 activations
     include: tuple[str, ...] = ()         # module-name patterns; empty = every Conv2d/Linear
     exclude: tuple[str, ...] = ()
@@ -63,5 +77,8 @@ class MDLConfig(ConfigMixin):
             (0.0 < self.final_sigma <= 1.0, "final_sigma must be in (0, 1]"),
             (self.finetune_epochs >= 0, "finetune_epochs must be >= 0"),
             (self.finetune_lr > 0, "finetune_lr must be > 0"),
+            (all(0.0 <= f < 1.0 for f in self.prune_at), "prune_at fractions must be in [0, 1)"),
+            (self.prune_batches >= 1, "prune_batches must be >= 1"),
+            (0.0 < self.prune_max_fraction <= 1.0, "prune_max_fraction must be in (0, 1]"),
             (self.calibration_size >= 1, "calibration_size must be >= 1"),
         ])

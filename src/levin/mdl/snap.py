@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from levin.errors import LevinError
 from levin.mdl.prior import MixturePrior
 from levin.quant.intmath import round_half_away
 from levin.quant.lowbit import qmax
@@ -61,3 +62,17 @@ def snap_layer(module: nn.Module, prior: MixturePrior) -> SnappedLayer:
 def snap(model: nn.Module, priors: dict[str, MixturePrior]) -> dict[str, SnappedLayer]:
     """Snap every layer that has a prior (by module name), in place."""
     return {name: snap_layer(model.get_submodule(name), prior) for name, prior in priors.items()}
+
+
+@torch.no_grad()
+def rebase(module: nn.Module, snapped: SnappedLayer) -> SnappedLayer:
+    """`snapped` for `module`'s current weight, after units were cut or weights zeroed exactly
+    (`levin.mdl.dead`): same scale, codes read back from the weights, components by code."""
+    q = np.rint(module.weight.detach().double().cpu().numpy() / np.float64(snapped.scale)).astype(np.int64)
+    by_code = dict(zip(snapped.codes.reshape(-1).tolist(), snapped.components.reshape(-1).tolist()))
+    by_code[0] = 0
+    unknown = sorted(set(np.unique(q).tolist()) - set(by_code))
+    if unknown:
+        raise LevinError(f"weights hold codes {unknown[:5]} the snapped layer does not: not an exact cut")
+    lut = np.vectorize(by_code.__getitem__, otypes=[np.int64])
+    return SnappedLayer(snapped.scale, q.astype(np.int8), lut(q) if q.size else q)

@@ -7,10 +7,13 @@ cosine learning rate, and the same `shift` augmentation. Per step:
     loss = cross_entropy + lam * ln 2 * (sum over layers of prior NLL bits + hyper-prior bits) / N
 
 where N is the number of training samples (module docstring of `levin.config.mdl`); with
-`final_sigma` < 1 every prior's width cap shrinks geometrically over the steps. Then:
+`final_sigma` < 1 every prior's width cap shrinks geometrically over the steps, and at the
+`prune_at` fractions of the steps the weights whose removal shortens the two-part code become
+held zeros (`saliency`). Then:
 
 1. the soft code length (`MixturePrior.code_bits`) is recorded: what training optimized;
-2. the weights snap to their components (`snap`), and with `finetune_epochs` the codebooks are
+2. the weights snap to their components (`snap`); with `remove_dead` the units no weight uses
+   any more are folded and cut (`dead`); with `finetune_epochs` the codebooks are
    fine-tuned with zeros and assignments held and put back on the int8 grid (`finetune`);
 3. the integer graph is built (`export`) and each snapped tensor's size is *predicted* from its
    codes before coding (`levin.coding.estimate`: order-0 entropies of the index and gap streams
@@ -47,7 +50,9 @@ from levin.coding.weights import encode_tensor
 from levin.mdl.export import integer_graph
 from levin.mdl.finetune import finetune_codebooks, regrid
 from levin.mdl.prior import MixturePrior
-from levin.mdl.snap import snap
+from levin.mdl.saliency import fisher_diag, mdl_prune
+from levin.mdl.dead import remove_dead_units
+from levin.mdl.snap import rebase, snap
 from levin.prune.masks import select_layers
 from levin.quant.pipeline import integer_outputs
 from levin.train.data import Dataset
@@ -142,6 +147,11 @@ def fit(model: nn.Module, priors: dict[str, MixturePrior], data: Dataset, config
     x_all, y_all = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     scale = config.lam * LN2 / n
     history, step, started = [], 0, time.perf_counter()
+    # MDL pruning (`saliency`): the start's zeros and every weight pruned since stay zero.
+    masks = {n: (model.get_submodule(n).weight.detach() != 0).to(torch.float32) for n in priors} \
+        if config.prune_at else None
+    events = sorted({int(f * total) for f in config.prune_at})
+    pruned: dict[str, int] = {}
     for epoch in range(train.epochs):
         if step >= total:
             break
@@ -166,6 +176,14 @@ def fit(model: nn.Module, priors: dict[str, MixturePrior], data: Dataset, config
                 shrink = config.final_sigma ** (step / max(total - 1, 1))
                 for p in priors.values():
                     p.shrink(shrink)
+            if masks is not None and step in events:
+                fisher = fisher_diag(model, list(priors), data, config.prune_batches, train.batch_size,
+                                     train.seed + step, train.shift)
+                gone = mdl_prune(model, priors, masks, fisher, config.lam, config.prune_max_fraction)
+                pruned = {n: pruned.get(n, 0) + k for n, k in gone.items()}
+                if progress:
+                    left = {n: int(m.sum()) for n, m in masks.items()}
+                    print(f"mdl prune at step {step}: removed {gone}, nonzero left {left}", file=sys.stderr)
             ce = F.cross_entropy(model(x), y)
             loss = ce + scale * _complexity_bits(model, priors)
             opt_w.zero_grad(set_to_none=True)
@@ -173,6 +191,10 @@ def fit(model: nn.Module, priors: dict[str, MixturePrior], data: Dataset, config
             loss.backward()
             opt_w.step()
             opt_p.step()
+            if masks is not None:
+                with torch.no_grad():
+                    for layer, m in masks.items():
+                        model.get_submodule(layer).weight.mul_(m)
             sums["ce"] += float(ce.detach()) * len(idx)
             sums["seen"] += len(idx)
             step += 1
@@ -182,6 +204,8 @@ def fit(model: nn.Module, priors: dict[str, MixturePrior], data: Dataset, config
         record = {"epoch": epoch + 1, "cross_entropy": sums["ce"] / max(sums["seen"], 1),
                   "predicted_weight_bytes": bits / 8, "test_error": _error(model, data),
                   "elapsed_s": time.perf_counter() - started}
+        if masks is not None:
+            record["mdl_pruned"] = sum(pruned.values())
         history.append(record)
         if progress:
             print(f"mdl epoch {epoch + 1:3d}/{train.epochs}  ce {record['cross_entropy']:.4f}  "
@@ -196,7 +220,7 @@ def _layer_report(priors, snapped, bits, estimates, bodies, report) -> dict[str,
     for name, s in snapped.items():
         t = by_name.get(f"{name}.weight")
         e = estimates[name]
-        out[name] = {"weights": int(s.codes.size), "nonzero": s.nonzero,
+        out[name] = {"weights": int(s.codes.size), "shape": list(s.codes.shape), "nonzero": s.nonzero,
                      "distinct": int(np.unique(s.codes).size), "predicted_bytes_soft": bits[name] / 8,
                      "estimated_bytes": e.nbytes, "estimated_chain": e.chain,
                      "body_bytes": bodies[name], "file_bytes": t.nbytes if t else None,
@@ -224,6 +248,10 @@ def train_mdl(model: nn.Module, data: Dataset, config: MDLConfig = MDLConfig(),
     float_error = _error(model, data)
     bits = code_length_bits(model, priors)
     snapped = snap(model, priors)
+    dead = []
+    if config.remove_dead:      # exact: fold constant units into biases, cut unread ones
+        dead = remove_dead_units(model, torch.from_numpy(data.x_train[:2]))
+        snapped = {n: rebase(model.get_submodule(n), s) for n, s in snapped.items()}
     # The soft estimate in the limit of hard responsibilities: the entropy of the argmax assignment.
     hard = sum(empirical_entropy_bits(np.bincount(s.components.reshape(-1))) for s in snapped.values())
     snapped_error = tuned_error = _error(model, data)
@@ -251,7 +279,7 @@ def train_mdl(model: nn.Module, data: Dataset, config: MDLConfig = MDLConfig(),
     result = MDLResult(model, graph, lvn, sum(bits.values()), sum(e.nbytes for e in estimates.values()),
                        weight_bytes, levin_cost(report), float_error, snapped_error, tuned_error,
                        integer_error, history, _layer_report(priors, snapped, bits, estimates, bodies, report),
-                       time.perf_counter() - started, {"predicted_weight_bytes_hard": hard / 8,
+                       time.perf_counter() - started, {"predicted_weight_bytes_hard": hard / 8, "dead_units": dead,
                                                        "config": config.to_dict(),
                                                        "train_config": train_config.to_dict()})
     if out_dir is not None:

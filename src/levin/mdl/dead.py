@@ -1,0 +1,144 @@
+"""Remove the units a sparse model no longer uses, exactly: the file then pays for neither their
+weights' positions nor their biases.
+
+After the snap many channels / neurons are dead in one of two ways:
+- *unread*: every weight that reads the channel is 0 (its consumers' input slices are zero), so
+  its producer's filter and bias change nothing downstream;
+- *constant*: every weight that writes it is 0, so it carries act(bias), the same for every
+  input. Its consumers' biases absorb that constant (b += W[:, slice] . constant), then their
+  slices are zeroed, which makes it unread.
+Unread channels are cut out of every coupled layer with levin's channel-dependency graph
+(`levin.prune.depgraph`), and the two steps repeat until nothing changes (a neuron cut from fc1
+can leave a conv2 channel unread). Both are exact in float: the outputs do not change.
+
+The constant is measured, not derived: consumers' inputs are recorded on a few samples and a
+fold happens only where they are constant. A conv consumer with zero padding is never folded
+(its border sees the padding, not the constant), nor one that a BatchNorm separates from the
+producer; such channels stay, which costs bytes, never accuracy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from levin.prune.depgraph import DependencyGraph
+
+
+def remove_dead_units(model: nn.Module, example: torch.Tensor, max_rounds: int = 10) -> list[dict]:
+    """Fold constant channels into their consumers and cut unread ones, in place, until none is
+    left. Returns one record per round that changed the model: the groups' producers and the
+    channel indices (of that round's graph) removed, plus the count of folded channels."""
+    rounds = []
+    for _ in range(max_rounds):
+        graph = DependencyGraph(model, example)
+        folded = _fold_constants(model, graph, example)
+        removed = {}
+        for g, group in enumerate(graph.groups):
+            dead = [p for p in range(len(group)) if _unread(model, graph, group.classes[p])]
+            dead = dead[:len(group) - 1]          # a group keeps one channel: the graph stays whole
+            if dead:
+                removed[g] = dead
+        if not removed:
+            if folded:
+                rounds.append({"folded": folded, "removed": {}})
+            break
+        rounds.append({"folded": folded, "removed": {",".join(graph.groups[g].producers): p
+                                                     for g, p in removed.items()}})
+        graph.prune(removed)
+    return rounds
+
+
+def _slices(graph: DependencyGraph, root: int) -> dict[str, list[int]]:
+    """The input indices of every conv/linear (not carrier) reading channel class `root`."""
+    out = {}
+    for name, atoms in graph.inputs.items():
+        if name in graph.carriers:
+            continue
+        idx = [i for i, a in enumerate(atoms.tolist()) if graph.find(a) == root]
+        if idx:
+            out[name] = idx
+    return out
+
+
+def _carried(graph: DependencyGraph, root: int) -> bool:
+    return any(graph.find(a) == root for name in graph.carriers for a in graph.inputs[name].tolist())
+
+
+def _unread(model: nn.Module, graph: DependencyGraph, root: int) -> bool:
+    with torch.no_grad():
+        return all(not model.get_submodule(n).weight[:, idx].any() for n, idx in _slices(graph, root).items())
+
+
+def _unwritten(model: nn.Module, graph: DependencyGraph, channel: list[tuple[str, int]]) -> bool:
+    with torch.no_grad():
+        return all(not model.get_submodule(n).weight[i].any() for n, i in channel)
+
+
+@torch.no_grad()
+def _fold_constants(model: nn.Module, graph: DependencyGraph, example: torch.Tensor) -> int:
+    """Fold every constant (unwritten, still read) channel into its consumers' biases; returns how many."""
+    todo = []
+    for group in graph.groups:
+        for p, root in enumerate(group.classes):
+            if _unwritten(model, graph, group.channels[p]) and not _carried(graph, root) \
+                    and not _unread(model, graph, root):
+                todo.append(root)
+    if not todo:
+        return 0
+    inputs = _record_inputs(model, {n for root in todo for n in _slices(graph, root)}, example)
+    count = 0
+    for root in todo:
+        plan = []
+        for name, idx in _slices(graph, root).items():
+            module, x = model.get_submodule(name), inputs[name]
+            const = _constant(module, x, idx)
+            if const is None:
+                break
+            plan.append((module, idx, const))
+        else:
+            for module, idx, const in plan:
+                w = module.weight
+                # Linear: W[:, idx] @ c; conv (no padding): every kernel tap sees c.
+                contrib = w[:, idx] @ const if w.dim() == 2 else w[:, idx].sum((2, 3)) @ const
+                module.bias.add_(contrib.to(module.bias.dtype))
+                w[:, idx] = 0
+            count += 1
+    return count
+
+
+def _constant(module: nn.Module, x: torch.Tensor, idx: list[int]) -> torch.Tensor | None:
+    """The constant value of input channels `idx` of `module` (recorded inputs `x`), or None if
+    they are not constant or a fold would not be exact."""
+    if module.bias is None:
+        return None
+    if isinstance(module, nn.Conv2d):
+        if any(np.atleast_1d(module.padding)) or module.groups != 1:
+            return None
+        v = x[:, idx]                              # [B, c, H, W]
+        first = v[:1, :, :1, :1]
+    elif isinstance(module, nn.Linear):
+        v = x[:, idx]                              # [B, c]
+        first = v[:1]
+    else:
+        return None
+    if not torch.equal(v, first.expand_as(v)):
+        return None
+    return first.reshape(-1).to(module.weight.dtype)
+
+
+def _record_inputs(model: nn.Module, names: set[str], example: torch.Tensor) -> dict[str, torch.Tensor]:
+    seen, hooks = {}, []
+    for name in names:
+        hooks.append(model.get_submodule(name).register_forward_hook(
+            lambda m, args, out, name=name: seen.__setitem__(name, args[0].detach())))
+    was_training = model.training
+    model.eval()
+    try:
+        model(example)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return seen
