@@ -121,7 +121,8 @@ def run_point(args: argparse.Namespace, lam: float) -> dict:
     torch.set_num_threads(args.threads)
     data = load("mnist", args.data_dir)
     train = TrainConfig(optimizer="adam", lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
-                        shift=args.shift)
+                        shift=args.shift, distill_alpha=args.distill_alpha)
+    teacher = load_model(f"runs/{args.model}").module if args.distill_alpha > 0 else None
     init = args.init or f"runs/{args.model}"
     loaded = load_init(args.model, args.init)
     config = MDLConfig(lam=lam, components=args.components, prior_lr=args.prior_lr,
@@ -131,7 +132,7 @@ def run_point(args: argparse.Namespace, lam: float) -> dict:
     log(f"{args.model} lambda={lam:g}: {args.epochs} epochs from {init}")
     t0 = time.perf_counter()
     r = train_mdl(loaded.module, data, config, train, out_dir=ROOT.parent / "runs" / "mdl" / args.model
-                  / f"lam{lam:g}", progress=args.jobs == 1, name=args.model)
+                  / f"lam{lam:g}", progress=args.jobs == 1, name=args.model, teacher=teacher)
     d = r.to_dict()
     log(f"{args.model} lambda={lam:g}: {d['file_bytes']:,} B, integer error {100 * d['integer_error']:.2f}%")
     return {"lam": lam, "init": init, "baseline_error": 1 - loaded.meta.get("test_accuracy", float("nan")),
@@ -170,6 +171,8 @@ def main() -> int:
                     help="most of a layer's nonzeros one MDL-prune event removes")
     ap.add_argument("--remove-dead", action="store_true",
                     help="after the snap, fold constant units into biases and cut unread ones (exact)")
+    ap.add_argument("--distill-alpha", type=float, default=0.0,
+                    help="distil from the uncompressed runs/<model> with this weight (temperature 4)")
     ap.add_argument("--init", default=None, help="warm start: a saved model dir or a step's .safetensors; default runs/<model>")
     ap.add_argument("--data-dir", default="/work/shared/data")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per lambda")

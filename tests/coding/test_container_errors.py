@@ -11,8 +11,10 @@ from levin.coding import container, graph_codec
 from levin.coding.entropy_model import EntropyModelConfig, build_model
 from levin.coding.fields import ByteWriter
 from levin.coding.fuzz import fix_crcs
-from levin.errors import LevinFormatError
+from levin.config.code import CodeConfig
+from levin.errors import LevinError, LevinFormatError
 from levin.ir.graph import Graph, QuantParams
+from tests.coding.test_format_doc import example_graph
 from tests.golden.make_golden import golden_config, golden_graph
 
 GOLDEN = container.encode(golden_graph(), golden_config())
@@ -24,7 +26,7 @@ def sections(data: bytes) -> list[tuple[int, bytes]]:
     return [(s.kind, data[s.body : s.end]) for s in secs]
 
 
-def build(parts: list[tuple[int, bytes]], version=(1, 0)) -> bytes:
+def build(parts: list[tuple[int, bytes]], version=container.VERSION) -> bytes:
     """A file from (kind, body) sections, with correct framing and CRCs."""
     head = ByteWriter()
     head.raw(container.MAGIC)
@@ -59,7 +61,7 @@ def test_every_single_byte_change_is_caught():
     (b"", "not a .lvn file"),
     (b"PK\x03\x04rest", "not a .lvn file"),
     (b"LEVN", "header: major version"),
-    (b"LEVN\x02\x00\x01", "version 2.0 is newer than this levin reads"),
+    (b"LEVN\x03\x00\x01", r"version 3.0 is newer than this levin reads \(1.x, 2.x\)"),
     (b"LEVN\x00\x00\x01", "not a valid version"),
     (b"LEVN\x01\x00\xff\xff\xff\xff\x0f", "section count"),
 ])
@@ -69,7 +71,55 @@ def test_headers_are_checked(data, message):
 
 
 def test_newer_minor_versions_are_read():
-    assert container.decode(build(sections(GOLDEN), version=(1, 7))).name == "golden"
+    assert container.decode(build(sections(GOLDEN), version=(2, 7))).name == "golden"
+
+
+def plain_graph_sections() -> list[tuple[int, bytes]]:
+    """The golden file's sections with its graph stored plain (kind 1), as format 1.0 wrote it."""
+    parts = sections(GOLDEN)
+    if parts[0][0] == container.GRAPH_DEFLATE:
+        parts[0] = (container.GRAPH, zlib.decompress(parts[0][1], -15))
+    return parts
+
+
+def deflated(body: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(body) + packer.flush()
+
+
+def test_a_plain_or_a_deflated_graph_reads_the_same_and_1x_files_are_read():
+    parts = plain_graph_sections()
+    packed = [(container.GRAPH_DEFLATE, deflated(parts[0][1]))] + parts[1:]
+    want = container.decode(GOLDEN)
+    for data in (build(parts, (1, 0)), build(parts), build(packed)):
+        got = container.decode(data)
+        assert list(got.tensors) == list(want.tensors) and [n.name for n in got.nodes] == [n.name for n in want.nodes]
+    with pytest.raises(LevinFormatError, match="unknown required section kind 3"):
+        container.decode(build(packed, (1, 0)))         # 1.x has no deflated graph
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"\xff\xff\xff", "deflate stream is corrupt"),
+    (lambda g: deflated(g)[:-3], "truncated"),
+    (lambda g: deflated(g) + b"\x00", "bytes after its end"),
+    (lambda g: deflated(b"\x00" * (container.MAX_GRAPH_BYTES + 1)), "inflates to more than"),
+])
+def test_a_bad_deflated_graph_is_a_clear_error(body, message):
+    parts = plain_graph_sections()
+    bad = body(parts[0][1]) if callable(body) else body
+    with pytest.raises(LevinFormatError, match=message):
+        container.decode(build([(container.GRAPH_DEFLATE, bad)] + parts[1:]))
+
+
+def test_the_writer_deflates_the_graph_only_when_that_is_shorter():
+    for graph in (example_graph(), golden_graph()):
+        auto, plain = container.encode(graph), container.encode(graph, CodeConfig(graph="plain"))
+        assert sections(plain)[0][0] == container.GRAPH
+        kind = sections(auto)[0][0]
+        assert (kind == container.GRAPH_DEFLATE and len(auto) < len(plain)) or (kind == container.GRAPH
+                                                                                and auto == plain)
+    with pytest.raises(LevinError, match="graph must be"):
+        CodeConfig(graph="zip")
 
 
 def test_crc_mismatches_name_the_section():
@@ -113,7 +163,7 @@ def _graph_body(tensor_shape=(4, 4), op="Linear", attrs=None) -> bytes:
     g.add_constant("w", np.ones(tensor_shape, np.int8), q)
     g.add_node("Linear", [x, "w"], "fc", dtype=np.int8, quant=q)
     g.mark_output("fc")
-    return container.encode(g)
+    return container.encode(g, CodeConfig(graph="plain"))
 
 
 def test_hostile_sizes_fail_before_allocating():

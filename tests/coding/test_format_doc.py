@@ -27,7 +27,7 @@ def example_graph() -> Graph:
 
 
 def test_worked_example_matches_the_encoder():
-    config = CodeConfig(default=WeightCodecConfig(coders=("pack",), sparse="never", codebook="never"))
+    config = CodeConfig(default=WeightCodecConfig(coders=("pack",), sparse="never", codebook="never"), graph="plain")
     data = container.encode(example_graph(), config)
     assert len(data) == 91
     assert documented_bytes() == data

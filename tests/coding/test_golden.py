@@ -23,4 +23,4 @@ def test_encoder_writes_the_golden_bytes(name):
 
 def test_golden_header_bytes_are_as_documented():
     data = (HERE / "golden.lvn").read_bytes()
-    assert data[:4] == b"LEVN" and data[4:6] == bytes([1, 0])
+    assert data[:4] == b"LEVN" and data[4:6] == bytes([2, 0])

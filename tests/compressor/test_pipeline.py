@@ -169,3 +169,21 @@ quantize: {per_channel: false, calibration_size: 100}
         if node.op in ("Conv2d", "Linear"):
             codes = graph.tensors[node.inputs[1]].data
             assert len(np.unique(codes[codes != 0])) <= 8, node.name   # the freeze kept the codebook
+
+
+def test_an_mdl_step_that_cut_dead_units_resumes_with_the_cut_shapes(trained, data, tmp_path):
+    recipe = parse("""
+steps:
+  - prune: {sparsity: 0.97, schedule: one_shot}
+    finetune: {epochs: 0}
+  - mdl: {lam: 1.0, components: 4, calibration_size: 100, remove_dead: true, finetune_epochs: 0}
+    finetune: {epochs: 1, optimizer: adam, lr: 5.0e-4, batch_size: 64}
+quantize: {per_channel: false, calibration_size: 100}
+""")
+    first = compress(trained, data, recipe, tmp_path, model_name="digits_cnn", progress=False)
+    assert any(r["removed"] for r in first.steps[1].info["dead_units"])
+    shapes = {n: p.shape for n, p in first.model.state_dict().items()}
+    again = compress(trained, data, recipe, tmp_path, model_name="digits_cnn", progress=False)
+    assert again.steps[1].resumed
+    assert {n: p.shape for n, p in again.model.state_dict().items()} == shapes
+    assert again.lvn_bytes == first.lvn_bytes

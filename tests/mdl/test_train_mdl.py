@@ -85,3 +85,25 @@ def test_mdl_pruning_and_dead_unit_removal_end_to_end(digits):
         assert w.size == info["weights"] and np.unique(w).size <= 4 + 1
     # Accuracy is not checked: 16 steps on 1,437 digits say nothing about it (MNIST runs do).
     assert abs(r.weight_estimate_error) < 0.05 and abs(r.tuned_error - r.integer_error) < 0.1
+
+
+class CountingTeacher(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.calls = model, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.model(x)
+
+
+def test_mdl_training_distils_from_a_teacher_and_needs_one_to_distil(digits):
+    torch.manual_seed(0)
+    model = zoo.create("digits_cnn")
+    teacher = CountingTeacher(zoo.create("digits_cnn"))
+    config = MDLConfig(lam=1.0, components=4, calibration_size=100, finetune_epochs=0)
+    distil = TrainConfig(optimizer="adam", lr=1e-3, epochs=1, batch_size=128, distill_alpha=0.5)
+    with pytest.raises(LevinError, match="teacher"):
+        train_mdl(model, digits, config, distil, progress=False, max_steps=1)
+    train_mdl(model, digits, config, distil, progress=False, max_steps=5, teacher=teacher)
+    assert teacher.calls == 5 and not teacher.training

@@ -8,7 +8,7 @@ from levin import zoo
 from levin.config import TrainConfig
 from levin.errors import CheckpointError, LevinError
 from levin.train import checkpoint, data
-from levin.train.loop import CHECKPOINT, FINAL, _loss, evaluate, random_shift, train
+from levin.train.loop import CHECKPOINT, FINAL, task_loss, evaluate, random_shift, train
 
 CONFIG = TrainConfig(epochs=2, batch_size=64, lr=0.05, checkpoint_every=5)
 
@@ -119,11 +119,11 @@ def test_distillation_loss():
     logits = torch.randn(8, 10)
     labels = torch.randint(0, 10, (8,))
     config = TrainConfig(distill_alpha=1.0)
-    assert float(_loss(logits, labels, config, logits.clone())) == pytest.approx(0, abs=1e-6)
-    assert float(_loss(logits, labels, config, -logits)) > 0.1
+    assert float(task_loss(logits, labels, config, logits.clone())) == pytest.approx(0, abs=1e-6)
+    assert float(task_loss(logits, labels, config, -logits)) > 0.1
     half = TrainConfig(distill_alpha=0.5)
-    hard = float(_loss(logits, labels, TrainConfig()))
-    assert float(_loss(logits, labels, half, logits.clone())) == pytest.approx(hard / 2, rel=1e-5)
+    hard = float(task_loss(logits, labels, TrainConfig()))
+    assert float(task_loss(logits, labels, half, logits.clone())) == pytest.approx(hard / 2, rel=1e-5)
 
 
 def test_distillation_from_a_teacher_trains(digits, tmp_path):

@@ -58,6 +58,8 @@ def render(report: container.ContainerReport, name: str = "model") -> str:
                 ("graph: inputs and outputs", gb["io"]),
                 ("graph: nodes (ops, attributes)", gb["nodes"]),
                 ("graph: section framing and CRC", gb["framing"])]
+    if gb.get("deflate"):
+        overhead.append(("graph: saved by deflating the graph section", gb["deflate"]))
     if report.skipped_bytes:
         overhead.append(("optional sections this levin does not read", report.skipped_bytes))
     width = max(len(k) for k, _ in overhead)

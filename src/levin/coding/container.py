@@ -4,12 +4,16 @@ Read me first. Layout (every field little-endian; full spec in docs/format.md):
 
     header   magic "LEVN", u8 major, u8 minor, varint section count, u32 CRC32 of the header
     sections each: u8 kind, varint body length, body, u32 CRC32 of kind + length + body
-             kind 1 GRAPH  exactly one, first: tensors, nodes, inputs, outputs (`graph_codec.py`)
+             kind 1 GRAPH  exactly one graph section, first: tensors, nodes, inputs, outputs
+                           (`graph_codec.py`); kind 3 is the same body, raw-DEFLATE compressed
+                           (format 2.0: the writer picks whichever is shorter; names and op
+                           names are a tenth of a small model's file otherwise)
              kind 2 TENSOR one per constant tensor, in tensor order: varint tensor index, then
                            the codec chain of its data (`weights.py`)
              kinds with bit 7 set are optional: a reader that does not know them skips them
 
-A reader accepts any minor version of its major version (1) and rejects a newer major version.
+A reader accepts any minor version of major versions 1 and 2 (1.x files have no kind 3) and
+rejects a newer major version.
 Reading never trusts a length: every count is checked against the bytes left before anything is
 allocated, each section's CRC32 is checked before its body is parsed, and every error is a
 LevinFormatError naming the part (header, section i, tensor 'name', field).
@@ -29,9 +33,11 @@ from levin.errors import LevinError, LevinFormatError
 from levin.ir.graph import Graph
 
 MAGIC = b"LEVN"
-VERSION = (1, 0)
-GRAPH, TENSOR, OPTIONAL = 1, 2, 0x80
-KIND_NAMES = {GRAPH: "graph", TENSOR: "tensor"}
+VERSION = (2, 0)
+READS = (1, 2)                         # major versions this reader reads
+GRAPH, TENSOR, GRAPH_DEFLATE, OPTIONAL = 1, 2, 3, 0x80
+KIND_NAMES = {GRAPH: "graph", TENSOR: "tensor", GRAPH_DEFLATE: "graph (deflated)"}
+MAX_GRAPH_BYTES = 1 << 24              # a deflated graph section inflates to at most 16 MiB
 MAX_TOTAL_CONSTANT_ELEMENTS = 1 << 25  # 32M weights in one file: bounds what a hostile file can allocate
 
 
@@ -100,7 +106,11 @@ class ContainerReport:
 def encode(graph: Graph, config: CodeConfig | None = None) -> bytes:
     """Return the .lvn bytes of `graph`, each constant tensor coded as `config` says."""
     config = config or CodeConfig()
-    sections = [_section(GRAPH, graph_codec.encode_graph(graph))]
+    body = graph_codec.encode_graph(graph)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = packer.compress(body) + packer.flush()
+    deflate = config.graph == "auto" and len(packed) < len(body)
+    sections = [_section(GRAPH_DEFLATE, packed) if deflate else _section(GRAPH, body)]
     for i, t in enumerate(graph.tensors.values()):
         if t.is_constant:
             coded = weights.encode_tensor(t.data, config.for_tensor(t.name), t.name)
@@ -135,11 +145,12 @@ def read_sections(data: bytes) -> tuple[tuple[int, int], int, list[Section]]:
         raise LevinFormatError(f"header: not a .lvn file (magic bytes {data[:4]!r}, expected {MAGIC!r})")
     r = ByteReader(data, 4, len(data), "header")
     version = (r.u8("major version"), r.u8("minor version"))
-    if version[0] != VERSION[0]:
+    if version[0] not in READS:
         newer = version[0] > VERSION[0]
         raise LevinFormatError(
             f"header: format version {version[0]}.{version[1]} "
-            + ("is newer than this levin reads (1.x); upgrade levin" if newer else "is not a valid version"))
+            + (f"is newer than this levin reads ({', '.join(f'{m}.x' for m in READS)}); upgrade levin"
+               if newer else "is not a valid version"))
     n = r.count("section count", 6)
     crc = zlib.crc32(data[: r.pos])
     stored = r.u32("header CRC32")
@@ -173,12 +184,19 @@ def _parse(data: bytes, stats: bool) -> tuple[Graph, ContainerReport]:
     n = len(sections)
     known = [s for s in sections if not s.kind & OPTIONAL]
     for i, s in enumerate(sections):
-        if s.kind not in KIND_NAMES and not s.kind & OPTIONAL:
+        if (s.kind not in KIND_NAMES or (s.kind == GRAPH_DEFLATE and version[0] < 2)) and not s.kind & OPTIONAL:
             raise LevinFormatError(f"{s.describe(i, n)}: unknown required section kind {s.kind}")
-    if not known or known[0].kind != GRAPH or sum(s.kind == GRAPH for s in known) != 1:
+    graphs = [s for s in known if s.kind in (GRAPH, GRAPH_DEFLATE)]
+    if not known or known[0] not in graphs or len(graphs) != 1:
         raise LevinFormatError("sections: the file needs exactly one graph section, before the tensor sections")
     g = known[0]
-    desc = graph_codec.decode_graph(data, g.body, g.end)
+    if g.kind == GRAPH_DEFLATE:
+        body = _inflate(data[g.body:g.end], g.describe(sections.index(g), n))
+        desc = graph_codec.decode_graph(body, 0, len(body))
+        deflate = (g.end - g.body) - len(body)   # negative: the bytes deflate saved
+    else:
+        desc = graph_codec.decode_graph(data, g.body, g.end)
+        deflate = 0
     records = desc.tensors
     constant_ids = [i for i, t in enumerate(records) if t.constant]
     total = sum(math.prod(records[i].shape) for i in constant_ids)
@@ -207,9 +225,25 @@ def _parse(data: bytes, stats: bool) -> tuple[Graph, ContainerReport]:
     parts = dict(desc.parts)
     parts["tensors"] -= sum(t.meta_bytes for t in reports)
     parts["framing"] = g.nbytes - (g.end - g.body)
+    if deflate:
+        parts["deflate"] = deflate
     report = ContainerReport(version, len(data), header_bytes, parts, reports,
                              sum(s.nbytes for s in sections if s.kind & OPTIONAL), graph)
     return graph, report
+
+
+def _inflate(body: bytes, where: str) -> bytes:
+    """A deflated graph section's body, inflated; bounded, and complete to its last byte."""
+    inflater = zlib.decompressobj(-15)
+    try:
+        out = inflater.decompress(body, MAX_GRAPH_BYTES + 1)
+    except zlib.error as exc:
+        raise LevinFormatError(f"{where}: the deflate stream is corrupt ({exc})") from None
+    if len(out) > MAX_GRAPH_BYTES:
+        raise LevinFormatError(f"{where}: inflates to more than {MAX_GRAPH_BYTES} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise LevinFormatError(f"{where}: the deflate stream is truncated or has bytes after its end")
+    return out
 
 
 def decode(data: bytes) -> Graph:

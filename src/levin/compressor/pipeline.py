@@ -195,12 +195,12 @@ def _run_mdl(model, ctx, step, folder) -> dict:
         raise LevinError("an mdl step trains: give it finetune epochs >= 1")
     holds.release(model)
     result = train_mdl(model, ctx.data, step.config, config, folder, progress=ctx.progress,
-                       name=ctx.model_name, code=ctx.recipe.code)
+                       name=ctx.model_name, code=ctx.recipe.code, teacher=ctx.teacher)
     ctx.sparse |= set(result.layers)
     ctx.shared |= set(result.layers)          # snapped: later fine-tuning keeps the codebooks
     return {"mdl_file_bytes": result.file_bytes, "predicted_bytes": result.predicted_bytes,
             "soft_estimate_bits": result.predicted_weight_bits, "integer_error": result.integer_error,
-            "levin_cost": result.cost.cost}
+            "levin_cost": result.cost.cost, "dead_units": result.extra["dead_units"]}
 
 
 def _run_finetune(model, ctx, step, folder) -> dict:
@@ -228,6 +228,9 @@ def _replay(model: nn.Module, ctx: _Context, step: Step, info: dict) -> None:
     """Redo the structural part of a finished step on a fresh model, so its weights load."""
     if step.kind == "channels" and info.get("removed"):
         DependencyGraph(model, _example(ctx.data)).prune({int(g): v for g, v in info["removed"].items()})
+    if step.kind == "mdl" and info.get("dead_units"):
+        from levin.mdl.dead import replay_cuts
+        replay_cuts(model, _example(ctx.data), info["dead_units"])
 
 
 def _identity(ctx: _Context, upto: int) -> dict:

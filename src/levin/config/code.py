@@ -71,10 +71,16 @@ class WeightCodecConfig(ConfigMixin):
 
 @dataclass(frozen=True)
 class CodeConfig:
-    """Coding of a whole graph: `default` for every tensor, `tensors` by tensor name overrides it."""
+    """Coding of a whole graph: `default` for every tensor, `tensors` by tensor name overrides it;
+    `graph` "auto" stores the graph section deflated when that is shorter, "plain" never does."""
 
     default: WeightCodecConfig = field(default_factory=WeightCodecConfig)
     tensors: Mapping[str, WeightCodecConfig] = field(default_factory=dict)
+    graph: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.graph not in ("auto", "plain"):
+            raise LevinError(f"CodeConfig: graph must be 'auto' or 'plain', got {self.graph!r}")
 
     def for_tensor(self, name: str) -> WeightCodecConfig:
         return self.tensors.get(name, self.default)
@@ -83,15 +89,16 @@ class CodeConfig:
         return replace(self, default=replace(self.default, **changes))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"default": self.default.to_dict(), "tensors": {k: v.to_dict() for k, v in self.tensors.items()}}
+        return {"default": self.default.to_dict(), "tensors": {k: v.to_dict() for k, v in self.tensors.items()},
+                "graph": self.graph}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CodeConfig:
         """Per-tensor entries inherit every field they do not set from `default`."""
-        unknown = sorted(set(data) - {"default", "tensors"})
+        unknown = sorted(set(data) - {"default", "tensors", "graph"})
         if unknown:
-            raise LevinError(f"CodeConfig: unknown field(s) {', '.join(unknown)}; known: default, tensors")
+            raise LevinError(f"CodeConfig: unknown field(s) {', '.join(unknown)}; known: default, tensors, graph")
         default = WeightCodecConfig.from_dict(dict(data.get("default") or {}))
         tensors = {k: WeightCodecConfig.from_dict({**default.to_dict(), **v})
                    for k, v in (data.get("tensors") or {}).items()}
-        return cls(default, tensors)
+        return cls(default, tensors, data.get("graph", "auto"))

@@ -142,3 +142,15 @@ def _record_inputs(model: nn.Module, names: set[str], example: torch.Tensor) -> 
         for h in hooks:
             h.remove()
     return seen
+
+
+def replay_cuts(model: nn.Module, example: torch.Tensor, rounds: list[dict]) -> None:
+    """Cut the channels `remove_dead_units` cut (its returned `rounds`) from a fresh copy of the
+    model, so that the cut model's weights load into it. Folds are not replayed: they changed
+    values, which the loaded weights carry."""
+    for record in rounds:
+        if not record["removed"]:
+            continue
+        graph = DependencyGraph(model, example)
+        by_producers = {",".join(g.producers): i for i, g in enumerate(graph.groups)}
+        graph.prune({by_producers[p]: channels for p, channels in record["removed"].items()})

@@ -56,7 +56,7 @@ from levin.mdl.snap import rebase, snap
 from levin.prune.masks import select_layers
 from levin.quant.pipeline import integer_outputs
 from levin.train.data import Dataset
-from levin.train.loop import evaluate, random_shift
+from levin.train.loop import evaluate, random_shift, task_loss
 
 LN2 = math.log(2.0)
 
@@ -135,8 +135,14 @@ def _error(model, data) -> float:
 
 
 def fit(model: nn.Module, priors: dict[str, MixturePrior], data: Dataset, config: MDLConfig,
-        train: TrainConfig, progress: bool = True, max_steps: int | None = None) -> list[dict]:
-    """Train `model` and `priors` together on the MDL loss (module docstring); return the history."""
+        train: TrainConfig, progress: bool = True, max_steps: int | None = None,
+        teacher: nn.Module | None = None) -> list[dict]:
+    """Train `model` and `priors` together on the MDL loss (module docstring); return the history.
+    With a `teacher` and `train.distill_alpha` > 0 the data term is the distillation loss."""
+    if train.distill_alpha > 0 and teacher is None:
+        raise LevinError("distill_alpha > 0 needs a teacher model")
+    if teacher is not None:
+        teacher.eval()
     weights = [p for p in model.parameters() if p.requires_grad]
     prior_params = [q for p in priors.values() for q in p.parameters()]
     opt_w = torch.optim.Adam(weights, lr=train.lr)
@@ -184,8 +190,14 @@ def fit(model: nn.Module, priors: dict[str, MixturePrior], data: Dataset, config
                 if progress:
                     left = {n: int(m.sum()) for n, m in masks.items()}
                     print(f"mdl prune at step {step}: removed {gone}, nonzero left {left}", file=sys.stderr)
-            ce = F.cross_entropy(model(x), y)
-            loss = ce + scale * _complexity_bits(model, priors)
+            logits = model(x)
+            ce = F.cross_entropy(logits, y)
+            data_loss = ce
+            if teacher is not None and train.distill_alpha > 0:
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
+                data_loss = task_loss(logits, y, train, teacher_logits)
+            loss = data_loss + scale * _complexity_bits(model, priors)
             opt_w.zero_grad(set_to_none=True)
             opt_p.zero_grad(set_to_none=True)
             loss.backward()
@@ -233,7 +245,7 @@ def train_mdl(model: nn.Module, data: Dataset, config: MDLConfig = MDLConfig(),
               train_config: TrainConfig = TrainConfig(optimizer="adam", lr=5e-4, epochs=10),
               out_dir: str | Path | None = None, progress: bool = True, *,
               code: CodeConfig | None = None, max_steps: int | None = None,
-              name: str | None = None) -> MDLResult:
+              name: str | None = None, teacher: nn.Module | None = None) -> MDLResult:
     """Description-length training of `model` (in place) on `data`; see `levin.mdl`.
 
     Args:
@@ -241,10 +253,11 @@ def train_mdl(model: nn.Module, data: Dataset, config: MDLConfig = MDLConfig(),
             optimizer and weight decay are not used (the prior replaces weight decay).
         out_dir: if given, write `model.lvn` and `mdl.json` there.
         max_steps: stop after this many optimizer steps (tests).
+        teacher: distil from it while training (`train_config.distill_alpha` > 0).
     """
     started = time.perf_counter()
     priors = _priors(model, config)
-    history = fit(model, priors, data, config, train_config, progress, max_steps)
+    history = fit(model, priors, data, config, train_config, progress, max_steps, teacher)
     float_error = _error(model, data)
     bits = code_length_bits(model, priors)
     snapped = snap(model, priors)

@@ -93,7 +93,8 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
                            weight_decay=config.weight_decay)
 
 
-def _loss(logits, labels, config: TrainConfig, teacher_logits=None):
+def task_loss(logits, labels, config: TrainConfig, teacher_logits=None):
+    """Cross-entropy, mixed with the teacher's soft targets when distilling."""
     hard = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
     if teacher_logits is None or config.distill_alpha == 0:
         return hard
@@ -191,7 +192,7 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, out_dir: str | P
                 if teacher is not None and config.distill_alpha > 0:
                     with torch.no_grad():
                         teacher_logits = teacher(x)
-                loss = _loss(logits, y, config, teacher_logits)
+                loss = task_loss(logits, y, config, teacher_logits)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
