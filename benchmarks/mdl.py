@@ -17,7 +17,7 @@ weight-sharing 16.7 KB (1.94%). Targets: LeNet-5 <= 4 KB at <= 1.0%, LeNet-300-1
 <= 1.6%.
 
 Run (one sweep per command; its points replace the model's points in benchmarks/results/mdl.json,
-the plot is redrawn from all models there):
+the plot (mdl.png) and the sweep report (mdl.html) are redrawn from all models there):
     .venv/bin/python benchmarks/mdl.py --model lenet300 --lambdas 0.05 0.1 0.2 0.4 --epochs 10 \
         --init runs/deep-compression-lenet300/steps/01-prune/model.safetensors
 Each point's .lvn and mdl.json go to runs/mdl/<model>/lam<lambda>/.
@@ -46,6 +46,7 @@ from levin.train.data import load
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "mdl.json"
 PLOT = ROOT / "results" / "mdl.png"
+REPORT = ROOT / "results" / "mdl.html"
 PUBLISHED = {
     "lenet5": {"Deep Compression": (44_000, 0.0074), "soft weight-sharing": (10_600, 0.0097),
                "Bayesian compression": (4_000, 0.010), "target": (4_096, 0.010)},
@@ -101,6 +102,21 @@ def plot(results: dict) -> None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(PLOT, dpi=120)
+
+
+def report(results: dict) -> None:
+    """mdl.html: the Pareto plot and, per model, every point of its last sweep and the command."""
+    from levin.report.html import sweep_page
+
+    headers = ["lambda", ".lvn B", "predicted B", "nonzero", "integer error", "Levin cost", "Pareto"]
+    tables = [(f"{model}: {entry['command']}", headers,
+               [[f"{p['lam']:g}", f"{p['file_bytes']:,}", f"{p['predicted_bytes']:,.0f}", f"{p['nonzero']:,}",
+                 f"{100 * p['integer_error']:.2f}%", f"{p['levin_cost']:,.1f}", "yes" if p["pareto"] else ""]
+                for p in sorted(entry["points"], key=lambda p: p["file_bytes"])])
+              for model, entry in results.items() if entry.get("points")]
+    sweep_page("levin: description-length training, lambda sweeps",
+               "Every size is the whole .lvn file; error is levin's integer reference on the 10,000 MNIST "
+               "test images. Published points for context.", PLOT.read_bytes(), tables, REPORT)
 
 
 def load_init(model: str, init: str | None):
@@ -195,6 +211,7 @@ def main() -> int:
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=2) + "\n")
             plot(results)
+            report(results)
     rows = [[f"{p['lam']:g}", f"{p['file_bytes']:,}", f"{p['predicted_bytes']:,.0f}", f"{100 * p['estimate_error']:+.2f}%",
              f"{p['estimated_weight_bytes']:,.0f} / {p['weight_bytes']:,}", f"{100 * p['weight_estimate_error']:+.2f}%",
              f"{p['predicted_weight_bytes_soft']:,.0f}", f"{p['nonzero']:,}",
@@ -211,7 +228,7 @@ def main() -> int:
         print(table(["layer", "shape", "weights", "nonzero", "distinct", "chain", "tensor B"],
                     [[k, "x".join(map(str, v["shape"])), f"{v['weights']:,}", f"{v['nonzero']:,}", str(v["distinct"]),
                       v["chain"] or "", f"{v['file_bytes']:,}"] for k, v in p["layers"].items()]))
-    print(f"wrote {RESULTS} and {PLOT}")
+    print(f"wrote {RESULTS}, {PLOT} and {REPORT}")
     return 0
 
 

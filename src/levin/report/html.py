@@ -130,3 +130,17 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
     path.write_text(page, encoding="utf-8")
     return path
 
+
+
+def sweep_page(title: str, note: str, png: bytes, tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]],
+               path: str | Path) -> Path:
+    """A one-page report of a parameter sweep (e.g. the MDL lambda sweep): its Pareto plot, then
+    one table per (heading, headers, rows)."""
+    parts = [f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><style>{STYLE}</style>",
+             f"<h1>{html.escape(title)}</h1><p class=note>{html.escape(note)}</p>",
+             "<h2>Size vs error: the Pareto front</h2>", _img(png, "Pareto plot")]
+    for heading, headers, rows in tables:
+        parts += [f"<h2>{html.escape(heading)}</h2>", _table(headers, rows)]
+    out = Path(path)
+    out.write_text("\n".join(parts) + "\n")
+    return out
