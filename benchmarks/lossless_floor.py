@@ -25,6 +25,7 @@ import numpy as np
 from scipy.stats import laplace, norm
 
 from levin.cli.common import table
+from levin.coding.entropy_model import empirical_entropy_bits
 from levin.ir import tflite
 from levin.tflite_shrink import order0_floor
 
@@ -38,8 +39,7 @@ LEVELS = np.arange(-128, 128)
 
 
 def entropy_bits(values: np.ndarray) -> float:
-    _, counts = np.unique(values, return_counts=True)
-    return float(-(counts * np.log2(counts / values.size)).sum())
+    return empirical_entropy_bits(np.unique(values, return_counts=True)[1])
 
 
 def parametric_bits(row: np.ndarray) -> float:

@@ -33,10 +33,11 @@ def remove_dead_units(model: nn.Module, example: torch.Tensor, max_rounds: int =
     rounds = []
     for _ in range(max_rounds):
         graph = DependencyGraph(model, example)
-        folded = _fold_constants(model, graph, example)
+        readers, carried = _readers(graph)
+        folded = _fold_constants(model, graph, readers, carried, example)
         removed = {}
         for g, group in enumerate(graph.groups):
-            dead = [p for p in range(len(group)) if _unread(model, graph, group.classes[p])]
+            dead = [p for p, root in enumerate(group.classes) if _unread(model, readers.get(root, {}))]
             dead = dead[:len(group) - 1]          # a group keeps one channel: the graph stays whole
             if dead:
                 removed[g] = dead
@@ -50,48 +51,45 @@ def remove_dead_units(model: nn.Module, example: torch.Tensor, max_rounds: int =
     return rounds
 
 
-def _slices(graph: DependencyGraph, root: int) -> dict[str, list[int]]:
-    """The input indices of every conv/linear (not carrier) reading channel class `root`."""
-    out = {}
+def _readers(graph: DependencyGraph) -> tuple[dict[int, dict[str, list[int]]], set[int]]:
+    """Per channel class: the input indices of every conv/linear reading it; and the classes a
+    carrier (BatchNorm, add, ...) reads, which are never folded."""
+    readers: dict[int, dict[str, list[int]]] = {}
+    carried = set()
     for name, atoms in graph.inputs.items():
-        if name in graph.carriers:
-            continue
-        idx = [i for i, a in enumerate(atoms.tolist()) if graph.find(a) == root]
-        if idx:
-            out[name] = idx
-    return out
+        for i, a in enumerate(atoms.tolist()):
+            root = graph.find(a)
+            if name in graph.carriers:
+                carried.add(root)
+            else:
+                readers.setdefault(root, {}).setdefault(name, []).append(i)
+    return readers, carried
 
 
-def _carried(graph: DependencyGraph, root: int) -> bool:
-    return any(graph.find(a) == root for name in graph.carriers for a in graph.inputs[name].tolist())
-
-
-def _unread(model: nn.Module, graph: DependencyGraph, root: int) -> bool:
+def _unread(model: nn.Module, slices: dict[str, list[int]]) -> bool:
     with torch.no_grad():
-        return all(not model.get_submodule(n).weight[:, idx].any() for n, idx in _slices(graph, root).items())
+        return all(not model.get_submodule(n).weight[:, idx].any() for n, idx in slices.items())
 
 
-def _unwritten(model: nn.Module, graph: DependencyGraph, channel: list[tuple[str, int]]) -> bool:
+def _unwritten(model: nn.Module, channel: list[tuple[str, int]]) -> bool:
     with torch.no_grad():
         return all(not model.get_submodule(n).weight[i].any() for n, i in channel)
 
 
 @torch.no_grad()
-def _fold_constants(model: nn.Module, graph: DependencyGraph, example: torch.Tensor) -> int:
+def _fold_constants(model: nn.Module, graph: DependencyGraph, readers: dict[int, dict[str, list[int]]],
+                    carried: set[int], example: torch.Tensor) -> int:
     """Fold every constant (unwritten, still read) channel into its consumers' biases; returns how many."""
-    todo = []
-    for group in graph.groups:
-        for p, root in enumerate(group.classes):
-            if _unwritten(model, graph, group.channels[p]) and not _carried(graph, root) \
-                    and not _unread(model, graph, root):
-                todo.append(root)
+    todo = [root for group in graph.groups for p, root in enumerate(group.classes)
+            if root not in carried and _unwritten(model, group.channels[p])
+            and not _unread(model, readers.get(root, {}))]
     if not todo:
         return 0
-    inputs = _record_inputs(model, {n for root in todo for n in _slices(graph, root)}, example)
+    inputs = _record_inputs(model, {n for root in todo for n in readers[root]}, example)
     count = 0
     for root in todo:
         plan = []
-        for name, idx in _slices(graph, root).items():
+        for name, idx in readers[root].items():
             module, x = model.get_submodule(name), inputs[name]
             const = _constant(module, x, idx)
             if const is None:

@@ -82,16 +82,11 @@ def mdl_prune(model: nn.Module, priors: dict[str, MixturePrior], masks: dict[str
         live = (mask > 0) & (w != 0)
         ratio = torch.where(live & (code_bits > 0), data_bits / code_bits.clamp_min(1e-12),
                             torch.full_like(data_bits, math.inf))
-        candidates = (ratio < 1).nonzero(as_tuple=False)
+        # The smallest ratios first, at most `cap` of them (weights that stay have ratio inf).
         cap = int(max_fraction * int(live.sum()))
-        if len(candidates) > cap:
-            flat = ratio.reshape(-1)
-            order = torch.argsort(flat)[:cap]
-            chosen = torch.zeros_like(flat, dtype=torch.bool)
-            chosen[order] = True
-            chosen = chosen.reshape(w.shape) & (ratio < 1)
-        else:
-            chosen = ratio < 1
+        chosen = torch.zeros(ratio.numel(), dtype=torch.bool)
+        chosen[torch.argsort(ratio.reshape(-1))[:cap]] = True
+        chosen = chosen.reshape(w.shape) & (ratio < 1)
         mask[chosen] = 0
         w.mul_(mask)
         removed[name] = int(chosen.sum())
