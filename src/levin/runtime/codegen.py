@@ -29,6 +29,7 @@ input, so a graph the oracle rejects is rejected here with the oracle's message.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,10 +283,25 @@ def _carray(a: np.ndarray, per_line: int = 16) -> str:
     return ",\n    ".join(", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line))
 
 
+# What a name from the graph may keep in a C comment. A .lvn file is untrusted input: a name
+# with "*/" would end the comment and the rest would be compiled (code injection), and a
+# backslash, "?" (trigraphs) or a control character has no business there either.
+_COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;/()\[\]<>=+@#%&|~^'-]")
+_COMMENT_MAX = 80
+
+
+def comment_text(name: str) -> str:
+    """`name` made safe inside a C block comment: unsafe characters become '_', long names end
+    in '...'. The generated code never carries user text verbatim (identifiers are n<k>)."""
+    text = _COMMENT_UNSAFE.sub("_", str(name))
+    return text if len(text) <= _COMMENT_MAX else text[:_COMMENT_MAX - 3] + "..."
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["carray"] = _carray
+    env.filters["comment"] = comment_text
     env.filters["ctype"] = lambda a: _CTYPES[np.asarray(a).dtype]
     return env
 
