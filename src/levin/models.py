@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,13 @@ from typing import Any
 from torch import nn
 
 from levin import zoo
-from levin.errors import LevinError
+from levin.errors import CheckpointError, LevinError
 from levin.train import checkpoint
 from levin.train.loop import FINAL
+
+
+MAX_RANK = 4                  # one sample: (C,), (C, L), (C, H, W) or a 4-D tensor
+MAX_INPUT_ELEMENTS = 1 << 24  # 16M values per sample (64 MB as float32)
 
 
 @dataclass
@@ -43,49 +48,116 @@ def _from_factory(ref: str) -> LoadedModel:
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise LevinError(f"{file} has no callable {attr!r}")
-    model = factory()
+    try:
+        model = factory()
+    except Exception as exc:  # the user's code, as above
+        raise LevinError(f"{ref}: calling it failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):
         raise LevinError(f"{ref} returned {type(model).__name__}, not a torch.nn.Module")
     shape = getattr(model, "input_shape", None)
-    return LoadedModel(model, ref, tuple(shape) if shape else None, None)
+    return LoadedModel(model, ref, check_input_shape(shape, f"{ref}: input_shape") if shape else None, None)
 
 
-def _from_checkpoint(path: Path) -> LoadedModel:
+def _is_factory(ref: str) -> bool:
+    return ":" in ref and ref.rpartition(":")[0].endswith(".py")
+
+
+def _checkpoint_file(path: Path) -> Path:
     file = path / FINAL if path.is_dir() else path
     if not file.is_file():
         raise LevinError(f"{path}: no {FINAL} here; train one with `levin train ... --out {path}`")
-    meta = checkpoint.read_meta(file)
-    base = load_model(meta["model"]) if "model" in meta else None
-    if base is None:
-        raise LevinError(f"{file}: checkpoint does not say which model it holds")
-    checkpoint.load(file, base.module)
-    shape = meta.get("input_shape") or base.input_shape
-    return LoadedModel(base.module, base.name, tuple(shape) if shape else None,
-                       meta.get("num_classes", base.num_classes), meta)
+    return file
 
 
-def load_model(ref: str) -> LoadedModel:
-    """Build the model `ref` names: a zoo name, `file.py:factory`, or a checkpoint file/dir."""
-    if ":" in ref and ref.rpartition(":")[0].endswith(".py"):
-        return _from_factory(ref)
-    path = Path(ref)
-    if path.suffix == ".safetensors" or path.is_dir():
-        return _from_checkpoint(path)
+def check_input_shape(shape: Any, what: str) -> tuple[int, ...]:
+    """`shape` (one sample, channels first) as a tuple, or a LevinError saying what is wrong with it.
+    The bounds keep a typo from asking for a 40 GB tensor before anything else runs."""
+    ok = (isinstance(shape, (list, tuple)) and 1 <= len(shape) <= MAX_RANK
+          and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape))
+    if not ok:
+        raise LevinError(f"{what} {shape!r}: expected 1 to {MAX_RANK} positive integers like 1,28,28")
+    elements = math.prod(shape)
+    if elements > MAX_INPUT_ELEMENTS:
+        raise LevinError(f"{what} {'x'.join(map(str, shape))}: {elements:,} elements per sample, more than "
+                         f"levin takes ({MAX_INPUT_ELEMENTS:,}; microcontroller inputs are far smaller)")
+    return tuple(shape)
+
+
+def _meta_shape(meta: dict[str, Any], file: Path) -> tuple[int, ...] | None:
+    shape = meta.get("input_shape")
+    if shape is None:
+        return None
     try:
-        spec = zoo.spec(ref)
-    except LevinError:
-        raise LevinError(f"unknown model {ref!r}: not a zoo model ({', '.join(zoo.names())}), "
-                         f"a path/to/file.py:factory, or a checkpoint directory") from None
-    return LoadedModel(spec.factory(), spec.name, spec.input_shape, spec.num_classes)
+        return check_input_shape(shape, "metadata input_shape")
+    except LevinError as exc:
+        raise CheckpointError(f"{file}: {exc}") from None
 
 
-def load_graph(ref: str, input_shape: tuple[int, ...] | None = None):
-    """Load the model `ref` names and capture it into a `levin.ir.Graph` on a batch-1 input."""
+def _meta_classes(meta: dict[str, Any], file: Path) -> int | None:
+    n = meta.get("num_classes")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise CheckpointError(f"{file}: metadata num_classes {n!r} is not a positive integer")
+    return n
+
+
+def _with_weights(base: LoadedModel, path: Path) -> LoadedModel:
+    """`base` (built from code the user named) with the trained weights of checkpoint `path`."""
+    file = _checkpoint_file(path)
+    meta = checkpoint.read_meta(file)
+    shape = _meta_shape(meta, file) or base.input_shape
+    classes = _meta_classes(meta, file)
+    checkpoint.load(file, base.module)
+    return LoadedModel(base.module, base.name, shape, base.num_classes if classes is None else classes, meta)
+
+
+def _from_checkpoint(path: Path) -> LoadedModel:
+    """A checkpoint of a zoo model. Its metadata never chooses code to run: a checkpoint of a model
+    defined in a file of the user's is loaded with the definition the user passes (`weights=`)."""
+    file = _checkpoint_file(path)
+    meta = checkpoint.read_meta(file)
+    name = meta.get("model")
+    if not isinstance(name, str):
+        raise CheckpointError(f"{file}: checkpoint does not say which model it holds (metadata "
+                              f"'model' is {type(name).__name__}, expected a zoo name)")
+    if name not in zoo.names():
+        hint = (f"--model {name} --weights {path}" if _is_factory(name)
+                else "--model path/to/file.py:factory --weights " + str(path))
+        raise CheckpointError(f"{file}: holds weights of {name!r}, not a zoo model; levin never imports "
+                              f"code a checkpoint names: pass the definition yourself: {hint}")
+    spec = zoo.spec(name)
+    return _with_weights(LoadedModel(spec.factory(), spec.name, spec.input_shape, spec.num_classes), path)
+
+
+def load_model(ref: str, weights: str | Path | None = None) -> LoadedModel:
+    """Build the model `ref` names: a zoo name, `file.py:factory`, or a checkpoint file/dir of a
+    zoo model. `weights`: a checkpoint whose trained weights go into the model `ref` builds (how a
+    checkpoint of your own model definition is loaded: the checkpoint never names code to run)."""
+    if _is_factory(ref):
+        base = _from_factory(ref)
+    else:
+        path = Path(ref)
+        if path.suffix == ".safetensors" or path.is_dir():
+            if weights is not None:
+                raise LevinError(f"--weights goes with a model definition (zoo name or file.py:factory), "
+                                 f"not with the checkpoint {ref}")
+            return _from_checkpoint(path)
+        try:
+            spec = zoo.spec(ref)
+        except LevinError:
+            raise LevinError(f"unknown model {ref!r}: not a zoo model ({', '.join(zoo.names())}), "
+                             f"a path/to/file.py:factory, or a checkpoint directory") from None
+        base = LoadedModel(spec.factory(), spec.name, spec.input_shape, spec.num_classes)
+    return _with_weights(base, Path(weights)) if weights is not None else base
+
+
+def load_graph(ref: str, input_shape: tuple[int, ...] | None = None, weights: str | Path | None = None):
+    """Load the model `ref` names (`weights` as in `load_model`) and capture it into a
+    `levin.ir.Graph` on a batch-1 input."""
     import torch
 
     from levin.ir.capture import capture
 
-    loaded = load_model(ref)
+    loaded = load_model(ref, weights)
     shape = input_shape or loaded.input_shape
     if shape is None:
         raise LevinError(f"model {ref} does not say its input shape; pass --input-shape C,H,W "

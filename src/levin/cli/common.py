@@ -23,6 +23,14 @@ def writable_dir(path: str | Path) -> Path:
     return out
 
 
+def add_weights_argument(p) -> None:
+    """`--weights`: how a checkpoint of the user's own model definition is loaded (a checkpoint
+    never names code for levin to import)."""
+    p.add_argument("--weights", metavar="CHECKPOINT",
+                   help="trained weights for --model (a checkpoint file or directory from `levin train`); "
+                        "needed for a model defined in your own path/to/file.py:factory")
+
+
 def write_json(data: Any, target: str) -> None:
     """Write `data` as JSON to the file `target`, or to stdout for '-'."""
     text = json.dumps(data, indent=2) + "\n"

@@ -7,7 +7,7 @@ import argparse
 import torch
 
 from levin import zoo
-from levin.cli.common import writable_dir, write_json
+from levin.cli.common import add_weights_argument, writable_dir, write_json
 from levin.train import data as datasets
 
 # Shown by --help and parsed by tests/cli/test_compress.py: keep it a valid recipe.
@@ -43,6 +43,7 @@ def register(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
                    help=f"checkpoint directory, zoo name ({', '.join(zoo.names())}) or path/to/file.py:factory")
+    add_weights_argument(p)
     p.add_argument("--recipe", required=True,
                    help=f"recipe YAML file, or a preset: {', '.join(preset_names())}")
     p.add_argument("--dataset", help="dataset (default: the zoo model's own)")
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     result = compress(args.model, args.dataset, recipe=recipe, out_dir=out, data_dir=args.data_dir,
+                      weights=args.weights,
                       progress=not args.quiet)
     title = f"{args.model} on {result.dataset}, recipe {recipe.name}"
     extra = finish(result, recipe, result.data, out, c=not args.no_c,

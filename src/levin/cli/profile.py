@@ -8,9 +8,9 @@ import argparse
 from levin import zoo
 from levin.analyze import devices
 from levin.analyze.profile import ProfileResult, profile
-from levin.cli.common import table, write_json
+from levin.cli.common import add_weights_argument, table, write_json
 from levin.errors import LevinError
-from levin.models import load_graph
+from levin.models import check_input_shape, load_graph
 
 EXAMPLES = """examples:
   levin profile --model lenet5
@@ -27,6 +27,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True,
                    help=f"zoo name ({', '.join(zoo.names())}), path/to/file.py:factory, "
                         f"or a checkpoint directory")
+    add_weights_argument(p)
     p.add_argument("--input-shape", metavar="C,H,W",
                    help="one input sample, channels first (default: the model's own)")
     p.add_argument("--device", help=f"add the fit verdict and estimates for one of: "
@@ -39,16 +40,14 @@ def parse_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(d) for d in text.replace("x", ",").split(","))
     except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise LevinError(f"--input-shape {text!r}: expected positive integers like 1,28,28")
-    return shape
+        raise LevinError(f"--input-shape {text!r}: expected positive integers like 1,28,28") from None
+    return check_input_shape(shape, "--input-shape")
 
 
 def run(args: argparse.Namespace) -> int:
     device = devices.get(args.device) if args.device else None
     shape = parse_shape(args.input_shape) if args.input_shape else None
-    graph = load_graph(args.model, shape)
+    graph = load_graph(args.model, shape, args.weights)
     result = profile(graph)
     est = devices.estimate(result, device) if device else None
     print(render(result, est))

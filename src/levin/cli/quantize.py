@@ -8,7 +8,7 @@ import argparse
 import torch
 
 from levin import zoo
-from levin.cli.common import table, writable_dir, write_json
+from levin.cli.common import add_weights_argument, table, writable_dir, write_json
 from levin.config import QuantConfig
 from levin.config.quant import ACTIVATION_OBSERVERS, WEIGHT_OBSERVERS
 from levin.errors import LevinError
@@ -33,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True,
                    help=f"checkpoint directory, zoo name ({', '.join(zoo.names())}) or "
                         f"path/to/file.py:factory")
+    add_weights_argument(p)
     p.add_argument("--dataset", help="dataset (default: the zoo model's own)")
     p.add_argument("--data-dir", help=f"folder with the dataset files (default: ${datasets.ENV_VAR})")
     p.add_argument("--bits", type=int, default=8, help="weight bits, 2..8 (default 8)")
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         raise LevinError("--test-size must be >= 1")
     out = writable_dir(args.out) if args.out else None
     torch.manual_seed(config.calibration_seed)
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, args.weights)
     dataset = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
     if dataset is None:
         raise LevinError("--dataset is required for a model outside the zoo")

@@ -7,7 +7,7 @@ import argparse
 import torch
 
 from levin import zoo
-from levin.cli.common import writable_dir, write_json
+from levin.cli.common import add_weights_argument, writable_dir, write_json
 from levin.config import TrainConfig
 from levin.errors import LevinError
 from levin.models import load_model
@@ -28,6 +28,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True,
                    help=f"zoo name ({', '.join(zoo.names())}), path/to/file.py:factory, "
                         f"or a checkpoint directory to fine-tune")
+    add_weights_argument(p)
     p.add_argument("--dataset", help=f"one of {', '.join(datasets.names())} "
                                      f"(default: the zoo model's own)")
     p.add_argument("--data-dir", help=f"folder with the dataset files (default: ${datasets.ENV_VAR})")
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(config.seed)          # the initial weights are part of the run
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, args.weights)
     dataset = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
     if dataset is None:
         raise LevinError("--dataset is required for a model outside the zoo")

@@ -15,7 +15,8 @@ from levin.train import data as datasets
 
 def compress(model: nn.Module | str, data: datasets.Dataset | str | None = None, *,
              recipe: Recipe | str | Path, out_dir: str | Path | None = None,
-             data_dir: str | Path | None = None, progress: bool = True) -> CompressResult:
+             data_dir: str | Path | None = None, weights: str | Path | None = None,
+             progress: bool = True) -> CompressResult:
     """Compress `model` by `recipe` and freeze it to an integer graph and a .lvn file.
 
     Args:
@@ -24,13 +25,14 @@ def compress(model: nn.Module | str, data: datasets.Dataset | str | None = None,
         data: a Dataset or a dataset name (default: the zoo model's own dataset).
         recipe: a Recipe, a YAML file, or a preset name (`levin.compressor.recipe.preset_names()`).
         out_dir: checkpoints of every step, model.lvn and summary.json (resumable); None: memory only.
+        weights: a checkpoint to load into `model` when it is a zoo name or file.py:factory.
     """
     from levin.models import load_model
 
     recipe = recipe if isinstance(recipe, Recipe) else load(recipe)
     name = loaded = None
     if isinstance(model, str):
-        loaded = load_model(model)
+        loaded = load_model(model, weights)
         model, name = loaded.module, loaded.name
         untrained = name in zoo.names() and not loaded.meta
     else:

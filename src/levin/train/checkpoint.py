@@ -52,9 +52,13 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON metadata of a checkpoint, without loading its tensors."""
     try:
         with safe_open(str(path), "pt") as f:
-            return json.loads((f.metadata() or {})["levin"])
-    except (OSError, SafetensorError, KeyError, json.JSONDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a levin checkpoint ({exc})") from None
+            meta = json.loads((f.metadata() or {})["levin"])
+    except (OSError, SafetensorError, KeyError, json.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: not a levin checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: not a levin checkpoint (metadata is a JSON "
+                              f"{type(meta).__name__}, not an object)")
+    return meta
 
 
 def load(path: str | os.PathLike, model: torch.nn.Module,
@@ -69,7 +73,8 @@ def load(path: str | os.PathLike, model: torch.nn.Module,
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "mismatch"
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        first = " ".join(lines[:2])[:300] if lines else "mismatch"
         raise CheckpointError(f"{path}: weights do not fit the model ({first})") from None
     if optimizer is not None:
         saved = meta.get("optimizer")
