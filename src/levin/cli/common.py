@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from levin.errors import LevinError
+from levin.fileio import write_atomic
 
 
 def writable_dir(path: str | Path) -> Path:
@@ -21,6 +23,17 @@ def writable_dir(path: str | Path) -> Path:
     except OSError as exc:
         raise LevinError(f"cannot write to {out}: {exc.strerror or exc}") from None
     return out
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (thread counts, sample counts): 0 and -1 are typos, not defaults."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def add_weights_argument(p) -> None:
@@ -37,10 +50,7 @@ def write_json(data: Any, target: str) -> None:
     if target == "-":
         sys.stdout.write(text)
         return
-    try:
-        Path(target).write_text(text)
-    except OSError as exc:
-        raise LevinError(f"cannot write {target}: {exc.strerror or exc}") from None
+    write_atomic(target, text)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

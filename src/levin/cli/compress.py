@@ -7,7 +7,9 @@ import argparse
 import torch
 
 from levin import zoo
-from levin.cli.common import add_weights_argument, writable_dir, write_json
+from levin.analyze import devices
+from levin.cli.common import add_weights_argument, positive_int, writable_dir, write_json
+from levin.runtime.weight_fields import FORMATS
 from levin.train import data as datasets
 
 # Shown by --help and parsed by tests/cli/test_compress.py: keep it a valid recipe.
@@ -51,12 +53,13 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="run directory: steps/, model.lvn, summary.json")
     p.add_argument("--no-c", action="store_true", help="skip the C export, build and bit-exact check")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
-    p.add_argument("--format", default="auto", dest="weight_format",
-                   help="C weight format: auto, int8, packed, codebook, rans, sparse (default auto)")
-    p.add_argument("--verify-samples", type=int, metavar="N",
+    p.add_argument("--format", default="auto", dest="weight_format", choices=list(FORMATS),
+                   help="C weight format (default auto)")
+    p.add_argument("--verify-samples", type=positive_int, metavar="N",
                    help="test inputs the C output is compared on (default: all)")
-    p.add_argument("--device", default="cortex-m4", help="device for the report's fit verdict")
-    p.add_argument("--threads", type=int, metavar="N",
+    p.add_argument("--device", default="cortex-m4", choices=list(devices.DEVICES),
+                   help="device for the report's fit verdict (default cortex-m4)")
+    p.add_argument("--threads", type=positive_int, metavar="N",
                    help="torch threads (default: one per core; 1 is faster while other jobs share the cores)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or step lines")

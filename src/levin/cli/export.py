@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from levin.cli.common import write_json
+from levin.errors import LevinError
 from levin.runtime.codegen import FORMATS, export_c
 
 EXAMPLES = """examples:
@@ -28,7 +30,13 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = export_c(args.model, args.out_dir, args.format)
+    out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        raise LevinError(f"--c {out}: exists and is not a folder; give a folder for the C sources")
+    try:
+        result = export_c(args.model, out, args.format)
+    except OSError as exc:  # the folder cannot be made or written (permissions, a full disk)
+        raise LevinError(f"cannot write the C sources to {out}: {exc.strerror or exc}") from None
     if args.json != "-":
         print(f"wrote {len(result.files)} files to {result.out_dir}: weights {result.weight_bytes} B in "
               f"flash, arena {result.arena_bytes} B (activations {result.activation_bytes} + scratch "

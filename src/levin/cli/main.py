@@ -30,8 +30,15 @@ def commands() -> list:
     return found
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line naming the command, and exit status 2 (argparse's own status)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="levin",
         description="Shrink neural networks onto microcontrollers: prune, quantize, share "
                     "weights, entropy-code, and run the result bit-exact in C.",
@@ -53,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except TrainingInterrupted as exc:
         print(f"levin: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        # Outside a training loop (k-means, freeze, a C build): finished steps and files are kept
+        # (each is written whole, then renamed), and a rerun resumes from them.
+        print(f"levin {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
     except LevinError as exc:
         print(f"levin {args.command}: error: {exc}", file=sys.stderr)

@@ -7,7 +7,7 @@ import argparse
 import torch
 
 from levin import zoo
-from levin.cli.common import add_weights_argument, writable_dir, write_json
+from levin.cli.common import add_weights_argument, positive_int, writable_dir, write_json
 from levin.config import TrainConfig
 from levin.errors import LevinError
 from levin.models import load_model
@@ -45,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--teacher", help="distil from this model (zoo name or checkpoint directory)")
     p.add_argument("--distill-alpha", type=float, help="weight of the teacher's soft targets "
                                                        "(default 0.5 with --teacher)")
-    p.add_argument("--threads", type=int, metavar="N",
+    p.add_argument("--threads", type=positive_int, metavar="N",
                    help="torch threads (default: one per core; 1 is faster while other jobs share the cores)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")

@@ -30,6 +30,7 @@ from levin.compressor import holds
 from levin.compressor.recipe import Recipe, Step
 from levin.config import TrainConfig
 from levin.errors import CheckpointError, LevinError
+from levin.fileio import write_atomic
 from levin.ir import Graph
 from levin.prune.channel import prune_channels
 from levin.prune.depgraph import DependencyGraph
@@ -323,14 +324,12 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         lvn_path = out / "model.lvn"
-        tmp = lvn_path.with_suffix(".lvn.tmp")
-        tmp.write_bytes(blob)
-        tmp.replace(lvn_path)
+        write_atomic(lvn_path, blob)
     result = CompressResult(model, quant.graph, lvn_path, len(blob), baseline, fp32, records, before, quant,
                             container.inspect(blob), time.perf_counter() - started, data)
     if out is not None:
         from levin.compressor.summary import summary_dict
-        (out / "summary.json").write_text(json.dumps(summary_dict(result, recipe), indent=2) + "\n")
+        write_atomic(out / "summary.json", json.dumps(summary_dict(result, recipe), indent=2) + "\n")
     return result
 
 

@@ -180,12 +180,30 @@ def _step(data: Any, where: str) -> Step:
     return Step(kind, config, finetune)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load, but a key given twice in one mapping is an error (YAML's last-wins would
+    silently drop the user's first value)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def parse(text: str, where: str = "recipe") -> Recipe:
     """A Recipe from YAML text; errors name `where` and the step."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
-        raise LevinError(f"{where}: not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise LevinError(f"{where}: not valid YAML ({at}{problem})") from None
     return Recipe.from_dict(data, where)
 
 

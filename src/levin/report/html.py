@@ -19,6 +19,7 @@ from levin.analyze.profile import code_size_estimate, profile
 from levin.compressor.pipeline import coded_weight_bytes, layer_weights
 from levin.compressor.summary import layer_rows
 from levin.coding.cost import levin_cost
+from levin.fileio import write_atomic
 from levin.report import figures
 
 STYLE = """
@@ -127,7 +128,7 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
             f"<style>{STYLE}</style><body>{''.join(parts)}</body></html>\n")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page)
     return path
 
 
