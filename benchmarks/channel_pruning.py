@@ -49,11 +49,11 @@ import torch.nn.functional as F
 from torch.nn.utils import prune as torch_prune
 
 from levin.analyze.profile import profile
-from levin.cli.common import table
 from levin.config import ChannelPruneConfig, TrainConfig
 from levin.ir.capture import capture
 from levin.ir.interpreter import run as run_ir
 from levin.models import load_model
+from levin.output import table
 from levin.prune.channel import prune_channels
 from levin.prune.magnitude import magnitude_masks
 from levin.prune.masks import select_layers

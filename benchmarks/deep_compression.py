@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 
 import levin
-from levin.cli.common import table
 from levin.compressor.recipe import load as load_recipe
 from levin.compressor.summary import summary_dict
+from levin.output import table
 
 RESULTS = Path(__file__).resolve().parent / "results" / "deep_compression.json"
 KB = 1000     # the paper's KB

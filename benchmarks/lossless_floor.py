@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import laplace, norm
 
-from levin.cli.common import table
 from levin.coding.entropy_model import empirical_entropy_bits
 from levin.ir import tflite
+from levin.output import table
 from levin.tflite_shrink import order0_floor
 
 ROOT = Path(__file__).resolve().parent

@@ -36,11 +36,11 @@ from pathlib import Path
 
 import torch
 
-from levin.cli.common import table
 from levin.config import TrainConfig
 from levin.config.mdl import MDLConfig
 from levin.mdl import train_mdl
 from levin.models import load_model
+from levin.output import table
 from levin.train.data import load
 
 ROOT = Path(__file__).resolve().parent

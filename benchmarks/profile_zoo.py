@@ -18,9 +18,9 @@ from levin import zoo
 from levin.analyze import devices
 from levin.analyze.memory import plan_memory
 from levin.analyze.profile import profile
-from levin.cli.common import table
 from levin.ir.capture import capture
 from levin.ir.interpreter import run as run_float
+from levin.output import table
 
 RESULTS = Path(__file__).resolve().parent / "results" / "profile_zoo.json"
 

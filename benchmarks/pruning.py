@@ -33,9 +33,9 @@ from pathlib import Path
 import torch
 from torch.nn.utils import prune as torch_prune
 
-from levin.cli.common import table
 from levin.config import NMConfig, PruneConfig, ShareConfig, TrainConfig
 from levin.models import load_model
+from levin.output import table
 from levin.prune.finetune import prune_and_finetune
 from levin.prune.magnitude import magnitude_masks
 from levin.prune.masks import remove_masks, select_layers, sparsity_report

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from levin.cli.common import table
 from levin.config import QuantConfig
 from levin.models import load_model
+from levin.output import table
 from levin.quant.pipeline import agreement, fakequant_outputs, integer_outputs, quantize
 from levin.train import data as datasets
 

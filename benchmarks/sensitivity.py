@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from levin.cli.common import table
 from levin.config import SensitivityConfig
 from levin.models import load_model
-from levin.prune import sensitivity
+from levin.output import table
+from levin.compressor import sensitivity
+from levin.report.figures import sensitivity_curves
 from levin.train.data import load
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -31,7 +32,7 @@ TITLES = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
 def draw(name: str, result, samples: int) -> str:
     """The scan's plot as docs/img/sensitivity_<name>.png; its path from the repository root."""
     title = f"{TITLES[name]}: accuracy on {samples:,} held-back training images, no retraining"
-    plot = sensitivity.plot(result, IMAGES / f"sensitivity_{name}.png", title=title)
+    plot = sensitivity_curves(result, IMAGES / f"sensitivity_{name}.png", title=title)
     return str(plot.relative_to(IMAGES.parents[1]))
 
 

@@ -26,8 +26,8 @@ import numpy as np
 
 from levin.bench._graphs import int8_graph, weight_density
 from levin.bench._host import time_inference
-from levin.cli.common import table, write_json
 from levin.errors import LevinError
+from levin.output import table, write_json
 from levin.runtime import cortexm, reference
 
 MODELS = ("digits_cnn", "lenet5", "lenet300", "resnet8", "dscnn")

@@ -27,9 +27,9 @@ import numpy as np
 
 from levin import tflite_shrink
 from levin.analyze.memory import plan_memory
-from levin.cli.common import table, write_json
 from levin.errors import LevinError
 from levin.ir import tflite, tflite_export, tflite_run
+from levin.output import table, write_json
 from levin.runtime import reference
 
 NAME = "vs-tflm"

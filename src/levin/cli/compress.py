@@ -8,7 +8,8 @@ import torch
 
 from levin import zoo
 from levin.analyze import devices
-from levin.cli.common import add_weights_argument, positive_int, writable_dir, write_json
+from levin.cli.common import add_weights_argument, positive_int, writable_dir
+from levin.output import write_json
 from levin.runtime.weight_fields import FORMATS
 from levin.train import data as datasets
 
@@ -67,7 +68,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from levin.compressor.api import compress, finish
+    from levin.compressor.api import compress
+    from levin.report.finish import finish
     from levin.compressor.recipe import load
     from levin.compressor.summary import render, summary_dict
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from levin.cli.common import table, writable_dir
+from levin.cli.common import writable_dir
+from levin.output import table
 
 MODEL, RECIPE = "digits_cnn", "digits"
 
@@ -28,7 +29,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from levin.compressor.api import compress, finish
+    from levin.compressor.api import compress
+    from levin.report.finish import finish
     from levin.compressor.recipe import load
 
     out = writable_dir(args.out)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from levin.cli.common import write_json
 from levin.errors import LevinError
+from levin.output import write_json
 from levin.runtime.codegen import FORMATS, export_c
 
 EXAMPLES = """examples:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from levin.cli.common import table, write_json
 from levin.coding.cost import levin_cost
 from levin.coding import container
+from levin.output import table, write_json
 
 EXAMPLES = """examples:
   levin inspect model.lvn

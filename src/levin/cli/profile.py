@@ -8,9 +8,10 @@ import argparse
 from levin import zoo
 from levin.analyze import devices
 from levin.analyze.profile import ProfileResult, profile
-from levin.cli.common import add_weights_argument, table, write_json
+from levin.cli.common import add_weights_argument
 from levin.errors import LevinError
 from levin.models import check_input_shape, load_graph
+from levin.output import table, write_json
 
 EXAMPLES = """examples:
   levin profile --model lenet5

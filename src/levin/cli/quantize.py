@@ -8,11 +8,12 @@ import argparse
 import torch
 
 from levin import zoo
-from levin.cli.common import add_weights_argument, table, writable_dir, write_json
+from levin.cli.common import add_weights_argument, writable_dir
 from levin.config import QuantConfig
 from levin.config.quant import ACTIVATION_OBSERVERS, WEIGHT_OBSERVERS
 from levin.errors import LevinError
 from levin.models import load_model
+from levin.output import table, write_json
 from levin.train import data as datasets
 
 EXAMPLES = """examples:

@@ -7,10 +7,11 @@ import argparse
 import torch
 
 from levin import zoo
-from levin.cli.common import add_weights_argument, positive_int, writable_dir, write_json
+from levin.cli.common import add_weights_argument, positive_int, writable_dir
 from levin.config import TrainConfig
 from levin.errors import LevinError
 from levin.models import load_model
+from levin.output import write_json
 from levin.train import data as datasets
 from levin.train.loop import FINAL, train
 

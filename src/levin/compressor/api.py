@@ -50,28 +50,3 @@ def compress(model: nn.Module | str, data: datasets.Dataset | str | None = None,
         baseline_dir = Path(out_dir) / "baseline" if out_dir is not None else None
         model = train_baseline(model, data, name, baseline_dir, progress=progress)
     return run_recipe(model, data, recipe, out_dir, model_name=name, progress=progress)
-
-
-def finish(result: CompressResult, recipe: Recipe, data: datasets.Dataset, out_dir: str | Path, *,
-           c: bool = True, report: bool = True, weight_format: str = "auto", samples: int | None = None,
-           device: str = "cortex-m4", title: str | None = None, progress: bool = True) -> dict:
-    """The rest of the flow after the freeze: export C to OUT/c, build and run it on the test
-    set and check it bit for bit against the reference (`c`), write OUT/report.html (`report`).
-    Returns what it measured: {"runtime": RuntimeCheck dict or None, "report": path or None}."""
-    import sys
-
-    out = Path(out_dir)
-    check = None
-    if c:
-        from levin.compressor.deploy import deploy
-
-        if progress:
-            print("C runtime: export, build, run on the test set, compare with the reference", file=sys.stderr)
-        check, _ = deploy(result, data, out / "c", weight_format=weight_format, samples=samples)
-    page = None
-    if report:
-        from levin.report.html import build
-
-        page = build(result, recipe, out / "report.html", title=title or f"{result.dataset}: {recipe.name}",
-                     device=device, runtime=check)
-    return {"runtime": check.to_dict() if check else None, "report": str(page) if page else None}

@@ -2,7 +2,7 @@
 
 Read me first. The model is plain between steps; each step
   1. applies its pass (prune, N:M, channels, share) on the constraints of the steps before it
-     (levin.compressor.holds: pruned zeros stay zero, shared layers keep their codebooks),
+     (levin.share.holds: pruned zeros stay zero, shared layers keep their codebooks),
   2. fine-tunes (optionally distilling from the uncompressed model),
   3. bakes its parametrizations and saves the model to `out/steps/NN-kind/model.safetensors`.
 A rerun of the same command skips finished steps (after checking they came from the same recipe
@@ -19,26 +19,21 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from levin import zoo
-from levin.compressor import holds
 from levin.compressor.recipe import Recipe, Step
 from levin.config import TrainConfig
 from levin.errors import CheckpointError, LevinError
 from levin.fileio import write_atomic
 from levin.ir import Graph
-from levin.prune.channel import prune_channels
-from levin.prune.depgraph import DependencyGraph
-from levin.prune.finetune import prune_and_finetune
-from levin.prune.magnitude import prune
+from levin.share import holds
+from levin.compressor.steps import STEPS, StepContext
 from levin.prune.masks import select_layers, sparsity_report
-from levin.prune.nm import prune_nm
-from levin.share.kmeans import share
 from levin.train import checkpoint
 from levin.train.data import Dataset
 from levin.train.loop import evaluate, train
@@ -86,24 +81,7 @@ class CompressResult:
         return self.quantize.integer_accuracy
 
 
-@dataclass
-class _Context:
-    data: Dataset
-    recipe: Recipe
-    base_train: TrainConfig
-    model_name: str
-    out: Path | None
-    teacher: nn.Module | None
-    progress: bool
-    sparse: set[str] = field(default_factory=set)
-    shared: set[str] = field(default_factory=set)
-
-    def log(self, message: str) -> None:
-        if self.progress:
-            print(message, file=sys.stderr, flush=True)
-
-
-def _step_dir(ctx: _Context, i: int, step: Step) -> Path | None:
+def _step_dir(ctx: StepContext, i: int, step: Step) -> Path | None:
     return ctx.out / "steps" / f"{i + 1:02d}-{step.kind}" if ctx.out is not None else None
 
 
@@ -127,95 +105,6 @@ def coded_weight_bytes(weights: nn.Module | dict[str, np.ndarray]) -> int:
     return total
 
 
-def _finetune(model: nn.Module, ctx: _Context, step: Step, folder: Path | None) -> float:
-    config = ctx.recipe.train_config(ctx.base_train, step)
-    if config is None:
-        return evaluate(model, ctx.data.x_test, ctx.data.y_test)
-    return train(model, ctx.data, config, folder, model_name=ctx.model_name, teacher=ctx.teacher,
-                 progress=ctx.progress).test_accuracy
-
-
-def _batches(data: Dataset, batch_size: int = 64, seed: int = 0):
-    order = np.random.default_rng(seed).permutation(len(data.x_train))
-    for i in range(0, len(order), batch_size):
-        idx = order[i:i + batch_size]
-        yield torch.from_numpy(data.x_train[idx]), torch.from_numpy(data.y_train[idx])
-
-
-def _example(data: Dataset) -> torch.Tensor:
-    return torch.from_numpy(data.x_train[:2])
-
-
-def _run_prune(model, ctx, step, folder) -> dict:
-    holds.hold(model, ctx.sparse, ctx.shared)
-    config = ctx.recipe.train_config(ctx.base_train, step)
-    ctx.sparse |= set(select_layers(model, step.config.include, step.config.exclude))
-    if config is None:                       # no fine-tuning: straight to the target
-        prune(model, step.config)
-        return {"stages": [{"stage": "one_shot", "sparsity": step.config.sparsity}]}
-    result = prune_and_finetune(model, ctx.data, step.config, config, folder, model_name=ctx.model_name,
-                                teacher=ctx.teacher, progress=ctx.progress)
-    return {"stages": result.stages}
-
-
-def _run_nm(model, ctx, step, folder) -> dict:
-    holds.hold(model, ctx.sparse, ctx.shared)
-    result = prune_nm(model, step.config, _example(ctx.data))
-    ctx.sparse |= set(result.masks)
-    before = evaluate(model, ctx.data.x_test, ctx.data.y_test)
-    _finetune(model, ctx, step, folder and folder / "finetune")
-    return {"accuracy_before_finetune": before, "skipped_layers": dict(result.skipped)}
-
-
-def _run_channels(model, ctx, step, folder) -> dict:
-    result = prune_channels(model, _example(ctx.data), step.config, _batches(ctx.data))
-    before = evaluate(model, ctx.data.x_test, ctx.data.y_test)
-    holds.hold(model, ctx.sparse, ctx.shared)
-    _finetune(model, ctx, step, folder and folder / "finetune")
-    return {"accuracy_before_finetune": before,
-            "removed": {str(i): g["removed"] for i, g in enumerate(result.groups) if g["removed"]},
-            "groups": [{k: g[k] for k in ("producers", "before", "after")} for g in result.groups],
-            "removed_channels": sum(len(g["removed"]) for g in result.groups)}
-
-
-def _run_share(model, ctx, step, folder) -> dict:
-    holds.release(model)
-    books = share(model, step.config)
-    holds.hold(model, ctx.sparse - set(books), ())     # layers outside the codebooks keep their zeros
-    before = evaluate(model, ctx.data.x_test, ctx.data.y_test)
-    _finetune(model, ctx, step, folder and folder / "finetune")
-    ctx.shared |= set(books)
-    return {"accuracy_before_finetune": before, "bits": {n: b.bits for n, b in books.items()}}
-
-
-def _run_mdl(model, ctx, step, folder) -> dict:
-    from levin.mdl import train_mdl
-
-    config = ctx.recipe.train_config(ctx.base_train, step)
-    if config is None:
-        raise LevinError("an mdl step trains: give it finetune epochs >= 1")
-    holds.release(model)
-    result = train_mdl(model, ctx.data, step.config, config, folder, progress=ctx.progress,
-                       name=ctx.model_name, code=ctx.recipe.code, teacher=ctx.teacher)
-    ctx.sparse |= set(result.layers)
-    ctx.shared |= set(result.layers)          # snapped: later fine-tuning keeps the codebooks
-    return {"mdl_file_bytes": result.file_bytes, "predicted_bytes": result.predicted_bytes,
-            "soft_estimate_bits": result.predicted_weight_bits, "integer_error": result.integer_error,
-            "levin_cost": result.cost.cost, "dead_units": result.extra["dead_units"]}
-
-
-def _run_finetune(model, ctx, step, folder) -> dict:
-    holds.hold(model, ctx.sparse, ctx.shared)
-    _finetune(model, ctx, step, folder and folder / "finetune")
-    return {}
-
-
-RUNNERS: dict[str, Callable[..., dict]] = {
-    "prune": _run_prune, "nm": _run_nm, "channels": _run_channels, "share": _run_share,
-    "mdl": _run_mdl, "finetune": _run_finetune,
-}
-
-
 def _settings(step: Step) -> str:
     """The fields a step sets away from their defaults, e.g. "sparsity=0.9, schedule=agp"."""
     if step.config is None:
@@ -225,22 +114,13 @@ def _settings(step: Step) -> str:
     return ", ".join(f"{k}={v}" for k, v in changed.items()) or "defaults"
 
 
-def _replay(model: nn.Module, ctx: _Context, step: Step, info: dict) -> None:
-    """Redo the structural part of a finished step on a fresh model, so its weights load."""
-    if step.kind == "channels" and info.get("removed"):
-        DependencyGraph(model, _example(ctx.data)).prune({int(g): v for g, v in info["removed"].items()})
-    if step.kind == "mdl" and info.get("dead_units"):
-        from levin.mdl.dead import replay_cuts
-        replay_cuts(model, _example(ctx.data), info["dead_units"])
-
-
-def _identity(ctx: _Context, upto: int) -> dict:
+def _identity(ctx: StepContext, upto: int) -> dict:
     return {"model": ctx.model_name, "dataset": ctx.data.name,
             "steps": [s.to_dict() for s in ctx.recipe.steps[:upto + 1]],
             "finetune": ctx.recipe.finetune, "distill": ctx.recipe.distill}
 
 
-def _finished(ctx: _Context, i: int, step: Step) -> dict | None:
+def _finished(ctx: StepContext, i: int, step: Step) -> dict | None:
     folder = _step_dir(ctx, i, step)
     if folder is None or not (folder / STEP_FILE).exists():
         return None
@@ -258,14 +138,16 @@ def _record(model, ctx, i, step, accuracy, wall, info, resumed=False) -> StepRec
                       wall, coded_weight_bytes(model), info, resumed)
 
 
-def run_steps(model: nn.Module, ctx: _Context) -> list[StepRecord]:
+def run_steps(model: nn.Module, ctx: StepContext) -> list[StepRecord]:
     """Every step of the recipe on `model` (in place), skipping those a previous run finished."""
     records = []
     for i, step in enumerate(ctx.recipe.steps):
         folder = _step_dir(ctx, i, step)
         done = _finished(ctx, i, step)
         if done is not None:
-            _replay(model, ctx, step, done["info"])
+            replay = STEPS[step.kind].replay
+            if replay is not None:
+                replay(model, ctx, done["info"])
             checkpoint.load(folder / STEP_FILE, model)
             ctx.sparse, ctx.shared = set(done["sparse"]), set(done["shared"])
             ctx.log(f"step {i + 1}/{len(ctx.recipe.steps)} {step.kind}: done before, loaded {folder}")
@@ -273,7 +155,7 @@ def run_steps(model: nn.Module, ctx: _Context) -> list[StepRecord]:
             continue
         ctx.log(f"step {i + 1}/{len(ctx.recipe.steps)} {step.kind}: {_settings(step)}")
         started = time.perf_counter()
-        info = RUNNERS[step.kind](model, ctx, step, folder)
+        info = STEPS[step.kind].run(model, ctx, step, folder)
         holds.release(model)
         accuracy = evaluate(model, ctx.data.x_test, ctx.data.y_test)
         record = _record(model, ctx, i, step, accuracy, time.perf_counter() - started, info)
@@ -312,7 +194,7 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     before = layer_weights(model)
     teacher = copy.deepcopy(model).eval() if recipe.distill else None
-    ctx = _Context(data, recipe, base, name, out, teacher, progress)
+    ctx = StepContext(data, recipe, base, name, out, teacher, progress)
     baseline = evaluate(model, data.x_test, data.y_test)
     ctx.log(f"{name}: baseline test accuracy {100 * baseline:.2f}%; {len(recipe.steps)} step(s)")
     records = run_steps(model, ctx)

@@ -32,17 +32,10 @@ from typing import Any
 
 import yaml
 
-from levin.config import (ChannelPruneConfig, CodeConfig, MDLConfig, NMConfig, PruneConfig, QuantConfig,
-                          ShareConfig, TrainConfig)
+from levin.compressor.steps import STEPS
+from levin.config import CodeConfig, QuantConfig, TrainConfig
 from levin.errors import LevinError
 
-STEP_CONFIGS: dict[str, type] = {
-    "prune": PruneConfig,
-    "nm": NMConfig,
-    "channels": ChannelPruneConfig,
-    "share": ShareConfig,
-    "mdl": MDLConfig,
-}
 RECIPE_KEYS = ("name", "description", "distill", "finetune", "steps", "quantize", "code")
 DISTILL_KEYS = ("alpha", "temperature")
 
@@ -156,9 +149,10 @@ def _check_order(steps: tuple[Step, ...], where: str) -> None:
     step would have to zero weights the codebook holds, so the order is refused up front."""
     shared = None
     for i, step in enumerate(steps, 1):
-        if step.kind in ("share", "mdl") and shared is None:
+        kind = STEPS[step.kind]
+        if kind.fixes_values and shared is None:
             shared = (i, step.kind)
-        elif step.kind in ("prune", "nm", "channels") and shared is not None:
+        elif kind.removes_weights and shared is not None:
             raise LevinError(f"{where}: step {i}: {step.kind} after {shared[1]} (step {shared[0]}); "
                              f"prune first, then share, as Deep Compression does")
 
@@ -166,15 +160,16 @@ def _check_order(steps: tuple[Step, ...], where: str) -> None:
 def _step(data: Any, where: str) -> Step:
     if not isinstance(data, dict):
         raise LevinError(f"{where}: a step is a mapping such as {{prune: {{sparsity: 0.9}}}}")
-    kinds = [k for k in data if k in STEP_CONFIGS]
-    others = sorted(set(data) - set(STEP_CONFIGS) - {"finetune"}, key=str)
+    passes = [k for k, v in STEPS.items() if v.config is not None]
+    kinds = [k for k in data if k in passes]
+    others = sorted(set(data) - set(passes) - {"finetune"}, key=str)
     if others or len(kinds) > 1 or not data:
-        raise LevinError(f"{where}: a step names one pass of {', '.join(STEP_CONFIGS)} and/or "
+        raise LevinError(f"{where}: a step names one pass of {', '.join(passes)} and/or "
                          f"'finetune', got {', '.join(map(str, data)) or 'nothing'}")
     kind = kinds[0] if kinds else "finetune"
     config = None
     if kind != "finetune":
-        config = _build(STEP_CONFIGS[kind], _mapping(data[kind], f"{where}: {kind}"), f"{where}: {kind}")
+        config = _build(STEPS[kind].config, _mapping(data[kind], f"{where}: {kind}"), f"{where}: {kind}")
     finetune = _mapping(data.get("finetune"), f"{where}: finetune")
     _check_finetune(finetune, f"{where}: finetune")
     return Step(kind, config, finetune)

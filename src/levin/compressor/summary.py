@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from levin.cli.common import table
+from levin.output import table
 
 LAYER_OPS = ("Conv2d", "Linear")
 

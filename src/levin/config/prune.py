@@ -119,7 +119,7 @@ class SensitivityConfig(ConfigMixin):
     """Per-layer scan: accuracy with one layer pruned (each of `sparsities`) or its weights
     quantized (each of `bits`, "linear" symmetric per-channel or "kmeans" codebook), all other
     layers untouched. `max_drop` is the accuracy loss a layer may cost when turning the scan
-    into per-layer targets (`levin.prune.sensitivity.targets`)."""
+    into per-layer targets (`levin.compressor.sensitivity.targets`)."""
 
     sparsities: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
     bits: tuple[int, ...] = (8, 6, 4, 3, 2)

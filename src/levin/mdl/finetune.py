@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from levin.compressor.holds import hold, release
+from levin.share.holds import hold, release
 from levin.mdl.snap import SnappedLayer, grid
 from levin.train.data import Dataset
 from levin.train.loop import random_shift

@@ -7,12 +7,15 @@ returns PNG bytes.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from levin.analyze.memory import ArenaPlan
+from levin.compressor.sensitivity import SensitivityResult
 from levin.ir import Graph
+from levin.report.plots import Panel, render
 
 
 def _figure(width: float, height: float):
@@ -119,3 +122,33 @@ def memory_timeline(graph: Graph, plan: ArenaPlan, scratch: int = 0) -> bytes:
     ax.legend(fontsize="small")
     ax.grid(True, axis="y", alpha=0.3)
     return _png(fig)
+
+
+def sensitivity_curves(result: SensitivityResult, path: str | Path | None = None,
+                       title: str | None = None) -> Path | bytes:
+    """Accuracy vs sparsity and vs bits, one curve per layer, the unchanged model dashed.
+
+    Returns `path` once written there, or the PNG bytes when no path is given."""
+    def label(layer: str) -> str:
+        weights = result.weights.get(layer)
+        return f"{layer} ({weights:,} w)" if weights else layer
+
+    def curves(table: dict) -> dict:
+        return {label(layer): (sorted(c), [100 * c[k] for k in sorted(c)])
+                for layer, c in table.items() if c}
+
+    baseline = 100 * result.baseline
+    panels = [Panel("pruning one layer (magnitude), the rest untouched",
+                    "sparsity of that layer", "accuracy (%)", curves(result.sparsity),
+                    baseline, f"unchanged model ({baseline:.2f}%)",
+                    xticks=sorted({s for c in result.sparsity.values() for s in c}),
+                    xscale="logit" if all(0 < s < 1 for c in result.sparsity.values()
+                                          for s in c) else "linear")]
+    if any(result.bits.values()):
+        panels.append(Panel(f"quantizing one layer ({result.bits_method}), the rest float",
+                            "bits of that layer's weights", "accuracy (%)", curves(result.bits),
+                            baseline, f"unchanged model ({baseline:.2f}%)",
+                            xticks=sorted({b for c in result.bits.values() for b in c}),
+                            invert_x=True))
+    png = render(panels, path, title=title)
+    return Path(path) if path is not None else png

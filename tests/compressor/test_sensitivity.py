@@ -5,11 +5,12 @@ import json
 import pytest
 import torch
 
+from levin.compressor import sensitivity
+from levin.report.figures import sensitivity_curves
+from levin.compressor.sensitivity import SensitivityResult, quantize_linear, scan, targets
 from levin.config import PruneConfig, SensitivityConfig
-from levin.prune import sensitivity
 from levin.prune.magnitude import prune
 from levin.prune.masks import sparsity_report
-from levin.prune.sensitivity import SensitivityResult, quantize_linear, scan, targets
 
 from tests.prune.conftest import trained_digits
 
@@ -29,9 +30,9 @@ def test_scan_covers_every_layer_restores_the_model_and_round_trips(small_digits
     assert result.bits["conv1"][2] < result.baseline - 0.02               # 2 bits costs a lot
     path = sensitivity.save(result, tmp_path / "scan.json")
     assert SensitivityResult.from_dict(json.loads(path.read_text())) == result
-    drawn = sensitivity.plot(result, tmp_path / "scan.png")
+    drawn = sensitivity_curves(result, tmp_path / "scan.png")
     assert drawn.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sensitivity.plot(result) == drawn.read_bytes()          # bytes when no path
+    assert sensitivity_curves(result) == drawn.read_bytes()          # bytes when no path
 
 
 def test_targets_take_the_highest_sparsity_within_the_drop_below_every_failure():

@@ -6,7 +6,7 @@ stays within `max_drop`, which PruneConfig(layer_sparsity=...) takes as it is. E
 held out from training but not the test set, or the targets are fitted to the test set.
 
 No retraining happens in a scan, so it is fast (one evaluation per point) and pessimistic.
-The result is JSON; `plot` draws it as a PNG (levin.report.plots).
+The result is JSON; `levin.report.figures.sensitivity_curves` draws it as a PNG.
 """
 
 from __future__ import annotations
@@ -119,35 +119,3 @@ def save(result: SensitivityResult, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return path
-
-
-def plot(result: SensitivityResult, path: str | Path | None = None,
-         title: str | None = None) -> Path | bytes:
-    """Accuracy vs sparsity and vs bits, one curve per layer, the unchanged model dashed.
-
-    Returns `path` once written there, or the PNG bytes when no path is given."""
-    from levin.report.plots import Panel, render
-
-    def label(layer: str) -> str:
-        weights = result.weights.get(layer)
-        return f"{layer} ({weights:,} w)" if weights else layer
-
-    def curves(table: dict) -> dict:
-        return {label(layer): (sorted(c), [100 * c[k] for k in sorted(c)])
-                for layer, c in table.items() if c}
-
-    baseline = 100 * result.baseline
-    panels = [Panel("pruning one layer (magnitude), the rest untouched",
-                    "sparsity of that layer", "accuracy (%)", curves(result.sparsity),
-                    baseline, f"unchanged model ({baseline:.2f}%)",
-                    xticks=sorted({s for c in result.sparsity.values() for s in c}),
-                    xscale="logit" if all(0 < s < 1 for c in result.sparsity.values()
-                                          for s in c) else "linear")]
-    if any(result.bits.values()):
-        panels.append(Panel(f"quantizing one layer ({result.bits_method}), the rest float",
-                            "bits of that layer's weights", "accuracy (%)", curves(result.bits),
-                            baseline, f"unchanged model ({baseline:.2f}%)",
-                            xticks=sorted({b for c in result.bits.values() for b in c}),
-                            invert_x=True))
-    png = render(panels, path, title=title)
-    return Path(path) if path is not None else png
