@@ -8,6 +8,7 @@ from levin.ir.capture import capture
 from levin.quant import ptq
 from levin.quant.graphmodule import GraphModule
 from levin.quant.pipeline import agreement, fakequant_outputs, integer_outputs, quantize
+from levin.quant.plan import QuantPlan, share_map
 from levin.quant.qat import quantization_aware_training
 from levin.train.loop import evaluate
 
@@ -60,3 +61,23 @@ def test_fixed_scales_stay_fixed_without_learn_scales(digits, digits_model):
     new = quantization_aware_training(g, plan, digits, cfg).plan
     assert new.activations == plan.activations
     assert not np.array_equal(new.weights["fc.weight"], g.tensors["fc.weight"].data)
+
+
+def test_single_rounding_fakequant_is_exact_where_a_float_simulation_cannot_be():
+    # One product 100 * 127 whose real requantized value, 12700 * s_in * s_w / s_out, is
+    # 40.5 + 8.5e-9 (rounds to 41), while the integer graph's 31-bit multiplier gives
+    # 40.5 - 3.0e-9 (rounds to 40): no float simulation with the real scale ratio matches it.
+    s_in, s_w, s_out = np.float32(0.01), np.float32(0.001015746), np.float32(0.0031851789)
+    model = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False)).eval()
+    with torch.no_grad():
+        model[0].weight.fill_(float(np.float32(127 * s_w)))
+    g = capture(model, torch.zeros(1, 1))
+    name, node = g.inputs[0], g.nodes[0]
+    plan = QuantPlan(share_map(g), {name: (float(s_in), 0), node.output: (float(s_out), 0)},
+                     {name}, {node.name: np.array([s_w])}, {node.name: 8})
+    x = np.array([[100 * s_in]], dtype=np.float32)
+    ints = integer_outputs(ptq.build_integer_graph(g, plan), x, single_round=True)
+    with torch.no_grad():
+        simulated = GraphModule(g, plan, double_round=False).double().eval()(torch.from_numpy(x).double())
+    assert ints[0, 0] == 40 and float(simulated[0, 0]) / float(s_out) == 41
+    np.testing.assert_array_equal(fakequant_outputs(g, plan, x, single_round=True), ints)

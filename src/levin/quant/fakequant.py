@@ -135,7 +135,12 @@ class WeightQuantizer(_Scaled):
 
 
 def fake_quantize_bias(b: torch.Tensor, input_scale: torch.Tensor, weight_scales: torch.Tensor) -> torch.Tensor:
-    """The bias as the integer graph holds it: int32 codes of scale input_scale * weight_scale
-    (the float32 product, as `lowbit.quantize_bias`), STE for b, no gradient to the scales."""
-    s = (input_scale.detach().abs().float() * weight_scales.detach().abs().float()).to(b.dtype)
-    return torch.clamp(round_ste(b / s), -(2.0 ** 31), 2.0 ** 31 - 1) * s
+    """The bias as the integer graph holds it: int32 codes of the float32 scale
+    input_scale * weight_scale (as `lowbit.quantize_bias`), STE for b, no gradient to the scales.
+    Its value is codes * input_scale * weight_scale, the product of the float32 scales unrounded
+    (exact in float64), not codes * the stored float32 scale: the integer kernels add the codes
+    to accumulators of that exact scale. The float32 rounding of the product (2^-24 relative)
+    times a code of thousands can move a requantized value across a rounding tie."""
+    s_in, s_w = input_scale.detach().abs().float(), weight_scales.detach().abs().float()
+    codes = torch.clamp(round_ste(b / (s_in * s_w).to(b.dtype)), -(2.0 ** 31), 2.0 ** 31 - 1)
+    return codes * (s_in.to(b.dtype) * s_w.to(b.dtype))

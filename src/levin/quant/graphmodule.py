@@ -14,8 +14,15 @@ graph input is quantized with float32 division, as `intmath.quantize`. In evalua
 or linear's output is rounded twice as TFLite's classic requantization does (`double_round`;
 turn it off to mirror `single_round` integer arithmetic): without that, low-bit weights, whose
 large scales leave few bits to the rounding shift, differ from the integer graph in up to a
-quarter of the output codes. `export_plan` reads the learned scales and weights back into a
-`QuantPlan` for `ptq.build_integer_graph`.
+quarter of the output codes. With `integer_requant` (evaluation only; `pipeline.fakequant_outputs`
+with `single_round`), a conv's or linear's output is instead computed as the integer graph does:
+the int32 accumulator of the input, weight and bias codes (`lowbit`'s), summed in float64, which
+is exact whatever the kernel's summation order, FMA or vectorization (every operand and partial
+sum is an integer far below 2^53), then `intmath.requantize` with the reference's multipliers.
+A float simulation cannot be exact by construction: it multiplies by the real scale ratio, the
+integer graph by its 31-bit approximation, and a value between the two lands on either side of a
+rounding tie. `export_plan` reads the learned scales and weights back into a `QuantPlan` for
+`ptq.build_integer_graph`.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from torch import nn
 from levin.ir.graph import Graph, Node
 from levin.quant import fakequant as fq
 from levin.quant import intmath as im
+from levin.quant import lowbit
 from levin.quant.plan import QuantPlan, WEIGHTED
 
 
@@ -105,11 +113,13 @@ class GraphModule(nn.Module):
     Runs graphs with one input and returns their first output (the zoo's and capture's case).
     """
 
-    def __init__(self, graph: Graph, plan: QuantPlan | None = None, double_round: bool = True):
+    def __init__(self, graph: Graph, plan: QuantPlan | None = None, double_round: bool = True,
+                 integer_requant: bool = False):
         super().__init__()
         self.graph = graph
         self.plan = plan
         self.double_round = double_round
+        self.integer_requant = integer_requant
         self.constants = nn.ParameterDict()
         for name, t in graph.tensors.items():
             if t.is_constant:
@@ -171,6 +181,9 @@ class GraphModule(nn.Module):
         attrs = dict(node.attrs)
         if node.op in WEIGHTED and self.plan is not None:
             wq = self.weight_q[_key(node.name)]
+            if (self.integer_requant and not self.training and wq.enabled and quant is not None
+                    and self.act_quantizer(node.inputs[0]) is not None):
+                return self._integer_requantized(node, args, attrs, quant)
             if wq.enabled:
                 args[1] = wq(args[1])
                 in_q = self.act_quantizer(node.inputs[0])
@@ -209,6 +222,36 @@ class GraphModule(nn.Module):
         codes = fq.round_half_away(torch.floor(v * pot + 0.5) / pot) + quant.zero_point
         codes = torch.clamp(codes, quant.qmin, quant.qmax)
         return (codes - quant.zero_point) * quant.scale
+
+    @torch.no_grad()
+    def _integer_requantized(self, node: Node, args: list, attrs: dict,
+                             quant: fq.ActQuantizer) -> torch.Tensor:
+        """Output of a conv/linear exactly as `runtime.reference` computes it (`integer_requant`):
+        codes of the input (on its quantizer's grid, so x / s is within an ulp of an integer),
+        of the weights and bias (`lowbit`, as `ptq.build_integer_graph`), their int32 accumulator
+        in float64 (exact: integers far below 2^53), then `intmath.requantize` with the
+        multipliers and shifts the reference derives from the same float32 scales."""
+        in_q = self.act_quantizer(node.inputs[0])
+        wq = self.weight_q[_key(node.name)]
+        s_in = in_q.params()[0]
+        w_scales = wq.float32_scales()
+        s_out, zp = quant.params()
+        x = fq.round_half_away(args[0].double() / s_in)             # x's codes minus zero point
+        w = torch.from_numpy(lowbit.quantize_weights(
+            args[1].detach().double().numpy(), w_scales, wq.bits).astype(np.float64))
+        b = None
+        if len(args) == 3:
+            b = torch.from_numpy(lowbit.quantize_bias(
+                args[2].detach().double().numpy(), s_in, w_scales)[0].astype(np.float64))
+        acc = np.rint(FLOAT_KERNELS[node.op](x, w, b, **attrs).numpy()).astype(np.int64)
+        reals = im.effective_scale(s_in, w_scales, s_out)
+        single = not self.double_round
+        m, shift = im.quantize_multipliers(np.atleast_1d(reals), single_round=single)
+        if m.size == 1:
+            m, shift = m[0], shift[0]
+        codes = im.requantize(acc, m, shift, zp, axis=-1, single_round=single)
+        y = torch.from_numpy(codes.astype(np.float64) - zp).to(args[0].dtype)
+        return y * quant.scale
 
     # -- reading back --------------------------------------------------------------------------
     def export_plan(self) -> QuantPlan:

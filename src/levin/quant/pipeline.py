@@ -75,8 +75,16 @@ def integer_outputs(graph: Graph, x: np.ndarray, batch_size: int = 500, single_r
 def fakequant_outputs(graph: Graph, plan: QuantPlan, x: np.ndarray, batch_size: int = 500,
                       single_round: bool = False) -> np.ndarray:
     """Output codes of the fake-quant model of (float `graph`, `plan`), run in float64, with
-    the rounding of `integer_outputs(..., single_round)`."""
-    module = GraphModule(graph, plan, double_round=not single_round).double().eval()
+    the rounding of `integer_outputs(..., single_round)`.
+
+    With `single_round`, conv/linear outputs are computed as the integer graph does (exact
+    integer accumulators, the reference's 31-bit multipliers: `GraphModule(integer_requant=True)`),
+    so that its codes equal `integer_outputs(..., single_round=True)` on any CPU for graphs of
+    conv, linear, ReLU, max pooling and reshape (the other ops stay float simulations). The default
+    keeps the float simulation, with the classic double rounding mirrored, so that `agreement`
+    measures how well the model QAT trains predicts the integer graph."""
+    module = GraphModule(graph, plan, double_round=not single_round,
+                         integer_requant=single_round).double().eval()
     outs = [module(torch.from_numpy(x[i:i + batch_size]).double()).numpy()
             for i in range(0, len(x), batch_size)]
     y = np.concatenate(outs)
