@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from levin.coding import container, graph_codec, native
 from levin.coding.fields import ByteReader, ByteWriter
+from levin.coding.limits import LIMITS
 from levin.config.code import CodeConfig, WeightCodecConfig
 from levin.ir.graph import Graph, QuantParams
 from tests.coding.graphs import quantize_graph
@@ -179,8 +180,8 @@ def test_a_million_weights_encode_and_decode_in_under_a_second_each():
 
 def test_attribute_nesting_is_limited_the_same_way_on_both_sides():
     deep = ()
-    for _ in range(graph_codec.MAX_DEPTH - 1):
-        deep = (deep,)  # MAX_DEPTH tuples, one inside the other
+    for _ in range(LIMITS.attribute_depth - 1):
+        deep = (deep,)  # attribute_depth tuples, one inside the other
     strings, w = graph_codec._Strings(), ByteWriter()
     graph_codec._write_value(w, deep, strings)
     assert graph_codec._read_value(ByteReader(bytes(w.out), 0, len(w.out), "a"), []) == deep

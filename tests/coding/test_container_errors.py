@@ -11,6 +11,7 @@ from levin.coding import container, graph_codec
 from levin.coding.entropy_model import EntropyModelConfig, build_model
 from levin.coding.fields import ByteWriter
 from levin.coding.fuzz import fix_crcs
+from levin.coding.limits import LIMITS
 from levin.config.code import CodeConfig
 from levin.errors import LevinError, LevinFormatError
 from levin.ir.graph import Graph, QuantParams
@@ -102,7 +103,7 @@ def test_a_plain_or_a_deflated_graph_reads_the_same_and_1x_files_are_read():
     (b"\xff\xff\xff", "deflate stream is corrupt"),
     (lambda g: deflated(g)[:-3], "truncated"),
     (lambda g: deflated(g) + b"\x00", "bytes after its end"),
-    (lambda g: deflated(b"\x00" * (container.MAX_GRAPH_BYTES + 1)), "inflates to more than"),
+    (lambda g: deflated(b"\x00" * (LIMITS.graph_bytes + 1)), "inflates to more than"),
 ])
 def test_a_bad_deflated_graph_is_a_clear_error(body, message):
     parts = plain_graph_sections()
@@ -180,9 +181,9 @@ def test_hostile_sizes_fail_before_allocating():
                               + b"\x00\x00\x80\x00",
     }
     rec = graph.index(b"\x02\x04\x04")  # the rank and dims of "w", 4x4 -> 2^24 x 2^24
-    cases["too large"] = graph[:rec] + b"\x02\x80\x80\x80\x08\x80\x80\x80\x08" + graph[rec + 3:]
+    cases["over the limit tensor_elements"] = graph[:rec] + b"\x02\x80\x80\x80\x08\x80\x80\x80\x08" + graph[rec + 3:]
     for message, body in cases.items():
-        is_graph = message in ("string count", "tensor count", "too large")
+        is_graph = message in ("string count", "tensor count", "over the limit tensor_elements")
         data = build([(gk, body), (tk, tensor)] if is_graph else [(gk, graph), (tk, body)])
         start = time.perf_counter()
         with pytest.raises(LevinFormatError, match=message):
@@ -232,5 +233,5 @@ def test_many_small_parts_do_not_make_decoding_quadratic():
     assert container.inspect(data).skipped_bytes == 6 * 50_000
     assert time.perf_counter() - start < 3
     too_many_nodes = b"\x01\x01h\x00\x00\x00\x00" + b"\x80\x40" + b"\x00" * 5 * 8192  # 8192 nodes
-    with pytest.raises(LevinFormatError, match="node count = 8192 exceeds the limit 4096"):
+    with pytest.raises(LevinFormatError, match="node count = 8,192, over the limit nodes = 4,096"):
         container.decode(build([(1, too_many_nodes)]))

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from levin.coding import container
+from levin.coding.limits import LIMITS
 from levin.config.code import CodeConfig, WeightCodecConfig
 from levin.ir.graph import Graph, QuantParams
 
@@ -34,3 +35,17 @@ def test_worked_example_matches_the_encoder():
     back = container.decode(documented_bytes())
     np.testing.assert_array_equal(back.tensors["w"].data, example_graph().tensors["w"].data)
     assert back.tensors["y"].quant.zero_point.tolist() == [-1]
+
+
+def documented_limits() -> list[tuple[str, int, str]]:
+    """(name, value, why) of each row of the table in docs/format.md, "## 5. Limits"."""
+    text = DOC.read_text().split("## 5. Limits", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in text.splitlines() if line.startswith("| `")]
+    return [(name.strip().strip("`"), int(value.split()[0].replace(",", "")), why.strip())
+            for name, value, why in rows]
+
+
+def test_the_limits_table_is_the_limits_module():
+    """Every limit the reader enforces is in the table, with its value and why, and nothing else."""
+    assert documented_limits() == LIMITS.table()
+    assert len(LIMITS.table()) >= 20

@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 
@@ -156,3 +158,36 @@ def test_integer_tensors_carry_validated_quant_params():
 def test_quantization_and_tensor_checks(build, message):
     with pytest.raises(GraphError, match=message):
         build(Graph("q"))
+
+
+def test_marking_outputs_and_adding_nodes_take_constant_time():
+    """Issue 16: a .lvn with 65,535 graph outputs took 26.5 s (mark_output scanned a list)."""
+    g = Graph("wide")
+    names = [g.add_input(f"x{i}", (1,)) for i in range(65_535)]
+    start = time.perf_counter()
+    for name in names + names:                      # the second pass: all duplicates, ignored
+        g.mark_output(name)
+    y = names[0]
+    for i in range(20_000):
+        y = g.add_node("ReLU", [y], f"relu{i}")
+    assert time.perf_counter() - start < 2.0
+    assert g.outputs == names and len(g.nodes) == 20_000
+    with pytest.raises(GraphError, match="node name 'relu7' is already used"):
+        g.add_node("ReLU", [y], "relu7")
+
+
+def test_the_lists_stay_the_truth_when_edited_directly():
+    g = conv_graph()
+    g.mark_output("conv")
+    assert g.outputs == ["conv"]
+    g.outputs.clear()
+    g.mark_output("conv")                           # cleared by hand: marked again
+    assert g.outputs == ["conv"]
+    g.outputs = []
+    g.mark_output("conv")
+    assert g.outputs == ["conv"]
+    g.nodes = []                                    # nodes dropped by hand: their names are free
+    g.add_node("ReLU", ["x"], "conv_again")
+    g.add_node("ReLU", ["x"], "conv", output="conv2")
+    with pytest.raises(GraphError, match="node name 'conv' is already used"):
+        g.add_node("ReLU", ["x"], "conv", output="conv3")

@@ -8,6 +8,7 @@ Byte formats are given in each module's docstring, precisely enough to write a C
 The .lvn container (docs/format.md) is built on them: `container` (file layout, sections,
 CRCs), `graph_codec` (the graph description), `weights` (the codec chain of one tensor),
 `symbols` (one value stream and its coder), `channels` (per-output-channel decoding, as the C
-runtime does it), `fields` (bounded field readers), `native` (the C rANS coder via ctypes),
+runtime does it), `fields` (bounded field readers), `limits` (every limit a reader enforces on
+untrusted files, in one place), `native` (the C rANS coder via ctypes),
 `fuzz` (mutation fuzzing of the reader: `python -m levin.coding.fuzz --seconds 600`).
 """

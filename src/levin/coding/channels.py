@@ -9,6 +9,7 @@ Huffman) and exists to test the layout and to serve as a model for the C code, n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,6 +19,7 @@ from levin.coding.bitstream import BitReader
 from levin.coding.entropy_model import FrequencyModel
 from levin.coding.fields import ByteReader
 from levin.coding.huffman import HuffmanCode
+from levin.coding.limits import check
 from levin.coding.symbols import read_stream_head
 from levin.coding.varint import read_varint
 from levin.coding.weights import CODEBOOK, SPARSE, read_codebook
@@ -145,7 +147,8 @@ def iter_channels(body: bytes, shape: tuple[int, ...], dtype: np.dtype) -> Itera
     (use `weights.decode_tensor` for untrusted bytes; this is a model of the runtime's loop).
     """
     dtype = np.dtype(dtype)
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(int(d) for d in shape)
+    check("tensor_elements", n, f"tensor of shape {tuple(shape)}", "elements")  # before np.zeros(per)
     channels = shape[0] if shape else 1
     per = n // channels
     r = ByteReader(body, 0, len(body), "tensor")

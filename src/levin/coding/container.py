@@ -14,20 +14,24 @@ Read me first. Layout (every field little-endian; full spec in docs/format.md):
 
 A reader accepts any minor version of major versions 1 and 2 (1.x files have no kind 3) and
 rejects a newer major version.
-Reading never trusts a length: every count is checked against the bytes left before anything is
-allocated, each section's CRC32 is checked before its body is parsed, and every error is a
-LevinFormatError naming the part (header, section i, tensor 'name', field).
+Reading never trusts a length: every count is checked against the bytes left and against the
+named limits of `limits.py` (docs/format.md, "Limits") before anything is allocated, each
+section's CRC32 is checked before its body is parsed, and every error is a LevinFormatError
+naming the part (header, section i, tensor 'name', field). `read` takes regular files only, of at
+most `LIMITS.file_bytes`.
 """
 
 from __future__ import annotations
 
-import math
+import os
+import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from levin.coding import graph_codec, weights
 from levin.coding.fields import ByteReader, ByteWriter
+from levin.coding.limits import LIMITS, exceeds
 from levin.config.code import CodeConfig
 from levin.errors import LevinError, LevinFormatError
 from levin.ir.graph import Graph
@@ -37,8 +41,6 @@ VERSION = (2, 0)
 READS = (1, 2)                         # major versions this reader reads
 GRAPH, TENSOR, GRAPH_DEFLATE, OPTIONAL = 1, 2, 3, 0x80
 KIND_NAMES = {GRAPH: "graph", TENSOR: "tensor", GRAPH_DEFLATE: "graph (deflated)"}
-MAX_GRAPH_BYTES = 1 << 24              # a deflated graph section inflates to at most 16 MiB
-MAX_TOTAL_CONSTANT_ELEMENTS = 1 << 25  # 32M weights in one file: bounds what a hostile file can allocate
 
 
 @dataclass
@@ -151,7 +153,7 @@ def read_sections(data: bytes) -> tuple[tuple[int, int], int, list[Section]]:
             f"header: format version {version[0]}.{version[1]} "
             + (f"is newer than this levin reads ({', '.join(f'{m}.x' for m in READS)}); upgrade levin"
                if newer else "is not a valid version"))
-    n = r.count("section count", 6)
+    n = r.count("section count", 6, limit="sections")
     crc = zlib.crc32(data[: r.pos])
     stored = r.u32("header CRC32")
     if stored != crc:
@@ -197,12 +199,8 @@ def _parse(data: bytes, stats: bool) -> tuple[Graph, ContainerReport]:
     else:
         desc = graph_codec.decode_graph(data, g.body, g.end)
         deflate = 0
-    records = desc.tensors
+    records = desc.tensors   # shapes, counts and sizes already checked against LIMITS
     constant_ids = [i for i, t in enumerate(records) if t.constant]
-    total = sum(math.prod(records[i].shape) for i in constant_ids)
-    if total > MAX_TOTAL_CONSTANT_ELEMENTS:
-        raise LevinFormatError(f"graph section: {total} constant elements exceed the limit "
-                               f"{MAX_TOTAL_CONSTANT_ELEMENTS}")
     tensor_sections = [(i, s) for i, s in enumerate(sections) if s.kind == TENSOR]
     constants, reports = {}, []
     for k, (i, s) in enumerate(tensor_sections):
@@ -233,14 +231,19 @@ def _parse(data: bytes, stats: bool) -> tuple[Graph, ContainerReport]:
 
 
 def _inflate(body: bytes, where: str) -> bytes:
-    """A deflated graph section's body, inflated; bounded, and complete to its last byte."""
+    """A deflated graph section's body, inflated; bounded (never more than the limit is inflated),
+    and complete to its last byte."""
+    by_ratio = LIMITS.inflate_ratio * len(body)
+    cap = min(by_ratio, LIMITS.graph_bytes)
     inflater = zlib.decompressobj(-15)
     try:
-        out = inflater.decompress(body, MAX_GRAPH_BYTES + 1)
+        out = inflater.decompress(body, cap + 1)
     except zlib.error as exc:
         raise LevinFormatError(f"{where}: the deflate stream is corrupt ({exc})") from None
-    if len(out) > MAX_GRAPH_BYTES:
-        raise LevinFormatError(f"{where}: inflates to more than {MAX_GRAPH_BYTES} bytes")
+    if len(out) > cap:
+        limit = (f"the limit inflate_ratio = {LIMITS.inflate_ratio} times its {len(body):,} bytes"
+                 if by_ratio < LIMITS.graph_bytes else f"the limit graph_bytes = {LIMITS.graph_bytes:,}")
+        raise LevinFormatError(f"{where}: inflates to more than {cap:,} bytes, {limit}")
     if not inflater.eof or inflater.unused_data:
         raise LevinFormatError(f"{where}: the deflate stream is truncated or has bytes after its end")
     return out
@@ -271,8 +274,41 @@ def read(path: str | Path) -> Graph:
     return decode(read_bytes(path))
 
 
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket"))
+
+
 def read_bytes(path: str | Path) -> bytes:
+    """The bytes of a regular file of at most `LIMITS.file_bytes`; never reads more than that.
+
+    Raises:
+        LevinFormatError: not a regular file (/dev/zero, a pipe, a directory), or too large.
+        LevinError: the file cannot be opened or read.
+    """
     try:
-        return Path(path).read_bytes()
+        # O_NONBLOCK: opening a pipe must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise LevinError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _NOT_REGULAR if test(info.st_mode)), "an unusual kind")
+            raise LevinFormatError(f"{path}: not a regular file ({kind}); give a .lvn file")
+        if info.st_size > LIMITS.file_bytes:
+            raise LevinFormatError(f"{path}: {exceeds('file_bytes', info.st_size, 'bytes')}; not a .lvn model")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
+        try:
+            want = min(info.st_size, LIMITS.file_bytes) + 1
+            data = f.read(want)                     # buffered: reads until `want` bytes or the end
+            if len(data) == want:                   # it grew since fstat: read on, still bounded
+                data += f.read(LIMITS.file_bytes + 1 - len(data))
+        except OSError as exc:
+            raise LevinError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > LIMITS.file_bytes:
+        raise LevinFormatError(f"{path}: more than {LIMITS.file_bytes:,} bytes (the limit file_bytes); "
+                               f"not a .lvn model")
+    return data

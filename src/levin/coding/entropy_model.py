@@ -45,11 +45,12 @@ import numpy as np
 
 from levin.coding.bitstream import BitReader, BitWriter
 from levin.coding.varint import encode_varint, read_varint
+from levin.coding.limits import LIMITS
 from levin.errors import LevinError, LevinFormatError
 
 MIN_PRECISION = 8
 MAX_PRECISION = 15
-MAX_ALPHABET = 1 << 16
+MAX_ALPHABET = LIMITS.alphabet_symbols  # 65536: 16-bit symbols
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import struct
 
 import numpy as np
 
+from levin.coding.limits import LIMITS, exceeds
 from levin.coding.varint import encode_varint, read_varint
 from levin.errors import LevinFormatError
 
@@ -110,17 +111,22 @@ class ByteReader:
             raise self.fail(f"{field}: signed varint out of range")
         return unzigzag(u)
 
-    def count(self, field: str, min_bytes_each: int = 1, limit: int | None = None) -> int:
-        """A varint count of items that take at least `min_bytes_each` bytes each: checked first."""
+    def count(self, field: str, min_bytes_each: int = 1, limit: str | None = None) -> int:
+        """A varint count of items that take at least `min_bytes_each` bytes each: checked first,
+        against the bytes left and against `limit`, the name of one of `LIMITS` (limits.py)."""
         n = self.varint(field)
-        if limit is not None and n > limit:
-            raise self.fail(f"{field} = {n} exceeds the limit {limit} (corrupt, or a hostile file)")
+        if limit is not None and n > getattr(LIMITS, limit):
+            raise self.fail(f"{field} = {exceeds(limit, n)} (corrupt, or a hostile file)")
         if n * min_bytes_each > self.left:
             raise self.fail(f"{field} = {n} is impossible with {self.left} bytes left (corrupt or truncated)")
         return n
 
-    def blob(self, field: str) -> bytes:
-        return self.take(self.varint(field + " length"), field)
+    def blob(self, field: str, limit: str | None = None) -> bytes:
+        """A varint byte length, then the bytes; the length checked against `limit` (a LIMITS name)."""
+        n = self.varint(field + " length")
+        if limit is not None and n > getattr(LIMITS, limit):
+            raise self.fail(f"{field} length = {exceeds(limit, n)} (corrupt, or a hostile file)")
+        return self.take(n, field)
 
     def expect_end(self) -> None:
         if self.pos != self.end:

@@ -9,7 +9,8 @@ its own tensor section (`weights.py`), decoded before the graph is rebuilt.
 
 `build_graph` rebuilds a `Graph` through its public API (`add_input`, `add_constant`,
 `add_node`), so a decoded graph is checked exactly as a built one; whatever the IR rejects is
-reported as a LevinFormatError naming the tensor or node.
+reported as a LevinFormatError naming the tensor or node. Every count, length and size is
+checked against `limits.LIMITS` as it is read, before the work it declares is done.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from levin.coding.fields import INT32_MAX, INT32_MIN, ByteReader, ByteWriter
-from levin.errors import GraphError, LevinFormatError
+from levin.coding.limits import LIMITS, exceeds
+from levin.errors import GraphError, LevinError, LevinFormatError
 from levin.ir import ops
 from levin.ir.graph import Graph, QuantParams
 
@@ -30,12 +32,6 @@ DTYPES = tuple(np.dtype(t) for t in ("float32", "int8", "uint8", "int16", "int32
 CONSTANT, QUANTIZED = 0x10, 0x20
 PER_CHANNEL, HAS_BITS = 0x01, 0x08
 ZP_ZERO, ZP_SHARED, ZP_EACH = 0, 1, 2
-MAX_RANK = 8
-MAX_ELEMENTS = 1 << 31          # any tensor (activations are never allocated while decoding)
-MAX_CONSTANT_ELEMENTS = 1 << 24  # one constant tensor: 16M weights, beyond any microcontroller
-MAX_DEPTH = 8                    # nesting of tuple/list attribute values
-MAX_TENSORS = 1 << 16            # the IR checks node names in quadratic time: keep hostile graphs small
-MAX_NODES = 1 << 12
 T_NONE, T_FALSE, T_TRUE, T_INT, T_INT64, T_FLOAT, T_STR, T_TUPLE, T_LIST = range(9)
 
 
@@ -97,8 +93,8 @@ def _write_value(w: ByteWriter, v: Any, strings: _Strings, depth: int = 0) -> No
         w.u8(T_STR)
         w.varint(strings(v))
     elif isinstance(v, (tuple, list)):
-        if depth >= MAX_DEPTH:
-            raise ValueError(f"attribute value nested deeper than {MAX_DEPTH} levels")
+        if depth >= LIMITS.attribute_depth:
+            raise ValueError(f"attribute value nested deeper than {LIMITS.attribute_depth} levels")
         w.u8(T_TUPLE if isinstance(v, tuple) else T_LIST)
         w.varint(len(v))
         for item in v:
@@ -121,8 +117,25 @@ def _write_quant(w: ByteWriter, q: QuantParams) -> None:
         w.svarint(int(z))
 
 
+def _check_writable(graph: Graph) -> None:
+    """Refuse a graph the reader would refuse by its counts (limits.py), before writing it."""
+    counts = [("tensors", len(graph.tensors)), ("nodes", len(graph.nodes)),
+              ("graph_inputs", len(graph.inputs)), ("graph_outputs", len(graph.outputs))]
+    counts += [("node_inputs", max((len(n.inputs) for n in graph.nodes), default=0)),
+               ("edges", sum(len(n.inputs) for n in graph.nodes)),
+               ("attributes", max((len(n.attrs) for n in graph.nodes), default=0))]
+    for limit, n in counts:
+        if n > getattr(LIMITS, limit):
+            raise LevinError(f"graph {graph.name!r} cannot be stored: {limit} = {exceeds(limit, n)}")
+
+
 def encode_graph(graph: Graph) -> bytes:
-    """Return the graph section body of `graph` (format in docs/format.md)."""
+    """Return the graph section body of `graph` (format in docs/format.md).
+
+    Raises:
+        LevinError: the graph has more tensors, nodes, ... than a reader accepts (limits.py).
+    """
+    _check_writable(graph)
     strings, body = _Strings(), ByteWriter()
     index = {name: i for i, name in enumerate(graph.tensors)}
     body.varint(strings(graph.name))
@@ -155,11 +168,29 @@ def encode_graph(graph: Graph) -> bytes:
     head = ByteWriter()
     head.varint(len(strings.index))
     for s in strings.index:
-        head.blob(s.encode("utf-8"))
+        b = s.encode("utf-8")
+        if len(b) > LIMITS.string_bytes:
+            raise LevinError(f"graph {graph.name!r} cannot be stored: the name {s[:40]!r}... has "
+                             f"{exceeds('string_bytes', len(b), 'bytes')}")
+        head.blob(b)
     return bytes(head.out + body.out)
 
 
-def _read_value(r: ByteReader, strings: list[str], depth: int = 0) -> Any:
+class _Budget:
+    """Attribute values still allowed in this graph (`attribute_values`), charged before reading."""
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def charge(self, r: ByteReader, n: int) -> None:
+        self.used += n
+        if self.used > LIMITS.attribute_values:
+            raise r.fail(f"attribute values = {exceeds('attribute_values', self.used)} (a hostile file?)")
+
+
+def _read_value(r: ByteReader, strings: list[str], budget: _Budget | None = None, depth: int = 0) -> Any:
+    """One attribute value; the caller has charged it to `budget`, a list charges its items."""
+    budget = budget or _Budget()
     tag = r.u8("attribute value tag")
     if tag == T_NONE:
         return None
@@ -174,10 +205,11 @@ def _read_value(r: ByteReader, strings: list[str], depth: int = 0) -> Any:
     if tag == T_STR:
         return _string(r, strings, "string attribute")
     if tag in (T_TUPLE, T_LIST):
-        if depth >= MAX_DEPTH:
-            raise r.fail(f"attribute value nested deeper than {MAX_DEPTH}")
-        n = r.count("attribute item count")
-        items = [_read_value(r, strings, depth + 1) for _ in range(n)]
+        if depth >= LIMITS.attribute_depth:
+            raise r.fail(f"attribute value nested deeper than the limit attribute_depth = {LIMITS.attribute_depth}")
+        n = r.count("attribute item count", 1, limit="attribute_items")
+        budget.charge(r, n)
+        items = [_read_value(r, strings, budget, depth + 1) for _ in range(n)]
         return tuple(items) if tag == T_TUPLE else items
     raise r.fail(f"unknown attribute value tag {tag} (known 0..{T_LIST})")
 
@@ -225,30 +257,45 @@ def decode_graph(buf: bytes, pos: int, end: int) -> GraphDescription:
         LevinFormatError: truncated or inconsistent fields, names the field and the record.
     """
     r = ByteReader(buf, pos, end, "graph section")
-    n_strings = r.count("string count")
+    if end - pos > LIMITS.graph_bytes:
+        raise r.fail(exceeds("graph_bytes", end - pos, "bytes"))
+    n_strings = r.count("string count", 1, limit="strings")
     strings = []
     for i in range(n_strings):
         try:
-            strings.append(r.blob(f"string {i}").decode("utf-8"))
+            strings.append(r.blob(f"string {i}", limit="string_bytes").decode("utf-8"))
         except UnicodeDecodeError:
             raise r.fail(f"string {i} is not valid UTF-8") from None
     parts = {"strings": r.pos - pos}
     start = r.pos
     name = _string(r, strings, "graph name")
     records: list[TensorRecord] = []
-    for i in range(r.count("tensor count", 3, limit=MAX_TENSORS)):
+    constant_elements = activation_bytes = 0
+    for i in range(r.count("tensor count", 3, limit="tensors")):
         at = r.pos
         tname = _string(r, strings, f"tensor {i} name")
         what = f"tensor {i} ({tname!r})"
         code = r.u8(f"{what} dtype")
         if code & 0x0F >= len(DTYPES) or code & 0xC0:
             raise r.fail(f"{what}: unknown dtype/flags byte {code:#04x}")
-        rank = r.count(f"{what} rank", 1, limit=MAX_RANK)
+        rank = r.count(f"{what} rank", 1, limit="rank")
         shape = tuple(r.varint(f"{what} dimension {d}") for d in range(rank))
         size = math.prod(shape)
         constant = bool(code & CONSTANT)
-        if min(shape, default=1) < 1 or size > (MAX_CONSTANT_ELEMENTS if constant else MAX_ELEMENTS):
-            raise r.fail(f"{what}: shape {shape} is empty or too large")
+        if min(shape, default=1) < 1:
+            raise r.fail(f"{what}: shape {shape} has an empty dimension")
+        if size > LIMITS.tensor_elements:
+            raise r.fail(f"{what}: shape {shape}: {exceeds('tensor_elements', size, 'elements')}")
+        if constant:
+            constant_elements += size
+            if constant_elements > LIMITS.constant_elements:
+                raise r.fail(f"{what}: constant tensors up to here hold "
+                             f"{exceeds('constant_elements', constant_elements, 'elements')}")
+        else:
+            activation_bytes += size * DTYPES[code & 0x0F].itemsize
+            if activation_bytes > LIMITS.activation_bytes:
+                raise r.fail(f"{what}: activation tensors up to here take "
+                             f"{exceeds('activation_bytes', activation_bytes, 'bytes')}")
         try:
             quant = _read_quant(r, shape, what) if code & QUANTIZED else None
         except GraphError as e:
@@ -256,20 +303,25 @@ def decode_graph(buf: bytes, pos: int, end: int) -> GraphDescription:
         records.append(TensorRecord(tname, shape, DTYPES[code & 0x0F], constant, quant, r.pos - at))
     parts["tensors"] = r.pos - start
     start = r.pos
-    io = [[_tensor_ref(r, records, f"{kind} {j}") for j in range(r.count(f"{kind} count"))]
-          for kind in ("graph input", "graph output")]
+    io = [[_tensor_ref(r, records, f"{kind} {j}") for j in range(r.count(f"{kind} count", 1, limit=limit))]
+          for kind, limit in (("graph input", "graph_inputs"), ("graph output", "graph_outputs"))]
     parts["io"] = r.pos - start
     start = r.pos
-    nodes = []
-    for i in range(r.count("node count", 5, limit=MAX_NODES)):
+    nodes, budget, edges = [], _Budget(), 0
+    for i in range(r.count("node count", 5, limit="nodes")):
         nname = _string(r, strings, f"node {i} name")
         op = _string(r, strings, f"node {i} ({nname!r}) op")
-        inputs = tuple(_tensor_ref(r, records, f"node {nname!r} input") for _ in range(r.count("input count")))
+        n_inputs = r.count(f"node {nname!r} input count", 1, limit="node_inputs")
+        edges += n_inputs
+        if edges > LIMITS.edges:
+            raise r.fail(f"node {nname!r}: node inputs up to here = {exceeds('edges', edges)}")
+        inputs = tuple(_tensor_ref(r, records, f"node {nname!r} input") for _ in range(n_inputs))
         output = _tensor_ref(r, records, f"node {nname!r} output")
         attrs = {}
-        for _ in range(r.count(f"node {nname!r} attribute count", 2)):
+        for _ in range(r.count(f"node {nname!r} attribute count", 2, limit="attributes")):
             key = _string(r, strings, f"node {nname!r} attribute name")
-            attrs[key] = _read_value(r, strings)
+            budget.charge(r, 1)
+            attrs[key] = _read_value(r, strings, budget)
         nodes.append(NodeRecord(nname, op, inputs, output, attrs))
     parts["nodes"] = r.pos - start
     r.expect_end()

@@ -39,9 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from levin.coding.varint import encode_varint, read_varint
+from levin.coding.limits import LIMITS
 from levin.errors import LevinError, LevinFormatError
 
-MAX_ALPHABET = 1 << 16
+MAX_ALPHABET = LIMITS.alphabet_symbols  # 65536: 16-bit symbols
 
 
 @dataclass(frozen=True)

@@ -54,12 +54,13 @@ import numpy as np
 
 from levin.coding import native
 from levin.coding.entropy_model import FrequencyModel
+from levin.coding.limits import LIMITS
 from levin.coding.varint import encode_varints, read_varint
 from levin.errors import LevinFormatError
 
 RANS_L = 1 << 23
 MAX_STATES = 16
-MAX_COUNT = 1 << 24  # 16M weights: more than any microcontroller's flash holds, so a larger count is corrupt
+MAX_COUNT = LIMITS.tensor_elements  # 16M symbols: a stream codes at most one tensor
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,13 @@ from levin.coding.entropy_model import (MAX_PRECISION, MIN_PRECISION, EntropyMod
                                         build_model, choose_precision, empirical_entropy_bits)
 from levin.coding.fields import ByteReader, ByteWriter, zigzag
 from levin.coding.varint import encode_varint, encode_varints
+from levin.coding.limits import LIMITS
 from levin.config.code import WeightCodecConfig
 from levin.errors import LevinFormatError
 
 CODER_IDS = {"raw": 0, "pack": 1, "varint": 2, "huffman": 3, "rans": 4}
 CODER_NAMES = {v: k for k, v in CODER_IDS.items()}
-MAX_ALPHABET = 1 << 16
+MAX_ALPHABET = LIMITS.alphabet_symbols
 
 
 def varint_sizes(u: np.ndarray) -> int:

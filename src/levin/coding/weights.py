@@ -20,6 +20,7 @@ coder), takes the exact byte size of each, and keeps the smallest; ties keep the
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from levin.coding import sparse
 from levin.coding.fields import ByteReader, ByteWriter
+from levin.coding.limits import LIMITS, exceeds
 from levin.coding.symbols import Stream, decode_stream, symbol_entropy_bits
 from levin.coding.varint import encode_varint, encode_varints
 from levin.config.code import WeightCodecConfig
@@ -92,7 +94,7 @@ def read_codebook(r: ByteReader, dtype: np.dtype) -> np.ndarray:
     """
     if dtype.kind == "f":
         raise r.fail(f"a codebook cannot hold {dtype} values")
-    k = r.count("codebook size", 1, limit=1 << 16)
+    k = r.count("codebook size", 1, limit="codebook_entries")
     if k < 1:
         raise r.fail("codebook size 0")
     first = r.svarint("codebook entry 0")
@@ -188,7 +190,9 @@ def decode_tensor(r: ByteReader, shape: tuple[int, ...], dtype: np.dtype, stats:
     Raises:
         LevinFormatError: unknown chain flags, truncated or corrupt parts, values that do not fit.
     """
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(int(d) for d in shape)   # exact: np.prod would wrap around for a hostile shape
+    if n > LIMITS.tensor_elements:         # the graph section checks this; a direct caller may not have
+        raise r.fail(f"shape {tuple(shape)}: {exceeds('tensor_elements', n, 'elements')}")
     flags = r.u8("chain flags")
     if flags & ~(SPARSE | CODEBOOK):
         raise r.fail(f"unknown chain flags {flags:#04x} (known: 1 sparse, 2 codebook)")

@@ -79,9 +79,9 @@ def _describe_mismatch(value: Any, hint: Any) -> str | None:
     if hint in (bool, str):
         return None if isinstance(value, hint) else _NAMES[hint]
     if origin in (tuple, list):
-        if not isinstance(value, (tuple, list)):
-            return "a list"
         inner = args[0] if args else Any
+        if not isinstance(value, (tuple, list)):   # one value for a list of them ("coders: rans")
+            return None if _describe_mismatch(value, inner) is None else "a list"
         bad = next((m for m in (_describe_mismatch(v, inner) for v in value) if m), None)
         return None if bad is None else f"a list of {bad.removeprefix('a ').removeprefix('an ')}s"
     if hint is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):

@@ -153,6 +153,24 @@ class Graph:
         self.inputs: list[str] = []
         self.outputs: list[str] = []
         self._producer: dict[str, Node] = {}
+        # Sets beside the lists, so that a duplicate check is O(1), not a scan: the lists stay the
+        # truth, and a set is rebuilt when its list was replaced or resized by code editing it.
+        self._node_names: tuple[list[Node], set[str]] = (self.nodes, set())
+        self._output_names: tuple[list[str], set[str]] = (self.outputs, set())
+
+    def _names_of_nodes(self) -> set[str]:
+        listed, names = self._node_names
+        if listed is not self.nodes or len(names) != len(self.nodes):
+            names = {n.name for n in self.nodes}
+            self._node_names = (self.nodes, names)
+        return names
+
+    def _names_of_outputs(self) -> set[str]:
+        listed, names = self._output_names
+        if listed is not self.outputs or len(names) != len(self.outputs):
+            names = set(self.outputs)
+            self._output_names = (self.outputs, names)
+        return names
 
     # -- building ---------------------------------------------------------------------------
     def _add_tensor(self, t: Tensor) -> str:
@@ -185,7 +203,8 @@ class Graph:
         from levin.ir import ops      # ops imports this module for Tensor
 
         inputs = tuple(inputs)
-        if any(n.name == name for n in self.nodes):
+        names = self._names_of_nodes()
+        if name in names:
             raise GraphError(f"node name {name!r} is already used in graph {self.name!r}")
         for i in inputs:
             if i not in self.tensors:
@@ -201,14 +220,17 @@ class Graph:
         self._add_tensor(Tensor(out, shape, out_dtype, None, quant))
         node = Node(name, op, inputs, out, attrs)
         self.nodes.append(node)
+        names.add(name)
         self._producer[out] = node
         return out
 
     def mark_output(self, name: str) -> None:
         if name not in self.tensors or self.tensors[name].is_constant:
             raise GraphError(f"graph output {name!r} is not an activation of graph {self.name!r}")
-        if name not in self.outputs:
+        outputs = self._names_of_outputs()
+        if name not in outputs:
             self.outputs.append(name)
+            outputs.add(name)
 
     # -- queries ----------------------------------------------------------------------------
     def producer(self, tensor: str) -> Node | None:
