@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from levin import zoo
 from levin.analyze.memory import ArenaPlan, plan_memory, stream_shift
 from levin.errors import LevinError
-from levin.ir import ops
+from levin import ops
 from levin.ir.capture import capture
 from levin.ir.graph import Graph
 

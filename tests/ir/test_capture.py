@@ -8,7 +8,7 @@ from torch import nn
 from levin import zoo
 from levin.errors import CaptureError, LevinError
 from levin.ir.capture import capture
-from levin.ir.ops import OPS
+from levin.ops import OPS
 
 
 @pytest.mark.parametrize("name", zoo.names())

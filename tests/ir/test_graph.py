@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from levin.errors import GraphError, LevinError
-from levin.ir import ops
+from levin import ops
 from levin.ir.graph import Graph, QuantParams
 
 F32 = np.float32

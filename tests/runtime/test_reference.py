@@ -50,7 +50,7 @@ def test_op_against_float_and_fakequant(case):
 
 
 def test_op_set_is_covered():
-    from levin.ir import ops
+    from levin import ops
     assert set(reference.KERNELS) == set(ops.names())
     tested = {spec["op"] for _, spec in CASES.values()} | {"Add", "Concat"}
     assert tested == set(ops.names())

@@ -29,8 +29,8 @@ from typing import Iterable
 
 import numpy as np
 
+from levin import ops
 from levin.errors import LevinError
-from levin.ir import ops
 from levin.ir.graph import Graph, Node
 
 PLAN_VERSION = 2             # 2: streamed buffers (Placement.shift); 1 still reads
@@ -108,17 +108,14 @@ def stream_shift(graph: Graph, node: Node) -> int | None:
     out + (p+1)*C_out lies before the first input byte any pixel >= p still reads. None for ops
     that do not work this way (fully connected, softmax, concat: each output reads everything).
     """
-    if node.op not in _STREAMED:
+    op = ops.get(node.op)
+    if op.streams == "never":
         return None
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.output]
     _, h, w, c_in = x.shape
     _, ho, wo, c_out = y.shape
     a = node.attrs
-    if node.op == "Conv2d":
-        kh, kw = graph.tensors[node.inputs[1]].shape[1:3]
-        dh, dw = a["dilation"]
-    else:
-        (kh, kw), (dh, dw) = a["kernel"], (1, 1)
+    (kh, kw), (dh, dw) = op.window(graph, node)
     (sh, sw), (pt, _, pl, _) = a["stride"], a["padding"]
     rows, row_ok = _first_read(ho, h, kh, sh, dh, pt)
     cols, col_ok = _first_read(wo, w, kw, sw, dw, pl)
@@ -128,9 +125,6 @@ def stream_shift(graph: Graph, node: Node) -> int | None:
     still_read = np.minimum.accumulate(first[::-1])[::-1]               # by pixel p or any later one
     written = (np.arange(1, ho * wo + 1, dtype=np.int64)) * c_out * y.dtype.itemsize
     return max(0, int((written - still_read).max()))
-
-
-_STREAMED = ("Conv2d", "MaxPool2d", "AvgPool2d")
 
 
 def _first_read(n_out: int, size: int, kernel: int, stride: int, dilation: int, pad: int):

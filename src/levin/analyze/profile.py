@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from levin import ops
 from levin.analyze.memory import ArenaPlan, plan_memory
 from levin.ir.graph import Graph, Node
 
 # Code-size estimate, in bytes of Thumb-2 code, until the C runtime is built and measured with
-# `size -A`. Ballpark of one plain C kernel each (CMSIS-NN's reference kernels are 0.5-4 KB).
+# `size -A`: the core below plus each kernel's own estimate (`Op.code_bytes`: ballpark of one
+# plain C kernel, as CMSIS-NN's reference kernels are 0.5-4 KB).
 CODE_BASE_BYTES = 6 * 1024      # runtime core: invoke loop, arena setup, requantization helpers
-KERNEL_CODE_BYTES = {
-    "Conv2d": 3072, "DepthwiseConv2d": 2048, "Linear": 1024, "ReLU": 128, "ReLU6": 128,
-    "Sigmoid": 768, "Tanh": 768, "MaxPool2d": 512, "AvgPool2d": 512, "GlobalAvgPool": 384,
-    "Add": 512, "Concat": 384, "Reshape": 0, "Pad": 384, "Softmax": 1024,
-}
 NODE_CODE_BYTES = 48            # per node: op, tensor offsets, attributes (const data)
 TENSOR_CODE_BYTES = 16          # per activation: arena offset and shape
 
@@ -88,44 +85,23 @@ class ProfileResult:
 
 
 def count_macs(graph: Graph, node: Node) -> int:
-    out = graph.tensors[node.output]
-    if node.op == "Conv2d":
-        _, kh, kw, cg = graph.tensors[node.inputs[1]].shape
-        return out.size * cg * kh * kw
-    if node.op == "Linear":
-        return out.size * graph.tensors[node.inputs[1]].shape[1]
-    return 0
+    return ops.get(node.op).macs(graph, node)
 
 
 def count_ops(graph: Graph, node: Node) -> int:
     """Non-MAC element operations (an estimate's input: one per add, compare, exp, ...)."""
-    out = graph.tensors[node.output]
-    first = graph.tensors[node.inputs[0]]
-    if node.op in ("Conv2d", "Linear"):
-        return out.size if len(node.inputs) == 3 else 0           # bias adds
-    if node.op in ("MaxPool2d", "AvgPool2d"):
-        kh, kw = node.attrs["kernel"]
-        return out.size * kh * kw
-    if node.op == "GlobalAvgPool":
-        return first.size
-    if node.op == "Softmax":
-        return 3 * out.size                                        # exp, sum, divide
-    if node.op in ("ReLU", "ReLU6", "Sigmoid", "Tanh", "Add"):
-        return out.size
-    return 0                                                       # data movement only
+    return ops.get(node.op).element_ops(graph, node)
 
 
-def kernel_of(graph: Graph, node: Node) -> str:
-    """The C kernel a node needs (depthwise convs have their own)."""
-    if node.op == "Conv2d" and node.attrs["groups"] > 1 \
-            and node.attrs["groups"] == graph.tensors[node.inputs[0]].shape[-1]:
-        return "DepthwiseConv2d"
-    return node.op
+def kernel_of(graph: Graph, node: Node) -> tuple[str, int]:
+    """The C kernel a node needs (depthwise convs have their own) and its code-size estimate."""
+    op = ops.get(node.op)
+    return op.variant(graph, node) if op.variant else (op.name, op.code_bytes)
 
 
 def code_size_estimate(graph: Graph) -> int:
-    kernels = {kernel_of(graph, n) for n in graph.nodes}
-    return (CODE_BASE_BYTES + sum(KERNEL_CODE_BYTES[k] for k in kernels)
+    kernels = dict(kernel_of(graph, n) for n in graph.nodes)
+    return (CODE_BASE_BYTES + sum(kernels.values())
             + NODE_CODE_BYTES * len(graph.nodes) + TENSOR_CODE_BYTES * len(graph.activations()))
 
 
@@ -136,7 +112,7 @@ def profile(graph: Graph, plan: ArenaPlan | None = None) -> ProfileResult:
         consts = graph.constants(node)
         out = graph.tensors[node.output]
         layers.append(LayerProfile(
-            name=node.name, op=kernel_of(graph, node), output_shape=out.shape,
+            name=node.name, op=kernel_of(graph, node)[0], output_shape=out.shape,
             dtype=str(consts[0].dtype if consts else out.dtype),
             params=sum(t.size for t in consts),
             macs=count_macs(graph, node), ops=count_ops(graph, node),

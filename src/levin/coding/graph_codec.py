@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from levin import ops
 from levin.coding.fields import INT32_MAX, INT32_MIN, ByteReader, ByteWriter
 from levin.coding.limits import LIMITS, exceeds
 from levin.errors import GraphError, LevinError, LevinFormatError
-from levin.ir import ops
 from levin.ir.graph import Graph, QuantParams
 
 DTYPES = tuple(np.dtype(t) for t in ("float32", "int8", "uint8", "int16", "int32"))

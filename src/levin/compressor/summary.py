@@ -10,10 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from levin import ops
 from levin.output import table
-
-LAYER_OPS = ("Conv2d", "Linear")
-
 
 def layer_rows(result) -> list[dict[str, Any]]:
     graph, report = result.graph, result.container
@@ -21,7 +19,7 @@ def layer_rows(result) -> list[dict[str, Any]]:
     chains = {t.name: t.chain for t in report.tensors}
     rows = []
     for node in graph.nodes:
-        if node.op not in LAYER_OPS:
+        if not ops.get(node.op).weighted:
             continue
         w = graph.tensors[node.inputs[1]]
         consts = [t for t in node.inputs[1:] if graph.tensors[t].is_constant]

@@ -15,7 +15,7 @@ Read me first:
   per tensor or per channel along `axis`). Quantization itself is done elsewhere; the
   representation is checked here.
 - Nodes are kept in execution order, and every node is checked against its op's spec
-  (`levin.ir.ops`) when it is added, so a `Graph` that exists is a valid one.
+  (`levin.ops`, the op registry) when it is added, so a `Graph` that exists is a valid one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from levin import ops
 from levin.errors import GraphError
 
 FLOAT_DTYPES = (np.dtype(np.float32),)
@@ -200,8 +201,6 @@ class Graph:
         The output is float32 like its first input, or, for an integer first input, of `dtype`
         (default: the input's) with `quant` (default: the input's parameters).
         """
-        from levin.ir import ops      # ops imports this module for Tensor
-
         inputs = tuple(inputs)
         names = self._names_of_nodes()
         if name in names:
@@ -248,8 +247,6 @@ class Graph:
 
     def validate(self) -> None:
         """Check the whole graph again: order, names, shapes, outputs. Raises GraphError."""
-        from levin.ir import ops
-
         if not self.inputs or not self.outputs:
             raise GraphError(f"graph {self.name!r} needs at least one input and one output")
         defined = {n for n, t in self.tensors.items() if t.is_constant} | set(self.inputs)

@@ -31,80 +31,19 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from levin import ops
 from levin.ir.graph import Graph, Node
+from levin.ops.nhwc import nchw, to_nhwc
 from levin.quant import fakequant as fq
 from levin.quant import intmath as im
 from levin.quant import lowbit
-from levin.quant.plan import QuantPlan, WEIGHTED
+from levin.quant.plan import QuantPlan, is_weighted
 
 
 def _key(name: str) -> str:
     return name.replace(".", "__")
-
-
-def _nchw(x):
-    return x.permute(0, 3, 1, 2)
-
-
-def _nhwc(x):
-    return x.permute(0, 2, 3, 1)
-
-
-def _pad_nhwc(x, pads, value=0.0):
-    pt, pb, pl, pr = pads
-    return F.pad(x, (0, 0, pl, pr, pt, pb), value=value) if any(pads) else x
-
-
-def _conv(x, w, b=None, *, stride, padding, dilation, groups):
-    x = _nchw(_pad_nhwc(x, padding))
-    return _nhwc(F.conv2d(x, w.permute(0, 3, 1, 2), b, stride, 0, dilation, groups)).contiguous()
-
-
-def _window_sum(x, kernel, stride):
-    """Sum over pooling windows of an (already padded) NHWC tensor."""
-    return _nhwc(F.avg_pool2d(_nchw(x), kernel, stride) * (kernel[0] * kernel[1]))
-
-
-def _avg_pool(x, *, kernel, stride, padding, count_include_pad, offset=None, rounder=None):
-    """Float average pool; with `offset`/`rounder`, TFLite's int8 one in the real domain: the
-    window's sum of codes (x / s + zp) divided by the count, rounded half away from zero."""
-    total = _window_sum(_pad_nhwc(x, padding), kernel, stride)
-    if count_include_pad or not any(padding):
-        count = torch.tensor(float(kernel[0] * kernel[1]), dtype=x.dtype)
-    else:
-        ones = torch.ones((1,) + tuple(x.shape[1:3]) + (1,), dtype=x.dtype)
-        count = _window_sum(_pad_nhwc(ones, padding), kernel, stride)
-    if rounder is None:
-        return total / count
-    scale, zp = offset
-    codes = fq.round_ste(total / scale + zp * count)     # the window's sum of int8 codes
-    return (rounder(codes / count) - zp) * scale
-
-
-def _reshape(x, shape):
-    return x.reshape((x.shape[0],) + tuple(shape[1:]))
-
-
-FLOAT_KERNELS: dict[str, Callable] = {
-    "Conv2d": _conv,
-    "Linear": lambda x, w, b=None: F.linear(x, w, b),
-    "ReLU": torch.relu,
-    "ReLU6": lambda x: torch.clamp(x, 0, 6),
-    "Sigmoid": torch.sigmoid,
-    "Tanh": torch.tanh,
-    "MaxPool2d": lambda x, kernel, stride, padding: _nhwc(F.max_pool2d(
-        _nchw(_pad_nhwc(x, padding, float("-inf"))), kernel, stride)),
-    "AvgPool2d": _avg_pool,
-    "GlobalAvgPool": lambda x: x.mean(dim=(1, 2), keepdim=True),
-    "Add": torch.add,
-    "Concat": lambda *xs, axis: torch.cat(xs, dim=axis),
-    "Reshape": _reshape,
-    "Pad": lambda x, pads, value: _pad_nhwc(x, pads, value),
-    "Softmax": lambda x, axis: torch.softmax(x, dim=axis),
-}
 
 
 class GraphModule(nn.Module):
@@ -131,7 +70,7 @@ class GraphModule(nn.Module):
             for root, (scale, zp) in plan.activations.items():
                 self.act_q[_key(root)] = fq.ActQuantizer(scale, zp, learn=root not in plan.fixed)
             for node in graph.nodes:
-                if node.op in WEIGHTED:
+                if is_weighted(node.op):
                     self.weight_q[_key(node.name)] = fq.WeightQuantizer(
                         torch.from_numpy(np.asarray(plan.weight_scales[node.name])),
                         plan.weight_bits[node.name])
@@ -155,7 +94,7 @@ class GraphModule(nn.Module):
     def forward(self, x: torch.Tensor, record: Callable[[str, torch.Tensor], None] | None = None):
         dtype = next((p.dtype for p in self.constants.values()), torch.float32)
         name = self.graph.inputs[0]
-        x = _nhwc(x) if x.dim() == 4 else x
+        x = to_nhwc(x) if x.dim() == 4 else x
         q = self.act_quantizer(name)
         if q is not None:          # as intmath.quantize: float32 division, round half away
             s, zp = q.params()
@@ -169,7 +108,7 @@ class GraphModule(nn.Module):
             if record is not None:
                 record(node.output, values[node.output])
         out = values[self.graph.outputs[0]]
-        return _nchw(out) if out.dim() == 4 else out
+        return nchw(out) if out.dim() == 4 else out
 
     def _arg(self, name: str, values: dict) -> torch.Tensor:
         t = self.graph.tensors[name]
@@ -179,7 +118,8 @@ class GraphModule(nn.Module):
         args = [self._arg(i, values) for i in node.inputs]
         quant = self.act_quantizer(node.output)
         attrs = dict(node.attrs)
-        if node.op in WEIGHTED and self.plan is not None:
+        op = ops.get(node.op)
+        if op.weighted and self.plan is not None:
             wq = self.weight_q[_key(node.name)]
             if (self.integer_requant and not self.training and wq.enabled and quant is not None
                     and self.act_quantizer(node.inputs[0]) is not None):
@@ -189,17 +129,14 @@ class GraphModule(nn.Module):
                 in_q = self.act_quantizer(node.inputs[0])
                 if len(args) == 3 and in_q is not None:
                     args[2] = fq.fake_quantize_bias(args[2], in_q.scale, wq.scales)
-        if node.op in ("AvgPool2d", "GlobalAvgPool") and quant is not None:
-            if node.op == "GlobalAvgPool":
-                hw = tuple(self.graph.tensors[node.inputs[0]].shape[1:3])
-                attrs = dict(kernel=hw, stride=hw, padding=(0, 0, 0, 0), count_include_pad=True)
-            s = quant.scale
-            return _avg_pool(*args, **attrs, offset=(s, quant.zero_point), rounder=fq.round_ste)
-        y = FLOAT_KERNELS[node.op](*args, **attrs)
-        if quant is None or node.op in ("MaxPool2d", "Reshape") or (
-                node.op == "ReLU" and self.plan.share[node.inputs[0]] == self.plan.share[node.output]):
+        if op.fake_quant_torch is not None and quant is not None:
+            return op.fake_quant_torch(*args, attrs, self.graph.tensors[node.inputs[0]].shape,
+                                       (quant.scale, quant.zero_point), fq.round_ste)
+        y = op.evaluate_torch(*args, **attrs)
+        if quant is None or not op.requantizes or (
+                op.fused_on_grid and self.plan.share[node.inputs[0]] == self.plan.share[node.output]):
             return y                # already on the grid: the input's, or the fused conv's
-        if (node.op in WEIGHTED and self.double_round and not self.training
+        if (op.weighted and self.double_round and not self.training
                 and self.act_quantizer(node.inputs[0]) is not None):
             return self._double_rounded(node, y, quant)
         return quant(y)
@@ -243,7 +180,7 @@ class GraphModule(nn.Module):
         if len(args) == 3:
             b = torch.from_numpy(lowbit.quantize_bias(
                 args[2].detach().double().numpy(), s_in, w_scales)[0].astype(np.float64))
-        acc = np.rint(FLOAT_KERNELS[node.op](x, w, b, **attrs).numpy()).astype(np.int64)
+        acc = np.rint(ops.get(node.op).evaluate_torch(x, w, b, **attrs).numpy()).astype(np.int64)
         reals = im.effective_scale(s_in, w_scales, s_out)
         single = not self.double_round
         m, shift = im.quantize_multipliers(np.atleast_1d(reals), single_round=single)

@@ -20,7 +20,7 @@ from levin.ir.capture import capture
 from levin.ir.graph import Graph
 from levin.quant import mixed, ptq
 from levin.quant.graphmodule import GraphModule
-from levin.quant.plan import QuantPlan
+from levin.quant.plan import QuantPlan, is_weighted
 from levin.quant.qat import quantization_aware_training
 from levin.runtime import reference
 from levin.train.data import Dataset
@@ -104,7 +104,7 @@ def weight_sizes(graph: Graph) -> tuple[dict[str, int], int]:
     """(bits per weighted node, packed bytes of all weight codes) of an integer graph."""
     bits, total = {}, 0
     for node in graph.nodes:
-        if node.op in ("Conv2d", "Linear"):
+        if is_weighted(node.op):
             w = graph.tensors[node.inputs[1]]
             bits[node.name] = w.quant.bits or 8
             total += (w.size * bits[node.name] + 7) // 8
@@ -140,7 +140,7 @@ def quantize(model: nn.Module, data: Dataset, config: QuantConfig = QuantConfig(
     ints = integer_outputs(graph, x_test)
     bits, nbytes = weight_sizes(graph)
     float_bytes = sum(float_graph.tensors[n.inputs[1]].size * 4 for n in float_graph.nodes
-                      if n.op in ("Conv2d", "Linear"))
+                      if is_weighted(n.op))
     return QuantizeResult(
         graph, float_graph, plan, config, float_acc,
         float((fake.reshape(len(fake), -1).argmax(1) == y_test).mean()),

@@ -1,14 +1,17 @@
 """Where an integer graph quantizes, and with which parameters: the rules PTQ and QAT share.
 
 Read me first. Every activation tensor of the integer graph is int8 with its own (scale, zero
-point), except where TFLite's int8 kernels tie them to another tensor's:
+point), except where TFLite's int8 kernels tie them to another tensor's. Each op declares which
+(`levin.ops`, `Op.output_quant` and the fusion flags):
 - MaxPool2d, AvgPool2d, GlobalAvgPool, Reshape and Pad keep their input's parameters (TFLite's
-  MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE and PAD require it);
-- a Conv2d, Linear or Add whose only consumer is a ReLU or ReLU6 takes that activation's output
-  parameters. This is TFLite's fused activation: the conv's requantization already clamps to
-  the activation's range, so the ReLU node, kept so the integer graph has the float graph's
-  nodes, is a no-op clamp there (the C runtime may drop it; it must still clamp);
-- Softmax and Sigmoid output scale 1/256, zero point -128; Tanh 1/128, 0 (TFLite int8).
+  MAX_POOL_2D, AVERAGE_POOL_2D, RESHAPE and PAD require it): output_quant "input";
+- a Conv2d, Linear or Add (`fuses_activation`) whose only consumer is a ReLU or ReLU6
+  (`fusable_activation`) takes that activation's output parameters. This is TFLite's fused
+  activation: the conv's requantization already clamps to the activation's range, so the ReLU
+  node, kept so the integer graph has the float graph's nodes, is a no-op clamp there (the C
+  runtime may drop it; it must still clamp);
+- Softmax and Sigmoid output scale 1/256, zero point -128; Tanh 1/128, 0 (TFLite int8): a fixed
+  output_quant.
 `share_map` gives, for each activation, the *root* tensor whose parameters it uses; a
 `QuantPlan` holds the parameters of the roots, the per-channel weight scales and bit widths,
 and (after QAT) the fine-tuned float weights.
@@ -20,14 +23,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from levin import ops
 from levin.errors import GraphError
 from levin.ir.graph import Graph
 
-FIXED_OUTPUT = {"Softmax": (1.0 / 256, -128), "Sigmoid": (1.0 / 256, -128), "Tanh": (1.0 / 128, 0)}
-SAME_AS_INPUT = ("MaxPool2d", "AvgPool2d", "GlobalAvgPool", "Reshape", "Pad")
-FUSES_ACTIVATION = ("Conv2d", "Linear", "Add")
-ACTIVATIONS = ("ReLU", "ReLU6")
-WEIGHTED = ("Conv2d", "Linear")
+
+def fixed_output(op: str) -> tuple[float, int] | None:
+    """The (scale, zero point) TFLite fixes for the output of `op`, or None."""
+    rule = ops.get(op).output_quant
+    return rule if isinstance(rule, tuple) else None
+
+
+def is_weighted(op: str) -> bool:
+    """Whether `op` takes weights (input 1) and a bias (input 2), quantized per channel."""
+    return ops.get(op).weighted
 
 
 def share_map(graph: Graph) -> dict[str, str]:
@@ -36,13 +45,14 @@ def share_map(graph: Graph) -> dict[str, str]:
     for node in graph.nodes:
         out = node.output
         src = node.inputs[0]
-        if node.op in SAME_AS_INPUT:
+        op = ops.get(node.op)
+        if op.output_quant == "input":
             root[out] = root[src]
         else:
             root[out] = out
-        if node.op in ACTIVATIONS:
+        if op.fusable_activation:
             producer = graph.producer(src)
-            if (producer is not None and producer.op in FUSES_ACTIVATION and root[src] == src
+            if (producer is not None and ops.get(producer.op).fuses_activation and root[src] == src
                     and len(graph.consumers(src)) == 1 and src not in graph.outputs):
                 root[src] = out
     return root
@@ -50,7 +60,7 @@ def share_map(graph: Graph) -> dict[str, str]:
 
 def weighted_nodes(graph: Graph) -> list[str]:
     """Names of the nodes that carry weights (Conv2d, Linear), in execution order."""
-    return [n.name for n in graph.nodes if n.op in WEIGHTED]
+    return [n.name for n in graph.nodes if is_weighted(n.op)]
 
 
 @dataclass

@@ -29,7 +29,7 @@ from levin.ir.graph import Graph, QuantParams
 from levin.quant import lowbit, observers
 from levin.quant.graphmodule import GraphModule
 from levin.quant.intmath import choose_qparams
-from levin.quant.plan import FIXED_OUTPUT, QuantPlan, WEIGHTED, share_map, weighted_nodes
+from levin.quant.plan import QuantPlan, fixed_output, is_weighted, share_map, weighted_nodes
 
 
 def calibration_set(x_train: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
@@ -45,7 +45,7 @@ def calibrate(graph: Graph, inputs: np.ndarray, config: QuantConfig,
     """Observed real range [lo, hi] of every root tensor (see `plan.share_map`) whose parameters
     are not dictated by its op."""
     share = share_map(graph)
-    fixed_roots = {n.output for n in graph.nodes if n.op in FIXED_OUTPUT}
+    fixed_roots = {n.output for n in graph.nodes if fixed_output(n.op)}
     stats = {r: observers.RangeStats() for r in set(share.values()) - fixed_roots}
     module = GraphModule(graph).eval()
     batches = [torch.from_numpy(np.ascontiguousarray(inputs[i:i + batch_size], dtype=np.float32))
@@ -83,14 +83,15 @@ def make_plan(graph: Graph, ranges: dict[str, tuple[float, float]], config: Quan
     acts, fixed = {}, set(graph.inputs)
     for root in sorted(set(share.values())):
         op = producers.get(root)
-        if op in FIXED_OUTPUT:
-            acts[root] = (float(np.float32(FIXED_OUTPUT[op][0])), FIXED_OUTPUT[op][1])
+        fixed_params = fixed_output(op) if op is not None else None
+        if fixed_params is not None:
+            acts[root] = (float(np.float32(fixed_params[0])), fixed_params[1])
             fixed.add(root)
         else:
             acts[root] = choose_qparams(*ranges[root])
     scales, bits = {}, {}
     for node in graph.nodes:
-        if node.op in WEIGHTED:
+        if is_weighted(node.op):
             bits[node.name] = config.bits_for(node.name)
             scales[node.name] = lowbit.weight_scales(
                 graph.tensors[node.inputs[1]].data, bits[node.name],
@@ -117,7 +118,7 @@ def build_integer_graph(graph: Graph, plan: QuantPlan) -> Graph:
             if not t.is_constant:
                 inputs.append(name)
                 continue
-            if node.op not in WEIGHTED or pos == 0:
+            if not is_weighted(node.op) or pos == 0:
                 raise GraphError(f"node {node.name!r} ({node.op}): constant operand {name!r} is not "
                                  f"supported in an integer graph (only conv/linear weights and biases)")
             if name in g.tensors:

@@ -1,0 +1,119 @@
+"""Conv2d: 2-D convolution, NHWC input, OHWI weights [O, KH, KW, I/groups], optional int32 bias;
+grouped and depthwise (groups == input channels) included. TFLite: CONV_2D / DEPTHWISE_CONV_2D.
+Integer kernel: TFLite reference `integer_ops::ConvPerChannel` / `DepthwiseConvPerChannel`; C:
+`levin_conv2d_s8` (levin_conv.c), which streams pixel by pixel when its weights are read in place."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from levin.errors import GraphError
+from levin.ops import cparams, qparams
+from levin.ops.nhwc import nchw, pad, pad_torch, to_nhwc, windows
+from levin.ops.registry import CBinding, Op, register
+from levin.ops.shapes import ints, rank, window
+
+
+def shape(where, inputs, a):
+    x, w = inputs[0], inputs[1]
+    rank(x, 4, where)
+    rank(w, 4, where, "weight")
+    a["stride"] = ints(a["stride"], 2, "stride", where, 1)
+    a["dilation"] = ints(a["dilation"], 2, "dilation", where, 1)
+    a["padding"] = ints(a["padding"], 4, "padding", where, 0)
+    g = a["groups"]
+    n, h, wd, c = x.shape
+    o, kh, kw, cg = w.shape
+    if not isinstance(g, (int, np.integer)) or g < 1 or c % g or o % g:
+        raise GraphError(f"{where}: groups={g} must divide input channels {c} and output channels {o}")
+    if cg * g != c:
+        raise GraphError(f"{where}: weight {w.shape} (OHWI) expects {cg * g} input channels, "
+                         f"input has {c}")
+    if len(inputs) == 3 and inputs[2].shape != (o,):
+        raise GraphError(f"{where}: bias shape {inputs[2].shape} must be ({o},)")
+    (sh, sw), (dh, dw), (pt, pb, pl, pr) = a["stride"], a["dilation"], a["padding"]
+    ho = window(where, h, kh, sh, dh, pt, pb, "height")
+    wo = window(where, wd, kw, sw, dw, pl, pr, "width")
+    a["groups"] = int(g)
+    return a, (n, ho, wo, o)
+
+
+def evaluate(x, w, b=None, *, stride, padding, dilation, groups):
+    o, kh, kw, cg = w.shape
+    win = windows(pad(x, padding), (kh, kw), stride, dilation)          # N Ho Wo C KH KW
+    n, ho, wo = win.shape[:3]
+    win = win.reshape(n, ho, wo, groups, cg, kh, kw)
+    wg = w.reshape(groups, o // groups, kh, kw, cg)
+    y = np.einsum("nhwgcij,goijc->nhwgo", win, wg, optimize=True).reshape(n, ho, wo, o)
+    return y if b is None else y + b
+
+
+def evaluate_torch(x, w, b=None, *, stride, padding, dilation, groups):
+    import torch.nn.functional as F
+
+    x = nchw(pad_torch(x, padding))
+    return to_nhwc(F.conv2d(x, w.permute(0, 3, 1, 2), b, stride, 0, dilation, groups)).contiguous()
+
+
+def reference(node, args, ins, out, single_round=False):
+    x, w, *b = args
+    qparams.symmetric(node, ins[1])
+    _, zp = qparams.sz(ins[0])
+    a = node.attrs
+    o, kh, kw, cg = w.shape
+    g = a["groups"]
+    xp = pad(x, a["padding"], zp).astype(np.float64) - zp
+    win = windows(xp, (kh, kw), a["stride"], a["dilation"])            # N Ho Wo C KH KW
+    n, ho, wo = win.shape[:3]
+    if g == 1:
+        cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, kh * kw * cg)
+        acc = (cols @ w.reshape(o, -1).T.astype(np.float64)).reshape(n, ho, wo, o)
+    else:
+        win = win.reshape(n, ho, wo, g, cg, kh, kw)
+        wg = w.reshape(g, o // g, kh, kw, cg).astype(np.float64)
+        acc = np.einsum("nhwgcij,goijc->nhwgo", win, wg, optimize=True).reshape(n, ho, wo, o)
+    acc = qparams.accumulate(acc, node) + (b[0].astype(np.int64) if b else 0)
+    return qparams.requantize(acc, node, ins[0], ins[1], out, single_round=single_round)
+
+
+def prepare(ctx, node, k: int) -> dict:
+    g, a = ctx.graph, node.attrs
+    n, h, w, c = g.tensors[node.inputs[0]].shape
+    _, ho, wo, o = g.tensors[node.output].shape
+    _, kh, kw, _ = g.tensors[node.inputs[1]].shape
+    if max(kh, kw) > 255:
+        raise GraphError(f"node {node.name!r}: kernels up to 255 wide are supported, got {kh}x{kw}")
+    d = cparams.weighted(ctx, node, k, 5)
+    d["params"] = dict(in_h=h, in_w=w, in_c=c, out_h=ho, out_w=wo, out_c=o, kernel_h=kh, kernel_w=kw,
+                       stride_h=a["stride"][0], stride_w=a["stride"][1], dilation_h=a["dilation"][0],
+                       dilation_w=a["dilation"][1], pad_top=a["padding"][0], pad_left=a["padding"][2],
+                       groups=a["groups"], in_zp=d["in_zp"], out_zp=d["out_zp"])
+    return d
+
+
+def _window(graph, node):
+    kh, kw = graph.tensors[node.inputs[1]].shape[1:3]
+    return (kh, kw), node.attrs["dilation"]
+
+
+def _macs(graph, node) -> int:
+    _, kh, kw, cg = graph.tensors[node.inputs[1]].shape
+    return graph.tensors[node.output].size * cg * kh * kw
+
+
+def _bias_adds(graph, node) -> int:
+    return graph.tensors[node.output].size if len(node.inputs) == 3 else 0
+
+
+def _variant(graph, node) -> tuple[str, int]:
+    """Depthwise convs run their own C kernel loop (a smaller one)."""
+    if 1 < node.attrs["groups"] == graph.tensors[node.inputs[0]].shape[-1]:
+        return "DepthwiseConv2d", 2048
+    return "Conv2d", 3072
+
+
+CONV2D = register(Op(
+    "Conv2d", (2, 3), {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}, shape,
+    evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c",)),
+    window=_window, streams="weights_in_flash", macs=_macs, element_ops=_bias_adds,
+    code_bytes=3072, variant=_variant, weighted=True, fuses_activation=True))

@@ -1,0 +1,55 @@
+"""Kernel parameters for the C export, derived exactly as the integer reference derives them at
+run time (`levin.ops.qparams`, `levin.intmath`), so C and reference agree bit for bit.
+
+The op modules' `prepare` functions use these; `ctx` is the code generator's context
+(`levin.codegen`): `ctx.graph`, `ctx.ptr(tensor)` (its arena address as C), `ctx.weights(...)`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from levin.errors import GraphError
+from levin import intmath as im
+from levin.ops.qparams import rescale_ratio, sz
+
+
+def shifts_ok(shift: np.ndarray, node) -> None:
+    if shift.size and (shift.min() < -31 or shift.max() > 30):
+        raise GraphError(f"node {node.name!r} ({node.op}): a requantization shift falls outside "
+                         f"-31..30 (scales too far apart for TFLite's int8 kernels)")
+
+
+def rescale(t_in, t_out, lo: int, hi: int, float_ratio: bool) -> dict[str, int]:
+    """The parameters of `qparams.rescale` (ReluX with float32 ratio, Requantize in double)."""
+    (s_in, zp_in), (s_out, zp_out) = sz(t_in), sz(t_out)
+    m = shift = 0
+    same = (s_in, zp_in) == (s_out, zp_out)
+    if not same:
+        m, shift = im.quantize_multiplier(rescale_ratio(s_in, s_out, float_ratio))
+    return {"in_zp": zp_in, "out_zp": zp_out, "multiplier": m, "shift": shift, "act_min": lo,
+            "act_max": hi, "rescale": int(not same)}
+
+
+def weighted(ctx, node, k: int, sparse_factor: int) -> dict:
+    """What a conv's or fully connected's template needs: weights (as the C reader reads them),
+    per-channel multipliers and shifts, bias, buffers and zero points."""
+    g = ctx.graph
+    x, w_t = g.tensors[node.inputs[0]], g.tensors[node.inputs[1]]
+    out = g.tensors[node.output]
+    # As the oracle: in_scale * w_scale in double for conv and fully connected alike (TFLite Micro).
+    reals = im.effective_scale(sz(x)[0], w_t.quant.scale, sz(out)[0])
+    m, shift = im.quantize_multipliers(np.atleast_1d(reals))
+    channels = w_t.shape[0]
+    m, shift = np.broadcast_to(m, (channels,)), np.broadcast_to(shift, (channels,))
+    shifts_ok(shift, node)
+    cname = f"n{k}"
+    w, arrays = ctx.weights(w_t, cname, sparse_factor)
+    arrays[cname + "_mult"] = m.astype(np.int32)
+    arrays[cname + "_shift"] = shift.astype(np.int32)
+    bias = None
+    if len(node.inputs) > 2:
+        arrays[cname + "_bias"] = g.tensors[node.inputs[2]].data.astype(np.int32)
+        bias = cname + "_bias"
+    return {"weights": w, "arrays": arrays, "bias": bias, "in": ctx.ptr(node.inputs[0]),
+            "out": ctx.ptr(node.output), "in_zp": sz(x)[1], "out_zp": sz(out)[1]}

@@ -1,0 +1,65 @@
+"""Linear: fully connected, input [N, in], weights [out, in], optional int32 bias. TFLite:
+FULLY_CONNECTED. Integer kernel: TFLite reference `integer_ops::FullyConnected` (per-channel or
+per-tensor weights); C: `levin_linear_s8` (levin_conv.c)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from levin.errors import GraphError
+from levin.ops import cparams, qparams
+from levin.ops.registry import CBinding, Op, register
+from levin.ops.shapes import rank
+
+
+def shape(where, inputs, a):
+    x, w = inputs[0], inputs[1]
+    rank(x, 2, where)
+    rank(w, 2, where, "weight")
+    if w.shape[1] != x.shape[1]:
+        raise GraphError(f"{where}: weight {w.shape} ([out, in]) does not take {x.shape[1]} features")
+    if len(inputs) == 3 and inputs[2].shape != (w.shape[0],):
+        raise GraphError(f"{where}: bias shape {inputs[2].shape} must be ({w.shape[0]},)")
+    return a, (x.shape[0], w.shape[0])
+
+
+def evaluate(x, w, b=None):
+    y = x @ w.T
+    return y if b is None else y + b
+
+
+def evaluate_torch(x, w, b=None):
+    import torch.nn.functional as F
+
+    return F.linear(x, w, b)
+
+
+def reference(node, args, ins, out, single_round=False):
+    x, w, *b = args
+    qparams.symmetric(node, ins[1])
+    _, zp = qparams.sz(ins[0])
+    acc = qparams.accumulate((x.astype(np.float64) - zp) @ w.T.astype(np.float64), node)
+    acc = acc + (b[0].astype(np.int64) if b else 0)
+    return qparams.requantize(acc, node, ins[0], ins[1], out, single_round=single_round)
+
+
+def prepare(ctx, node, k: int) -> dict:
+    w_t = ctx.graph.tensors[node.inputs[1]]
+    d = cparams.weighted(ctx, node, k, 3)
+    d["params"] = dict(in_features=w_t.shape[1], out_features=w_t.shape[0], in_zp=d["in_zp"],
+                       out_zp=d["out_zp"])
+    return d
+
+
+def _macs(graph, node) -> int:
+    return graph.tensors[node.output].size * graph.tensors[node.inputs[1]].shape[1]
+
+
+def _bias_adds(graph, node) -> int:
+    return graph.tensors[node.output].size if len(node.inputs) == 3 else 0
+
+
+LINEAR = register(Op(
+    "Linear", (2, 3), {}, shape, evaluate, evaluate_torch, reference,
+    CBinding("op_linear.c.j2", prepare, ("levin_conv.c",)),
+    macs=_macs, element_ops=_bias_adds, code_bytes=1024, weighted=True, fuses_activation=True))
