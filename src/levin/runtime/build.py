@@ -5,6 +5,11 @@ with the strict flags; `run_harness(binary, inputs)` feeds a batch of int8 input
 process and returns the outputs (and, with `repeats`, the host time per inference);
 `compile_objects` compiles without linking (for -m32 / -Os / cross checks) and `section_sizes`
 reads `size` of the objects. `compare` gives the first differing elements of two outputs.
+
+Sanitizers: `build_harness(result, sanitize=True)`, or LEVIN_C_SANITIZE=1 in the environment for
+every harness (so `LEVIN_C_SANITIZE=1 pytest tests/runtime/test_c_ops.py` runs the existing C
+tests under them), adds SANITIZE: AddressSanitizer and UndefinedBehaviorSanitizer, any report
+fatal (the harness exits nonzero and run_harness raises with the report).
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ from levin.errors import LevinError
 from levin.runtime.codegen import ExportResult, _environment
 
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
+SANITIZE = ("-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
+
+
+def sanitize_requested() -> bool:
+    """True when LEVIN_C_SANITIZE is set to something other than "", "0" or "no"."""
+    return os.environ.get("LEVIN_C_SANITIZE", "").strip().lower() not in ("", "0", "no", "false")
 
 
 def compiler() -> str | None:
@@ -45,13 +56,16 @@ def _run(cmd: list[str], what: str) -> None:
 
 
 def build_harness(result: ExportResult, opt: str = "-O2", cc: str | None = None,
-                  extra: tuple[str, ...] = ()) -> Path:
-    """Compile the exported model with the host harness; return the executable's path."""
+                  extra: tuple[str, ...] = (), sanitize: bool | None = None) -> Path:
+    """Compile the exported model with the host harness; return the executable's path.
+
+    sanitize: add SANITIZE (ASan + UBSan, reports fatal); None follows LEVIN_C_SANITIZE."""
     out = result.out_dir
     harness = out / "harness.c"
     harness.write_text(_environment().get_template("harness.c.j2").render())
     exe = out / "harness"
-    cmd = [_cc(cc), *STRICT, opt, *extra, "-I", str(out), "-o", str(exe), str(harness),
+    san = SANITIZE if (sanitize_requested() if sanitize is None else sanitize) else ()
+    cmd = [_cc(cc), *STRICT, opt, *san, *extra, "-I", str(out), "-o", str(exe), str(harness),
            *(str(s) for s in result.sources)]
     _run(cmd, "building the host harness")
     return exe

@@ -17,6 +17,7 @@ frequency tables are stored decoded (cumulative uint16 array, K + 1 entries), as
 from __future__ import annotations
 
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,28 @@ def parse_weights(body: bytes, t: Tensor, cname: str) -> tuple[dict[str, Any], d
     if rest:
         arrays[cname + "_data"] = np.frombuffer(rest, np.uint8)
         w["data"] = cname + "_data"
+    w["crc_fields"], w["crc_data"] = descriptor_crcs(w, arrays)
     return w, arrays
+
+
+def descriptor_crcs(w: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[int, int]:
+    """The two CRC32s of a `levin_weights` descriptor that `levin_weights_verify` recomputes in C
+    (levin_weights.h): of its numeric fields (little-endian u32 each, in declaration order, then
+    a word of bits for the pointers that are not NULL), and of the arrays it points to."""
+    def model(m: dict[str, Any] | None) -> list[int]:
+        return [m["alphabet"], m["precision"]] if m else [0, 0]
+    pointers = (w["pos_data"], (w["pos_model"] or {}).get("cum"), w["codebook"],
+                (w["model"] or {}).get("cum"), w["data"])
+    fields = [w["size"], w["channels"], w["pos_method"], w["pos_states"], w["gap_bits"], w["nnz"],
+              w["pos_symbols"], w["pos_len"], *model(w["pos_model"]), w["codebook_size"], w["coder"],
+              w["bits"], w["states"], w["offset"], w["len"], *model(w["model"]),
+              sum(1 << i for i, name in enumerate(pointers) if name)]
+    crc_fields = zlib.crc32((np.array(fields, np.int64) & 0xFFFFFFFF).astype("<u4").tobytes())
+    crc_data = 0
+    for name in pointers:   # the order levin_weights_verify reads them in
+        if name:
+            crc_data = zlib.crc32(arrays[name].astype(arrays[name].dtype.newbyteorder("<")).tobytes(), crc_data)
+    return crc_fields, crc_data
 
 
 def tensor_bodies(path: Path) -> tuple[Graph, dict[str, bytes]]:

@@ -10,7 +10,7 @@
 #include "levin_kernels.h"
 
 static uint32_t per_channel(const levin_weights *w) {
-    return w->size / w->channels;
+    return w->channels != 0u ? w->size / w->channels : 0u; /* 0: refused by levin_weights_check */
 }
 
 static int is_sparse(const levin_weights *w) {

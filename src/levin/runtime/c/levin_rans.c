@@ -89,8 +89,16 @@ static levin_rans_status decode_one(levin_rans_decoder *dec, const levin_rans_mo
     uint32_t prec = model->precision_bits;
     uint32_t x = dec->state[j];
     uint32_t slot = x & ((1u << prec) - 1u);
-    uint32_t s = model->slots != NULL ? model->slots[slot] : search(model->cum, model->alphabet_size, slot);
-    const uint32_t lo = model->cum[s];
+    uint32_t s, lo;
+    if (model->slots != NULL) {
+        s = model->slots[slot];
+        if (s >= model->alphabet_size) { /* a slot table is not checked ahead: cum[s + 1] must exist */
+            return LEVIN_RANS_ERR_SYMBOL;
+        }
+    } else {
+        s = search(model->cum, model->alphabet_size, slot); /* always < K, whatever cum holds */
+    }
+    lo = model->cum[s];
     x = (model->cum[s + 1u] - lo) * (x >> prec) + slot - lo; /* freq[s] = cum[s + 1] - cum[s] */
     while (x < LEVIN_RANS_L) {
         if (dec->pos >= dec->end) {

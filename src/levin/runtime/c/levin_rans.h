@@ -16,6 +16,11 @@
  *
  * Decoding is incremental: call levin_rans_decode any number of times with the counts you need
  * (for example one output channel at a time); the decoder struct carries the states over.
+ *
+ * Hostile payloads: every byte read is bounded by `len` and every table read by the model's
+ * alphabet_size (cum[0..K], slots[0..2^precision)); a slot entry >= K is an error. A cum table
+ * that does not increase decodes garbage (which levin_rans_decoder_finish nearly always rejects)
+ * but reads nothing outside it. All state arithmetic is unsigned, so wraps are defined.
  */
 #ifndef LEVIN_RANS_H
 #define LEVIN_RANS_H
@@ -36,7 +41,8 @@ typedef enum {
     LEVIN_RANS_ERR_TRUNCATED = 2, /* the payload ended before the symbols did */
     LEVIN_RANS_ERR_STATE = 3,     /* an initial state outside [2^23, 2^31): corrupt payload */
     LEVIN_RANS_ERR_FINAL = 4,     /* final states not 2^23, or bytes left over: corrupt payload */
-    LEVIN_RANS_ERR_SYMBOL = 5,    /* encoder: a symbol outside the alphabet or of frequency 0 */
+    LEVIN_RANS_ERR_SYMBOL = 5,    /* a symbol outside the alphabet or of frequency 0 (encoder), or a
+                                     slot table entry >= alphabet_size (decoder) */
     LEVIN_RANS_ERR_SPACE = 6,     /* encoder: the output buffer is too small */
     LEVIN_RANS_ERR_COUNT = 7      /* more symbols requested than the stream has left */
 } levin_rans_status;

@@ -13,9 +13,17 @@
  *                      sparse: levin_weights_next_sparse(&r, idx, val, &count)
  *   levin_weights_end(&r);     (checks that every coded stream ended exactly)
  *
+ * Hostile payloads: the descriptor is trusted for the lengths of the arrays it points to (len,
+ * pos_len, codebook_size, alphabet_size + 1 cumulative counts), nothing else. levin_weights_begin
+ * checks that its fields agree with each other (levin_weights_check) and the payloads' lengths
+ * and padding, and the readers check every symbol that could index past the codebook or leave
+ * int8, and every position; a payload that breaks any rule gives LEVIN_ERR_CORRUPT, never a read
+ * outside the arrays. Flipped bits that still decode (a packed weight's value, say) are caught
+ * only by the checksums, which levin_weights_verify recomputes (at boot, not per inference).
+ *
  * Scratch per channel: dense, LEVIN_WEIGHTS_DENSE_SCRATCH (0 for raw int8 without a codebook,
  * which is read in place from flash); sparse, 3 bytes per element of a channel (uint16 position
- * + int8 value). The reader struct itself (two rANS decoders, about 190 bytes) lives on the stack.
+ * + int8 value). The reader struct itself (two rANS decoders, about 200 bytes) lives on the stack.
  */
 #ifndef LEVIN_WEIGHTS_H
 #define LEVIN_WEIGHTS_H
@@ -61,6 +69,13 @@ typedef struct {
     const uint8_t *data;
     uint32_t len;
     levin_rans_model model;
+    /* CRC32 (zlib's) of the numeric fields above, each as a little-endian u32 in declaration order
+     * (offset as two's complement), pointers excluded, then a word whose bits 0..4 say which of
+     * pos_data, pos_model.cum, codebook, model.cum, data are not NULL. */
+    uint32_t crc_fields;
+    /* CRC32 of the arrays, in the order pos_data[pos_len], pos_model.cum[K+1] (u16 LE),
+     * codebook[codebook_size], model.cum[K+1] (u16 LE), data[len]; absent arrays are skipped. */
+    uint32_t crc_data;
 } levin_weights;
 
 typedef struct {
@@ -68,6 +83,8 @@ typedef struct {
     uint32_t channel;  /* next channel */
     uint32_t values;   /* value symbols consumed */
     uint32_t pending;  /* gaps: the next nonzero position (size when none is left) */
+    uint32_t limit;    /* the largest symbol that maps to a valid value (codebook entry, int8) */
+    uint32_t check;    /* nonzero when the coder can emit symbols above limit: test each one */
     levin_rans_decoder val;
     levin_rans_decoder pos;
 } levin_weights_reader;
@@ -79,18 +96,43 @@ int levin_weights_in_flash(const levin_weights *w);
 /* Bytes of scratch one dense channel needs (0 when the channel is read in place from flash). */
 uint32_t levin_weights_dense_scratch(const levin_weights *w);
 
+/* Checks that a descriptor's fields agree with each other and with its payloads' lengths: size
+ * >= 1 and a multiple of channels (so channels <= size), coder,
+ * positions method and their parameters (bits 1..8, states 1..16, gap_bits 1..8), rANS models
+ * (alphabet 1..256, precision 8..15, cum[0] = 0, cum[K] = 2^precision), nnz <= size, at most
+ * 65536 elements per channel when sparse, raw and packed payloads of exactly the bytes their
+ * symbols take (zero padding bits), packed positions of ceil(size / 8) bytes, and an offset that
+ * maps symbol 0 to a codebook entry or an int8. Reads the struct, cum[0], cum[K] and the last
+ * byte of each packed stream; O(1).
+ * Returns LEVIN_OK; LEVIN_ERR_ARG (w NULL); LEVIN_ERR_UNSUPPORTED (unknown coder or positions
+ * method); LEVIN_ERR_CORRUPT (anything else). */
+levin_status levin_weights_check(const levin_weights *w);
+
+/* Recomputes both checksums (crc_fields first, so that the lengths the second one reads by are
+ * known good) and runs levin_weights_check. Reads every byte of the tensor's arrays once (a
+ * nibble-table CRC: about 10 cycles per byte on a Cortex-M4), so call it at boot or after a
+ * flash update, not per inference. Returns LEVIN_OK, LEVIN_ERR_ARG (w NULL), or LEVIN_ERR_CORRUPT
+ * (a checksum differs) / the status of levin_weights_check. */
+levin_status levin_weights_verify(const levin_weights *w);
+
+/* Starts reading: levin_weights_check, then the rANS decoders' initial states. Returns LEVIN_OK,
+ * LEVIN_ERR_ARG (r or w NULL), LEVIN_ERR_UNSUPPORTED, or LEVIN_ERR_CORRUPT. */
 levin_status levin_weights_begin(levin_weights_reader *r, const levin_weights *w);
 
 /* The next output channel, dense: a pointer to its size/channels int8 weights, either in flash
- * or decoded into scratch. NULL on error (*status says why). */
+ * or decoded into scratch. NULL on error (*status says why: LEVIN_ERR_ARG for a sparse tensor or
+ * past the last channel, LEVIN_ERR_CORRUPT for a symbol without a value or a rANS error). */
 const int8_t *levin_weights_next_dense(levin_weights_reader *r, int8_t *scratch, levin_status *status);
 
-/* The next output channel, sparse: its nonzeros as positions within the channel (ascending) and
- * values; *count of them. idx and val need room for a whole channel. */
+/* The next output channel, sparse: its nonzeros as positions within the channel (strictly
+ * ascending, each < size / channels) and values; *count of them. idx and val need room for a
+ * whole channel. LEVIN_ERR_CORRUPT for positions past the tensor, more nonzeros than nnz, a symbol
+ * without a value or a rANS error. */
 levin_status levin_weights_next_sparse(levin_weights_reader *r, uint16_t *idx, int8_t *val,
                                        uint32_t *count);
 
-/* After the last channel: every coded stream must end exactly where it should. */
+/* After the last channel: every coded stream must end exactly where it should
+ * (LEVIN_ERR_CORRUPT otherwise). */
 levin_status levin_weights_end(const levin_weights_reader *r);
 
 #ifdef __cplusplus
