@@ -1,13 +1,16 @@
 """Import of int8 .tflite files: the four MLPerf Tiny models, and clear errors for what levin
 does not take (float models, unsupported ops, bytes that are no .tflite)."""
 
+import struct
+
 import numpy as np
 import pytest
 
 pytest.importorskip("tflite")
 
-from levin.errors import CaptureError, LevinError  # noqa: E402
+from levin.errors import CaptureError, LevinError, LevinFormatError  # noqa: E402
 from levin.ir import tflite as T  # noqa: E402
+from levin.ir import tflite_read  # noqa: E402
 from levin.ir import tflite_export as E  # noqa: E402
 from levin.ir.graph import Graph, QuantParams  # noqa: E402
 from tests.conftest import shared_data  # noqa: E402
@@ -68,6 +71,61 @@ def test_float_model_is_refused_by_name():
 def test_not_a_tflite_file():
     with pytest.raises(LevinError, match="not a .tflite file"):
         T.from_bytes(b"LEVN not a flatbuffer")
+
+
+@pytest.mark.parametrize("keep", [0.02, 0.1, 0.5, 0.9, 0.999])
+def test_truncated_file_is_a_format_error_naming_the_file(tmp_path, keep):
+    # Before: struct.error from the flatbuffer readers, with a traceback (issue 16).
+    data = E.to_bytes(_tiny_graph())
+    path = tmp_path / "cut.tflite"
+    path.write_bytes(data[:max(8, int(len(data) * keep))])
+    with pytest.raises(LevinFormatError, match=r"cut\.tflite: not a valid \.tflite"):
+        T.load(path)
+
+
+def _word(data: bytes, at: int, value: int) -> bytes:
+    return data[:at] + struct.pack("<i", value) + data[at + 4:]
+
+
+def test_corrupt_structure_is_checked_before_it_is_used():
+    data = E.to_bytes(_tiny_graph())
+    with pytest.raises(LevinFormatError, match="root table offset"):
+        T.from_bytes(_word(data, 0, len(data) + 100), "m")
+    model = tflite_read.read(data, "m")
+    assert [t.shape for t in model.tensors] == [(1, 4, 4, 2), (1, 4, 4, 2)]
+    # every aligned word set to a huge count or offset: only clean errors or a graph come out
+    for at in range(8, len(data) - 4, 4):
+        for value in (-1, 1 << 30):
+            try:
+                T.from_bytes(_word(data, at, value), "m")
+            except LevinError:
+                pass
+
+
+def test_buffer_size_must_match_the_shape():
+    g = Graph("fc")
+    g.add_input("x", (1, 4), np.int8, QuantParams(np.float32(0.1), 0))
+    g.add_constant("w", np.ones((3, 4), np.int8), QuantParams(np.float32(0.01), 0))
+    g.mark_output(g.add_node("Linear", ["x", "w"], "y", quant=QuantParams(np.float32(0.2), 0)))
+    data = E.to_bytes(g)
+    model = tflite_read.read(data, "m")
+    weights = next(t for t in model.tensors if t.shape == (3, 4))
+    model.buffers[weights.buffer] = model.buffers[weights.buffer][:-1]
+    with pytest.raises(LevinFormatError, match=r"INT8\[3, 4\] needs 12 bytes, its buffer holds 11"):
+        T._Importer(model, "m", "m").run()
+
+
+def test_zero_stride_is_refused_before_padding_arithmetic():
+    # Before: ZeroDivisionError in _same_padding.
+    g = Graph("c")
+    g.add_input("x", (1, 4, 4, 1), np.int8, QuantParams(np.float32(0.1), 0))
+    g.add_constant("w", np.ones((1, 3, 3, 1), np.int8), QuantParams(np.float32(0.01), 0))
+    g.mark_output(g.add_node("Conv2d", ["x", "w"], "y", quant=QuantParams(np.float32(0.2), 0), padding=1))
+    model = tflite_read.read(E.to_bytes(g), "m")
+    conv = model.operators[0]
+    conv.options.update(StrideH=0)
+    with pytest.raises(CaptureError, match=r"operator 0 \(CONV_2D\): stride \(0, 1\)"):
+        T._Importer(model, "m", "m").run()
 
 
 def _tiny_graph():

@@ -37,3 +37,20 @@ def test_bad_suffix_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "m.onnx").write_bytes(b"x")
     assert main(["convert", str(tmp_path / "m.onnx")]) == 2
     assert "unknown suffix '.onnx'; use .tflite or .lvn" in capsys.readouterr().err
+
+
+def test_truncated_or_random_tflite_is_one_line_and_exit_2(tmp_path, capsys):
+    # Issue 16: 13 of 13 such files gave a struct.error traceback and exit 1.
+    from levin.ir.tflite_fuzz import sample_files
+
+    data = sample_files()[0]
+    rng = np.random.default_rng(0)
+    cases = [data[:n] for n in (8, 12, 64, 200, len(data) // 2, len(data) - 1)]
+    cases += [data[:8] + rng.integers(0, 256, len(data) - 8, dtype=np.uint8).tobytes() for _ in range(7)]
+    for k, blob in enumerate(cases):
+        src = tmp_path / f"bad{k}.tflite"
+        src.write_bytes(blob)
+        assert main(["convert", str(src)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"levin convert: error: {src}: not a valid .tflite") and err.count("\n") == 1, err
+        assert not src.with_suffix(".lvn").exists()

@@ -29,3 +29,12 @@ def test_benchmark_row_on_the_autoencoder():
     assert row["c_flash_int8"] is None or row["c_flash_int8"] > row["lvn_weight_bytes"]
     assert row["tflite_bytes"] == model_path("ad01").stat().st_size
     assert row["c_exact"] in ("4/4", None)       # all 4 inputs bit-exact; None: no C compiler here
+
+
+@pytest.mark.parametrize("runner", [tflite_run.tflm_interpreter, tflite_run.litert_interpreter])
+def test_corrupt_model_is_refused_before_the_peer_sees_it(runner):
+    from levin.errors import LevinFormatError
+    from levin.ir.tflite_fuzz import sample_files
+
+    with pytest.raises(LevinFormatError, match="model: not a valid .tflite"):
+        runner(sample_files()[0][:300])

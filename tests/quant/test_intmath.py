@@ -127,6 +127,9 @@ def test_quantize_dequantize_cases():
     assert d.dtype == np.float32 and d.tolist() == [-63.5, 0.5, 64.0]
     with pytest.raises(ValueError):
         im.quantize([np.nan], 1.0, 0)
+    # infinities saturate (a Pad value of inf once came out as an arbitrary code, from NaN)
+    assert im.quantize([np.inf, -np.inf, 1e30], 1e-30, 0).tolist() == [127, -128, 127]
+    assert im.round_half_away(np.float32(np.inf)) == np.inf and im.round_half_away(-2.5) == -3.0
     with pytest.raises(ValueError):
         im.quantize([[1.0, 2.0]], [1.0, 2.0], 0)  # per-channel without axis
 

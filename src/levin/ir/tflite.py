@@ -20,32 +20,31 @@ The graph levin builds computes what TFLite Micro computes, bit for bit, under
 Anything else raises CaptureError naming the op, its position and what is supported: float
 models (a FLOAT32 tensor or QUANTIZE/DEQUANTIZE op), unsupported ops or options (e.g. SOFTMAX
 beta != 1, broadcasting ADD, RELU_N1_TO_1), or parameters TFLite Micro would itself reject.
+Bytes that are no well-formed .tflite raise LevinFormatError: the flatbuffer is read into plain
+records by `levin.ir.tflite_read` (the one place that catches the readers' exceptions), and
+this module checks what it uses (tensor indices, ranks, buffer sizes, strides) before using it.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
-from levin.errors import CaptureError, LevinError
+from levin.errors import CaptureError, LevinError, LevinFormatError
 from levin.ir.graph import Graph, QuantParams
+from levin.ir.tflite_read import OP_NAMES, TYPE_NAMES, ModelRecord, OperatorRecord, _fb, read  # noqa: F401
 
-try:
-    import tflite as _fb
-except ImportError:  # pragma: no cover - tflite is a core dependency
-    _fb = None
-
-OP_NAMES = {}
-TYPE_NAMES = {}
-if _fb is not None:
-    OP_NAMES = {v: k for k, v in vars(_fb.BuiltinOperator).items() if not k.startswith("_")}
-    TYPE_NAMES = {v: k for k, v in vars(_fb.TensorType).items() if not k.startswith("_")}
 DTYPES = {"INT8": np.int8, "INT32": np.int32, "UINT8": np.uint8, "INT16": np.int16}
 ACTIVATIONS = {0: None, 1: "ReLU", 3: "ReLU6"}
 ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT", 6: "SIGMOID"}
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
              "ADD", "RESHAPE", "SOFTMAX", "RELU", "RELU6", "CONCATENATION", "PAD")
+ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "AVERAGE_POOL_2D": 1,
+         "MAX_POOL_2D": 1, "ADD": 2, "RESHAPE": 1, "SOFTMAX": 1, "RELU": 1, "RELU6": 1,
+         "CONCATENATION": 1, "PAD": 2}   # inputs an op needs at least
+SAME = 0  # Padding.SAME in the schema (VALID is 1)
 
 
 def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -57,54 +56,54 @@ def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[i
 
 
 class _Importer:
-    def __init__(self, data: bytes, name: str):
-        self.data = data
-        self.model = _fb.Model.GetRootAsModel(data, 0)
-        if self.model.SubgraphsLength() != 1:
-            raise CaptureError(f"{name}: {self.model.SubgraphsLength()} subgraphs; levin imports "
+    def __init__(self, model: ModelRecord, name: str, source: str):
+        if model.subgraphs != 1:
+            raise CaptureError(f"{source}: {model.subgraphs} subgraphs; levin imports "
                                f"single-subgraph models (no control flow)")
-        self.sg = self.model.Subgraphs(0)
+        self.model, self.source = model, source
         self.graph = Graph(name)
         self.names: dict[int, str] = {}   # tflite tensor index -> levin tensor name
         self.counts: dict[str, int] = {}
-        self.where = name
+        self.where = source
 
     # -- tensors ----------------------------------------------------------------------------
     def type_name(self, i: int) -> str:
-        return TYPE_NAMES.get(self.sg.Tensors(i).Type(), f"type {self.sg.Tensors(i).Type()}")
+        return self.model.tensors[i].type
+
+    def tname(self, i: int) -> str:
+        return self.model.tensors[i].name
 
     def shape(self, i: int) -> tuple[int, ...]:
-        t = self.sg.Tensors(i)
-        return tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        return self.model.tensors[i].shape
 
     def quant(self, i: int, axis_map: dict[int, int] | None = None) -> QuantParams | None:
-        q = self.sg.Tensors(i).Quantization()
-        if q is None or q.ScaleLength() == 0:
+        t = self.model.tensors[i]
+        if t.scale is None:
             return None
-        scale = q.ScaleAsNumpy().astype(np.float32)
-        zp = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(scale.size, np.int64)
+        scale = t.scale
+        zp = t.zero_point if t.zero_point.size else np.zeros(scale.size, np.int64)
         if zp.size == 1 and scale.size > 1:
             zp = np.full(scale.size, zp[0])
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise self.fail(f"tensor {t.name!r}: a scale is not finite and positive ({scale[:4]})")
         if scale.size == 1:
             return QuantParams(scale, zp)
-        axis = q.QuantizedDimension()
-        return QuantParams(scale, zp, (axis_map or {}).get(axis, axis))
+        return QuantParams(scale, zp, (axis_map or {}).get(t.axis, t.axis))  # the graph checks the axis
 
     def buffer(self, i: int) -> np.ndarray | None:
-        t = self.sg.Tensors(i)
-        buf = self.model.Buffers(t.Buffer())
-        if buf is None:
+        t = self.model.tensors[i]
+        raw = self.model.buffers[t.buffer] if self.model.buffers else b""
+        if not raw:
             return None
-        if buf.DataLength():
-            raw = buf.DataAsNumpy().tobytes()
-        elif buf.Offset() > 1:   # tensor data stored after the flatbuffer (models over 2 GB)
-            raw = self.data[buf.Offset():buf.Offset() + buf.Size()]
-        else:
-            return None
-        dtype = DTYPES.get(self.type_name(i))
+        dtype = DTYPES.get(t.type)
         if dtype is None:
-            raise self.fail(f"constant tensor {t.Name().decode()!r} has type {self.type_name(i)}")
-        return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(self.shape(i))
+            raise self.fail(f"constant tensor {t.name!r} has type {t.type}")
+        dt = np.dtype(dtype).newbyteorder("<")
+        if len(raw) != math.prod(t.shape) * dt.itemsize:
+            raise LevinFormatError(f"{self.where}: not a valid .tflite: tensor {t.name!r} {t.type}"
+                                   f"{list(t.shape)} needs {math.prod(t.shape) * dt.itemsize} bytes, "
+                                   f"its buffer holds {len(raw)}")
+        return np.frombuffer(raw, dtype=dt).astype(dtype).reshape(t.shape)
 
     def fail(self, msg: str) -> CaptureError:
         return CaptureError(f"{self.where}: {msg}")
@@ -112,16 +111,22 @@ class _Importer:
     def check_int(self, i: int) -> None:
         kind = self.type_name(i)
         if kind in ("FLOAT32", "FLOAT16", "FLOAT64"):
-            raise self.fail(f"tensor {self.sg.Tensors(i).Name().decode()!r} is {kind}: this is a float "
+            raise self.fail(f"tensor {self.tname(i)!r} is {kind}: this is a float "
                             f"model; levin imports full-integer int8 models (TFLite converter with "
                             f"inference_input_type/inference_output_type int8)")
         if kind not in DTYPES:
-            raise self.fail(f"tensor {self.sg.Tensors(i).Name().decode()!r} has unsupported type {kind}")
+            raise self.fail(f"tensor {self.tname(i)!r} has unsupported type {kind}")
 
     def activation(self, i: int) -> str:
         if i not in self.names:
             raise self.fail(f"input tensor {i} is neither a graph input nor computed before")
         return self.names[i]
+
+    def rank(self, name: str, rank: int, role: str) -> tuple[int, ...]:
+        shape = self.graph.tensors[name].shape
+        if len(shape) != rank:
+            raise self.fail(f"{role} has shape {shape}; rank {rank} expected")
+        return shape
 
     def constant(self, i: int, name: str, data: np.ndarray | None = None,
                  quant: QuantParams | None = None) -> str:
@@ -157,72 +162,91 @@ class _Importer:
             raise self.fail(f"levin infers output shape {self.graph.tensors[y].shape}, the file says {want}")
         self.names[out] = y
 
-    def conv(self, op, opts, ins, out, depthwise: bool):
+    def window(self, o: dict, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[tuple, tuple]:
+        """(stride, padding) of a conv or pool, checked before any arithmetic on them."""
+        stride = (o["StrideH"], o["StrideW"])
+        if min(stride + kernel + dilation) < 1:
+            raise self.fail(f"stride {stride}, kernel {kernel}, dilation {dilation} must be >= 1")
+        return stride, dilation
+
+    def conv(self, o, ins, out, depthwise: bool):
         x, w = self.activation(ins[0]), ins[1]
-        n, h, wd, c = self.graph.tensors[x].shape
+        n, h, wd, c = self.rank(x, 4, "input")
         name = self.fresh("dwconv" if depthwise else "conv")
         data = self.buffer(w)
         if data is None:
             raise self.fail("weights must be constant")
+        if data.ndim != 4 or 0 in data.shape:
+            raise self.fail(f"weights have shape {data.shape}; [O, KH, KW, I] expected")
         if depthwise:
             data = np.ascontiguousarray(data.transpose(3, 1, 2, 0))    # [1,KH,KW,C*M] -> [C*M,KH,KW,1]
             wq = self.quant(w, {3: 0})
             groups = c
         else:
             wq = self.quant(w)
-            groups = c // data.shape[3] if data.shape[3] and c % data.shape[3] == 0 else 0
+            groups = c // data.shape[3] if c % data.shape[3] == 0 else 0
         if wq is None or np.any(wq.zero_point != 0):
             raise self.fail("weights need symmetric quantization (zero point 0), as TFLite's int8 kernels")
-        sh, sw = opts.StrideH(), opts.StrideW()
-        dh, dw = opts.DilationHFactor(), opts.DilationWFactor()
         _, kh, kw, _ = data.shape
+        (sh, sw), (dh, dw) = self.window(o, (kh, kw), (o["DilationHFactor"], o["DilationWFactor"]))
         pads = (0, 0, 0, 0)
-        if opts.Padding() == _fb.Padding.SAME:
+        if o["Padding"] == SAME:
             pads = _same_padding(h, kh, sh, dh) + _same_padding(wd, kw, sw, dw)
         args = [x, self.constant(w, f"{name}.weight", data, wq)]
         if len(ins) > 2 and ins[2] >= 0:
             args.append(self.bias(ins[2], name, x, wq))
-        self.emit("Conv2d", args, name, out, opts.FusedActivationFunction(), stride=(sh, sw),
+        self.emit("Conv2d", args, name, out, o["FusedActivationFunction"], stride=(sh, sw),
                   dilation=(dh, dw), padding=pads, groups=groups)
 
     def bias(self, b: int, name: str, x: str, wq: QuantParams) -> str:
         q = self.quant(b, {3: 0})
         if q is None:  # the kernels ignore it; levin's graph requires one
-            s = np.float32(self.graph.tensors[x].quant.scale[0]) * wq.scale
+            xq = self.graph.tensors[x].quant
+            if xq is None:
+                raise self.fail(f"input {x!r} has no quantization parameters")
+            s = np.float32(xq.scale[0]) * wq.scale
+            if not np.all(np.isfinite(s)) or np.any(s <= 0):
+                raise self.fail(f"bias {self.tname(b)!r} has no scale, and input scale x weight "
+                                f"scale is not a positive float32")
             q = QuantParams(s, np.zeros(s.size, np.int64), 0 if s.size > 1 else None)
         return self.constant(b, f"{name}.bias", quant=q)
 
-    def fully_connected(self, opts, ins, out):
+    def fully_connected(self, o, ins, out):
         x, w = self.activation(ins[0]), ins[1]
-        if opts.WeightsFormat() != 0:
+        if o["WeightsFormat"] != 0:
             raise self.fail("FULLY_CONNECTED with shuffled weights is not supported")
         name = self.fresh("fc")
         data = self.buffer(w)
         if data is None:
             raise self.fail("weights must be constant")
+        if data.ndim != 2 or 0 in data.shape:
+            raise self.fail(f"weights have shape {data.shape}; [out, in] expected")
         wq = self.quant(w)
         if wq is None or np.any(wq.zero_point != 0):
             raise self.fail("weights need symmetric quantization (zero point 0)")
         shape = self.graph.tensors[x].shape
         if len(shape) != 2:
-            x = self.graph.add_node("Reshape", [x], f"{name}.flatten",
-                                    shape=(int(np.prod(shape)) // data.shape[1], data.shape[1]))
+            total = math.prod(shape)
+            if total % data.shape[1]:
+                raise self.fail(f"input {shape} does not flatten to rows of {data.shape[1]} features")
+            x = self.graph.add_node("Reshape", [x], f"{name}.flatten", shape=(total // data.shape[1], data.shape[1]))
         args = [x, self.constant(w, f"{name}.weight", data, wq)]
         if len(ins) > 2 and ins[2] >= 0:
             args.append(self.bias(ins[2], name, x, wq))
         if len(self.shape(out)) != 2:
             raise self.fail(f"FULLY_CONNECTED with keep_num_dims (output {self.shape(out)}) is not supported")
-        self.emit("Linear", args, name, out, opts.FusedActivationFunction())
+        self.emit("Linear", args, name, out, o["FusedActivationFunction"])
 
-    def pool(self, code, opts, ins, out):
+    def pool(self, code, o, ins, out):
         x = self.activation(ins[0])
-        n, h, w, c = self.graph.tensors[x].shape
-        kernel, stride = (opts.FilterHeight(), opts.FilterWidth()), (opts.StrideH(), opts.StrideW())
+        n, h, w, c = self.rank(x, 4, "input")
+        kernel = (o["FilterHeight"], o["FilterWidth"])
+        stride, _ = self.window(o, kernel, (1, 1))
         self.same_params(ins[0], out, code)
-        same = opts.Padding() == _fb.Padding.SAME
+        same = o["Padding"] == SAME
         pads = (_same_padding(h, kernel[0], stride[0], 1) + _same_padding(w, kernel[1], stride[1], 1)
                 if same else (0, 0, 0, 0))
-        act = opts.FusedActivationFunction()
+        act = o["FusedActivationFunction"]
         if code == "AVERAGE_POOL_2D" and kernel == (h, w) and not any(pads):
             return self.emit("GlobalAvgPool", [x], self.fresh("gap"), out, act)
         if code == "MAX_POOL_2D":
@@ -237,55 +261,42 @@ class _Importer:
             raise self.fail(f"{code} needs the same scale and zero point on input and output, "
                             f"as TFLite's int8 kernel")
 
-    def op(self, k: int) -> None:
-        op = self.sg.Operators(k)
-        oc = self.model.OperatorCodes(op.OpcodeIndex())
-        code = OP_NAMES.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()), "CUSTOM")
-        if code == "CUSTOM":
-            code = f"CUSTOM {oc.CustomCode().decode() if oc.CustomCode() else '?'}"
-        self.where = f"{self.graph.name}: operator {k} ({code})"
-        ins, out = [int(i) for i in op.InputsAsNumpy()], int(op.Outputs(0))
+    def op(self, k: int, op: OperatorRecord) -> None:
+        code = op.code
+        self.where = f"{self.source}: operator {k} ({code})"
         if code in ("QUANTIZE", "DEQUANTIZE"):
             raise self.fail("float model boundary (QUANTIZE/DEQUANTIZE): levin imports models whose "
                             "inputs and outputs are int8 (convert with inference_input_type=int8)")
         if code not in SUPPORTED:
             raise self.fail(f"unsupported op; levin imports {', '.join(SUPPORTED)}")
-        if op.OutputsLength() != 1:
-            raise self.fail(f"{op.OutputsLength()} outputs; levin's ops have one")
-        table = op.BuiltinOptions()
-
-        def options(cls):
-            o = cls()
-            if table is not None:
-                o.Init(table.Bytes, table.Pos)
-            return o
-
+        if len(op.outputs) != 1:
+            raise self.fail(f"{len(op.outputs)} outputs; levin's ops have one")
+        ins, out, o = list(op.inputs), op.outputs[0], op.options
+        if len(ins) < ARITY[code] or -1 in ins[:ARITY[code]]:
+            raise self.fail(f"takes {ARITY[code]} inputs, the file gives {ins}")
         if code in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            cls = _fb.Conv2DOptions if code == "CONV_2D" else _fb.DepthwiseConv2DOptions
-            self.conv(code, options(cls), ins, out, code == "DEPTHWISE_CONV_2D")
+            self.conv(o, ins, out, code == "DEPTHWISE_CONV_2D")
         elif code == "FULLY_CONNECTED":
-            self.fully_connected(options(_fb.FullyConnectedOptions), ins, out)
+            self.fully_connected(o, ins, out)
         elif code in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-            self.pool(code, options(_fb.Pool2DOptions), ins, out)
+            self.pool(code, o, ins, out)
         elif code == "ADD":
             if self.shape(ins[0]) != self.shape(ins[1]):
                 raise self.fail(f"broadcasting ADD {self.shape(ins[0])} + {self.shape(ins[1])} is not supported")
             self.emit("Add", [self.activation(i) for i in ins[:2]], self.fresh("add"), out,
-                      options(_fb.AddOptions).FusedActivationFunction())
+                      o["FusedActivationFunction"])
         elif code == "RESHAPE":
             self.same_params(ins[0], out, code)
             self.emit("Reshape", [self.activation(ins[0])], self.fresh("reshape"), out, shape=self.shape(out))
         elif code == "SOFTMAX":
-            beta = options(_fb.SoftmaxOptions).Beta()
-            if beta != 1.0:
-                raise self.fail(f"SOFTMAX beta={beta}; levin's Softmax has beta 1")
+            if o["Beta"] != 1.0:
+                raise self.fail(f"SOFTMAX beta={o['Beta']}; levin's Softmax has beta 1")
             self.emit("Softmax", [self.activation(ins[0])], self.fresh("softmax"), out, axis=-1)
         elif code in ("RELU", "RELU6"):
             self.emit("ReLU" if code == "RELU" else "ReLU6", [self.activation(ins[0])], self.fresh(code.lower()), out)
         elif code == "CONCATENATION":
-            o = options(_fb.ConcatenationOptions)
             self.emit("Concat", [self.activation(i) for i in ins], self.fresh("concat"), out,
-                      o.FusedActivationFunction(), axis=o.Axis())
+                      o["FusedActivationFunction"], axis=o["Axis"])
         elif code == "PAD":
             self.same_params(ins[0], out, code)
             p = self.buffer(ins[1])
@@ -295,33 +306,29 @@ class _Importer:
                       pads=(int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1])))
 
     def run(self) -> Graph:
-        for n, i in enumerate(self.sg.InputsAsNumpy()):
-            self.check_int(int(i))
-            if self.type_name(int(i)) != "INT8":
-                raise self.fail(f"graph input has type {self.type_name(int(i))}; levin imports int8 inputs")
-            self.names[int(i)] = self.graph.add_input("input" if n == 0 else f"input{n}", self.shape(int(i)),
-                                                      np.int8, self.quant(int(i)))
-        for k in range(self.sg.OperatorsLength()):
-            self.op(k)
-        self.where = self.graph.name
-        for i in self.sg.OutputsAsNumpy():
-            self.graph.mark_output(self.activation(int(i)))
+        for n, i in enumerate(self.model.inputs):
+            self.check_int(i)
+            if self.type_name(i) != "INT8":
+                raise self.fail(f"graph input has type {self.type_name(i)}; levin imports int8 inputs")
+            self.names[i] = self.graph.add_input("input" if n == 0 else f"input{n}", self.shape(i),
+                                                 np.int8, self.quant(i))
+        for k, op in enumerate(self.model.operators):
+            self.op(k, op)
+        self.where = self.source
+        for i in self.model.outputs:
+            self.graph.mark_output(self.activation(i))
         self.graph.validate()
         return self.graph
 
 
-def from_bytes(data: bytes, name: str = "tflite") -> Graph:
-    """Return the levin Graph of an int8 .tflite flatbuffer. Raises CaptureError naming what is
-    not supported (float model, op, option), LevinError for bytes that are not a .tflite model."""
+def from_bytes(data: bytes, name: str = "tflite", source: str | None = None) -> Graph:
+    """Return the levin Graph (named `name`) of an int8 .tflite flatbuffer. Raises CaptureError
+    naming what is not supported (float model, op, option), LevinFormatError for bytes that are
+    not a well-formed .tflite model; messages start with `source` (the file; default `name`)."""
     if _fb is None:  # pragma: no cover
         raise LevinError("importing .tflite needs the `tflite` package: pip install tflite")
-    data = bytes(data)
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise LevinError(f"{name}: not a .tflite file (no 'TFL3' identifier at byte 4)")
-    try:
-        return _Importer(data, name).run()
-    except (IndexError, ValueError, AttributeError, TypeError) as exc:
-        raise LevinError(f"{name}: corrupt or unreadable .tflite flatbuffer ({exc})") from None
+    source = source or name
+    return _Importer(read(data, source), name, source).run()
 
 
 def load(path: str | Path) -> Graph:
@@ -331,4 +338,4 @@ def load(path: str | Path) -> Graph:
         data = path.read_bytes()
     except OSError as exc:
         raise LevinError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return from_bytes(data, path.stem)
+    return from_bytes(data, path.stem, str(path))

@@ -1,6 +1,7 @@
 """Run a .tflite model in the peers levin is checked against: TFLite Micro and ai-edge-litert.
 
 Both are optional (levin's `dev` extra); a missing one raises LevinError saying what to install.
+Bytes that are no well-formed .tflite raise LevinFormatError before either sees them.
 - TFLite Micro (`tflite_micro.runtime`): the reference kernels levin's integer semantics follow.
   Its RecordingMicroAllocator reports the arena it used, printed to the C stderr; `tflm_arena`
   captures that text (file descriptor 2) and parses it.
@@ -30,9 +31,19 @@ def _tflm():
     return runtime
 
 
+def _checked(model: bytes) -> bytes:
+    """`model`, after levin's reader has walked its flatbuffer: neither peer verifies the bytes
+    it is given, so a truncated or corrupt file would crash the process instead of raising."""
+    from levin.ir import tflite_read
+
+    model = bytes(model)
+    tflite_read.read(model, "model")
+    return model
+
+
 def tflm_interpreter(model: bytes, arena_size: int | None = None):
     """A TFLite Micro interpreter on `model` (arena: 10x the model bytes unless given)."""
-    return _tflm().Interpreter.from_bytes(bytes(model), arena_size=arena_size)
+    return _tflm().Interpreter.from_bytes(_checked(model), arena_size=arena_size)
 
 
 def run_tflm(model: bytes, inputs: np.ndarray, interpreter=None) -> np.ndarray:
@@ -51,7 +62,7 @@ def litert_interpreter(model: bytes, resolver: str = "BUILTIN_REF"):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
         raise LevinError("ai-edge-litert is not installed: pip install ai-edge-litert") from None
-    it = Interpreter(model_content=bytes(model), experimental_op_resolver_type=getattr(OpResolverType, resolver))
+    it = Interpreter(model_content=_checked(model), experimental_op_resolver_type=getattr(OpResolverType, resolver))
     it.allocate_tensors()
     return it
 

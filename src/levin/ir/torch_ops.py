@@ -56,7 +56,9 @@ def _feature_map(cap, node, a) -> Any:
 
 
 # -- handlers -----------------------------------------------------------------------------------
-def _unary(op: str) -> Callable:
+def unary(op: str) -> Callable:
+    """The handler of a one-input IR op that keeps the input's layout (activations): the table
+    entry an elementwise op needs, e.g. MODULES[nn.ReLU] = (unary("ReLU"), {})."""
     def handler(cap, node, a):
         x = cap.value(node, a["input"])
         return Value(cap.emit(node, op, [x.name]), x.nchw, x.perm)
@@ -71,7 +73,7 @@ def _hardtanh(cap, node, a):
     if (a["min_val"], a["max_val"]) != (0.0, 6.0):
         raise _fail(cap, node, f"only hardtanh(0, 6) = ReLU6 is supported, got "
                                f"({a['min_val']}, {a['max_val']})")
-    return _unary("ReLU6")(cap, node, a)
+    return unary("ReLU6")(cap, node, a)
 
 
 def _fold_bn(w: np.ndarray, b: np.ndarray | None, bn: nn.Module):
@@ -288,8 +290,8 @@ _POOL = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_in
 MODULES: dict[type, tuple] = {
     nn.Conv2d: _m(_conv), nn.Linear: _m(_linear),
     nn.BatchNorm1d: _m(_batchnorm), nn.BatchNorm2d: _m(_batchnorm),
-    nn.ReLU: _m(_unary("ReLU")), nn.ReLU6: _m(_unary("ReLU6")),
-    nn.Sigmoid: _m(_unary("Sigmoid")), nn.Tanh: _m(_unary("Tanh")),
+    nn.ReLU: _m(unary("ReLU")), nn.ReLU6: _m(unary("ReLU6")),
+    nn.Sigmoid: _m(unary("Sigmoid")), nn.Tanh: _m(unary("Tanh")),
     nn.Hardtanh: _m(_hardtanh, min_val="min_val", max_val="max_val"),
     nn.MaxPool2d: _m(_max_pool, **{k: k for k in _POOL}),
     nn.AvgPool2d: _m(_avg_pool, kernel_size="kernel_size", stride="stride", padding="padding",
@@ -306,12 +308,12 @@ MODULES: dict[type, tuple] = {
 # target -> (display name, handler, argument names, defaults)
 _F = [
     ("add", (operator.add, operator.iadd, torch.add), _add, ("input", "other"), {"alpha": 1}),
-    ("relu", (F.relu, torch.relu, torch.relu_), _unary("ReLU"), ("input",), {}),
-    ("relu6", (F.relu6,), _unary("ReLU6"), ("input",), {}),
+    ("relu", (F.relu, torch.relu, torch.relu_), unary("ReLU"), ("input",), {}),
+    ("relu6", (F.relu6,), unary("ReLU6"), ("input",), {}),
     ("hardtanh", (F.hardtanh,), _hardtanh, ("input", "min_val", "max_val"),
      {"min_val": -1.0, "max_val": 1.0}),
-    ("sigmoid", (torch.sigmoid,), _unary("Sigmoid"), ("input",), {}),
-    ("tanh", (torch.tanh,), _unary("Tanh"), ("input",), {}),
+    ("sigmoid", (torch.sigmoid,), unary("Sigmoid"), ("input",), {}),
+    ("tanh", (torch.tanh,), unary("Tanh"), ("input",), {}),
     ("max_pool2d", (F.max_pool2d,), _max_pool, ("input",) + _POOL[:-1],
      {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "return_indices": False}),
     ("avg_pool2d", (F.avg_pool2d,), _avg_pool,
@@ -330,9 +332,9 @@ _F = [
 FUNCTIONS: dict[Any, tuple] = {t: (h, names, defaults) for _, ts, h, names, defaults in _F for t in ts}
 METHODS: dict[str, tuple] = {
     "add": (_add, ("input", "other"), {"alpha": 1}),
-    "relu": (_unary("ReLU"), ("input",), {}),
-    "sigmoid": (_unary("Sigmoid"), ("input",), {}),
-    "tanh": (_unary("Tanh"), ("input",), {}),
+    "relu": (unary("ReLU"), ("input",), {}),
+    "sigmoid": (unary("Sigmoid"), ("input",), {}),
+    "tanh": (unary("Tanh"), ("input",), {}),
     "mean": (_mean, ("input", "dim", "keepdim"), {"dim": None, "keepdim": False}),
     "softmax": (_softmax, ("input", "dim"), {"dim": None}),
     "view": (_reshape, ("input",), {}),

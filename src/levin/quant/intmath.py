@@ -9,7 +9,12 @@ Conventions:
   multiplier * 2**(shift - 31).
 - int32 values are carried in int64 arrays inside a function and returned as int32 (a numpy
   scalar for scalar input). Inputs must be integer arrays within int32 range (TypeError /
-  ValueError otherwise): no float enters the integer path.
+  IntMathError otherwise): no float enters the integer path.
+- A value the arithmetic cannot take (outside int32, a shift outside its range, a multiplier
+  that is not finite or not in the range a function needs, a scale that is not positive)
+  raises IntMathError: a GraphError, so the CLI prints it as one line (the interpreter adds
+  the node), and a ValueError, as before. A wrong argument of the caller's (an unknown
+  activation name, a per-channel array without an axis) stays a plain ValueError.
 - Floats appear only where TFLite itself uses them: computing multipliers and activation ranges
   from real scales at preparation time, and quantize/dequantize at the model boundary. There the
   float32/float64 steps follow TFLite's casts, because a .tflite file stores scales as float32.
@@ -32,9 +37,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from levin.errors import GraphError
+
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+
+class IntMathError(GraphError, ValueError):
+    """A value TFLite's integer arithmetic cannot take (see the module docstring)."""
 
 
 def _ints(x, name: str) -> np.ndarray:
@@ -44,7 +55,7 @@ def _ints(x, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
     a = a.astype(np.int64)
     if a.size and (a.min() < INT32_MIN or a.max() > INT32_MAX):
-        raise ValueError(f"{name} has values outside int32 range")
+        raise IntMathError(f"{name} has values outside int32 range")
     return a
 
 
@@ -82,7 +93,9 @@ def round_half_away(x) -> np.ndarray:
     x = np.asarray(x)
     a = np.abs(x)
     whole = np.floor(a)
-    return np.copysign(whole + (a - whole >= 0.5), x)  # a - whole is exact in IEEE arithmetic
+    with np.errstate(invalid="ignore"):   # inf - inf: an infinity is returned as it is, below
+        up = a - whole >= 0.5              # a - whole is exact in IEEE arithmetic
+    return np.where(np.isinf(x), x, np.copysign(whole + up, x))[()]
 
 
 def quantize(x, scale, zero_point, *, axis=None, dtype=np.int8, narrow_range=False) -> np.ndarray:
@@ -92,13 +105,14 @@ def quantize(x, scale, zero_point, *, axis=None, dtype=np.int8, narrow_range=Fal
     along `axis`. `narrow_range` drops the lowest code (-127..127 for symmetric int8 weights)."""
     x = np.asarray(x, dtype=np.float32)
     if np.isnan(x).any():
-        raise ValueError("quantize: input contains NaN")
+        raise IntMathError("quantize: input contains NaN")
     s = _along(np.asarray(scale, dtype=np.float32), x.ndim, axis, "scale")
     zp = _along(np.asarray(zero_point, dtype=np.int64), x.ndim, axis, "zero_point")
     if (s <= 0).any():
-        raise ValueError("quantize: scales must be positive")
+        raise IntMathError("quantize: scales must be positive")
     lo, hi = _limits(dtype)
-    q = round_half_away(x / s).astype(np.float64) + zp
+    with np.errstate(over="ignore"):   # beyond float32: +-inf, which saturates below
+        q = round_half_away(x / s).astype(np.float64) + zp
     return np.clip(q, lo + bool(narrow_range), hi).astype(dtype)
 
 
@@ -122,7 +136,7 @@ def choose_qparams(rmin: float, rmax: float, *, dtype=np.int8, narrow_range=Fals
     """
     rmin, rmax = min(float(rmin), 0.0), max(float(rmax), 0.0)
     if not (math.isfinite(rmin) and math.isfinite(rmax)):
-        raise ValueError(f"choose_qparams: range [{rmin}, {rmax}] is not finite")
+        raise IntMathError(f"choose_qparams: range [{rmin}, {rmax}] is not finite")
     qmin, qmax = _limits(dtype)
     qmin += bool(narrow_range)
     if abs(rmax - rmin) < np.finfo(np.float64).eps:
@@ -153,7 +167,7 @@ def quantize_multiplier(real: float, *, single_round=False) -> tuple[int, int]:
     under TFLITE_SINGLE_ROUNDING, a shift > 30 saturates to (2**31 - 1, 30)."""
     real = float(real)
     if not math.isfinite(real):
-        raise ValueError(f"quantize_multiplier: {real} is not finite")
+        raise IntMathError(f"quantize_multiplier: {real} is not finite")
     if real == 0.0:
         return 0, 0
     mantissa, shift = math.frexp(real)
@@ -172,14 +186,14 @@ def quantize_multiplier(real: float, *, single_round=False) -> tuple[int, int]:
 def quantize_multiplier_smaller_than_one(real: float) -> tuple[int, int]:
     """TFLite `QuantizeMultiplierSmallerThanOneExp`: 0 < real < 1, shift <= 0."""
     if not 0.0 < real < 1.0:
-        raise ValueError(f"multiplier {real} must lie in (0, 1) here (check the scales)")
+        raise IntMathError(f"multiplier {real} must lie in (0, 1) here (check the scales)")
     return quantize_multiplier(real)
 
 
 def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
     """TFLite `QuantizeMultiplierGreaterThanOne`: real > 1, shift >= 0."""
     if not real > 1.0:
-        raise ValueError(f"multiplier {real} must be greater than 1 here (check the scales)")
+        raise IntMathError(f"multiplier {real} must be greater than 1 here (check the scales)")
     return quantize_multiplier(real)
 
 
@@ -224,7 +238,7 @@ def rounding_divide_by_pot(x, exponent) -> np.ndarray:
     scalar or per-element."""
     x, e = _ints(x, "x"), _ints(exponent, "exponent")
     if e.size and (e.min() < 0 or e.max() > 31):
-        raise ValueError("rounding_divide_by_pot: exponent must lie in 0..31")
+        raise IntMathError("rounding_divide_by_pot: exponent must lie in 0..31")
     mask = (np.int64(1) << e) - 1
     threshold = (mask >> 1) + (x < 0)
     return _out((x >> e) + ((x & mask) > threshold))
@@ -237,7 +251,7 @@ def saturating_rounding_multiply_by_pot(x, exponent: int) -> np.ndarray:
     x = _ints(x, "x")
     exponent = int(exponent)
     if not -31 <= exponent <= 31:
-        raise ValueError("saturating_rounding_multiply_by_pot: exponent must lie in -31..31")
+        raise IntMathError("saturating_rounding_multiply_by_pot: exponent must lie in -31..31")
     if exponent <= 0:
         return rounding_divide_by_pot(x, -exponent)
     threshold = (1 << (31 - exponent)) - 1
@@ -258,10 +272,10 @@ def multiply_by_quantized_multiplier(x, multiplier, shift, *, single_round=False
     """
     x, m, s = _ints(x, "x"), _ints(multiplier, "multiplier"), _ints(shift, "shift")
     if s.size and (s.min() < -31 or s.max() > 30):
-        raise ValueError("multiply_by_quantized_multiplier: shift must lie in -31..30")
+        raise IntMathError("multiply_by_quantized_multiplier: shift must lie in -31..30")
     if single_round:
         if (m < 0).any():
-            raise ValueError("single-rounding multiply needs multiplier >= 0")
+            raise IntMathError("single-rounding multiply needs multiplier >= 0")
         total = 31 - s
         return _out(_wrap32((x * m + (np.int64(1) << (total - 1))) >> total))
     left = np.maximum(s, 0)
@@ -283,7 +297,7 @@ def requantize(acc, multiplier, shift, output_zero_point, act_min=None, act_max=
     act_min = lo if act_min is None else int(act_min)
     act_max = hi if act_max is None else int(act_max)
     if not lo <= act_min <= act_max <= hi:
-        raise ValueError(f"activation range [{act_min}, {act_max}] not within {np.dtype(dtype)}")
+        raise IntMathError(f"activation range [{act_min}, {act_max}] not within {np.dtype(dtype)}")
     v = multiply_by_quantized_multiplier(acc, m, s, single_round=single_round).astype(np.int64)
     return np.clip(v + int(output_zero_point), act_min, act_max).astype(dtype)
 
@@ -295,13 +309,14 @@ def activation_range(activation: str, scale: float, zero_point: int, *, dtype=np
     RELU_N1_TO_1."""
     lo, hi = _limits(dtype)
     if not float(scale) > 0:
-        raise ValueError(f"activation_range: scale {scale} must be positive")
+        raise IntMathError(f"activation_range: scale {scale} must be positive")
 
     def q(f: float) -> int:
-        t = round_half_away(np.float32(f) / np.float32(scale))
-        if not INT32_MIN <= t <= INT32_MAX:
-            raise ValueError(f"activation bound {f} / scale {scale} overflows int32")
-        return int(zero_point) + int(t)
+        with np.errstate(over="ignore"):
+            t = np.float32(f) / np.float32(scale)
+        if not (np.isfinite(t) and INT32_MIN <= round_half_away(t) <= INT32_MAX):
+            raise IntMathError(f"activation bound {f} / scale {scale} overflows int32")
+        return int(zero_point) + int(round_half_away(t))
 
     if activation not in ACTIVATIONS:
         raise ValueError(f"fused activation {activation!r} not supported; supported: {', '.join(ACTIVATIONS)}")
@@ -367,6 +382,6 @@ def average_pool_divide(total, count) -> np.ndarray:
     with C's truncating division -- ties away from zero. The caller clamps to the activation range."""
     t, c = _ints(total, "total"), _ints(count, "count")
     if c.size and c.min() <= 0:
-        raise ValueError("average_pool_divide: count must be positive")
+        raise IntMathError("average_pool_divide: count must be positive")
     num = np.where(t > 0, t + c // 2, t - c // 2)
     return _out(np.sign(num) * (np.abs(num) // c))

@@ -25,6 +25,7 @@ import numpy as np
 
 from levin.quant.intmath import (
     INT32_MAX,
+    IntMathError,
     _ints,
     _out,
     _wrap32,
@@ -110,7 +111,7 @@ def get_reciprocal(x, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
     [0, 1), and 1 / (1 + f) taken."""
     x = _ints(x, "x")
     if x.size and x.min() <= 0:
-        raise ValueError("get_reciprocal: x must be positive")
+        raise IntMathError("get_reciprocal: x must be positive")
     headroom_plus_one = 32 - np.frexp(x.astype(np.float64))[1]  # count of leading zeros (exact)
     shifted = ((x << headroom_plus_one) & 0xFFFFFFFF) - (1 << 31)  # uint32 arithmetic
     return one_over_one_plus_x_for_x_in_0_1(shifted), _out(x_integer_digits - headroom_plus_one)
@@ -157,7 +158,7 @@ def softmax_quantized(x, params: SoftmaxParams, *, axis: int = -1, out_dtype=np.
     Elements more than |diff_min| below their row max give the minimum code."""
     x = np.moveaxis(_ints(x, "x"), axis, -1)
     if x.size and (x.min() < -128 or x.max() > 127):
-        raise ValueError("softmax_quantized: input must be int8")
+        raise IntMathError("softmax_quantized: input must be int8")
     if x.shape[-1] == 0:
         return np.moveaxis(x.astype(out_dtype), -1, axis)
     out_bits = np.iinfo(out_dtype).bits
@@ -175,7 +176,7 @@ def softmax_quantized(x, params: SoftmaxParams, *, axis: int = -1, out_dtype=np.
     # output (about 512 elements at the row max) and within int32 for int16 output
     limit = 1 << (32 - max(1, ACCUMULATION_INTEGER_BITS - out_bits))
     if total.size and total.max() >= limit:
-        raise ValueError(f"softmax_quantized: a row's sum of exps ({total.max() / 2**19:.0f}) reaches "
+        raise IntMathError(f"softmax_quantized: a row's sum of exps ({total.max() / 2**19:.0f}) reaches "
                          f"{limit / 2**19:.0f}, beyond TFLite's kernel (its exponent check fails); "
                          f"use int16 output or shorter rows")
     scale, bits_over_unit = get_reciprocal(total, ACCUMULATION_INTEGER_BITS)

@@ -40,6 +40,7 @@ import numpy as np
 
 from levin.analyze.memory import ArenaPlan, plan_memory
 from levin.coding.fields import ByteReader
+from levin.coding.limits import check_activation_bytes
 from levin.errors import GraphError, LevinError
 from levin.ir.graph import Graph, Node, Tensor
 from levin.quant import intmath as im
@@ -262,6 +263,15 @@ def _softmax(ctx: _Context, node: Node, k: int) -> dict:
             "inner": int(np.prod(shape[axis + 1:], dtype=np.int64))}
 
 
+def _prepare(handler: Callable[[_Context, Node, int], dict], ctx: _Context, node: Node, k: int) -> dict:
+    """`handler`'s template context; parameters the integer arithmetic cannot take are a
+    GraphError naming the node (the oracle run in `_check_graph` usually reports them first)."""
+    try:
+        return handler(ctx, node, k)
+    except im.IntMathError as exc:
+        raise GraphError(f"node {node.name!r} ({node.op}): {exc}") from None
+
+
 HANDLERS: dict[str, tuple[str, Callable[[_Context, Node, int], dict]]] = {
     "Conv2d": ("conv2d", _conv), "Linear": ("linear", _linear), "ReLU": ("rescale", _relu),
     "ReLU6": ("rescale", _relu), "Sigmoid": ("lut", _lookup), "Tanh": ("lut", _lookup),
@@ -328,6 +338,7 @@ def _check_graph(graph: Graph) -> None:
     if unknown:
         raise GraphError(f"node {unknown[0].name!r}: op {unknown[0].op} has no C kernel; "
                          f"supported: {', '.join(HANDLERS)}")
+    check_activation_bytes(graph)   # before the oracle allocates them: a file may ask for gigabytes
     zero = np.zeros(graph.tensors[graph.inputs[0]].shape, np.int8)
     reference.run(graph, zero)  # the oracle's own checks (parameters its kernels reject)
 
@@ -364,7 +375,7 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
     nodes = []
     for k, node in enumerate(graph.nodes):
         kernel, handler = HANDLERS[node.op]
-        d = handler(ctx, node, k)
+        d = _prepare(handler, ctx, node, k)
         d.setdefault("arrays", {})
         nodes.append({"k": k, "name": node.name, "op": node.op, "kernel": kernel, **d})
     activation = plan.arena_bytes
@@ -379,11 +390,13 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
              "output": {"size": t_out.size, "offset": plan.offset(t_out.name), "shape": t_out.shape,
                         "scale": repr(float(t_out.quant.scale[0])), "zp": int(t_out.quant.zero_point[0])},
              "weight_format": weight_format, "weight_bytes": weight_bytes}
+    env = _environment()   # render both before writing either: an error leaves no half export
+    header = env.get_template("model.h.j2").render(m=model)
+    source = env.get_template("model.c.j2").render(m=model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    env = _environment()
-    (out / "model.h").write_text(env.get_template("model.h.j2").render(m=model))
-    (out / "model.c").write_text(env.get_template("model.c.j2").render(m=model))
+    (out / "model.h").write_text(header)
+    (out / "model.c").write_text(source)
     for name in RUNTIME_SOURCES + RUNTIME_HEADERS:
         shutil.copyfile(C_DIR / name, out / name)
     return ExportResult(out, [out / "model.c"] + [out / s for s in RUNTIME_SOURCES],

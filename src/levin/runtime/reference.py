@@ -73,17 +73,33 @@ def _windows(x, kernel, stride, dilation=(1, 1)):
     return win[:, ::sh, ::sw, :, ::dh, ::dw]
 
 
-def _accumulate(acc: np.ndarray, node: Node) -> np.ndarray:
-    acc = np.rint(acc).astype(np.int64)
-    if acc.size and (acc.min() < INT32[0] or acc.max() > INT32[1]):
-        raise GraphError(f"node {node.name!r} ({node.op}): an int32 accumulator overflows")
-    return acc
+def _accumulate(acc: np.ndarray, node: Node, bias: np.ndarray | None = None) -> np.ndarray:
+    """The int32 accumulators: products, then products plus bias, each checked to fit int32 (C
+    would overflow; TFLite's kernels assume they fit)."""
+    def check(acc: np.ndarray, what: str) -> np.ndarray:
+        if acc.size and (acc.min() < INT32[0] or acc.max() > INT32[1]):
+            raise GraphError(f"node {node.name!r} ({node.op}): an int32 accumulator{what} overflows "
+                             f"(reaches {acc.min() if acc.min() < INT32[0] else acc.max()})")
+        return acc
+
+    acc = check(np.rint(acc).astype(np.int64), "")
+    return acc if bias is None else check(acc + bias.astype(np.int64), " plus the bias")
+
+
+def _shift_ok(shift, ratio, node: Node) -> None:
+    """TFLite's kernels take requantization shifts in -31..30 (C shifts are undefined beyond)."""
+    shift = np.atleast_1d(shift)
+    if shift.size and shift.max() > 30:
+        raise GraphError(f"node {node.name!r} ({node.op}): requantization shift {int(shift.max())} "
+                         f"outside -31..30 (scale ratio {float(np.max(ratio)):.3g}: the scales are too "
+                         f"far apart for TFLite's int8 kernels)")
 
 
 def _requantize(acc, node, x: Tensor, w: Tensor, out: Tensor, *, float_product=False, single_round=False):
     s_out, zp_out = _sz(out)
     reals = im.effective_scale(_sz(x)[0], w.quant.scale, s_out, float_product=float_product)
     m, shift = im.quantize_multipliers(np.atleast_1d(reals), single_round=single_round)
+    _shift_ok(shift, reals, node)
     if m.size == 1:
         m, shift = m[0], shift[0]
     return im.requantize(acc, m, shift, zp_out, axis=-1, single_round=single_round)
@@ -114,7 +130,7 @@ def conv2d(node, args, ins, out, single_round=False):
         win = win.reshape(n, ho, wo, g, cg, kh, kw)
         wg = w.reshape(g, o // g, kh, kw, cg).astype(np.float64)
         acc = np.einsum("nhwgcij,goijc->nhwgo", win, wg, optimize=True).reshape(n, ho, wo, o)
-    acc = _accumulate(acc, node) + (b[0].astype(np.int64) if b else 0)
+    acc = _accumulate(acc, node, b[0] if b else None)
     return _requantize(acc, node, ins[0], ins[1], out, single_round=single_round)
 
 
@@ -123,20 +139,27 @@ def linear(node, args, ins, out, single_round=False):
     x, w, *b = args
     _symmetric(node, ins[1])
     _, zp = _sz(ins[0])
-    acc = _accumulate((x.astype(np.float64) - zp) @ w.T.astype(np.float64), node)
-    acc = acc + (b[0].astype(np.int64) if b else 0)
+    acc = _accumulate((x.astype(np.float64) - zp) @ w.T.astype(np.float64), node, b[0] if b else None)
     return _requantize(acc, node, ins[0], ins[1], out, single_round=single_round)
 
 
-def _rescale(x, t_in: Tensor, t_out: Tensor, lo: int, hi: int, single_round=False, float_ratio=False):
+def _rescale(x, t_in: Tensor, t_out: Tensor, lo: int, hi: int, single_round=False, float_ratio=False,
+             node: Node | None = None):
     """zp_out + (x - zp_in) * s_in / s_out, clamped: TFLite `ReluX` (which divides the scales in
     float32, `float_ratio`) and int8 -> int8 `Requantize` (in double)."""
     (s_in, zp_in), (s_out, zp_out) = _sz(t_in), _sz(t_out)
     diff = x.astype(np.int64) - zp_in
     if (s_in, zp_in) != (s_out, zp_out):
-        ratio = (np.float32(s_in) / np.float32(s_out) if float_ratio
-                 else np.float64(np.float32(s_in)) / np.float64(np.float32(s_out)))
+        with np.errstate(over="ignore"):
+            ratio = (np.float32(s_in) / np.float32(s_out) if float_ratio
+                     else np.float64(np.float32(s_in)) / np.float64(np.float32(s_out)))
+        where = f"node {node.name!r} ({node.op})" if node is not None else f"tensor {t_out.name!r}"
+        if not np.isfinite(ratio):
+            raise GraphError(f"{where}: scale ratio {s_in:.3g} / {s_out:.3g} overflows float32 "
+                             f"(TFLite divides the scales in float32 here)")
         m, shift = im.quantize_multiplier(float(ratio), single_round=single_round)
+        if node is not None:
+            _shift_ok(shift, ratio, node)
         diff = im.multiply_by_quantized_multiplier(diff, m, shift, single_round=single_round)
     return np.clip(np.asarray(diff, np.int64) + zp_out, lo, hi).astype(np.int8)
 
@@ -144,7 +167,7 @@ def _rescale(x, t_in: Tensor, t_out: Tensor, lo: int, hi: int, single_round=Fals
 def relu(node, args, ins, out, single_round=False):
     name = {"ReLU": "RELU", "ReLU6": "RELU6"}[node.op]
     lo, hi = im.activation_range(name, *_sz(out))
-    return _rescale(args[0], ins[0], out, lo, hi, single_round, float_ratio=True)
+    return _rescale(args[0], ins[0], out, lo, hi, single_round, float_ratio=True, node=node)
 
 
 def lookup(node, args, ins, out, single_round=False):
@@ -153,7 +176,8 @@ def lookup(node, args, ins, out, single_round=False):
     codes = np.arange(-128, 128, dtype=np.float64)
     real = np.float64(np.float32(s_in)) * (codes - zp_in)
     f = (lambda v: 1.0 / (1.0 + np.exp(-v))) if node.op == "Sigmoid" else np.tanh
-    table = np.clip(im.round_half_away(f(real) / np.float64(np.float32(s_out))) + zp_out, -128, 127)
+    with np.errstate(over="ignore"):    # exp(-v) = inf for very negative v: 1 / inf = 0, as it should
+        table = np.clip(im.round_half_away(f(real) / np.float64(np.float32(s_out))) + zp_out, -128, 127)
     return table.astype(np.int8)[args[0].astype(np.int64) + 128]
 
 
@@ -189,7 +213,7 @@ def add(node, args, ins, out, single_round=False):
 
 
 def concat(node, args, ins, out, single_round=False):
-    parts = [_rescale(x, t, out, -128, 127, single_round) for x, t in zip(args, ins)]
+    parts = [_rescale(x, t, out, -128, 127, single_round, node=node) for x, t in zip(args, ins)]
     return np.concatenate(parts, axis=node.attrs["axis"])
 
 
@@ -225,7 +249,9 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray, keep: bool 
     activation if `keep`. `single_round` is a bool for every op, or the op names that round
     once: desktop TFLite's reference kernels round FULLY_CONNECTED once and CONV_2D twice, so
     `single_round={"Linear"}` reproduces them (TFLite Micro: the default, twice everywhere).
-    Raises GraphError for float tensors or parameters a kernel rejects.
+    Raises GraphError for float tensors or parameters a kernel rejects (naming the node): scales
+    whose ratio overflows or needs a shift outside -31..30, an int32 accumulator that overflows,
+    a NaN pad value, a softmax input scale too small for its multiplier, ...
     """
     inputs = input_dict(graph, inputs)
     values: dict[str, np.ndarray] = {}
@@ -244,7 +270,10 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray, keep: bool 
                              f"quantize the graph first (levin.quant.ptq.quantize_graph)")
         args = [t.data if t.is_constant else values[t.name] for t in ins]
         once = single_round if isinstance(single_round, bool) else node.op in single_round
-        values[node.output] = KERNELS[node.op](node, args, ins, graph.tensors[node.output], once)
+        try:
+            values[node.output] = KERNELS[node.op](node, args, ins, graph.tensors[node.output], once)
+        except im.IntMathError as exc:   # parameters the integer arithmetic cannot take
+            raise GraphError(f"node {node.name!r} ({node.op}): {exc}") from None
     return values if keep else {name: values[name] for name in graph.outputs}
 
 
