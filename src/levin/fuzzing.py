@@ -6,7 +6,7 @@ the shape of its message); any other exception, or a case that runs longer than
 `case_seconds`, is a finding. Case k of seed s is generated from its own generator,
 `np.random.default_rng([s, k])`, so a finding is reproduced by its seed and case number alone,
 without replaying the cases before it (`case_input`). The targets: `levin.ir.tflite_fuzz`
-(.tflite import), `levin.runtime.export_fuzz` (C export and the integer oracle); the .lvn
+(.tflite import), `levin.codegen.fuzz` (C export and the integer oracle); the .lvn
 reader has its own older loop, `levin.coding.fuzz`.
 """
 

@@ -26,17 +26,15 @@ from typing import Callable
 
 import numpy as np
 
+from levin import ops, reference
 from levin.coding import container
 from levin.errors import LevinError
 from levin.ir.graph import Graph
-from levin.runtime import reference
-
-WEIGHTED = ("Conv2d", "Linear")
 
 
 def weight_names(graph: Graph) -> list[str]:
     """Names of the weight tensors (input 1 of every Conv2d and Linear)."""
-    return [n.inputs[1] for n in graph.nodes if n.op in WEIGHTED]
+    return [n.inputs[1] for n in graph.nodes if ops.get(n.op).weighted]
 
 
 def with_constants(graph: Graph, new: dict[str, np.ndarray], name: str | None = None) -> Graph:

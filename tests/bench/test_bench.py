@@ -8,7 +8,7 @@ import pytest
 from levin import bench
 from levin.bench import runtime
 from levin.cli.main import main
-from levin.runtime import cortexm
+from levin.targets import cortexm
 
 
 def test_benchmarks_are_discovered_by_listing_the_package():
@@ -42,7 +42,7 @@ def test_runtime_bench_end_to_end(tmp_path, capsys):
         cortexm.require_qemu()
     except cortexm.ToolMissing as exc:
         pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
-    pytest.importorskip("levin.runtime.codegen", reason="the C code generator is not available")
+    pytest.importorskip("levin.codegen", reason="the C code generator is not available")
     out = tmp_path / "r.json"
     code = main(["bench", "runtime", "--models", "digits_cnn", "--formats", "int8,rans",
                  "--inputs", "1", "--json", str(out)])

@@ -6,7 +6,8 @@ import pytest
 
 from levin.cli import quantize as cli_quantize
 from levin.cli.main import build_parser, main
-from levin.runtime import graphfile, reference
+from levin.ir import graphfile
+from levin import reference
 from levin.train import checkpoint
 from levin.train.loop import FINAL
 from tests.quant.digits import trained_digits

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from levin.ir.graph import Graph, QuantParams
-from levin.quant.intmath import quantize, symmetric_scales
+from levin.intmath import quantize, symmetric_scales
 
 
 def quantize_graph(fg: Graph, seed: int = 0, sparsity: float = 0.0, bits: int = 8,

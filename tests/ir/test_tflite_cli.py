@@ -11,7 +11,7 @@ from levin.cli import convert  # noqa: E402
 from levin.cli.main import main  # noqa: E402
 from levin.coding import container  # noqa: E402
 from levin.ir import tflite as T  # noqa: E402
-from levin.runtime import reference  # noqa: E402
+from levin import reference  # noqa: E402
 from tests.ir.test_tflite import model_path  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from levin.ir import tflite_export as E  # noqa: E402
 from levin.ir.capture import capture  # noqa: E402
 from levin.ir.graph import Graph, QuantParams  # noqa: E402
 from levin.quant import ptq  # noqa: E402
-from levin.runtime import reference  # noqa: E402
+from levin import reference  # noqa: E402
 from tests.ir.test_tflite import MODELS, model_path  # noqa: E402
 
 

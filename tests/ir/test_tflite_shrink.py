@@ -10,7 +10,7 @@ from levin import tflite_shrink as S  # noqa: E402
 from levin.coding import container  # noqa: E402
 from levin.errors import LevinError  # noqa: E402
 from levin.ir import tflite as T  # noqa: E402
-from levin.runtime import reference  # noqa: E402
+from levin import reference  # noqa: E402
 from tests.conftest import shared_data  # noqa: E402
 from tests.ir.test_tflite import model_path  # noqa: E402
 

@@ -18,8 +18,8 @@ Micro's reference kernel that levin follows, so there one LSB is allowed.
 import numpy as np
 import pytest
 
-from levin.quant import intmath as im
-from levin.quant import softmax as sm
+from levin import intmath as im
+from levin.ops import softmax as sm
 from tests.conftest import shared_data
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
@@ -28,7 +28,7 @@ pytest.importorskip("tflite_micro")
 
 from levin.ir import tflite as tflite_import  # noqa: E402
 from levin.ir import tflite_run  # noqa: E402
-from levin.runtime import reference  # noqa: E402
+from levin import reference  # noqa: E402
 
 MODELS = {
     "kws": "keyword_spotting/kws_ref_model.tflite",

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from levin.quant import fakequant as fq
-from levin.quant import intmath as im
+from levin import intmath as im
 
 
 def test_round_half_away_from_zero():

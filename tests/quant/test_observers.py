@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from levin.quant import observers as ob
-from levin.quant.intmath import choose_qparams
+from levin.intmath import choose_qparams
 
 
 def _stats(x, bins=2048):

@@ -7,7 +7,7 @@ from levin.ir import interpreter
 from levin.ir.graph import Graph
 from levin.quant import ptq
 from levin.quant.pipeline import fakequant_outputs
-from levin.runtime import reference
+from levin import reference
 
 
 def nchw(x: np.ndarray) -> np.ndarray:

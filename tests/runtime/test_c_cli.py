@@ -8,8 +8,9 @@ import pytest
 
 from levin.cli.main import main
 from levin.coding import container
-from levin.runtime import build, reference
-from levin.runtime.codegen import ExportResult
+from levin.targets import build
+from levin import reference
+from levin.codegen import ExportResult
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "golden.lvn"
 

@@ -15,7 +15,8 @@ from levin import zoo
 from levin.config import QuantConfig
 from levin.ir.capture import capture
 from levin.quant import ptq
-from levin.runtime import build, codegen, reference
+from levin.targets import build
+from levin import codegen, reference
 from levin.train import data
 from tests.conftest import shared_data
 from tests.ir.conftest import randomize_batchnorm

@@ -18,7 +18,8 @@ from levin.config import QuantConfig
 from levin.errors import LevinError
 from levin.ir.graph import Graph
 from levin.quant import ptq
-from levin.runtime import build, codegen, reference
+from levin.targets import build
+from levin import codegen, reference
 from tests.runtime.test_c_models import FORMATS, check_bit_exact
 
 pytestmark = pytest.mark.skipif(build.compiler() is None, reason="no C compiler (gcc / $CC) on PATH")

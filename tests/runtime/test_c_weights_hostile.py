@@ -26,10 +26,11 @@ from levin.coding import container, sparse
 from levin.coding.varint import encode_varint, read_varint
 from levin.coding.weights import SPARSE, encode_tensor
 from levin.config.code import WeightCodecConfig
-from levin.runtime import build, codegen, reference
-from levin.runtime.weight_fields import parse_weights
+from levin.targets import build
+from levin import codegen, reference, runtime
+from levin.codegen.weight_fields import parse_weights
 
-C_DIR = codegen.C_DIR
+C_DIR = runtime.C_DIR
 HARNESS = Path(__file__).resolve().parents[1] / "c" / "fuzz_weights.c"
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "golden.lvn"
 SOURCES = [C_DIR / f for f in ("levin_weights.c", "levin_rans.c", "levin_status.c")]

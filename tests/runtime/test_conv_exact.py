@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from levin.ir.graph import Graph, QuantParams
-from levin.quant import intmath as im
-from levin.runtime import reference
+from levin import intmath as im
+from levin import reference
 
 
 def _naive_conv(x, w, b, zp, stride, pad, dilation, groups):

@@ -13,7 +13,7 @@ from levin.config import QuantConfig
 from levin.ir.capture import capture
 from levin.ir.graph import Graph
 from levin.quant import ptq
-from levin.runtime import reference
+from levin import reference
 
 
 def prune_to_density(model: nn.Module, density: float) -> nn.Module:

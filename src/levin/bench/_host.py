@@ -11,7 +11,7 @@ from string import Template
 
 import numpy as np
 
-from levin.runtime.cortexm import FirmwareError, ToolMissing
+from levin.targets.cortexm import FirmwareError, ToolMissing
 
 TIMER = Path(__file__).resolve().parent / "host_timer.c.in"
 HOST_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic")

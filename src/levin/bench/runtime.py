@@ -28,7 +28,9 @@ from levin.bench._graphs import int8_graph, weight_density
 from levin.bench._host import time_inference
 from levin.errors import LevinError
 from levin.output import table, write_json
-from levin.runtime import cortexm, reference
+from levin.targets import cortexm
+
+from levin import reference
 
 MODELS = ("digits_cnn", "lenet5", "lenet300", "resnet8", "dscnn")
 FORMATS = ("int8", "packed", "codebook", "rans", "sparse")
@@ -39,9 +41,9 @@ LOW_BITS = 4
 
 def _codegen():
     try:
-        from levin.runtime import codegen
+        from levin import codegen
     except ImportError as exc:  # the generator ships with the runtime; say so if it is absent
-        raise LevinError(f"levin.runtime.codegen is not available: {exc}") from None
+        raise LevinError(f"levin.codegen is not available: {exc}") from None
     return codegen
 
 

@@ -7,7 +7,7 @@ the lossless .lvn (file and weight part); host time per inference, batch 1, of l
 reference and of TFLite Micro's reference kernels (the Python wheel). Then ResNet-8 top-1 on the
 CIFAR-10 test images for the original and each near-lossless variant (`levin.tflite_shrink`).
 
-levin's C runtime (`levin.runtime.codegen`), exported twice: with raw int8 weights (as the
+levin's C runtime (`levin.codegen`), exported twice: with raw int8 weights (as the
 .tflite holds them; its convs stream over their inputs, `analyze.memory.stream_shift`) and with
 the smallest lossless coding per tensor. For each: peak RAM = LEVIN_MODEL_ARENA_SIZE
 (activations + weight-decoding scratch) against TFLite Micro's whole arena (RecordingMicroAllocator:
@@ -30,7 +30,7 @@ from levin.analyze.memory import plan_memory
 from levin.errors import LevinError
 from levin.ir import tflite, tflite_export, tflite_run
 from levin.output import table, write_json
-from levin.runtime import reference
+from levin import reference
 
 NAME = "vs-tflm"
 MODELS = {
@@ -73,7 +73,9 @@ def c_runtime(graph, x: np.ndarray, want: np.ndarray) -> dict:
     import tempfile
 
     from levin.compressor.deploy import flash_bytes
-    from levin.runtime import build, codegen
+    from levin.targets import build
+
+    from levin import codegen
 
     row: dict = {}
     with tempfile.TemporaryDirectory() as d:

@@ -10,7 +10,7 @@ from levin import zoo
 from levin.analyze import devices
 from levin.cli.common import add_weights_argument, positive_int, writable_dir
 from levin.output import write_json
-from levin.runtime.weight_fields import FORMATS
+from levin.codegen.weight_fields import FORMATS
 from levin.train import data as datasets
 
 # Shown by --help and parsed by tests/cli/test_compress.py: keep it a valid recipe.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from levin.errors import LevinError
 from levin.output import write_json
-from levin.runtime.codegen import FORMATS, export_c
+from levin.codegen import FORMATS, export_c
 
 EXAMPLES = """examples:
   levin export model.lvn --c out/

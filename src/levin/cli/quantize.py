@@ -23,7 +23,7 @@ EXAMPLES = """examples:
   levin quantize --model digits_cnn --test-size 100 --calibration-size 100
 'fake-quant' is the float model with the integer graph's rounding (float64); 'integer' is levin's
 numpy integer reference, the oracle the C runtime matches bit for bit. --out writes the integer
-graph as graph.json + graph.npz (levin.runtime.graphfile; the .lvn container comes later).
+graph as graph.json + graph.npz (levin.ir.graphfile; the .lvn container comes later).
 """
 
 
@@ -68,7 +68,7 @@ def config_for(args: argparse.Namespace) -> QuantConfig:
 
 def run(args: argparse.Namespace) -> int:
     from levin.quant.pipeline import quantize
-    from levin.runtime import graphfile
+    from levin.ir import graphfile
 
     config = config_for(args)
     if args.test_size is not None and args.test_size < 1:

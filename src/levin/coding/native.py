@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-C_DIR = Path(__file__).resolve().parents[1] / "runtime" / "c"
+from levin import runtime
+
+C_DIR = runtime.C_DIR
 SOURCES = ("levin_rans.c",)
 HEADERS = ("levin_rans.h",)
 CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-shared", "-fPIC")

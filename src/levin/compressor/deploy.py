@@ -1,6 +1,6 @@
 """After the freeze: export the C runtime, build it, run it on the test set, check it bit for bit.
 
-The integer reference interpreter (levin.runtime.reference) is the oracle; the compiled C must
+The integer reference interpreter (levin.reference) is the oracle; the compiled C must
 give the same int8 output codes on every test input checked. Flash is measured by compiling the
 model and runtime for Cortex-M4 with arm-none-eabi-gcc -Os when it is installed, else for the
 host with gcc -Os (said so in `where`).
@@ -40,7 +40,7 @@ class RuntimeCheck:
 
 def flash_bytes(export) -> tuple[int, str]:
     """text + rodata + data of every object of the export, and what it was compiled for."""
-    from levin.runtime import build
+    from levin.targets import build
 
     if shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
         flags, cc, size, where = (("-mcpu=cortex-m4", "-mthumb", "-Os"), "arm-none-eabi-gcc",
@@ -64,7 +64,9 @@ def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "
         LevinError: no C compiler, or the C output differs from the reference (the message
             names the first differing elements).
     """
-    from levin.runtime import build, codegen, reference
+    from levin.targets import build
+
+    from levin import codegen, reference
 
     if build.compiler() is None:
         raise LevinError("no C compiler (cc/gcc) found; install gcc, or pass --no-c")

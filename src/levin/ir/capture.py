@@ -45,7 +45,7 @@ def capture(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...],
         # fx traces *through* the root module: a bare nn.Conv2d needs a wrapper to stay a leaf.
         root = nn.Sequential(module) if type(module) in H.MODULES else module
         try:
-            traced = fx.symbolic_trace(root)
+            traced = fx.GraphModule(root, _Tracer().trace(root), type(root).__name__)
         except Exception as exc:  # fx raises many types; all mean "this forward cannot be traced"
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CaptureError(f"cannot trace {name} with torch.fx ({msg}); levin captures "
@@ -65,6 +65,14 @@ def capture(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...],
         return _Capture(traced, name, fold_pad).run()
     finally:
         module.train(was_training)
+
+
+class _Tracer(fx.Tracer):
+    """fx's tracer, with every module type the torch frontend has an entry for kept as a leaf
+    (torch.nn's are leaves anyway; a user's module with its own entry is one too)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return type(m) in H.MODULES or super().is_leaf_module(m, qualname)
 
 
 class _Capture:

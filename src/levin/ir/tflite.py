@@ -2,7 +2,7 @@
 
 Read me first. The flatbuffer is parsed with the `tflite` package (generated schema readers).
 The graph levin builds computes what TFLite Micro computes, bit for bit, under
-`levin.runtime.reference` (checked on the MLPerf Tiny models by tests/quant/test_against_tflite.py):
+`levin.reference` (checked on the MLPerf Tiny models by tests/quant/test_against_tflite.py):
 - Layout is already NHWC / OHWI. DEPTHWISE_CONV_2D weights `[1, KH, KW, C*M]` become a grouped
   Conv2d's `[C*M, KH, KW, 1]` (groups = C; TFLite's output channel c*M + m is levin's too), their
   per-channel axis 3 becomes 0.

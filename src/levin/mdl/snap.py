@@ -18,7 +18,7 @@ from torch import nn
 
 from levin.errors import LevinError
 from levin.mdl.prior import MixturePrior
-from levin.quant.intmath import round_half_away
+from levin.intmath import round_half_away
 from levin.quant.lowbit import qmax
 
 

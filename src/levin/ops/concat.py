@@ -22,7 +22,7 @@ def shape(where, inputs, a):
 
 
 def reference(node, args, ins, out, single_round=False):
-    parts = [qparams.rescale(x, t, out, -128, 127, single_round) for x, t in zip(args, ins)]
+    parts = [qparams.rescale(x, t, out, -128, 127, single_round, node=node) for x, t in zip(args, ins)]
     return np.concatenate(parts, axis=node.attrs["axis"])
 
 

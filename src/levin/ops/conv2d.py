@@ -72,7 +72,7 @@ def reference(node, args, ins, out, single_round=False):
         win = win.reshape(n, ho, wo, g, cg, kh, kw)
         wg = w.reshape(g, o // g, kh, kw, cg).astype(np.float64)
         acc = np.einsum("nhwgcij,goijc->nhwgo", win, wg, optimize=True).reshape(n, ho, wo, o)
-    acc = qparams.accumulate(acc, node) + (b[0].astype(np.int64) if b else 0)
+    acc = qparams.accumulate(acc, node, b[0] if b else None)
     return qparams.requantize(acc, node, ins[0], ins[1], out, single_round=single_round)
 
 

@@ -38,8 +38,7 @@ def reference(node, args, ins, out, single_round=False):
     x, w, *b = args
     qparams.symmetric(node, ins[1])
     _, zp = qparams.sz(ins[0])
-    acc = qparams.accumulate((x.astype(np.float64) - zp) @ w.T.astype(np.float64), node)
-    acc = acc + (b[0].astype(np.int64) if b else 0)
+    acc = qparams.accumulate((x.astype(np.float64) - zp) @ w.T.astype(np.float64), node, b[0] if b else None)
     return qparams.requantize(acc, node, ins[0], ins[1], out, single_round=single_round)
 
 

@@ -32,12 +32,26 @@ def symmetric(node, w) -> None:
                          f"must be symmetric (zero point 0), as in TFLite")
 
 
-def accumulate(acc: np.ndarray, node) -> np.ndarray:
-    """float64 sums of integer products (exact) -> int64, which must fit int32 as in C."""
-    acc = np.rint(acc).astype(np.int64)
-    if acc.size and (acc.min() < INT32[0] or acc.max() > INT32[1]):
-        raise GraphError(f"node {node.name!r} ({node.op}): an int32 accumulator overflows")
-    return acc
+def accumulate(acc: np.ndarray, node, bias: np.ndarray | None = None) -> np.ndarray:
+    """The int32 accumulators from float64 sums of integer products (exact): products, then
+    products plus bias, each checked to fit int32 (C would overflow; TFLite assumes they fit)."""
+    def check(acc: np.ndarray, what: str) -> np.ndarray:
+        if acc.size and (acc.min() < INT32[0] or acc.max() > INT32[1]):
+            raise GraphError(f"node {node.name!r} ({node.op}): an int32 accumulator{what} overflows "
+                             f"(reaches {acc.min() if acc.min() < INT32[0] else acc.max()})")
+        return acc
+
+    acc = check(np.rint(acc).astype(np.int64), "")
+    return acc if bias is None else check(acc + bias.astype(np.int64), " plus the bias")
+
+
+def shift_ok(shift, ratio, node) -> None:
+    """TFLite's kernels take requantization shifts in -31..30 (C shifts are undefined beyond)."""
+    shift = np.atleast_1d(shift)
+    if shift.size and shift.max() > 30:
+        raise GraphError(f"node {node.name!r} ({node.op}): requantization shift {int(shift.max())} "
+                         f"outside -31..30 (scale ratio {float(np.max(ratio)):.3g}: the scales are too "
+                         f"far apart for TFLite's int8 kernels)")
 
 
 def requantize(acc, node, x, w, out, *, float_product=False, single_round=False):
@@ -45,22 +59,32 @@ def requantize(acc, node, x, w, out, *, float_product=False, single_round=False)
     s_out, zp_out = sz(out)
     reals = im.effective_scale(sz(x)[0], w.quant.scale, s_out, float_product=float_product)
     m, shift = im.quantize_multipliers(np.atleast_1d(reals), single_round=single_round)
+    shift_ok(shift, reals, node)
     if m.size == 1:
         m, shift = m[0], shift[0]
     return im.requantize(acc, m, shift, zp_out, axis=-1, single_round=single_round)
 
 
-def rescale(x, t_in, t_out, lo: int, hi: int, single_round=False, float_ratio=False):
+def rescale(x, t_in, t_out, lo: int, hi: int, single_round=False, float_ratio=False, node=None):
     """zp_out + (x - zp_in) * s_in / s_out, clamped: TFLite `ReluX` (which divides the scales in
     float32, `float_ratio`) and int8 -> int8 `Requantize` (in double)."""
     (s_in, zp_in), (s_out, zp_out) = sz(t_in), sz(t_out)
     diff = x.astype(np.int64) - zp_in
     if (s_in, zp_in) != (s_out, zp_out):
-        m, shift = im.quantize_multiplier(rescale_ratio(s_in, s_out, float_ratio), single_round=single_round)
+        ratio = rescale_ratio(s_in, s_out, float_ratio)
+        where = f"node {node.name!r} ({node.op})" if node is not None else f"tensor {t_out.name!r}"
+        if not np.isfinite(ratio):
+            raise GraphError(f"{where}: scale ratio {s_in:.3g} / {s_out:.3g} overflows float32 "
+                             f"(TFLite divides the scales in float32 here)")
+        m, shift = im.quantize_multiplier(ratio, single_round=single_round)
+        if node is not None:
+            shift_ok(shift, ratio, node)
         diff = im.multiply_by_quantized_multiplier(diff, m, shift, single_round=single_round)
     return np.clip(np.asarray(diff, np.int64) + zp_out, lo, hi).astype(np.int8)
 
 
 def rescale_ratio(s_in: float, s_out: float, float_ratio: bool) -> float:
-    return float(np.float32(s_in) / np.float32(s_out) if float_ratio
-                 else np.float64(np.float32(s_in)) / np.float64(np.float32(s_out)))
+    """s_in / s_out as TFLite computes it: in float32 (ReluX) or in double from float32 scales."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(s_in) / np.float32(s_out) if float_ratio
+                     else np.float64(np.float32(s_in)) / np.float64(np.float32(s_out)))

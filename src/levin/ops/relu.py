@@ -21,7 +21,7 @@ def _range(node, out) -> tuple[int, int]:
 
 def reference(node, args, ins, out, single_round=False):
     lo, hi = _range(node, out)
-    return qparams.rescale(args[0], ins[0], out, lo, hi, single_round, float_ratio=True)
+    return qparams.rescale(args[0], ins[0], out, lo, hi, single_round, float_ratio=True, node=node)
 
 
 def prepare(ctx, node, k: int) -> dict:

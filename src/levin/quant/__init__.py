@@ -1,6 +1,5 @@
-"""Quantization to TFLite's int8 semantics.
+"""Quantization to TFLite's int8 semantics (the arithmetic itself: levin.intmath).
 
-    intmath, softmax   TFLite's fixed-point arithmetic (the one place it lives)
     plan               which tensors share quantization parameters; `QuantPlan`
     observers          calibration ranges: min/max, percentile, MSE
     lowbit             symmetric per-channel 2..8-bit weights, packing

@@ -37,7 +37,7 @@ from levin import ops
 from levin.ir.graph import Graph, Node
 from levin.ops.nhwc import nchw, to_nhwc
 from levin.quant import fakequant as fq
-from levin.quant import intmath as im
+from levin import intmath as im
 from levin.quant import lowbit
 from levin.quant.plan import QuantPlan, is_weighted
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from levin.coding import bitpack
-from levin.quant.intmath import round_half_away
+from levin.intmath import round_half_away
 
 _CLIP_RATIOS = np.linspace(0.3, 1.0, 71)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from levin.quant.intmath import choose_qparams
+from levin.intmath import choose_qparams
 
 QMIN, QMAX = -128, 127
 _SHRINK = np.linspace(0.05, 1.0, 96)

@@ -1,7 +1,7 @@
 """quantize(): a torch model and its dataset in, the integer Graph and three accuracies out.
 
 float (the torch model), fake-quant (the `GraphModule` of the final plan, run in float64, with
-the requantization's double rounding mirrored) and integer reference (`levin.runtime.reference`)
+the requantization's double rounding mirrored) and integer reference (`levin.reference`)
 accuracies on the test set, and how closely the fake-quant model predicts the integer one: the
 share of samples with the same argmax and the largest difference of an output code, in LSB.
 """
@@ -22,7 +22,7 @@ from levin.quant import mixed, ptq
 from levin.quant.graphmodule import GraphModule
 from levin.quant.plan import QuantPlan, is_weighted
 from levin.quant.qat import quantization_aware_training
-from levin.runtime import reference
+from levin import reference
 from levin.train.data import Dataset
 from levin.train.loop import evaluate
 

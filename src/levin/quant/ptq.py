@@ -1,6 +1,6 @@
 """Post-training quantization: float Graph -> integer Graph (TFLite int8 semantics).
 
-Read me first: the integer graph levin produces, and that `levin.runtime.reference` runs.
+Read me first: the integer graph levin produces, and that `levin.reference` runs.
 - Same tensor and node names, same ops and attributes as the float graph; only dtypes and
   quantization parameters change (a .tflite-like graph: scales and zero points, no multipliers).
 - Activations int8, asymmetric, per tensor; the graph input too (quantize float inputs with
@@ -28,7 +28,7 @@ from levin.errors import GraphError, LevinError
 from levin.ir.graph import Graph, QuantParams
 from levin.quant import lowbit, observers
 from levin.quant.graphmodule import GraphModule
-from levin.quant.intmath import choose_qparams
+from levin.intmath import choose_qparams
 from levin.quant.plan import QuantPlan, fixed_output, is_weighted, share_map, weighted_nodes
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from levin.analyze import devices
-from levin.runtime.codegen import arena_plan
+from levin.codegen import arena_plan
 from levin.analyze.profile import code_size_estimate, profile
 from levin.compressor.pipeline import coded_weight_bytes, layer_weights
 from levin.compressor.summary import layer_rows

@@ -2,7 +2,7 @@
  *
  * Instruction count: SysTick counts the core clock down from 2^24-1; under qemu with
  * `-icount shift=0` one instruction is one nanosecond of virtual time, so ticks * (1e9 / clock)
- * is the instruction count (levin.runtime.cortexm does the conversion and documents the
+ * is the instruction count (levin.targets.cortexm does the conversion and documents the
  * granularity). Wraps are counted by the SysTick interrupt.
  * Stack: the unused stack below main's frame is painted with a pattern before each case; after
  * it, the deepest overwritten word gives the case's stack high-water mark.

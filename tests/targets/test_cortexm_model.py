@@ -5,14 +5,16 @@ import numpy as np
 import pytest
 
 from levin.bench._graphs import int8_graph, weight_density
-from levin.runtime import cortexm, reference
+from levin.targets import cortexm
+
+from levin import reference
 
 try:
     cortexm.require_toolchain()
     cortexm.require_qemu()
 except cortexm.ToolMissing as exc:
     pytest.skip(f"Cortex-M tests need the cross toolchain and qemu: {exc}", allow_module_level=True)
-codegen = pytest.importorskip("levin.runtime.codegen", reason="the C code generator is not available")
+codegen = pytest.importorskip("levin.codegen", reason="the C code generator is not available")
 
 
 def m4_outputs(graph, inputs, fmt, tmp_path):

@@ -12,7 +12,9 @@ from levin.coding import container
 from levin.config import QuantConfig
 from levin.ir.graph import Graph
 from levin.quant import ptq
-from levin.runtime import build, codegen
+from levin.targets import build
+
+from levin import codegen
 
 pytestmark = pytest.mark.skipif(build.compiler() is None, reason="no C compiler (gcc / $CC) on PATH")
 

@@ -19,8 +19,8 @@ exported (the oracle accepting or rejecting the random input), a clean LevinErro
 export, or a finding (another exception, a case over `case_seconds`, or files left behind by a
 failed export), reported with the seed and case that reproduce it (`levin.fuzzing`).
 
-    .venv/bin/python -m levin.runtime.export_fuzz --seconds 60
-    .venv/bin/python -m levin.runtime.export_fuzz --seed 3 --case 1234     # replay one case
+    .venv/bin/python -m levin.codegen.fuzz --seconds 60
+    .venv/bin/python -m levin.codegen.fuzz --seed 3 --case 1234     # replay one case
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from levin.coding import fuzz as lvn_fuzz
 from levin.config.code import CodeConfig, WeightCodecConfig
 from levin.errors import LevinError, LevinFormatError
 from levin.ir.graph import Graph, QuantParams
-from levin.runtime import codegen, reference
+from levin import codegen, reference
 
 FORMATS = ("auto", "int8", "packed", "codebook", "rans", "sparse")
 FAST_FORMATS = ("int8", "packed", "codebook", "rans")   # for models too large to search "auto" in 1 s
@@ -226,7 +226,7 @@ def run(seed: int = 0, seconds: float | None = None, cases: int | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m levin.runtime.export_fuzz", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m levin.codegen.fuzz", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="*", help=".lvn files to mutate (default: samples + MLPerf Tiny)")
     p.add_argument("--seconds", type=float, default=60.0)

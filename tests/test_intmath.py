@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from levin.quant import intmath as im
+from levin import intmath as im
 from tests.quant import bigint_ref as ref
 
 I32_MIN, I32_MAX = ref.I32_MIN, ref.I32_MAX

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from levin.errors import LevinError
-from levin.runtime.codegen import ExportResult, _environment
+from levin.codegen.export import ExportResult, _environment
 
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
 SANITIZE = ("-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")

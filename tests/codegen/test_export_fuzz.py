@@ -1,6 +1,6 @@
 """The export path on hostile graphs: a .lvn that decodes gives C files or one LevinError naming
 the node, never another exception and never half-written output. Bounded fuzzing (the long
-run: python -m levin.runtime.export_fuzz --seconds 600) and the cases it found (issue 16)."""
+run: python -m levin.codegen.fuzz --seconds 600) and the cases it found (issue 16)."""
 
 import time
 
@@ -12,8 +12,10 @@ from levin.cli.main import main
 from levin.coding import container
 from levin.errors import GraphError
 from levin.ir.graph import Graph, QuantParams
-from levin.quant import intmath as im
-from levin.runtime import codegen, export_fuzz as X, reference
+from levin import intmath as im
+from levin import codegen, reference
+from levin.codegen import export
+from levin.codegen import fuzz as X
 from tests.conftest import SHARED_DATA
 
 
@@ -44,7 +46,7 @@ def _add(out_scale):
     return g
 
 
-# What each graph did before: ValueError from levin.quant.intmath, with a traceback.
+# What each graph did before: ValueError from levin.intmath, with a traceback.
 FOUND = {
     "shift": (lambda: _linear(w_scale=1e10), r"requantization shift \d+ outside -31..30"),
     "accumulator": (lambda: _linear(bias=(1 << 31) - 100), "int32 accumulator plus the bias overflows"),
@@ -86,14 +88,14 @@ def test_intmath_errors_are_graph_errors_and_value_errors():
 
 def test_export_renders_everything_before_writing(tmp_path, monkeypatch):
     # A template that fails while rendering model.c must not leave model.h behind.
-    real = codegen._environment
+    real = export._environment
 
-    def broken():
-        env = real()
+    def broken(*args):
+        env = real(*args)
         env.filters["carray"] = lambda a, per_line=16: (_ for _ in ()).throw(GraphError("render failed"))
         return env
 
-    monkeypatch.setattr(codegen, "_environment", broken)
+    monkeypatch.setattr(export, "_environment", broken)
     with pytest.raises(GraphError, match="render failed"):
         codegen.export_c(_linear(), tmp_path / "c", "int8")
     assert not (tmp_path / "c").exists()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from levin.runtime import cortexm
+from levin.targets import cortexm
 
 
 def test_missing_tools_name_the_debian_packages(monkeypatch):

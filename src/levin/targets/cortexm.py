@@ -12,7 +12,7 @@ charged to the object file it came from, so the code under test (with any libc/l
 pulled in) is counted apart from the harness and the case file's test data. `.vectors` and
 `.ARM.exidx` are counted as text.
 
-Instruction counts, two ways (both measured against each other in tests/runtime/test_cortexm.py):
+Instruction counts, two ways (both measured against each other in tests/targets/test_cortexm.py):
   - "icount" (default, fast): qemu 7.2 ships no TCG plugins in Debian (no libinsn.so), so the
     firmware runs with `-icount shift=3`: every instruction advances virtual time by exactly
     2^3 = 8 ns. SysTick counts the 25 MHz core clock (40 ns a tick), so one tick is exactly 5
@@ -39,9 +39,10 @@ from typing import Sequence
 
 import numpy as np
 
+from levin import runtime
 from levin.errors import LevinError
 
-C_DIR = Path(__file__).resolve().parent / "c"
+C_DIR = runtime.C_DIR
 HARNESS_DIR = C_DIR / "cortexm"
 HARNESS_SOURCES = ("startup.c", "harness.c", "semihost.c")
 LINKER_SCRIPT = HARNESS_DIR / "mps2_an386.ld"
@@ -363,7 +364,7 @@ def rans_firmware(payload: bytes, model, count: int, n_states: int, out_dir: Pat
 
 
 def model_firmware(export, inputs: np.ndarray, out_dir: Path) -> Firmware:
-    """Firmware running an exported model (a `levin.runtime.codegen.ExportResult`) on `inputs`
+    """Firmware running an exported model (a `levin.codegen.ExportResult`) on `inputs`
     (N x input_size int8 codes, NHWC order flattened), one case per input."""
     x = np.asarray(inputs)
     if x.dtype != np.int8 or x.ndim != 2 or x.shape[1] != export.input_size or len(x) == 0:

@@ -10,7 +10,7 @@ import pytest
 from levin.coding import rans
 from levin.coding.entropy_model import EntropyModelConfig, fit_model
 from levin.coding.rans import RansConfig
-from levin.runtime import cortexm
+from levin.targets import cortexm
 from tests.coding.streams import laplace_int8, python_encode, skewed_symbols
 
 try:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from levin.quant import softmax as sm
+from levin.ops import softmax as sm
 from tests.quant import bigint_ref as ref
 
 SETTINGS = settings(derandomize=True, max_examples=80, deadline=None)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from levin.errors import LevinFormatError
-from levin.runtime import graphfile, reference
+from levin.ir import graphfile
+from levin import reference
 from tests.runtime.helpers import one_op, run_all
 
 X = np.random.default_rng(0).normal(size=(8, 5, 5, 3)).astype(np.float32)

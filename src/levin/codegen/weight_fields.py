@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from levin import ops
 from levin.coding import container, sparse
 from levin.coding.entropy_model import FrequencyModel
 from levin.coding.fields import ByteReader
@@ -144,7 +145,7 @@ def code_weights(graph: Graph, weight_format: str, stored: dict[str, bytes]) -> 
     """The coded body of every weight tensor, by name."""
     bodies = {}
     for node in graph.nodes:
-        if node.op in ("Conv2d", "Linear"):
+        if ops.get(node.op).weighted:
             t = graph.tensors[node.inputs[1]]
             # Symmetric (zero point 0), as TFLite's; the oracle run in export_c rejects others.
             if t.dtype != np.int8:
@@ -155,13 +156,15 @@ def code_weights(graph: Graph, weight_format: str, stored: dict[str, bytes]) -> 
 
 def streamed(graph: Graph, bodies: dict[str, bytes]) -> list[str]:
     """Nodes whose C kernels write their output pixel by pixel, so the planner may stream them
-    (analyze/memory.py, stream_shift): pooling, and conv whose weights are read in place from
-    flash (raw, dense, no codebook: levin_weights_in_flash)."""
+    (analyze/memory.py, stream_shift): ops that always do (pooling), and those that do when their
+    weights are read in place from flash (conv: raw, dense, no codebook: levin_weights_in_flash)."""
     def in_flash(t: Tensor) -> bool:
         w, _ = parse_weights(bodies[t.name], t, "w")
         return w["pos_method"] == DENSE and w["coder"] == _CODER_IDS["raw"] and w["codebook"] is None
-    return [n.name for n in graph.nodes
-            if n.op in ("MaxPool2d", "AvgPool2d") or (n.op == "Conv2d" and in_flash(graph.tensors[n.inputs[1]]))]
+    def streams(n) -> bool:
+        mode = ops.get(n.op).streams
+        return mode == "always" or (mode == "weights_in_flash" and in_flash(graph.tensors[n.inputs[1]]))
+    return [n.name for n in graph.nodes if streams(n)]
 
 
 def _code_weight(t: Tensor, weight_format: str, stored: bytes | None) -> bytes:

@@ -1,0 +1,12 @@
+"""C code generation: an integer Graph (or a .lvn file) -> model.c / model.h + the C runtime.
+
+    export.py         `export_c(graph_or_lvn, out_dir, weight_format)`: the driver; each op's
+                      template and parameters come from its registry entry (`levin.ops`)
+    weight_fields.py  how a weight tensor is stored for the C readers (formats, descriptors)
+    fuzz.py           the export path under mutated .lvn files
+    templates/        model.c / model.h, one template per kernel, the host harness
+"""
+
+from levin.codegen.export import FORMATS, ExportResult, arena_plan, comment_text, export_c
+
+__all__ = ["FORMATS", "ExportResult", "arena_plan", "comment_text", "export_c"]

@@ -1,0 +1,266 @@
+"""C code generation: an integer Graph (or a .lvn file) -> model.c / model.h + the C runtime.
+
+Read me first. The public API, stable (the Cortex-M benchmark calls it):
+
+    export_c(graph_or_lvn_path, out_dir, weight_format="auto") -> ExportResult
+
+writes into `out_dir`:
+- `model.h`: `levin_status levin_model_run(const int8_t *input, int8_t *output, uint8_t *arena)`
+  and the macros LEVIN_MODEL_ARENA_SIZE (activations + weight-decoding scratch, bytes),
+  LEVIN_MODEL_ARENA_ALIGN, LEVIN_MODEL_INPUT_SIZE / _OUTPUT_SIZE, and the input/output scale and
+  zero point (float/int literals for the caller; the int8 path itself uses no float);
+- `model.c`: the weights and every kernel's prepared parameters as `static const` data, and the
+  calls in graph order: each node is rendered from its op's template with what its op's
+  `prepare` returns (`levin.ops`, `Op.c`);
+- the runtime sources (`levin.runtime`, levin_*.c / .h) and any kernel file an op names:
+  compile `*.c` with any C99 compiler.
+
+`ExportResult` lists `sources` (.c) and `headers` (.h), the arena split (`activation_bytes`
+from the memory planner, `scratch_bytes` on top of it for one decoded weight channel), the
+weight bytes in flash and each weight tensor's chain (e.g. "sparse:gaps4+rans").
+
+Weight formats: `levin.codegen.weight_fields` ("int8", "packed", "codebook", "rans", "sparse",
+"auto"). The arena plan streams pooling and every conv whose weights are read in place from
+flash (`weight_fields.streamed`, `analyze.memory.stream_shift`).
+
+Kernel parameters (multipliers, shifts, activation ranges, lookup tables) are derived by the op
+modules with `levin.intmath` exactly as the oracle (`levin.reference`) derives them at run time,
+with classic double rounding (its default). `export_c` first runs the oracle once on a zero
+input, so a graph the oracle rejects is rejected here with the oracle's message.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from levin import intmath as im
+from levin import ops, reference, runtime
+from levin.analyze.memory import ArenaPlan, plan_memory
+from levin.codegen.weight_fields import (DENSE, FORMATS, code_weights, parse_weights, streamed,
+                                         tensor_bodies)
+from levin.coding.fields import ByteReader
+from levin.coding.limits import check_activation_bytes
+from levin.errors import GraphError, LevinError
+from levin.ir.graph import Graph, Node, Tensor
+
+C_DIR = runtime.C_DIR
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SCRATCH_ALIGN = 16  # the scratch holds uint16 positions; the arena start must be this aligned
+
+
+
+@dataclass
+class ExportResult:
+    """What `export_c` wrote and what the model needs (bytes)."""
+
+    out_dir: Path
+    sources: list[Path]
+    headers: list[Path]
+    weight_format: str
+    arena_bytes: int          # LEVIN_MODEL_ARENA_SIZE = activation_bytes (aligned) + scratch_bytes
+    activation_bytes: int     # the memory planner's static arena
+    scratch_bytes: int        # the largest weight-decoding scratch of one kernel (one channel)
+    input_size: int
+    output_size: int
+    weight_bytes: int         # weights, biases, codebooks and tables in flash (model.c data)
+    chains: dict[str, str] = field(default_factory=dict)  # weight tensor -> its coding chain
+
+    @property
+    def files(self) -> list[Path]:
+        return self.sources + self.headers
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": str(self.out_dir), "sources": [str(p) for p in self.sources],
+                "headers": [str(p) for p in self.headers], "weight_format": self.weight_format,
+                "arena_bytes": self.arena_bytes, "activation_bytes": self.activation_bytes,
+                "scratch_bytes": self.scratch_bytes, "input_size": self.input_size,
+                "output_size": self.output_size, "weight_bytes": self.weight_bytes, "chains": self.chains}
+
+
+# --- what the op modules' `prepare` functions see -----------------------------------------------
+
+
+class _Context:
+    """What an op's `prepare(ctx, node, k)` may use: the graph, the arena plan, the weight bodies
+    (`weights` parses one for the C reader and records the scratch it needs), and `ptr`."""
+
+    def __init__(self, graph: Graph, plan: ArenaPlan, bodies: dict[str, bytes]):
+        self.graph, self.plan, self.bodies = graph, plan, bodies
+        self.chains: dict[str, str] = {}
+        self.scratch = 0
+
+    def ptr(self, tensor: str) -> str:
+        return f"(arena + {self.plan.offset(tensor)})"
+
+    def weights(self, t: Tensor, cname: str, sparse_factor: int) -> tuple[dict, dict]:
+        body = self.bodies[t.name]
+        w, arrays = parse_weights(body, t, cname)
+        per = t.size // t.shape[0]
+        if w["pos_method"] != DENSE:
+            need = sparse_factor * per
+            if per > 65535:
+                raise GraphError(f"weight {t.name!r}: {per} weights per output channel; the sparse "
+                                 f"kernels index at most 65535")
+        else:
+            need = 0 if (w["coder"] == 0 and w["codebook"] is None) else per
+        self.scratch = max(self.scratch, need)
+        from levin.coding.weights import decode_tensor
+        self.chains[t.name] = decode_tensor(ByteReader(body, 0, len(body), t.name), t.shape, t.dtype).chain
+        return w, arrays
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+_CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t", np.dtype(np.uint16): "uint16_t",
+           np.dtype(np.int32): "int32_t"}
+
+
+def _carray(a: np.ndarray, per_line: int = 16) -> str:
+    vals = [str(int(v)) if v != -(1 << 31) else "(-2147483647 - 1)" for v in np.ravel(a)]
+    return ",\n    ".join(", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line))
+
+
+# What a name from the graph may keep in a C comment. A .lvn file is untrusted input: a name
+# with "*/" would end the comment and the rest would be compiled (code injection), and a
+# backslash, "?" (trigraphs) or a control character has no business there either.
+_COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;/()\[\]<>=+@#%&|~^'-]")
+_COMMENT_MAX = 80
+
+
+def comment_text(name: str) -> str:
+    """`name` made safe inside a C block comment: unsafe characters become '_', long names end
+    in '...'. The generated code never carries user text verbatim (identifiers are n<k>)."""
+    text = _COMMENT_UNSAFE.sub("_", str(name))
+    return text if len(text) <= _COMMENT_MAX else text[:_COMMENT_MAX - 3] + "..."
+
+
+def _environment(extra_dirs: tuple[Path, ...] = ()) -> jinja2.Environment:
+    """Templates from levin/codegen/templates, then from the folders of ops' own templates."""
+    loader = jinja2.FileSystemLoader([str(TEMPLATES), *map(str, extra_dirs)])
+    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["carray"] = _carray
+    env.filters["comment"] = comment_text
+    env.filters["ctype"] = lambda a: _CTYPES[np.asarray(a).dtype]
+    return env
+
+
+def _load(graph_or_path: Graph | str | Path) -> tuple[Graph, dict[str, bytes]]:
+    if isinstance(graph_or_path, Graph):
+        return graph_or_path, {}
+    path = Path(graph_or_path)
+    if not path.is_file():
+        raise LevinError(f"{path}: no such file; give a .lvn model or a Graph")
+    return tensor_bodies(path)
+
+
+def _check_graph(graph: Graph) -> None:
+    graph.validate()
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise GraphError(f"graph {graph.name!r}: the C API takes one input and one output, the graph "
+                         f"has {len(graph.inputs)} and {len(graph.outputs)}")
+    for t in graph.activations():
+        if t.dtype != np.int8:
+            raise GraphError(f"tensor {t.name!r} is {t.dtype}; the C runtime runs int8 activations "
+                             f"(quantize the graph first: levin.quant.ptq.quantize_graph)")
+    unknown = [n for n in graph.nodes if ops.get(n.op).c is None]
+    if unknown:
+        with_c = [name for name, op in ops.OPS.items() if op.c is not None]
+        raise GraphError(f"node {unknown[0].name!r}: op {unknown[0].op} has no C kernel; "
+                         f"supported: {', '.join(with_c)}")
+    check_activation_bytes(graph)   # before the oracle allocates them: a file may ask for gigabytes
+    zero = np.zeros(graph.tensors[graph.inputs[0]].shape, np.int8)
+    reference.run(graph, zero)  # the oracle's own checks (parameters its kernels reject)
+
+
+def _plan(graph: Graph, bodies: dict[str, bytes]) -> ArenaPlan:
+    return plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=streamed(graph, bodies))
+
+
+def arena_plan(graph_or_lvn_path: Graph | str | Path, weight_format: str = "auto") -> ArenaPlan:
+    """The activation plan `export_c` would use (which convs stream depends on the weight format)."""
+    if weight_format not in FORMATS:
+        raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
+    graph, stored = _load(graph_or_lvn_path)
+    return _plan(graph, code_weights(graph, weight_format, stored))
+
+
+def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_format: str = "auto") -> ExportResult:
+    """Write model.c, model.h and the C runtime for an integer graph into `out_dir`.
+
+    Args:
+        graph_or_lvn_path: an integer Graph (int8 activations), or the path of a .lvn file.
+        out_dir: created if needed; existing model/runtime files in it are overwritten.
+        weight_format: "auto", "int8", "packed", "codebook", "rans" or "sparse" (module docstring).
+    Raises:
+        LevinError / GraphError: unknown format, unreadable file, a graph the runtime cannot run.
+    """
+    if weight_format not in FORMATS:
+        raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
+    graph, stored = _load(graph_or_lvn_path)
+    _check_graph(graph)
+    bodies = code_weights(graph, weight_format, stored)
+    plan = _plan(graph, bodies)
+    ctx = _Context(graph, plan, bodies)
+    nodes, bindings = [], []
+    for k, node in enumerate(graph.nodes):
+        binding = ops.get(node.op).c
+        d = _prepare(binding, ctx, node, k)
+        d.setdefault("arrays", {})
+        nodes.append({"k": k, "name": node.name, "op": node.op, "template": Path(binding.template).name, **d})
+        bindings.append(binding)
+    activation = plan.arena_bytes
+    scratch_offset = -(-activation // SCRATCH_ALIGN) * SCRATCH_ALIGN
+    arena = scratch_offset + ctx.scratch
+    t_in, t_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    weight_bytes = sum(a.nbytes for n in nodes for a in n["arrays"].values())
+    model = {"name": graph.name, "nodes": nodes, "arena": max(arena, 1), "activation": activation,
+             "scratch": ctx.scratch, "scratch_offset": scratch_offset, "align": SCRATCH_ALIGN,
+             "input": {"size": t_in.size, "offset": plan.offset(t_in.name), "shape": t_in.shape,
+                       "scale": repr(float(t_in.quant.scale[0])), "zp": int(t_in.quant.zero_point[0])},
+             "output": {"size": t_out.size, "offset": plan.offset(t_out.name), "shape": t_out.shape,
+                        "scale": repr(float(t_out.quant.scale[0])), "zp": int(t_out.quant.zero_point[0])},
+             "weight_format": weight_format, "weight_bytes": weight_bytes}
+    # Render both before writing either: an error leaves no half export.
+    env = _environment(tuple(dict.fromkeys(Path(b.template).parent for b in bindings
+                                           if isinstance(b.template, Path))))
+    header = env.get_template("model.h.j2").render(m=model)
+    source = env.get_template("model.c.j2").render(m=model)
+    sources = _kernel_sources(bindings)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.h").write_text(header)
+    (out / "model.c").write_text(source)
+    for path in [*sources, *(C_DIR / h for h in runtime.HEADERS)]:
+        shutil.copyfile(path, out / path.name)
+    return ExportResult(out, [out / "model.c"] + [out / p.name for p in sources],
+                        [out / "model.h"] + [out / h for h in runtime.HEADERS], weight_format, arena,
+                        activation, ctx.scratch, t_in.size, t_out.size, weight_bytes, ctx.chains)
+
+
+def _prepare(binding: ops.CBinding, ctx: _Context, node: Node, k: int) -> dict:
+    """The op's template context; parameters the integer arithmetic cannot take are a GraphError
+    naming the node (the oracle run in `_check_graph` usually reports them first)."""
+    try:
+        return binding.prepare(ctx, node, k)
+    except im.IntMathError as exc:
+        raise GraphError(f"node {node.name!r} ({node.op}): {exc}") from None
+
+
+def _kernel_sources(bindings: list[ops.CBinding]) -> list[Path]:
+    """The runtime every export ships, then the kernel files of ops outside it, each once."""
+    paths = [C_DIR / name for name in runtime.SOURCES]
+    for binding in bindings:
+        for src in binding.sources:
+            path = src if isinstance(src, Path) else C_DIR / src
+            if path not in paths:
+                paths.append(path)
+    return paths

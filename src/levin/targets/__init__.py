@@ -1,0 +1,3 @@
+"""Where a generated model runs: `build` compiles it with the host's C compiler and runs it on
+inputs (bit-exact checks, timing); `cortexm` cross-compiles it for a Cortex-M core and runs it
+under qemu (instruction counts, flash and RAM)."""
