@@ -2,7 +2,7 @@
 LeNet-5, mixed precision, and how closely the fake-quant model predicts the integer reference.
 
 Each row: float accuracy (the torch model), fake-quant accuracy (float64, the integer graph's
-rounding), integer-reference accuracy (levin.runtime.reference), argmax agreement and max
+rounding), integer-reference accuracy (levin.reference), argmax agreement and max
 |difference| of the output codes between the last two, packed weight bytes, wall time; and
 the agreement of a plain fake-quant model (single rounding) with the integer reference.
 
