@@ -27,7 +27,7 @@ from levin import ops
 from levin.coding import container, sparse
 from levin.coding.entropy_model import FrequencyModel
 from levin.coding.fields import ByteReader
-from levin.coding.symbols import read_stream_head
+from levin.coding.symbols import CODER_IDS, read_stream_head
 from levin.coding.varint import read_varint
 from levin.coding.weights import CODEBOOK, SPARSE, encode_tensor, read_codebook
 from levin.config.code import WeightCodecConfig
@@ -43,8 +43,8 @@ FORMATS: dict[str, WeightCodecConfig] = {
     "sparse": WeightCodecConfig(coders=_C_CODERS, sparse="always", codebook="auto"),
     "auto": WeightCodecConfig(coders=_C_CODERS, sparse="auto", codebook="auto"),
 }
-_CODER_IDS = {"raw": 0, "pack": 1, "rans": 4}
-DENSE = 255
+_CODER_IDS = {name: CODER_IDS[name] for name in _C_CODERS}   # the C reader's LEVIN_CODER_* ids
+DENSE = 255                     # LEVIN_POS_DENSE: no positions; the C ids of the others are sparse.py's
 
 
 
@@ -66,22 +66,14 @@ def parse_weights(body: bytes, t: Tensor, cname: str) -> tuple[dict[str, Any], d
     flags = r.u8("chain flags")
     if flags & SPARSE:
         blob = r.blob("positions")
-        method, states = blob[0] & 0x0F, (blob[0] >> 4) + 1
-        w.update(pos_method=method, pos_states=states, nnz=int(sparse.decode_positions(blob, n).sum()))
-        if method == 0:
-            _, pos = read_varint(blob, 2, "nnz")
-            m, pos = read_varint(blob, pos, "gap symbols")
-            w.update(gap_bits=blob[1], pos_symbols=m)
-        elif method == 1:
-            pos, w["pos_symbols"] = 1, n
-        else:
-            pos = 1
-        if method in (0, 1):
-            model, pos = FrequencyModel.from_bytes(blob, pos)
-            w["pos_model"] = _model_fields(model, cname + "_pos", arrays)
-        if len(blob) > pos:
-            arrays[cname + "_pos_data"] = np.frombuffer(blob[pos:], np.uint8)
-            w.update(pos_data=cname + "_pos_data", pos_len=len(blob) - pos)
+        head = sparse.read_head(blob, n)
+        w.update(pos_method=head.method, pos_states=head.states, gap_bits=head.gap_bits,
+                 pos_symbols=head.symbols, nnz=int(sparse.decode_positions(blob, n).sum()))
+        if head.model is not None:
+            w["pos_model"] = _model_fields(head.model, cname + "_pos", arrays)
+        if len(blob) > head.payload:
+            arrays[cname + "_pos_data"] = np.frombuffer(blob[head.payload:], np.uint8)
+            w.update(pos_data=cname + "_pos_data", pos_len=len(blob) - head.payload)
     if flags & CODEBOOK:
         book = read_codebook(r, t.dtype)
         arrays[cname + "_codebook"] = book.astype(np.int8)

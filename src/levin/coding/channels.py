@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from levin.coding import rans
+from levin.coding import rans, sparse
 from levin.coding.bitstream import BitReader
 from levin.coding.entropy_model import FrequencyModel
 from levin.coding.fields import ByteReader
@@ -100,24 +100,22 @@ class _Positions:
     """Nonzero positions, consumed front to back: take(lo, hi) -> positions in [lo, hi)."""
 
     def __init__(self, blob: bytes, n: int):
-        self.method, states = blob[0] & 0x0F, (blob[0] >> 4) + 1
-        self.blob, self.n = blob, n
-        if self.method == 0:
-            self.esc = (1 << blob[1]) - 1
-            self.nnz, pos = read_varint(blob, 2, "nnz")
-            m, pos = read_varint(blob, pos, "gap symbols")
-            model, pos = FrequencyModel.from_bytes(blob, pos)
-            self.dec = rans.RansDecoder(blob, model, m, rans.RansConfig(states), pos=pos)
+        head = sparse.read_head(blob, n)
+        self.method, self.blob, self.n = head.method, blob, n
+        config = rans.RansConfig(head.states)
+        if head.method == sparse.GAPS:
+            self.esc = (1 << head.gap_bits) - 1
+            self.nnz = head.nnz
+            self.dec = rans.RansDecoder(blob, head.model, head.symbols, config, pos=head.payload)
             self.pending = self._next_gap(-1)
-        elif self.method == 1:
-            model, pos = FrequencyModel.from_bytes(blob, 1)
-            self.dec = rans.RansDecoder(blob, model, n, rans.RansConfig(states), pos=pos)
+        elif head.method == sparse.BITMASK:
+            self.dec = rans.RansDecoder(blob, head.model, n, config, pos=head.payload)
             # The value stream's count must be known before it starts (it sets the number of rANS
             # states in use). Gaps store it; packed bits are counted; a rANS bitmask would be
             # decoded twice, so the C code generator emits nnz as a constant instead.
-            self.nnz = int(rans.RansDecoder(blob, model, n, rans.RansConfig(states), pos=pos).take(n).sum())
+            self.nnz = int(rans.RansDecoder(blob, head.model, n, config, pos=head.payload).take(n).sum())
         else:
-            self.nnz = int(_bits(blob[1:], 0, 1, n).sum())
+            self.nnz = int(_bits(blob[head.payload:], 0, 1, n).sum())
 
     def _next_gap(self, pos: int) -> int:
         """The next nonzero after `pos` (one gap symbol at a time), or n when the symbols end."""
@@ -129,9 +127,9 @@ class _Positions:
         return self.n
 
     def take(self, lo: int, hi: int) -> np.ndarray:
-        if self.method == 2:
+        if self.method == sparse.PACKED:
             return lo + np.flatnonzero(_bits(self.blob[1:], lo, 1, hi - lo))
-        if self.method == 1:
+        if self.method == sparse.BITMASK:
             return lo + np.flatnonzero(self.dec.take(hi - lo))
         out = []
         while self.pending < hi:

@@ -37,6 +37,60 @@ from levin.coding.varint import encode_varint, read_varint
 from levin.errors import LevinFormatError
 
 
+GAPS, BITMASK, PACKED = 0, 1, 2                     # the method ids of the blob's first byte
+METHOD_NAMES = {GAPS: "gaps", BITMASK: "bitmask", PACKED: "packed"}
+
+
+@dataclass(frozen=True)
+class PositionsHead:
+    """A positions blob's header, read once by every decoder (the Python ones and the C export)."""
+
+    method: int                      # GAPS, BITMASK or PACKED
+    states: int                      # rANS states (1..16)
+    gap_bits: int = 0                # GAPS: escape width b
+    nnz: int | None = None           # GAPS: the nonzero count it stores (others: count the payload)
+    symbols: int = 0                 # rANS symbols: GAPS m, BITMASK the tensor length
+    model: FrequencyModel | None = None
+    payload: int = 1                 # offset of the payload in the blob
+
+    @property
+    def name(self) -> str:
+        """"gaps<b>", "bitmask" or "packed"."""
+        return METHOD_NAMES[self.method] + (str(self.gap_bits) if self.method == GAPS else "")
+
+
+def read_head(blob: bytes, length: int) -> PositionsHead:
+    """The header of a positions blob for a tensor of `length` elements, checked.
+
+    Raises:
+        LevinFormatError: empty blob, unknown method, bad gap width, impossible counts, a table
+            of the wrong alphabet.
+    """
+    if not blob:
+        raise LevinFormatError("sparse positions: empty blob")
+    method, states = blob[0] & 0x0F, (blob[0] >> 4) + 1
+    if method == PACKED:
+        return PositionsHead(method, states)
+    if method == BITMASK:
+        model, pos = FrequencyModel.from_bytes(blob, 1)
+        if model.alphabet_size != 2:
+            raise LevinFormatError(f"sparse bitmask: table has {model.alphabet_size} symbols, expected 2")
+        return PositionsHead(method, states, symbols=length, model=model, payload=pos)
+    if method != GAPS:
+        raise LevinFormatError(f"sparse positions: unknown method {method} (expected 0, 1 or 2)")
+    if len(blob) < 2 or not 1 <= blob[1] <= 8:
+        raise LevinFormatError("sparse gaps: missing or bad gap width (expected 1..8)")
+    bits = blob[1]
+    nnz, pos = read_varint(blob, 2, "sparse gaps nonzero count")
+    m, pos = read_varint(blob, pos, "sparse gaps symbol count")
+    if nnz > length or m > nnz + length:  # every escape skips at least one position
+        raise LevinFormatError(f"sparse gaps: {nnz} nonzeros / {m} symbols impossible for length {length}")
+    model, pos = FrequencyModel.from_bytes(blob, pos)
+    if model.alphabet_size != 1 << bits:
+        raise LevinFormatError(f"sparse gaps: table has {model.alphabet_size} symbols, expected {1 << bits}")
+    return PositionsHead(method, states, bits, nnz, m, model, pos)
+
+
 @dataclass(frozen=True)
 class SparseConfig:
     """gap_bits: escape widths to try for "gaps"; the coder settings shared by every candidate."""
@@ -102,7 +156,7 @@ def positions_from_gaps(symbols: np.ndarray, bits: int, length: int, nnz: int) -
     return mask
 
 
-def _head(method: int, config: SparseConfig) -> bytes:
+def _first_byte(method: int, config: SparseConfig) -> bytes:
     return bytes([method | (config.n_states - 1) << 4])
 
 
@@ -116,11 +170,11 @@ def encode_candidates(mask: np.ndarray, config: SparseConfig | None = None) -> d
     config = config or SparseConfig()
     mask = np.asarray(mask, dtype=bool).reshape(-1)
     nnz = int(mask.sum())
-    blobs = {"packed": _head(2, config) + bitpack.pack_unsigned(mask, 1)}
-    blobs["bitmask"] = _head(1, config) + _coded(mask.astype(np.int64), 2, config)
+    blobs = {"packed": _first_byte(PACKED, config) + bitpack.pack_unsigned(mask, 1)}
+    blobs["bitmask"] = _first_byte(BITMASK, config) + _coded(mask.astype(np.int64), 2, config)
     for b in sorted(set(config.gap_bits)):
         sym = gap_symbols(mask, b)
-        head = _head(0, config) + bytes([b]) + encode_varint(nnz) + encode_varint(sym.size)
+        head = _first_byte(GAPS, config) + bytes([b]) + encode_varint(nnz) + encode_varint(sym.size)
         blobs[f"gaps{b}"] = head + _coded(sym, 1 << b, config)
     return blobs
 
@@ -142,27 +196,12 @@ def decode_positions(blob: bytes, length: int) -> np.ndarray:
     Raises:
         LevinFormatError: unknown method, truncated or corrupt blob.
     """
-    if not blob:
-        raise LevinFormatError("sparse positions: empty blob")
-    method, n_states = blob[0] & 0x0F, (blob[0] >> 4) + 1
-    cfg = rans.RansConfig(n_states)
-    if method == 2:
-        return bitpack.unpack_unsigned(blob[1:], 1, length).astype(bool)
-    if method == 1:
-        model, pos = FrequencyModel.from_bytes(blob, 1)
-        if model.alphabet_size != 2:
-            raise LevinFormatError(f"sparse bitmask: table has {model.alphabet_size} symbols, expected 2")
-        return rans.decode(blob[pos:], model, length, cfg).astype(bool)
-    if method != 0:
-        raise LevinFormatError(f"sparse positions: unknown method {method} (expected 0, 1 or 2)")
-    if len(blob) < 2 or not 1 <= blob[1] <= 8:
-        raise LevinFormatError("sparse gaps: missing or bad gap width (expected 1..8)")
-    bits = blob[1]
-    nnz, pos = read_varint(blob, 2, "sparse gaps nonzero count")
-    m, pos = read_varint(blob, pos, "sparse gaps symbol count")
-    if nnz > length or m > nnz + length:  # every escape skips at least one position
-        raise LevinFormatError(f"sparse gaps: {nnz} nonzeros / {m} symbols impossible for length {length}")
-    model, pos = FrequencyModel.from_bytes(blob, pos)
-    if model.alphabet_size != 1 << bits:
-        raise LevinFormatError(f"sparse gaps: table has {model.alphabet_size} symbols, expected {1 << bits}")
-    return positions_from_gaps(rans.decode(blob[pos:], model, m, cfg), bits, length, nnz)
+    head = read_head(blob, length)
+    cfg = rans.RansConfig(head.states)
+    payload = blob[head.payload:]
+    if head.method == PACKED:
+        return bitpack.unpack_unsigned(payload, 1, length).astype(bool)
+    if head.method == BITMASK:
+        return rans.decode(payload, head.model, length, cfg).astype(bool)
+    return positions_from_gaps(rans.decode(payload, head.model, head.symbols, cfg), head.gap_bits,
+                               length, head.nnz)

@@ -34,8 +34,7 @@ from levin.coding.varint import encode_varint, encode_varints
 from levin.config.code import WeightCodecConfig
 from levin.errors import LevinFormatError
 
-SPARSE, CODEBOOK = 1, 2
-POSITION_METHODS = {0: "gaps", 1: "bitmask", 2: "packed"}
+SPARSE, CODEBOOK = 1, 2                 # chain flags
 
 
 @dataclass(frozen=True)
@@ -171,15 +170,10 @@ def encode_tensor(data: np.ndarray, config: WeightCodecConfig | None = None, nam
     return EncodedTensor(body, label, candidates)
 
 
-def _method(blob: bytes) -> str:
-    """The positions method of a valid blob: "gaps<b>", "bitmask" or "packed"."""
-    method = POSITION_METHODS[blob[0] & 0x0F]
-    return method + str(blob[1]) if method == "gaps" else method
-
-
 def _positions_stats(blob: bytes, mask: np.ndarray) -> StreamStats:
-    method = _method(blob)
-    symbols = sparse.gap_symbols(mask, blob[1]) if method.startswith("gaps") else mask.astype(np.int64)
+    head = sparse.read_head(blob, mask.size)
+    method = head.name
+    symbols = sparse.gap_symbols(mask, head.gap_bits) if head.method == sparse.GAPS else mask.astype(np.int64)
     n = len(blob) + len(encode_varint(len(blob)))
     return StreamStats("positions", method, symbols.size, n, symbol_entropy_bits(symbols))
 
@@ -206,7 +200,7 @@ def decode_tensor(r: ByteReader, shape: tuple[int, ...], dtype: np.dtype, stats:
         except LevinFormatError as e:
             raise r.fail(str(e)) from None
         count = int(mask.sum())
-        method = _method(blob)
+        method = sparse.read_head(blob, n).name
         if stats:
             streams.append(_positions_stats(blob, mask))
     if flags & CODEBOOK:
