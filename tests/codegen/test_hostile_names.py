@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from levin.coding import container
+from levin.errors import LevinError
 from levin.config import QuantConfig
 from levin.ir.graph import Graph
 from levin.quant import ptq
@@ -61,3 +62,19 @@ def test_comment_text_keeps_ordinary_names():
     assert codegen.comment_text("features.0/conv:1") == "features.0/conv:1"
     assert "*" not in codegen.comment_text("a*/b/*c")
     assert len(codegen.comment_text("n" * 500)) == 80
+
+
+def test_verify_catches_a_flipped_weight_byte(tmp_path):
+    """The harness runs levin_model_verify first: a weight byte changed in flash (here: in
+    model.c) is LEVIN_ERR_CORRUPT (exit status 2), where the reader alone may decode it."""
+    graph = _graph("g", "n")
+    result = codegen.export_c(graph, tmp_path / "c", weight_format="packed")
+    x = np.zeros((1,) + graph.tensors[graph.inputs[0]].shape[1:], np.int8)
+    build.run_harness(build.build_harness(result), x, result.output_size)      # intact: runs
+    source = (tmp_path / "c" / "model.c").read_text()
+    start = source.index("n0_data[")
+    first = source.index("{", start) + 1
+    value = int(source[first:source.index(",", first)].strip())
+    (tmp_path / "c" / "model.c").write_text(source[:first] + f"\n    {value ^ 1}" + source[source.index(",", first):])
+    with pytest.raises(LevinError, match="exited with 2: weights: corrupt weight stream"):
+        build.run_harness(build.build_harness(result), x, result.output_size)
