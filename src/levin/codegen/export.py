@@ -48,6 +48,7 @@ from levin.codegen.weight_fields import (DENSE, FORMATS, code_weights, parse_wei
 from levin.coding.fields import ByteReader
 from levin.coding.limits import check_activation_bytes
 from levin.errors import GraphError, LevinError
+from levin.fileio import write_atomic
 from levin.ir.graph import Graph, Node, Tensor
 
 C_DIR = runtime.C_DIR
@@ -237,8 +238,8 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
     sources = _kernel_sources(bindings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "model.h").write_text(header)
-    (out / "model.c").write_text(source)
+    write_atomic(out / "model.h", header)
+    write_atomic(out / "model.c", source)
     for path in [*sources, *(C_DIR / h for h in runtime.HEADERS)]:
         shutil.copyfile(path, out / path.name)
     return ExportResult(out, [out / "model.c"] + [out / p.name for p in sources],

@@ -95,8 +95,22 @@ def parse_weights(body: bytes, t: Tensor, cname: str) -> tuple[dict[str, Any], d
     if rest:
         arrays[cname + "_data"] = np.frombuffer(rest, np.uint8)
         w["data"] = cname + "_data"
+    if w["codebook"] is not None:
+        _pad_codebook(w, arrays, model_fields)
     w["crc_fields"], w["crc_data"] = descriptor_crcs(w, arrays)
     return w, arrays
+
+
+def _pad_codebook(w: dict[str, Any], arrays: dict[str, np.ndarray], model: dict[str, Any] | None) -> None:
+    """Pad the codebook with zeros to every index its stream can hold (at most 2^8 entries), so
+    the C reader needs no per-symbol bounds test to stay inside it: a corrupt index reads a pad
+    entry (levin_model_verify's CRC catches it), never memory past the array."""
+    top = (1 << w["bits"]) - 1 if model is None else model["alphabet"] - 1
+    need = w["offset"] + top + 1
+    name = w["codebook"]
+    if 0 <= w["offset"] and w["codebook_size"] < need <= 256:
+        arrays[name] = np.concatenate([arrays[name], np.zeros(need - w["codebook_size"], np.int8)])
+        w["codebook_size"] = need
 
 
 def descriptor_crcs(w: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[int, int]:

@@ -29,7 +29,14 @@ static uint32_t value_count(const levin_weights *w) {
 }
 
 /* Symbol i of a bit-packed stream: the `bits`-bit field at stream bits [i*bits, (i+1)*bits). */
-static uint32_t packed_field(const uint8_t *data, uint32_t i, uint32_t bits) {
+/* Inlined into the reader's loops even at -Os (a call per weight costs more than the body). */
+#if defined(__GNUC__)
+#define LEVIN_HOT_INLINE __attribute__((always_inline)) inline
+#else
+#define LEVIN_HOT_INLINE inline
+#endif
+
+static LEVIN_HOT_INLINE uint32_t packed_field(const uint8_t *data, uint32_t i, uint32_t bits) {
     const uint32_t at = i * bits;
     const uint32_t sh = at & 7u;
     uint32_t v = (uint32_t)data[at >> 3] >> sh;
@@ -190,17 +197,36 @@ static levin_status take_values(levin_weights_reader *r, int8_t *out, uint32_t k
         for (i = 0u; i < k; ++i) {
             out[i] = value_of(w, u[i]);
         }
-    } else if (r->check) { /* fields can exceed the codebook (or int8): test each */
-        for (i = 0u; i < k; ++i) {
-            const uint32_t u = packed_field(w->data, r->values + i, w->bits);
-            if (u > limit) {
-                return LEVIN_ERR_CORRUPT;
-            }
-            out[i] = value_of(w, u);
-        }
     } else {
-        for (i = 0u; i < k; ++i) {
-            out[i] = value_of(w, packed_field(w->data, r->values + i, w->bits));
+        /* Locals, not w->...: `out` is a char type, so the compiler must assume every store to
+         * it may change *w and would reload each field per weight. */
+        const uint8_t *data = w->data;
+        const int8_t *book = w->codebook;
+        const int32_t offset = w->offset;
+        const uint32_t bits = w->bits, first = r->values;
+        uint32_t bad = 0u;
+        if (book == 0) { /* a value outside int8 is flagged after the loop: no memory at stake */
+            for (i = 0u; i < k; ++i) {
+                const int32_t v = offset + (int32_t)packed_field(data, first + i, bits);
+                bad |= (uint32_t)(v + 128) >> 8;
+                out[i] = (int8_t)v;
+            }
+        } else if (r->check) { /* fields can pass the codebook: never read there */
+            for (i = 0u; i < k; ++i) {
+                uint32_t u = packed_field(data, first + i, bits);
+                if (u > limit) {
+                    bad = 1u;
+                    u = 0u;
+                }
+                out[i] = book[offset + (int32_t)u];
+            }
+        } else { /* the codebook covers every field (levin pads it so) */
+            for (i = 0u; i < k; ++i) {
+                out[i] = book[offset + (int32_t)packed_field(data, first + i, bits)];
+            }
+        }
+        if (bad != 0u) {
+            return LEVIN_ERR_CORRUPT;
         }
     }
     r->values += k;
