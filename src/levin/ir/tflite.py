@@ -28,6 +28,7 @@ this module checks what it uses (tensor indices, ranks, buffer sizes, strides) b
 from __future__ import annotations
 
 import math
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +40,6 @@ from levin.ir.tflite_read import OP_NAMES, TYPE_NAMES, ModelRecord, OperatorReco
 DTYPES = {"INT8": np.int8, "INT32": np.int32, "UINT8": np.uint8, "INT16": np.int16}
 ACTIVATIONS = {0: None, 1: "ReLU", 3: "ReLU6"}
 ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT", 6: "SIGMOID"}
-SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-             "ADD", "RESHAPE", "SOFTMAX", "RELU", "RELU6", "CONCATENATION", "PAD")
-ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "AVERAGE_POOL_2D": 1,
-         "MAX_POOL_2D": 1, "ADD": 2, "RESHAPE": 1, "SOFTMAX": 1, "RELU": 1, "RELU6": 1,
-         "CONCATENATION": 1, "PAD": 2}   # inputs an op needs at least
 SAME = 0  # Padding.SAME in the schema (VALID is 1)
 
 
@@ -169,7 +165,8 @@ class _Importer:
             raise self.fail(f"stride {stride}, kernel {kernel}, dilation {dilation} must be >= 1")
         return stride, dilation
 
-    def conv(self, o, ins, out, depthwise: bool):
+    def conv(self, code, o, ins, out):
+        depthwise = code == "DEPTHWISE_CONV_2D"
         x, w = self.activation(ins[0]), ins[1]
         n, h, wd, c = self.rank(x, 4, "input")
         name = self.fresh("dwconv" if depthwise else "conv")
@@ -211,7 +208,7 @@ class _Importer:
             q = QuantParams(s, np.zeros(s.size, np.int64), 0 if s.size > 1 else None)
         return self.constant(b, f"{name}.bias", quant=q)
 
-    def fully_connected(self, o, ins, out):
+    def fully_connected(self, code, o, ins, out):
         x, w = self.activation(ins[0]), ins[1]
         if o["WeightsFormat"] != 0:
             raise self.fail("FULLY_CONNECTED with shuffled weights is not supported")
@@ -267,43 +264,47 @@ class _Importer:
         if code in ("QUANTIZE", "DEQUANTIZE"):
             raise self.fail("float model boundary (QUANTIZE/DEQUANTIZE): levin imports models whose "
                             "inputs and outputs are int8 (convert with inference_input_type=int8)")
-        if code not in SUPPORTED:
-            raise self.fail(f"unsupported op; levin imports {', '.join(SUPPORTED)}")
+        if code not in OPS:
+            raise self.fail(f"unsupported op; levin imports {', '.join(OPS)}")
         if len(op.outputs) != 1:
             raise self.fail(f"{len(op.outputs)} outputs; levin's ops have one")
         ins, out, o = list(op.inputs), op.outputs[0], op.options
-        if len(ins) < ARITY[code] or -1 in ins[:ARITY[code]]:
-            raise self.fail(f"takes {ARITY[code]} inputs, the file gives {ins}")
-        if code in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            self.conv(o, ins, out, code == "DEPTHWISE_CONV_2D")
-        elif code == "FULLY_CONNECTED":
-            self.fully_connected(o, ins, out)
-        elif code in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-            self.pool(code, o, ins, out)
-        elif code == "ADD":
-            if self.shape(ins[0]) != self.shape(ins[1]):
-                raise self.fail(f"broadcasting ADD {self.shape(ins[0])} + {self.shape(ins[1])} is not supported")
-            self.emit("Add", [self.activation(i) for i in ins[:2]], self.fresh("add"), out,
-                      o["FusedActivationFunction"])
-        elif code == "RESHAPE":
-            self.same_params(ins[0], out, code)
-            self.emit("Reshape", [self.activation(ins[0])], self.fresh("reshape"), out, shape=self.shape(out))
-        elif code == "SOFTMAX":
-            if o["Beta"] != 1.0:
-                raise self.fail(f"SOFTMAX beta={o['Beta']}; levin's Softmax has beta 1")
-            self.emit("Softmax", [self.activation(ins[0])], self.fresh("softmax"), out, axis=-1)
-        elif code in ("RELU", "RELU6"):
-            self.emit("ReLU" if code == "RELU" else "ReLU6", [self.activation(ins[0])], self.fresh(code.lower()), out)
-        elif code == "CONCATENATION":
-            self.emit("Concat", [self.activation(i) for i in ins], self.fresh("concat"), out,
-                      o["FusedActivationFunction"], axis=o["Axis"])
-        elif code == "PAD":
-            self.same_params(ins[0], out, code)
-            p = self.buffer(ins[1])
-            if p is None or p.shape != (4, 2) or p[0].any() or p[3].any():
-                raise self.fail("PAD needs constant paddings on height and width only")
-            self.emit("Pad", [self.activation(ins[0])], self.fresh("pad"), out,
-                      pads=(int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1])))
+        arity, handler = OPS[code]
+        if len(ins) < arity or -1 in ins[:arity]:
+            raise self.fail(f"takes {arity} inputs, the file gives {ins}")
+        handler(self, code, o, ins, out)
+
+    # -- one handler per TFLite builtin (the OPS table below maps codes to them) --------------------
+    def add(self, code, o, ins, out):
+        if self.shape(ins[0]) != self.shape(ins[1]):
+            raise self.fail(f"broadcasting ADD {self.shape(ins[0])} + {self.shape(ins[1])} is not supported")
+        self.emit("Add", [self.activation(i) for i in ins[:2]], self.fresh("add"), out,
+                  o["FusedActivationFunction"])
+
+    def reshape(self, code, o, ins, out):
+        self.same_params(ins[0], out, code)
+        self.emit("Reshape", [self.activation(ins[0])], self.fresh("reshape"), out, shape=self.shape(out))
+
+    def softmax(self, code, o, ins, out):
+        if o["Beta"] != 1.0:
+            raise self.fail(f"SOFTMAX beta={o['Beta']}; levin's Softmax has beta 1")
+        self.emit("Softmax", [self.activation(ins[0])], self.fresh("softmax"), out, axis=-1)
+
+    def unary(self, code, o, ins, out):
+        """An activation op without options: the IR op of the same meaning (UNARY below)."""
+        self.emit(UNARY[code], [self.activation(ins[0])], self.fresh(code.lower()), out)
+
+    def concatenation(self, code, o, ins, out):
+        self.emit("Concat", [self.activation(i) for i in ins], self.fresh("concat"), out,
+                  o["FusedActivationFunction"], axis=o["Axis"])
+
+    def pad(self, code, o, ins, out):
+        self.same_params(ins[0], out, code)
+        p = self.buffer(ins[1])
+        if p is None or p.shape != (4, 2) or p[0].any() or p[3].any():
+            raise self.fail("PAD needs constant paddings on height and width only")
+        self.emit("Pad", [self.activation(ins[0])], self.fresh("pad"), out,
+                  pads=(int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1])))
 
     def run(self) -> Graph:
         for n, i in enumerate(self.model.inputs):
@@ -319,6 +320,19 @@ class _Importer:
             self.graph.mark_output(self.activation(i))
         self.graph.validate()
         return self.graph
+
+
+# The TFLite builtins levin imports: code -> (inputs it needs at least, handler). Adding an op to
+# this frontend is an entry here (and, for an activation without options, one in UNARY).
+UNARY = {"RELU": "ReLU", "RELU6": "ReLU6"}
+OPS: dict[str, tuple[int, Callable]] = {
+    "CONV_2D": (2, _Importer.conv), "DEPTHWISE_CONV_2D": (2, _Importer.conv),
+    "FULLY_CONNECTED": (2, _Importer.fully_connected),
+    "AVERAGE_POOL_2D": (1, _Importer.pool), "MAX_POOL_2D": (1, _Importer.pool),
+    "ADD": (2, _Importer.add), "RESHAPE": (1, _Importer.reshape), "SOFTMAX": (1, _Importer.softmax),
+    **{code: (1, _Importer.unary) for code in UNARY},
+    "CONCATENATION": (1, _Importer.concatenation), "PAD": (2, _Importer.pad),
+}
 
 
 def from_bytes(data: bytes, name: str = "tflite", source: str | None = None) -> Graph:

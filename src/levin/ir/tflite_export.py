@@ -23,6 +23,7 @@ TFLite cannot hold. Errors are GraphError naming the node.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import flatbuffers
 import numpy as np
@@ -185,57 +186,60 @@ class _Writer:
         if any(t.is_float for t in ins) or self.g.tensors[node.output].is_float:
             raise GraphError(f"node {node.name!r}: float tensors; export integer graphs only "
                              f"(quantize with levin.quant.ptq first)")
-        op = node.op
-        if op == "Conv2d":
-            self.conv(node, out, act)
-        elif op == "Linear":
-            bias = [self.const(node.inputs[2])] if len(node.inputs) > 2 else [-1]
+        if node.op not in OPS:
+            raise GraphError(f"node {node.name!r} ({node.op}): no bit-exact TFLite op; exportable ops are "
+                             f"{', '.join(OPS)}")
+        OPS[node.op](self, node, out, act)
 
-            def opts(b):
-                fb.FullyConnectedOptionsStart(b)
-                fb.FullyConnectedOptionsAddFusedActivationFunction(b, act)
-                return fb.FullyConnectedOptionsEnd(b)
-            self.op(fb.BuiltinOperator.FULLY_CONNECTED, [self.tensor(node.inputs[0]), self.const(node.inputs[1])] + bias,
-                    [out], fb.BuiltinOptions.FullyConnectedOptions, opts)
-        elif op == "Add":
-            def opts(b):
-                fb.AddOptionsStart(b)
-                fb.AddOptionsAddFusedActivationFunction(b, act)
-                return fb.AddOptionsEnd(b)
-            self.op(fb.BuiltinOperator.ADD, [self.tensor(i) for i in node.inputs], [out], fb.BuiltinOptions.AddOptions, opts)
-        elif op in ("MaxPool2d", "AvgPool2d", "GlobalAvgPool"):
-            self.pool(node, out, act)
-        elif op == "Reshape":
-            shape = np.array(self.g.tensors[out_name].shape, np.int32)
-            self.op(fb.BuiltinOperator.RESHAPE, [self.tensor(node.inputs[0]),
-                                                 self.tensor(f"{node.name}.shape", data=shape)], [out])
-        elif op == "Softmax":
-            if node.attrs["axis"] != len(ins[0].shape) - 1:
-                raise GraphError(f"node {node.name!r}: TFLite's SOFTMAX works on the last axis only")
+    # -- one writer per IR op (the OPS table below maps ops to them) --------------------------------
+    def linear(self, node: Node, out: int, act: int) -> None:
+        bias = [self.const(node.inputs[2])] if len(node.inputs) > 2 else [-1]
 
-            def opts(b):
-                fb.SoftmaxOptionsStart(b)
-                fb.SoftmaxOptionsAddBeta(b, 1.0)
-                return fb.SoftmaxOptionsEnd(b)
-            self.op(fb.BuiltinOperator.SOFTMAX, [self.tensor(node.inputs[0])], [out], fb.BuiltinOptions.SoftmaxOptions, opts)
-        elif op in ("ReLU", "ReLU6"):
-            code = fb.BuiltinOperator.RELU if op == "ReLU" else fb.BuiltinOperator.RELU6
-            self.op(code, [self.tensor(node.inputs[0])], [out])
-        elif op == "Concat":
-            def opts(b):
-                fb.ConcatenationOptionsStart(b)
-                fb.ConcatenationOptionsAddAxis(b, node.attrs["axis"])
-                return fb.ConcatenationOptionsEnd(b)
-            self.op(fb.BuiltinOperator.CONCATENATION, [self.tensor(i) for i in node.inputs], [out],
-                    fb.BuiltinOptions.ConcatenationOptions, opts)
-        elif op == "Pad":
-            if node.attrs["value"] != 0.0:
-                raise GraphError(f"node {node.name!r}: PAD with value {node.attrs['value']} (only 0.0 exports)")
-            self.pad_op(ins[0], node.attrs["pads"], node.name, out)
-        else:
-            raise GraphError(f"node {node.name!r} ({op}): no bit-exact TFLite op; exportable ops are "
-                             f"Conv2d, Linear, Add, MaxPool2d, AvgPool2d, GlobalAvgPool, Reshape, "
-                             f"Softmax, ReLU, ReLU6, Concat, Pad")
+        def opts(b):
+            fb.FullyConnectedOptionsStart(b)
+            fb.FullyConnectedOptionsAddFusedActivationFunction(b, act)
+            return fb.FullyConnectedOptionsEnd(b)
+        self.op(fb.BuiltinOperator.FULLY_CONNECTED, [self.tensor(node.inputs[0]), self.const(node.inputs[1])] + bias,
+                [out], fb.BuiltinOptions.FullyConnectedOptions, opts)
+
+    def add(self, node: Node, out: int, act: int) -> None:
+        def opts(b):
+            fb.AddOptionsStart(b)
+            fb.AddOptionsAddFusedActivationFunction(b, act)
+            return fb.AddOptionsEnd(b)
+        self.op(fb.BuiltinOperator.ADD, [self.tensor(i) for i in node.inputs], [out], fb.BuiltinOptions.AddOptions, opts)
+
+    def reshape(self, node: Node, out: int, act: int) -> None:
+        shape = np.array(self.g.tensors[node.output].shape, np.int32)
+        self.op(fb.BuiltinOperator.RESHAPE, [self.tensor(node.inputs[0]),
+                                             self.tensor(f"{node.name}.shape", data=shape)], [out])
+
+    def softmax(self, node: Node, out: int, act: int) -> None:
+        if node.attrs["axis"] != len(self.g.tensors[node.inputs[0]].shape) - 1:
+            raise GraphError(f"node {node.name!r}: TFLite's SOFTMAX works on the last axis only")
+
+        def opts(b):
+            fb.SoftmaxOptionsStart(b)
+            fb.SoftmaxOptionsAddBeta(b, 1.0)
+            return fb.SoftmaxOptionsEnd(b)
+        self.op(fb.BuiltinOperator.SOFTMAX, [self.tensor(node.inputs[0])], [out], fb.BuiltinOptions.SoftmaxOptions, opts)
+
+    def unary(self, node: Node, out: int, act: int) -> None:
+        """An op TFLite runs without options (UNARY below: the IR op -> its builtin)."""
+        self.op(UNARY[node.op], [self.tensor(node.inputs[0])], [out])
+
+    def concat(self, node: Node, out: int, act: int) -> None:
+        def opts(b):
+            fb.ConcatenationOptionsStart(b)
+            fb.ConcatenationOptionsAddAxis(b, node.attrs["axis"])
+            return fb.ConcatenationOptionsEnd(b)
+        self.op(fb.BuiltinOperator.CONCATENATION, [self.tensor(i) for i in node.inputs], [out],
+                fb.BuiltinOptions.ConcatenationOptions, opts)
+
+    def pad(self, node: Node, out: int, act: int) -> None:
+        if node.attrs["value"] != 0.0:
+            raise GraphError(f"node {node.name!r}: PAD with value {node.attrs['value']} (only 0.0 exports)")
+        self.pad_op(self.g.tensors[node.inputs[0]], node.attrs["pads"], node.name, out)
 
     # -- flatbuffer -------------------------------------------------------------------------
     def _vector(self, start, items) -> int:
@@ -323,6 +327,17 @@ class _Writer:
         fb.ModelAddBuffers(b, bv)
         b.Finish(fb.ModelEnd(b), file_identifier=b"TFL3")
         return bytes(b.Output())
+
+
+# The IR ops levin exports, each as the TFLite builtin TFLite Micro runs bit-exactly like levin's
+# reference: IR op -> writer. Adding an op to this frontend is an entry here (or in UNARY).
+UNARY = {"ReLU": fb.BuiltinOperator.RELU, "ReLU6": fb.BuiltinOperator.RELU6}
+OPS: dict[str, Callable] = {
+    "Conv2d": _Writer.conv, "Linear": _Writer.linear, "Add": _Writer.add,
+    "MaxPool2d": _Writer.pool, "AvgPool2d": _Writer.pool, "GlobalAvgPool": _Writer.pool,
+    "Reshape": _Writer.reshape, "Softmax": _Writer.softmax, **{op: _Writer.unary for op in UNARY},
+    "Concat": _Writer.concat, "Pad": _Writer.pad,
+}
 
 
 def _fusions(graph: Graph) -> dict[str, Node]:
