@@ -28,5 +28,9 @@ class GraphError(LevinError):
     """A graph is malformed: an unknown op, a shape or attribute that does not fit, a cycle."""
 
 
+class VerificationError(LevinError):
+    """Generated code disagrees with the integer reference (the CLI exits with status 4)."""
+
+
 class CaptureError(LevinError):
     """A model cannot be captured into levin's graph IR (an unsupported op, an untraceable forward)."""

@@ -89,3 +89,57 @@ def test_export_into_existing_folder_still_works(tmp_path, capsys):
     (tmp_path / "c").mkdir()
     assert main(["export", str(tmp_path / "m.lvn"), "--c", str(tmp_path / "c")]) == 0
     assert (tmp_path / "c" / "model.c").is_file()
+
+
+# ---- a CLI scripts can trust (issue 21, item 4) ---------------------------------------------------
+
+def _stdout_is_json(capsys) -> dict:
+    import json
+
+    out = capsys.readouterr().out
+    return json.loads(out)                  # nothing but JSON on stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["profile", "--model", "digits_cnn", "--json", "-"],
+    ["profile", "--model", "lenet5", "--device", "cortex-m4", "--json", "-"],
+    ["inspect", str(GOLDEN), "--json", "-"],
+    ["export", str(GOLDEN), "--c", "{tmp}/c", "--json", "-"],
+    ["train", "--model", "digits_cnn", "--epochs", "1", "--quiet", "--out", "{tmp}/run", "--json", "-"],
+])
+def test_json_dash_writes_only_json_to_stdout(tmp_path, capsys, argv):
+    code = _exit_code([a.format(tmp=tmp_path) for a in argv])
+    assert code in (0, 3)
+    assert isinstance(_stdout_is_json(capsys), dict)
+
+
+def test_profile_exit_status_says_whether_it_fits(capsys):
+    assert main(["profile", "--model", "lenet5", "--device", "cortex-m4"]) == 3      # 1.7 MB of fp32 weights
+    assert "does not fit" in capsys.readouterr().out
+    assert main(["profile", "--model", "digits_cnn", "--device", "cortex-m4"]) == 0
+
+
+def test_verification_failure_exits_4_in_one_line(capsys, monkeypatch):
+    from levin.errors import VerificationError
+
+    def mismatch(*args, **kwargs):
+        raise VerificationError("output 0 element 3: C 12, reference 13")
+
+    monkeypatch.setattr("levin.cli.export.export_c", mismatch)
+    assert main(["export", str(GOLDEN), "--c", "/tmp/levin-never-written"]) == 4
+    assert capsys.readouterr().err.strip() == ("levin export: verification failed: output 0 element 3: "
+                                               "C 12, reference 13")
+
+
+def test_version_is_fast_and_help_lists_exit_codes():
+    import subprocess
+    import sys
+    import time
+
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "levin.cli.main", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("levin ")
+    assert time.perf_counter() - start < 2.0          # no torch import (was 2.4-6.7 s)
+    help_text = subprocess.run([sys.executable, "-m", "levin.cli.main", "--help"], capture_output=True,
+                               text=True).stdout
+    assert "exit status:" in help_text and "4    verification failed" in help_text

@@ -27,7 +27,7 @@ def test_profile_prints_layers_and_totals(capsys):
 
 def test_device_adds_verdict_and_labelled_estimates(capsys):
     code, out, _ = levin(capsys, "profile", "--model", "lenet5", "--device", "cortex-m4")
-    assert code == 0
+    assert code == 3                    # does not fit: exit status 3 (it was 0, issue 21)
     assert "device cortex-m4: Arm Cortex-M4F @ 80 MHz" in out
     assert "SRAM" in out and "fits, margin 204,544 B" in out          # 256 KB - 57,600 B
     assert "DOES NOT FIT, over by" in out and "verdict: does not fit" in out

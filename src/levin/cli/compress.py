@@ -8,7 +8,7 @@ import torch
 
 from levin import zoo
 from levin.analyze import devices
-from levin.cli.common import add_weights_argument, positive_int, writable_dir
+from levin.cli.common import add_weights_argument, human, positive_int, writable_dir
 from levin.output import write_json
 from levin.codegen.weight_fields import FORMATS
 from levin.train import data as datasets
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     extra = finish(result, recipe, result.data, out, c=not args.no_c,
                    report=not args.no_report, weight_format=args.weight_format,
                    samples=args.verify_samples, device=args.device, title=title, progress=not args.quiet)
-    print(render(result, title))
-    print(deployment_lines(extra))
+    print(render(result, title), file=human(args))
+    print(deployment_lines(extra), file=human(args))
     if args.json:
         write_json({**summary_dict(result, recipe), **extra}, args.json)
     return 0

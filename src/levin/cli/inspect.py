@@ -7,6 +7,7 @@ import argparse
 
 from levin.coding.cost import levin_cost
 from levin.coding import container
+from levin.cli.common import human
 from levin.output import table, write_json
 
 EXAMPLES = """examples:
@@ -30,7 +31,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = container.inspect(container.read_bytes(args.file))
-    print(render(report, args.file))
+    print(render(report, args.file), file=human(args))
     if args.json:
         write_json(dict(file=args.file, **report.to_dict(), levin_cost=levin_cost(report).to_dict()), args.json)
     return 0

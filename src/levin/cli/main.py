@@ -3,7 +3,7 @@
 Each subcommand lives in its own module of `levin.cli` with `register(subparsers)`, which adds
 its parser and sets `run=` to a function taking the parsed arguments and returning an exit
 status. Modules are found by listing the package, so adding a command is adding a file.
-Errors a user can fix print one line and exit with status 2; an interrupted run exits 130.
+Exit status (also in `levin --help`): EXIT_CODES below. Errors a user can fix print one line.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import sys
 
 import levin
 import levin.cli
-from levin.errors import LevinError
-from levin.train.loop import TrainingInterrupted
+from levin.cli.common import (EXIT_BAD_INPUT, EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK,
+                              EXIT_VERIFICATION)
+from levin.errors import LevinError, VerificationError
+
 
 
 def commands() -> list:
@@ -42,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="levin",
         description="Shrink neural networks onto microcontrollers: prune, quantize, share "
                     "weights, entropy-code, and run the result bit-exact in C.",
-        epilog="Run `levin COMMAND --help` for the options of a command.")
+        epilog="Run `levin COMMAND --help` for the options of a command.\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"levin {levin.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in commands():
@@ -51,24 +54,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--version"]:          # answered before the commands (and torch) are imported
+        print(f"levin {levin.__version__}")
+        return EXIT_OK
+    from levin.train.loop import TrainingInterrupted
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
+        return EXIT_BAD_INPUT
     try:
         return args.run(args)
     except TrainingInterrupted as exc:
         print(f"levin: {exc}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         # Outside a training loop (k-means, freeze, a C build): finished steps and files are kept
         # (each is written whole, then renamed), and a rerun resumes from them.
         print(f"levin {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except VerificationError as exc:
+        print(f"levin {args.command}: verification failed: {exc}", file=sys.stderr)
+        return EXIT_VERIFICATION
     except LevinError as exc:
         print(f"levin {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except BrokenPipeError:
         # `levin inspect model.lvn | head`: the reader left; not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

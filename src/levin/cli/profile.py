@@ -8,7 +8,7 @@ import argparse
 from levin import zoo
 from levin.analyze import devices
 from levin.analyze.profile import ProfileResult, profile
-from levin.cli.common import add_weights_argument
+from levin.cli.common import EXIT_DOES_NOT_FIT, add_weights_argument, human
 from levin.errors import LevinError
 from levin.models import check_input_shape, load_graph
 from levin.output import table, write_json
@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--input-shape", metavar="C,H,W",
                    help="one input sample, channels first (default: the model's own)")
     p.add_argument("--device", help=f"add the fit verdict and estimates for one of: "
-                                    f"{', '.join(devices.DEVICES)}")
+                                    f"{', '.join(devices.DEVICES)} (exit status 3 if it does not fit)")
     p.add_argument("--json", metavar="FILE", help="also write everything as JSON ('-' for stdout)")
     p.set_defaults(run=run)
 
@@ -51,13 +51,13 @@ def run(args: argparse.Namespace) -> int:
     graph = load_graph(args.model, shape, args.weights)
     result = profile(graph)
     est = devices.estimate(result, device) if device else None
-    print(render(result, est))
+    print(render(result, est), file=human(args))
     if args.json:
         data = dict(model=args.model, **result.to_dict())
         if est is not None:
             data["device"] = est.to_dict()
         write_json(data, args.json)
-    return 0
+    return EXIT_DOES_NOT_FIT if est is not None and not est.fit.fits else 0
 
 
 def _dims(shape) -> str:

@@ -8,7 +8,7 @@ import argparse
 import torch
 
 from levin import zoo
-from levin.cli.common import add_weights_argument, writable_dir
+from levin.cli.common import add_weights_argument, human, writable_dir
 from levin.config import QuantConfig
 from levin.config.quant import ACTIVATION_OBSERVERS, WEIGHT_OBSERVERS
 from levin.errors import LevinError
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise LevinError("--dataset is required for a model outside the zoo")
     if loaded.name in zoo.names() and not loaded.meta:
         print(f"note: {args.model} is an untrained zoo model (random weights); pass a checkpoint "
-              f"directory from `levin train` to quantize a trained one")
+              f"directory from `levin train` to quantize a trained one", file=human(args))
     data = datasets.load(dataset, args.data_dir)
     if loaded.input_shape is not None and tuple(loaded.input_shape) != data.input_shape:
         raise LevinError(f"model {loaded.name} takes {loaded.input_shape} inputs, dataset "
@@ -89,11 +89,11 @@ def run(args: argparse.Namespace) -> int:
     result = quantize(loaded.module, data, config, progress=not args.quiet, test_size=args.test_size)
     summary = {"model": args.model, "dataset": dataset, "test_size": len(data.x_test[:args.test_size]),
                **result.to_dict()}
-    print(render(args.model, dataset, result))
+    print(render(args.model, dataset, result), file=human(args))
     if out is not None:
         json_path, npz_path = graphfile.save(result.graph, out)
         write_json(summary, str(out / "result.json"))
-        print(f"saved {json_path}, {npz_path}, {out / 'result.json'}")
+        print(f"saved {json_path}, {npz_path}, {out / 'result.json'}", file=human(args))
     if args.json:
         write_json(summary, args.json)
     return 0

@@ -7,7 +7,7 @@ import argparse
 import torch
 
 from levin import zoo
-from levin.cli.common import add_weights_argument, positive_int, writable_dir
+from levin.cli.common import add_weights_argument, human, positive_int, writable_dir
 from levin.config import TrainConfig
 from levin.errors import LevinError
 from levin.models import load_model
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         summary["resumed_at"] = {"epoch": result.resumed_at[0] + 1, "step": result.resumed_at[1]}
     print(f"{loaded.name} on {dataset}: test accuracy {100 * result.test_accuracy:.2f}% "
           f"(error {100 * (1 - result.test_accuracy):.2f}%), {config.epochs} epochs, "
-          f"{result.wall_s:.1f} s training; saved {out / FINAL}")
+          f"{result.wall_s:.1f} s training; saved {out / FINAL}", file=human(args))
     if args.json:
         write_json(summary, args.json)
     return 0

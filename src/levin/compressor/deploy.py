@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from levin.errors import LevinError
+from levin.errors import LevinError, VerificationError
 from levin.train.data import Dataset
 
 
@@ -61,7 +61,7 @@ def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "
     Returns:
         (RuntimeCheck, ExportResult).
     Raises:
-        LevinError: no C compiler, or the C output differs from the reference (the message
+        LevinError: no C compiler; VerificationError: the C output differs from the reference (the message
             names the first differing elements).
     """
     from levin.targets import build
@@ -82,7 +82,7 @@ def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "
                            for i in range(0, len(inputs), 500)]).reshape(got.shape)
     problem = build.compare(got, want)
     if problem is not None:
-        raise LevinError(f"the C runtime differs from the integer reference: {problem}")
+        raise VerificationError(f"the C runtime differs from the integer reference: {problem}")
     flash, where = flash_bytes(export)
     accuracy = float((got.argmax(1) == data.y_test[:len(got)]).mean())
     check = RuntimeCheck(True, len(got), accuracy, flash, where, export.arena_bytes, export.scratch_bytes,
