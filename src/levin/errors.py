@@ -28,6 +28,10 @@ class GraphError(LevinError):
     """A graph is malformed: an unknown op, a shape or attribute that does not fit, a cycle."""
 
 
+class TrainingInterrupted(LevinError):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint it can resume from (exit 130)."""
+
+
 class VerificationError(LevinError):
     """Generated code disagrees with the integer reference (the CLI exits with status 4)."""
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from levin import zoo
 from levin.analyze import devices
 from levin.cli.common import add_weights_argument, human, positive_int, writable_dir
@@ -68,6 +66,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from levin.compressor.api import compress
     from levin.report.finish import finish
     from levin.compressor.recipe import load

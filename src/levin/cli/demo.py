@@ -12,8 +12,6 @@ import shutil
 import time
 from pathlib import Path
 
-import torch
-
 from levin.cli.common import writable_dir
 from levin.output import table
 
@@ -29,6 +27,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from levin.compressor.api import compress
     from levin.report.finish import finish
     from levin.compressor.recipe import load

@@ -18,7 +18,7 @@ import levin
 import levin.cli
 from levin.cli.common import (EXIT_BAD_INPUT, EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK,
                               EXIT_VERIFICATION)
-from levin.errors import LevinError, VerificationError
+from levin.errors import LevinError, TrainingInterrupted, VerificationError
 
 
 
@@ -58,8 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     if argv == ["--version"]:          # answered before the commands (and torch) are imported
         print(f"levin {levin.__version__}")
         return EXIT_OK
-    from levin.train.loop import TrainingInterrupted
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

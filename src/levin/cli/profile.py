@@ -10,7 +10,6 @@ from levin.analyze import devices
 from levin.analyze.profile import ProfileResult, profile
 from levin.cli.common import EXIT_DOES_NOT_FIT, add_weights_argument, human
 from levin.errors import LevinError
-from levin.models import check_input_shape, load_graph
 from levin.output import table, write_json
 
 EXAMPLES = """examples:
@@ -38,6 +37,8 @@ def register(sub) -> None:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
+    from levin.models import check_input_shape
+
     try:
         shape = tuple(int(d) for d in text.replace("x", ",").split(","))
     except ValueError:
@@ -46,6 +47,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from levin.models import load_graph
     device = devices.get(args.device) if args.device else None
     shape = parse_shape(args.input_shape) if args.input_shape else None
     graph = load_graph(args.model, shape, args.weights)

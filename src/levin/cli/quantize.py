@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from levin import zoo
 from levin.cli.common import add_weights_argument, human, writable_dir
 from levin.config import QuantConfig
 from levin.config.quant import ACTIVATION_OBSERVERS, WEIGHT_OBSERVERS
 from levin.errors import LevinError
-from levin.models import load_model
 from levin.output import table, write_json
 from levin.train import data as datasets
 
@@ -67,8 +64,11 @@ def config_for(args: argparse.Namespace) -> QuantConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from levin.quant.pipeline import quantize
+    import torch
+
     from levin.ir import graphfile
+    from levin.models import load_model
+    from levin.quant.pipeline import quantize
 
     config = config_for(args)
     if args.test_size is not None and args.test_size < 1:

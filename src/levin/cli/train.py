@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from levin import zoo
 from levin.cli.common import add_weights_argument, human, positive_int, writable_dir
 from levin.config import TrainConfig
 from levin.errors import LevinError
-from levin.models import load_model
 from levin.output import write_json
 from levin.train import data as datasets
-from levin.train.loop import FINAL, train
 
 EXAMPLES = """examples:
   levin train --model lenet5 --dataset mnist --data-dir ../shared/data --out runs/lenet5
@@ -63,6 +59,11 @@ def config_for(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from levin.models import load_model
+    from levin.train.loop import FINAL, train
+
     base = zoo.spec(args.model).train if args.model in zoo.names() else TrainConfig()
     config = config_for(args, base)
     if args.threads:

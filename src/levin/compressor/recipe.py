@@ -32,7 +32,6 @@ from typing import Any
 
 import yaml
 
-from levin.compressor.steps import STEPS
 from levin.config import CodeConfig, QuantConfig, TrainConfig
 from levin.errors import LevinError
 
@@ -114,6 +113,13 @@ class Recipe:
             description=str(data.get("description", "")))
 
 
+def _steps() -> dict:
+    """The registered step kinds (imported when a recipe is parsed: they pull in torch and the
+    passes, which listing or locating a recipe does not need)."""
+    from levin.compressor.steps import STEPS
+    return STEPS
+
+
 def _known(data: dict, keys: tuple[str, ...], where: str) -> None:
     unknown = sorted(set(data) - set(keys))
     if unknown:
@@ -149,7 +155,7 @@ def _check_order(steps: tuple[Step, ...], where: str) -> None:
     step would have to zero weights the codebook holds, so the order is refused up front."""
     shared = None
     for i, step in enumerate(steps, 1):
-        kind = STEPS[step.kind]
+        kind = _steps()[step.kind]
         if kind.fixes_values and shared is None:
             shared = (i, step.kind)
         elif kind.removes_weights and shared is not None:
@@ -160,7 +166,7 @@ def _check_order(steps: tuple[Step, ...], where: str) -> None:
 def _step(data: Any, where: str) -> Step:
     if not isinstance(data, dict):
         raise LevinError(f"{where}: a step is a mapping such as {{prune: {{sparsity: 0.9}}}}")
-    passes = [k for k, v in STEPS.items() if v.config is not None]
+    passes = [k for k, v in _steps().items() if v.config is not None]
     kinds = [k for k in data if k in passes]
     others = sorted(set(data) - set(passes) - {"finetune"}, key=str)
     if others or len(kinds) > 1 or not data:
@@ -169,7 +175,7 @@ def _step(data: Any, where: str) -> Step:
     kind = kinds[0] if kinds else "finetune"
     config = None
     if kind != "finetune":
-        config = _build(STEPS[kind].config, _mapping(data[kind], f"{where}: {kind}"), f"{where}: {kind}")
+        config = _build(_steps()[kind].config, _mapping(data[kind], f"{where}: {kind}"), f"{where}: {kind}")
     finetune = _mapping(data.get("finetune"), f"{where}: finetune")
     _check_finetune(finetune, f"{where}: finetune")
     return Step(kind, config, finetune)

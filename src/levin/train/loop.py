@@ -28,17 +28,13 @@ from tqdm import tqdm
 
 import levin
 from levin.config import TrainConfig
-from levin.errors import CheckpointError, LevinError
+from levin.errors import CheckpointError, LevinError, TrainingInterrupted  # noqa: F401 (re-exported)
 from levin.train import checkpoint
 from levin.train.data import Dataset
 
 CHECKPOINT = "checkpoint.safetensors"
 FINAL = "model.safetensors"
 SUMMARY = "model.json"
-
-
-class TrainingInterrupted(LevinError):
-    """Training stopped on SIGINT/SIGTERM after saving a checkpoint it can resume from."""
 
 
 @dataclass

@@ -8,17 +8,24 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Callable
-
-from torch import nn
+from typing import TYPE_CHECKING, Callable
 
 from levin.config import TrainConfig
 from levin.errors import LevinError
-from levin.zoo.digits import DigitsCNN
-from levin.zoo.dscnn import DSCNN
-from levin.zoo.lenet import LeNet5, LeNet300100
-from levin.zoo.resnet8 import ResNet8
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def _lazy(module: str, cls: str) -> Callable[[], "nn.Module"]:
+    """A factory that imports its model's module (and torch) only when a model is built, so the
+    names, shapes and datasets here cost nothing to list (`levin --help`)."""
+    def factory() -> "nn.Module":
+        return getattr(importlib.import_module(f"levin.zoo.{module}"), cls)()
+    factory.__qualname__ = cls
+    return factory
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,7 @@ class ModelSpec:
     """
 
     name: str
-    factory: Callable[[], nn.Module]
+    factory: Callable[[], "nn.Module"]
     input_shape: tuple[int, ...]
     num_classes: int
     dataset: str
@@ -41,18 +48,18 @@ class ModelSpec:
 _SPECS = {
     s.name: s
     for s in (
-        ModelSpec("digits_cnn", DigitsCNN, (1, 8, 8), 10, "digits",
+        ModelSpec("digits_cnn", _lazy("digits", "DigitsCNN"), (1, 8, 8), 10, "digits",
                   "small CNN for scikit-learn's 8x8 digits (the embedded demo)",
                   TrainConfig(epochs=15, batch_size=32, lr=0.05)),
-        ModelSpec("lenet300", LeNet300100, (1, 28, 28), 10, "mnist",
+        ModelSpec("lenet300", _lazy("lenet", "LeNet300100"), (1, 28, 28), 10, "mnist",
                   "LeNet-300-100 MLP, 266,610 params (Deep Compression Table 1)",
                   TrainConfig(epochs=30)),
-        ModelSpec("lenet5", LeNet5, (1, 28, 28), 10, "mnist",
+        ModelSpec("lenet5", _lazy("lenet", "LeNet5"), (1, 28, 28), 10, "mnist",
                   "LeNet-5, Caffe form, 431,080 params (Deep Compression Table 1)",
                   TrainConfig(epochs=20)),
-        ModelSpec("resnet8", ResNet8, (3, 32, 32), 10, "cifar10",
+        ModelSpec("resnet8", _lazy("resnet8", "ResNet8"), (3, 32, 32), 10, "cifar10",
                   "ResNet-8, MLPerf Tiny image classification layout"),
-        ModelSpec("dscnn", DSCNN, (1, 49, 10), 12, "speech_commands",
+        ModelSpec("dscnn", _lazy("dscnn", "DSCNN"), (1, 49, 10), 12, "speech_commands",
                   "DS-CNN, MLPerf Tiny keyword spotting layout (49x10 MFCC input)"),
     )
 }
@@ -71,6 +78,6 @@ def spec(name: str) -> ModelSpec:
         raise LevinError(f"unknown model {name!r}; known models: {', '.join(names())}") from None
 
 
-def create(name: str) -> nn.Module:
+def create(name: str) -> "nn.Module":
     """A freshly initialised instance of a zoo model (seed torch first for repeatability)."""
     return spec(name).factory()
