@@ -101,9 +101,9 @@ def test_factory_models_need_an_input_shape(capsys, model_file):
 
 
 def test_bad_shapes_and_unsupported_ops_are_one_line_errors(capsys, model_file):
-    path = model_file("nn.GELU()")
+    path = model_file("nn.Mish()")
     code, _, err = levin(capsys, "profile", "--model", f"{path}:build", "--input-shape", "3,8,8")
-    assert code == 2 and err.startswith("levin profile: error: unsupported op nn.GELU at module 'act'")
+    assert code == 2 and err.startswith("levin profile: error: unsupported op nn.Mish at module 'act'")
     assert err.count("\n") == 1
     path = model_file()
     code, _, err = levin(capsys, "profile", "--model", f"{path}:build", "--input-shape", "3,x")

@@ -294,6 +294,14 @@ class _Importer:
         """An activation op without options: the IR op of the same meaning (UNARY below)."""
         self.emit(UNARY[code], [self.activation(ins[0])], self.fresh(code.lower()), out)
 
+    def leaky_relu(self, code, o, ins, out):
+        self.emit("LeakyReLU", [self.activation(ins[0])], self.fresh("leaky_relu"), out,
+                  alpha=float(o["Alpha"]))
+
+    def gelu(self, code, o, ins, out):
+        self.emit("GELU", [self.activation(ins[0])], self.fresh("gelu"), out,
+                  approximate="tanh" if o["Approximate"] else "none")
+
     def concatenation(self, code, o, ins, out):
         self.emit("Concat", [self.activation(i) for i in ins], self.fresh("concat"), out,
                   o["FusedActivationFunction"], axis=o["Axis"])
@@ -324,7 +332,7 @@ class _Importer:
 
 # The TFLite builtins levin imports: code -> (inputs it needs at least, handler). Adding an op to
 # this frontend is an entry here (and, for an activation without options, one in UNARY).
-UNARY = {"RELU": "ReLU", "RELU6": "ReLU6"}
+UNARY = {"RELU": "ReLU", "RELU6": "ReLU6", "HARD_SWISH": "Hardswish", "ELU": "ELU"}
 OPS: dict[str, tuple[int, Callable]] = {
     "CONV_2D": (2, _Importer.conv), "DEPTHWISE_CONV_2D": (2, _Importer.conv),
     "FULLY_CONNECTED": (2, _Importer.fully_connected),
@@ -332,6 +340,7 @@ OPS: dict[str, tuple[int, Callable]] = {
     "ADD": (2, _Importer.add), "RESHAPE": (1, _Importer.reshape), "SOFTMAX": (1, _Importer.softmax),
     **{code: (1, _Importer.unary) for code in UNARY},
     "CONCATENATION": (1, _Importer.concatenation), "PAD": (2, _Importer.pad),
+    "LEAKY_RELU": (1, _Importer.leaky_relu), "GELU": (1, _Importer.gelu),
 }
 
 

@@ -9,14 +9,17 @@ generated schema functions of the `tflite` package (no TensorFlow). What is emit
 - Linear: FULLY_CONNECTED; Add: ADD; MaxPool2d: MAX_POOL_2D; AvgPool2d (padded cells left out of
   the count) and GlobalAvgPool (window = whole map, VALID): AVERAGE_POOL_2D -- never MEAN, whose
   int8 rescaling differs; Reshape: RESHAPE (new shape as an int32 input); Softmax (beta 1):
-  SOFTMAX; Concat: CONCATENATION; Pad (value 0.0): PAD; ReLU/ReLU6: RELU/RELU6.
+  SOFTMAX; Concat: CONCATENATION; Pad (value 0.0): PAD; ReLU/ReLU6: RELU/RELU6; Hardswish:
+  HARD_SWISH; LeakyReLU: LEAKY_RELU (alpha); ELU (alpha 1): ELU; GELU: GELU (approximate "tanh" ->
+  approximate true). TFLite Micro has no GELU kernel: desktop TFLite runs it bit-exact.
 - A ReLU/ReLU6 whose input comes from a Conv2d, Linear, Add or pool with the same quantization
   parameters, and feeds nothing else, is fused into that op (levin's fused-activation
   convention, `levin.quant.plan`): TFLite clamps once, which equals levin's two clamps.
 - Every constant gets its own buffer, 16-byte aligned; activations use the empty buffer 0.
 
 Sigmoid/Tanh are refused (levin computes them by a table of the float function, which TFLite's
-LOGISTIC/TANH kernels do not match bit for bit), as are float graphs and low-bit (packed) weights
+LOGISTIC/TANH kernels do not match bit for bit), as are the levin-only Hardsigmoid, SiLU and Clamp,
+ELU with alpha other than 1, float graphs and low-bit (packed) weights
 TFLite cannot hold. Errors are GraphError naming the node.
 """
 
@@ -228,6 +231,27 @@ class _Writer:
         """An op TFLite runs without options (UNARY below: the IR op -> its builtin)."""
         self.op(UNARY[node.op], [self.tensor(node.inputs[0])], [out])
 
+    def leaky_relu(self, node: Node, out: int, act: int) -> None:
+        def opts(b):
+            fb.LeakyReluOptionsStart(b)
+            fb.LeakyReluOptionsAddAlpha(b, node.attrs["alpha"])
+            return fb.LeakyReluOptionsEnd(b)
+        self.op(fb.BuiltinOperator.LEAKY_RELU, [self.tensor(node.inputs[0])], [out],
+                fb.BuiltinOptions.LeakyReluOptions, opts)
+
+    def elu(self, node: Node, out: int, act: int) -> None:
+        if node.attrs["alpha"] != 1.0:
+            raise GraphError(f"node {node.name!r}: ELU with alpha {node.attrs['alpha']}; TFLite's ELU "
+                             f"has alpha 1 only")
+        self.op(fb.BuiltinOperator.ELU, [self.tensor(node.inputs[0])], [out])
+
+    def gelu(self, node: Node, out: int, act: int) -> None:
+        def opts(b):
+            fb.GeluOptionsStart(b)
+            fb.GeluOptionsAddApproximate(b, node.attrs["approximate"] == "tanh")
+            return fb.GeluOptionsEnd(b)
+        self.op(fb.BuiltinOperator.GELU, [self.tensor(node.inputs[0])], [out], fb.BuiltinOptions.GeluOptions, opts)
+
     def concat(self, node: Node, out: int, act: int) -> None:
         def opts(b):
             fb.ConcatenationOptionsStart(b)
@@ -331,12 +355,14 @@ class _Writer:
 
 # The IR ops levin exports, each as the TFLite builtin TFLite Micro runs bit-exactly like levin's
 # reference: IR op -> writer. Adding an op to this frontend is an entry here (or in UNARY).
-UNARY = {"ReLU": fb.BuiltinOperator.RELU, "ReLU6": fb.BuiltinOperator.RELU6}
+UNARY = {"ReLU": fb.BuiltinOperator.RELU, "ReLU6": fb.BuiltinOperator.RELU6,
+         "Hardswish": fb.BuiltinOperator.HARD_SWISH}
 OPS: dict[str, Callable] = {
     "Conv2d": _Writer.conv, "Linear": _Writer.linear, "Add": _Writer.add,
     "MaxPool2d": _Writer.pool, "AvgPool2d": _Writer.pool, "GlobalAvgPool": _Writer.pool,
     "Reshape": _Writer.reshape, "Softmax": _Writer.softmax, **{op: _Writer.unary for op in UNARY},
     "Concat": _Writer.concat, "Pad": _Writer.pad,
+    "LeakyReLU": _Writer.leaky_relu, "ELU": _Writer.elu, "GELU": _Writer.gelu,
 }
 
 

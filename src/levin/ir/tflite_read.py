@@ -61,6 +61,8 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "ADD": ("AddOptions", {"FusedActivationFunction": 0}),
     "SOFTMAX": ("SoftmaxOptions", {"Beta": 0.0}),
     "CONCATENATION": ("ConcatenationOptions", {"Axis": 0, "FusedActivationFunction": 0}),
+    "LEAKY_RELU": ("LeakyReluOptions", {"Alpha": 0.0}),
+    "GELU": ("GeluOptions", {"Approximate": False}),
 }
 
 

@@ -8,6 +8,7 @@ the traced graph; this file is the only place that knows torch's calling convent
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -65,15 +66,36 @@ def unary(op: str) -> Callable:
     return handler
 
 
+def unary_with(op: str, **attrs: str) -> Callable:
+    """`unary` for an op with attributes: `attrs` maps each IR attribute to the bound argument
+    that holds it, e.g. MODULES[nn.LeakyReLU] = (unary_with("LeakyReLU", alpha="negative_slope"),
+    {"negative_slope": "negative_slope"})."""
+    def handler(cap, node, a):
+        x = cap.value(node, a["input"])
+        return Value(cap.emit(node, op, [x.name], **{k: a[v] for k, v in attrs.items()}), x.nchw, x.perm)
+    return handler
+
+
 def _identity(cap, node, a):
     return cap.value(node, a["input"])
 
 
+def _clamp(cap, node, a):
+    """hardtanh / clamp: ReLU6 for (0, 6), ReLU for (0, none), else a Clamp (an absent bound is
+    infinite)."""
+    if any(isinstance(a.get(k), fx.Node) for k in ("min", "max")):
+        raise _fail(cap, node, "clamp bounds must be numbers, not tensors")
+    lo = -math.inf if a.get("min") is None else float(a["min"])
+    hi = math.inf if a.get("max") is None else float(a["max"])
+    if (lo, hi) in ((0.0, 6.0), (0.0, math.inf)):
+        return unary("ReLU6" if hi == 6.0 else "ReLU")(cap, node, a)
+    if lo > hi:
+        raise _fail(cap, node, f"clamp bounds ({lo}, {hi}): min is above max")
+    return unary_with("Clamp", min="min", max="max")(cap, node, {**a, "min": lo, "max": hi})
+
+
 def _hardtanh(cap, node, a):
-    if (a["min_val"], a["max_val"]) != (0.0, 6.0):
-        raise _fail(cap, node, f"only hardtanh(0, 6) = ReLU6 is supported, got "
-                               f"({a['min_val']}, {a['max_val']})")
-    return unary("ReLU6")(cap, node, a)
+    return _clamp(cap, node, {"input": a["input"], "min": a["min_val"], "max": a["max_val"]})
 
 
 def _fold_bn(w: np.ndarray, b: np.ndarray | None, bn: nn.Module):
@@ -293,6 +315,10 @@ MODULES: dict[type, tuple] = {
     nn.ReLU: _m(unary("ReLU")), nn.ReLU6: _m(unary("ReLU6")),
     nn.Sigmoid: _m(unary("Sigmoid")), nn.Tanh: _m(unary("Tanh")),
     nn.Hardtanh: _m(_hardtanh, min_val="min_val", max_val="max_val"),
+    nn.Hardswish: _m(unary("Hardswish")), nn.Hardsigmoid: _m(unary("Hardsigmoid")), nn.SiLU: _m(unary("SiLU")),
+    nn.LeakyReLU: _m(unary_with("LeakyReLU", alpha="negative_slope"), negative_slope="negative_slope"),
+    nn.ELU: _m(unary_with("ELU", alpha="alpha"), alpha="alpha"),
+    nn.GELU: _m(unary_with("GELU", approximate="approximate"), approximate="approximate"),
     nn.MaxPool2d: _m(_max_pool, **{k: k for k in _POOL}),
     nn.AvgPool2d: _m(_avg_pool, kernel_size="kernel_size", stride="stride", padding="padding",
                      ceil_mode="ceil_mode", count_include_pad="count_include_pad",
@@ -313,6 +339,14 @@ _F = [
     ("hardtanh", (F.hardtanh,), _hardtanh, ("input", "min_val", "max_val"),
      {"min_val": -1.0, "max_val": 1.0}),
     ("sigmoid", (torch.sigmoid,), unary("Sigmoid"), ("input",), {}),
+    ("hardswish", (F.hardswish,), unary("Hardswish"), ("input",), {}),
+    ("hardsigmoid", (F.hardsigmoid,), unary("Hardsigmoid"), ("input",), {}),
+    ("silu", (F.silu,), unary("SiLU"), ("input",), {}),
+    ("leaky_relu", (F.leaky_relu,), unary_with("LeakyReLU", alpha="negative_slope"),
+     ("input", "negative_slope"), {"negative_slope": 0.01}),
+    ("elu", (F.elu,), unary_with("ELU", alpha="alpha"), ("input", "alpha"), {"alpha": 1.0}),
+    ("gelu", (F.gelu,), unary_with("GELU", approximate="approximate"), ("input",), {"approximate": "none"}),
+    ("clamp", (torch.clamp, torch.clip), _clamp, ("input", "min", "max"), {"min": None, "max": None}),
     ("tanh", (torch.tanh,), unary("Tanh"), ("input",), {}),
     ("max_pool2d", (F.max_pool2d,), _max_pool, ("input",) + _POOL[:-1],
      {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "return_indices": False}),
@@ -335,6 +369,8 @@ METHODS: dict[str, tuple] = {
     "relu": (unary("ReLU"), ("input",), {}),
     "sigmoid": (unary("Sigmoid"), ("input",), {}),
     "tanh": (unary("Tanh"), ("input",), {}),
+    "clamp": (_clamp, ("input", "min", "max"), {"min": None, "max": None}),
+    "clip": (_clamp, ("input", "min", "max"), {"min": None, "max": None}),
     "mean": (_mean, ("input", "dim", "keepdim"), {"dim": None, "keepdim": False}),
     "softmax": (_softmax, ("input", "dim"), {"dim": None}),
     "view": (_reshape, ("input",), {}),
