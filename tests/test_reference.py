@@ -59,7 +59,7 @@ def test_op_against_float_and_fakequant(case):
 def test_op_set_is_covered():
     from levin import ops
     assert {name for name, op in ops.OPS.items() if op.reference is not None} == set(ops.names())
-    tested = {spec["op"] for _, spec in CASES.values()} | {"Add", "Concat"}
+    tested = {spec["op"] for _, spec in CASES.values()} | {"Add", "Concat", "Sub", "Mul", "Maximum", "Minimum"}
     assert tested == set(ops.names())
 
 
@@ -72,7 +72,8 @@ def _two_input_graph(op, **attrs):
     return g
 
 
-@pytest.mark.parametrize("op,attrs", [("Add", {}), ("Concat", {"axis": -1})])
+@pytest.mark.parametrize("op,attrs", [("Add", {}), ("Concat", {"axis": -1}), ("Sub", {}), ("Mul", {}),
+                                      ("Maximum", {}), ("Minimum", {})])
 def test_add_and_concat(op, attrs):
     g = _two_input_graph(op, **attrs)
     x = (RNG.normal(0, 1, (20, 4, 4, 3)) * np.array([1, 2, 0.5])).astype(np.float32)

@@ -363,15 +363,18 @@ def add_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
                      left_shift, m1, sh1, m2, sh2, mo, sho, act_min, act_max)
 
 
-def add_quantized(x1, x2, p: AddParams, *, dtype=np.int8, single_round=False) -> np.ndarray:
+def add_quantized(x1, x2, p: AddParams, *, dtype=np.int8, single_round=False,
+                  subtract=False) -> np.ndarray:
     """Elementwise quantized ADD with numpy broadcasting: TFLite reference
     `integer_ops::AddElementwise` / `AddFunc` (each input offset, shifted left, rescaled by
-    `MultiplyByQuantizedMultiplierSmallerThanOneExp`; the sum rescaled, offset and clamped)."""
+    `MultiplyByQuantizedMultiplierSmallerThanOneExp`; the sum rescaled, offset and clamped).
+    `subtract`: SUB (`SubElementwise`, the same parameters): the rescaled second input is
+    subtracted, which is not the ADD of its negation (each rescaling rounds on its own)."""
     mul = lambda v, m, s: multiply_by_quantized_multiplier(v, m, s, single_round=single_round)  # noqa: E731
     v1 = (_ints(x1, "x1") + p.input1_offset) << p.left_shift
     v2 = (_ints(x2, "x2") + p.input2_offset) << p.left_shift
-    total = mul(v1, p.input1_multiplier, p.input1_shift).astype(np.int64) + mul(
-        v2, p.input2_multiplier, p.input2_shift)
+    r2 = mul(v2, p.input2_multiplier, p.input2_shift).astype(np.int64)
+    total = mul(v1, p.input1_multiplier, p.input1_shift).astype(np.int64) + (-r2 if subtract else r2)
     out = mul(total, p.output_multiplier, p.output_shift).astype(np.int64) + p.output_offset
     return np.clip(out, p.act_min, p.act_max).astype(dtype)
 

@@ -65,14 +65,21 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray, keep: bool 
     return values if keep else {name: values[name] for name in graph.outputs}
 
 
-def nhwc(x: np.ndarray) -> np.ndarray:
-    """A dataset batch (N, C, H, W) in the IR's layout (N, H, W, C); other ranks unchanged."""
-    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+def nhwc(x: np.ndarray, ir_rank: int = 4) -> np.ndarray:
+    """A dataset batch in the IR's layout: (N, C, H, W) -> (N, H, W, C), and (N, C, L), a 1-D
+    feature map, -> (N, 1, L, C) when the IR tensor has rank `ir_rank` 4 (torch capture's
+    convention); other ranks unchanged."""
+    if x.ndim == 4:
+        return x.transpose(0, 2, 3, 1)
+    if x.ndim == 3 and ir_rank == 4:
+        return x.transpose(0, 2, 1)[:, None]
+    return x
 
 
 def quantize_batch(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """A float dataset batch (N, C, H, W, or flat) -> int8 codes of the graph's first input."""
-    return quantize_input(graph, nhwc(x))
+    """A float dataset batch ((N, C, H, W), (N, C, L) or flat) -> int8 codes of the graph's first
+    input."""
+    return quantize_input(graph, nhwc(x, len(graph.tensors[graph.inputs[0]].shape)))
 
 
 def quantize_input(graph: Graph, x: np.ndarray, name: str | None = None) -> np.ndarray:

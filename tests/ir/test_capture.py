@@ -117,10 +117,22 @@ def test_unsupported_function_and_method_name_the_enclosing_module():
     assert "tensor methods add, relu" in msg
 
 
-def test_constant_operand_is_explained():
-    msg = capture_error(Net(body=AddConstant()))
-    assert msg.startswith("function add at module 'body' (fx node 'add'): its second operand 1 "
-                          "is not a captured activation")
+class MaxConstant(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.floor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return torch.maximum(x, self.floor)
+
+
+def test_constant_operand_is_captured_or_explained():
+    g = capture(Net(body=AddConstant()), X)          # x + 1: a constant operand of Add
+    add = [n for n in g.nodes if n.op == "Add"][0]
+    assert g.tensors[add.inputs[1]].is_constant and g.tensors[add.inputs[1]].data.tolist() == [1.0]
+    msg = capture_error(Net(body=MaxConstant()))
+    assert msg.startswith("function maximum at module 'body' (fx node 'maximum'): a constant operand "
+                          "of Maximum is not supported")
 
 
 def test_data_dependent_control_flow_is_explained():
@@ -135,8 +147,8 @@ def test_batchnorm_that_cannot_be_folded():
 def test_unsupported_attributes_and_layouts():
     msg = capture_error(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")))
     assert "padding_mode='reflect' is not supported" in msg and "module '0'" in msg
-    msg = capture_error(nn.MaxPool2d(2, ceil_mode=True))
-    assert msg.startswith("nn.MaxPool2d at module '0': dilation, ceil_mode")
+    msg = capture_error(nn.MaxPool2d(2, dilation=2))
+    assert msg.startswith("nn.MaxPool2d at module '0': dilation and return_indices")
     msg = capture_error(nn.Sequential(nn.Conv2d(2, 3, 1), nn.Flatten()))
     assert msg.startswith("output '1' is a flattened feature map")
     msg = capture_error(nn.Sequential(nn.Flatten(), nn.Unflatten(1, (3, 4, 6))))

@@ -6,7 +6,9 @@ Read me first:
   Dropout and Identity vanish, BatchNorm uses its running statistics and is folded into the
   Conv2d/Linear before it; a zero pad whose only user is a Conv2d becomes that conv's padding
   (as TF's 'same' padding, so no padded copy is kept in RAM).
-- PyTorch is NCHW, the IR is NHWC (see levin.ir.graph). Each captured value remembers whether
+- PyTorch is NCHW, the IR is NHWC (see levin.ir.graph). A rank-3 tensor (N, C, L) is a 1-D
+  feature map, held as (N, 1, L, C): Conv1d and the 1-D pools become the 2-D IR ops with height
+  1, and BatchNorm1d folds into the Conv1d before it. Each captured value remembers whether
   it is a transposed feature map and, after a flatten, which torch element each IR element
   holds (`perm`); a Linear that consumes such a vector gets its weight columns permuted, so no
   transpose op is ever needed at run time.
@@ -135,7 +137,7 @@ class _Capture:
                 continue
             src = node.args[0]
             if (isinstance(src, fx.Node) and src.op == "call_module" and len(src.users) == 1
-                    and type(self.module(src)) in (nn.Conv2d, nn.Linear)):
+                    and type(self.module(src)) in (nn.Conv2d, nn.Conv1d, nn.Linear)):
                 self.bn_into[src] = self.module(node)
                 self.absorbed.add(node)
         if not fold_pad:
@@ -143,7 +145,8 @@ class _Capture:
         for node in self.traced.graph.nodes:
             users = list(node.users)
             if (H.zero_pad_of(self, node) is not None and len(users) == 1
-                    and users[0].op == "call_module" and type(self.module(users[0])) is nn.Conv2d
+                    and users[0].op == "call_module"
+                    and type(self.module(users[0])) in (nn.Conv2d, nn.Conv1d)
                     and self.module(users[0]).padding_mode == "zeros"):
                 self.absorbed.add(node)
 
@@ -161,7 +164,7 @@ class _Capture:
             if node.meta["tensor_meta"].dtype != torch.float32:
                 raise CaptureError(f"input '{node.name}' is {node.meta['tensor_meta'].dtype}; "
                                    f"capture takes float32 example inputs")
-            nchw = len(shape) == 4
+            nchw = len(shape) in (3, 4)         # (N, C, L) is a 1-D feature map: (N, 1, L, C)
             self.graph.add_input(node.name, H.nhwc(shape) if nchw else shape)
             self.env[node] = Value(node.name, nchw)
         elif node.op == "output":

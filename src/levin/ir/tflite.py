@@ -19,7 +19,7 @@ The graph levin builds computes what TFLite Micro computes, bit for bit, under
 
 Anything else raises CaptureError naming the op, its position and what is supported: float
 models (a FLOAT32 tensor or QUANTIZE/DEQUANTIZE op), unsupported ops or options (e.g. SOFTMAX
-beta != 1, broadcasting ADD, RELU_N1_TO_1), or parameters TFLite Micro would itself reject.
+beta != 1, RELU_N1_TO_1), or parameters TFLite Micro would itself reject.
 Bytes that are no well-formed .tflite raise LevinFormatError: the flatbuffer is read into plain
 records by `levin.ir.tflite_read` (the one place that catches the readers' exceptions), and
 this module checks what it uses (tensor indices, ranks, buffer sizes, strides) before using it.
@@ -275,11 +275,14 @@ class _Importer:
         handler(self, code, o, ins, out)
 
     # -- one handler per TFLite builtin (the OPS table below maps codes to them) --------------------
-    def add(self, code, o, ins, out):
-        if self.shape(ins[0]) != self.shape(ins[1]):
-            raise self.fail(f"broadcasting ADD {self.shape(ins[0])} + {self.shape(ins[1])} is not supported")
-        self.emit("Add", [self.activation(i) for i in ins[:2]], self.fresh("add"), out,
-                  o["FusedActivationFunction"])
+    def binary(self, code, o, ins, out):
+        """ADD, SUB, MUL, MAXIMUM, MINIMUM (BINARY below), broadcasting; an input with data is a
+        constant operand."""
+        op = BINARY[code]
+        name = self.fresh(op.lower())
+        args = [self.constant(i, f"{name}.input{k}") if self.buffer(i) is not None else self.activation(i)
+                for k, i in enumerate(ins[:2])]
+        self.emit(op, args, name, out, o.get("FusedActivationFunction", 0))
 
     def reshape(self, code, o, ins, out):
         self.same_params(ins[0], out, code)
@@ -333,11 +336,13 @@ class _Importer:
 # The TFLite builtins levin imports: code -> (inputs it needs at least, handler). Adding an op to
 # this frontend is an entry here (and, for an activation without options, one in UNARY).
 UNARY = {"RELU": "ReLU", "RELU6": "ReLU6", "HARD_SWISH": "Hardswish", "ELU": "ELU"}
+BINARY = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "MAXIMUM": "Maximum", "MINIMUM": "Minimum"}
 OPS: dict[str, tuple[int, Callable]] = {
     "CONV_2D": (2, _Importer.conv), "DEPTHWISE_CONV_2D": (2, _Importer.conv),
     "FULLY_CONNECTED": (2, _Importer.fully_connected),
     "AVERAGE_POOL_2D": (1, _Importer.pool), "MAX_POOL_2D": (1, _Importer.pool),
-    "ADD": (2, _Importer.add), "RESHAPE": (1, _Importer.reshape), "SOFTMAX": (1, _Importer.softmax),
+    **{code: (2, _Importer.binary) for code in BINARY},
+    "RESHAPE": (1, _Importer.reshape), "SOFTMAX": (1, _Importer.softmax),
     **{code: (1, _Importer.unary) for code in UNARY},
     "CONCATENATION": (1, _Importer.concatenation), "PAD": (2, _Importer.pad),
     "LEAKY_RELU": (1, _Importer.leaky_relu), "GELU": (1, _Importer.gelu),

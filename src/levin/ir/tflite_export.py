@@ -6,13 +6,14 @@ generated schema functions of the `tflite` package (no TensorFlow). What is emit
   `[C*M, KH, KW, 1]` become `[1, KH, KW, C*M]`, quantized dimension 3). Explicit pads become SAME
   or VALID when they are what TFLite computes for them; other pads become a PAD op in front (int8
   PAD fills with the zero point, as levin's Conv2d pads).
-- Linear: FULLY_CONNECTED; Add: ADD; MaxPool2d: MAX_POOL_2D; AvgPool2d (padded cells left out of
+- Linear: FULLY_CONNECTED; Add, Sub, Mul, Maximum, Minimum: ADD, SUB, MUL, MAXIMUM, MINIMUM
+  (broadcasting; a constant operand is a constant tensor); MaxPool2d: MAX_POOL_2D; AvgPool2d (padded cells left out of
   the count) and GlobalAvgPool (window = whole map, VALID): AVERAGE_POOL_2D -- never MEAN, whose
   int8 rescaling differs; Reshape: RESHAPE (new shape as an int32 input); Softmax (beta 1):
   SOFTMAX; Concat: CONCATENATION; Pad (value 0.0): PAD; ReLU/ReLU6: RELU/RELU6; Hardswish:
   HARD_SWISH; LeakyReLU: LEAKY_RELU (alpha); ELU (alpha 1): ELU; GELU: GELU (approximate "tanh" ->
   approximate true). TFLite Micro has no GELU kernel: desktop TFLite runs it bit-exact.
-- A ReLU/ReLU6 whose input comes from a Conv2d, Linear, Add or pool with the same quantization
+- A ReLU/ReLU6 whose input comes from a Conv2d, Linear, Add, Sub, Mul or pool with the same quantization
   parameters, and feeds nothing else, is fused into that op (levin's fused-activation
   convention, `levin.quant.plan`): TFLite clamps once, which equals levin's two clamps.
 - Every constant gets its own buffer, 16-byte aligned; activations use the empty buffer 0.
@@ -37,7 +38,7 @@ from levin.ir.graph import Graph, Node, Tensor
 
 TYPES = {np.dtype(np.int8): fb.TensorType.INT8, np.dtype(np.int32): fb.TensorType.INT32,
          np.dtype(np.uint8): fb.TensorType.UINT8, np.dtype(np.int16): fb.TensorType.INT16}
-FUSABLE = ("Conv2d", "Linear", "Add", "MaxPool2d", "AvgPool2d", "GlobalAvgPool")
+FUSABLE = ("Conv2d", "Linear", "Add", "Sub", "Mul", "MaxPool2d", "AvgPool2d", "GlobalAvgPool")
 ACT = {None: fb.ActivationFunctionType.NONE, "ReLU": fb.ActivationFunctionType.RELU,
        "ReLU6": fb.ActivationFunctionType.RELU6}
 
@@ -205,12 +206,21 @@ class _Writer:
         self.op(fb.BuiltinOperator.FULLY_CONNECTED, [self.tensor(node.inputs[0]), self.const(node.inputs[1])] + bias,
                 [out], fb.BuiltinOptions.FullyConnectedOptions, opts)
 
-    def add(self, node: Node, out: int, act: int) -> None:
+    def binary(self, node: Node, out: int, act: int) -> None:
+        """Add, Sub, Mul (with their fused activation), Maximum, Minimum: BINARY below; TFLite
+        broadcasts as levin; a constant operand gets its own buffer."""
+        code, options = BINARY[node.op]
+        ins = [self.const(i) if self.g.tensors[i].is_constant else self.tensor(i) for i in node.inputs]
+        if options is None:
+            return self.op(code, ins, [out])
+        start, add_act, end = (getattr(fb, f"{options}{part}") for part in
+                               ("Start", "AddFusedActivationFunction", "End"))
+
         def opts(b):
-            fb.AddOptionsStart(b)
-            fb.AddOptionsAddFusedActivationFunction(b, act)
-            return fb.AddOptionsEnd(b)
-        self.op(fb.BuiltinOperator.ADD, [self.tensor(i) for i in node.inputs], [out], fb.BuiltinOptions.AddOptions, opts)
+            start(b)
+            add_act(b, act)
+            return end(b)
+        self.op(code, ins, [out], getattr(fb.BuiltinOptions, options), opts)
 
     def reshape(self, node: Node, out: int, act: int) -> None:
         shape = np.array(self.g.tensors[node.output].shape, np.int32)
@@ -357,8 +367,11 @@ class _Writer:
 # reference: IR op -> writer. Adding an op to this frontend is an entry here (or in UNARY).
 UNARY = {"ReLU": fb.BuiltinOperator.RELU, "ReLU6": fb.BuiltinOperator.RELU6,
          "Hardswish": fb.BuiltinOperator.HARD_SWISH}
+BINARY = {"Add": (fb.BuiltinOperator.ADD, "AddOptions"), "Sub": (fb.BuiltinOperator.SUB, "SubOptions"),
+          "Mul": (fb.BuiltinOperator.MUL, "MulOptions"), "Maximum": (fb.BuiltinOperator.MAXIMUM, None),
+          "Minimum": (fb.BuiltinOperator.MINIMUM, None)}
 OPS: dict[str, Callable] = {
-    "Conv2d": _Writer.conv, "Linear": _Writer.linear, "Add": _Writer.add,
+    "Conv2d": _Writer.conv, "Linear": _Writer.linear, **{op: _Writer.binary for op in BINARY},
     "MaxPool2d": _Writer.pool, "AvgPool2d": _Writer.pool, "GlobalAvgPool": _Writer.pool,
     "Reshape": _Writer.reshape, "Softmax": _Writer.softmax, **{op: _Writer.unary for op in UNARY},
     "Concat": _Writer.concat, "Pad": _Writer.pad,

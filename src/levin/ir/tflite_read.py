@@ -59,6 +59,8 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "AVERAGE_POOL_2D": ("Pool2DOptions", _POOL),
     "MAX_POOL_2D": ("Pool2DOptions", _POOL),
     "ADD": ("AddOptions", {"FusedActivationFunction": 0}),
+    "SUB": ("SubOptions", {"FusedActivationFunction": 0}),
+    "MUL": ("MulOptions", {"FusedActivationFunction": 0}),
     "SOFTMAX": ("SoftmaxOptions", {"Beta": 0.0}),
     "CONCATENATION": ("ConcatenationOptions", {"Axis": 0, "FusedActivationFunction": 0}),
     "LEAKY_RELU": ("LeakyReluOptions", {"Alpha": 0.0}),

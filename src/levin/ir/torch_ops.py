@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -23,19 +24,29 @@ from levin.errors import CaptureError
 
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
+_NCL_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 2}
 
 
 @dataclass
 class Value:
-    """A torch value as the IR holds it."""
+    """A torch value as the IR holds it.
+
+    `nchw` marks a torch feature map held as NHWC: rank 4 (N, C, H, W) as (N, H, W, C), or rank 3
+    (N, C, L) (1-D: audio, accelerometer) as (N, 1, L, C), so that 1-D convs and pools run as the
+    2-D IR ops with height 1. Which of the two it is, is the torch tensor's rank (`tensor_meta`).
+    """
 
     name: str                          # IR tensor
-    nchw: bool = False                 # torch rank-4 NCHW, held as NHWC
+    nchw: bool = False                 # torch NCHW (or NCL) feature map, held as NHWC
     perm: np.ndarray | None = None     # IR element j is torch element perm[j] (flattened maps)
     pad: tuple[int, int, int, int] | None = None   # a zero pad left for the next conv to absorb
 
 
 def nhwc(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The IR shape of a torch feature map: (N, C, H, W) -> (N, H, W, C), (N, C, L) -> (N, 1, L, C)."""
+    if len(shape) == 3:
+        n, c, length = shape
+        return (n, 1, length, c)
     n, c, h, w = shape
     return (n, h, w, c)
 
@@ -44,15 +55,32 @@ def _pair(v: Any) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
+def _spatial(v: Any, rank: int, h: int) -> tuple[int, int]:
+    """A torch kernel size, stride, dilation or padding as the IR's (H, W) pair: a 1-D op's
+    (L,) becomes (h, L), h being 1 for sizes and strides, 0 for padding."""
+    if rank == 3:
+        return (h, int(v) if isinstance(v, int) else int(v[0]))
+    return _pair(v)
+
+
+def _shape(arg: fx.Node) -> tuple[int, ...]:
+    return tuple(arg.meta["tensor_meta"].shape)
+
+
 def _fail(cap, node, why: str) -> CaptureError:
     return CaptureError(f"{op_label(cap, node)} at {cap.where(node)}: {why}")
 
 
-def _feature_map(cap, node, a) -> Any:
+_WANT = {4: "a rank-4 NCHW input", 3: "a rank-3 (N, C, L) input",
+         None: "a rank-4 NCHW or rank-3 (N, C, L) feature map"}
+
+
+def _feature_map(cap, node, a, rank: int | None = None) -> Any:
+    """The input Value, which must be a feature map of torch rank `rank` (4 or 3; either if None)."""
     x = cap.value(node, a["input"])
-    if not x.nchw:
-        raise _fail(cap, node, f"needs a rank-4 NCHW input, got shape "
-                               f"{tuple(a['input'].meta['tensor_meta'].shape)}")
+    shape = tuple(a["input"].meta["tensor_meta"].shape)
+    if not x.nchw or (rank is not None and len(shape) != rank):
+        raise _fail(cap, node, f"needs {_WANT[rank]}, got shape {shape}")
     return x
 
 
@@ -119,26 +147,30 @@ def _params(m: nn.Module, cap, node):
     return _fold_bn(w, b, bn) if bn is not None else (w, b)
 
 
-def _conv(cap, node, a):
+def _conv(cap, node, a, rank: int = 4):
+    """nn.Conv2d, or nn.Conv1d (rank 3) as a Conv2d with kernel (1, k) on the (N, 1, L, C) map."""
     m = cap.module(node)
-    x = _feature_map(cap, node, a)
+    x = _feature_map(cap, node, a, rank)
     if m.padding_mode != "zeros":
         raise _fail(cap, node, f"padding_mode={m.padding_mode!r} is not supported; use 'zeros'")
+    kernel, dilation = _spatial(m.kernel_size, rank, 1), _spatial(m.dilation, rank, 1)
     if isinstance(m.padding, str):      # 'valid' or 'same' (extra row/column at bottom/right)
-        total = [0, 0] if m.padding == "valid" else [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size)]
+        total = [0, 0] if m.padding == "valid" else [d * (k - 1) for d, k in zip(dilation, kernel)]
         pads = (total[0] // 2, total[0] - total[0] // 2, total[1] // 2, total[1] - total[1] // 2)
     else:
-        ph, pw = _pair(m.padding)
+        ph, pw = _spatial(m.padding, rank, 0)
         pads = (ph, ph, pw, pw)
     if x.pad is not None:
         pads = tuple(p + q for p, q in zip(pads, x.pad))
     name = cap.node_name(node)
     w, b = _params(m, cap, node)
+    if rank == 3:
+        w = w[:, :, None, :]                                                    # OIL -> OI1L
     inputs = [x.name, cap.constant(f"{name}.weight", w.transpose(0, 2, 3, 1))]   # OIHW -> OHWI
     if b is not None:
         inputs.append(cap.constant(f"{name}.bias", b))
-    out = cap.emit(node, "Conv2d", inputs, name, stride=_pair(m.stride), padding=pads,
-                   dilation=_pair(m.dilation), groups=m.groups)
+    out = cap.emit(node, "Conv2d", inputs, name, stride=_spatial(m.stride, rank, 1), padding=pads,
+                   dilation=dilation, groups=m.groups)
     return Value(out, True)
 
 
@@ -165,42 +197,68 @@ def _batchnorm(cap, node, a):
                            "move the BatchNorm right after a conv or linear layer")
 
 
-def _max_pool(cap, node, a):
-    x = _feature_map(cap, node, a)
-    if _pair(a["dilation"]) != (1, 1) or a["ceil_mode"] or a["return_indices"]:
-        raise _fail(cap, node, "dilation, ceil_mode and return_indices are not supported")
-    ph, pw = _pair(a["padding"])
-    k = _pair(a["kernel_size"])
-    s = k if a["stride"] in (None, ()) else _pair(a["stride"])
-    return Value(cap.emit(node, "MaxPool2d", [x.name], kernel=k, stride=s,
-                          padding=(ph, ph, pw, pw)), True)
+def _window(a, rank: int):
+    """kernel, stride and (top, bottom, left, right) padding of a pool, as the IR's."""
+    ph, pw = _spatial(a["padding"], rank, 0)
+    k = _spatial(a["kernel_size"], rank, 1)
+    s = k if a["stride"] in (None, ()) else _spatial(a["stride"], rank, 1)
+    return k, s, (ph, ph, pw, pw)
 
 
-def _avg_pool(cap, node, a):
-    x = _feature_map(cap, node, a)
-    if a["ceil_mode"] or a["divisor_override"] is not None:
-        raise _fail(cap, node, "ceil_mode and divisor_override are not supported")
-    ph, pw = _pair(a["padding"])
-    k = _pair(a["kernel_size"])
-    s = k if a["stride"] in (None, ()) else _pair(a["stride"])
-    return Value(cap.emit(node, "AvgPool2d", [x.name], kernel=k, stride=s, padding=(ph, ph, pw, pw),
-                          count_include_pad=bool(a["count_include_pad"])), True)
+def _ceil_pads(a, k, s, pads):
+    """`pads` plus the bottom/right padding that makes a floor-mode pool give torch's ceil_mode
+    output size (whose last window may overhang the input, never start past it)."""
+    extra = []
+    for size, kk, ss, p in zip(nhwc(_shape(a["input"]))[1:3], k, s, pads[::2]):
+        out = -(-(size + 2 * p - kk) // ss) + 1
+        if (out - 1) * ss >= size + p:
+            out -= 1
+        extra.append(max(0, (out - 1) * ss + kk - size - 2 * p))
+    return (pads[0], pads[1] + extra[0], pads[2], pads[3] + extra[1])
 
 
-def _adaptive_avg_pool(cap, node, a):
-    x = _feature_map(cap, node, a)
+def _max_pool(cap, node, a, rank: int = 4):
+    x = _feature_map(cap, node, a, rank)
+    if _spatial(a["dilation"], rank, 1) != (1, 1) or a["return_indices"]:
+        raise _fail(cap, node, "dilation and return_indices are not supported")
+    k, s, pads = _window(a, rank)
+    if a["ceil_mode"]:                # the overhang is padding, which never wins a max
+        pads = _ceil_pads(a, k, s, pads)
+    return Value(cap.emit(node, "MaxPool2d", [x.name], kernel=k, stride=s, padding=pads), True)
+
+
+def _avg_pool(cap, node, a, rank: int = 4):
+    x = _feature_map(cap, node, a, rank)
+    if a.get("divisor_override") is not None:
+        raise _fail(cap, node, "divisor_override is not supported")
+    k, s, pads = _window(a, rank)
+    include = bool(a["count_include_pad"])
+    if a["ceil_mode"] and _ceil_pads(a, k, s, pads) != pads:
+        # torch divides an overhanging window by its elements inside the padded input, which
+        # is the IR's count_include_pad=False when there is no explicit padding
+        if include and any(pads):
+            raise _fail(cap, node, "ceil_mode with padding and count_include_pad=True is not "
+                                   "supported; use count_include_pad=False or no padding")
+        pads, include = _ceil_pads(a, k, s, pads), False
+    return Value(cap.emit(node, "AvgPool2d", [x.name], kernel=k, stride=s, padding=pads,
+                          count_include_pad=include), True)
+
+
+def _adaptive_avg_pool(cap, node, a, rank: int = 4):
+    x = _feature_map(cap, node, a, rank)
     size = a["output_size"]
-    if (size if isinstance(size, int) else tuple(size)) not in (1, (1, 1)):
+    if (size if isinstance(size, int) else tuple(size)) not in (1, (1,), (1, 1)):
         raise _fail(cap, node, f"only output size 1 (global average pooling) is supported, got {size}")
     return Value(cap.emit(node, "GlobalAvgPool", [x.name]), True)
 
 
 def _mean(cap, node, a):
     x = _feature_map(cap, node, a)
-    dims = a["dim"]
-    dims = {d % 4 for d in ((dims,) if isinstance(dims, int) else dims or ())}
-    if dims != {2, 3}:
-        raise _fail(cap, node, f"only the mean over H and W (dims 2, 3) is supported, got {a['dim']}")
+    rank, dims = len(_shape(a["input"])), a["dim"]
+    dims = {d % rank for d in ((dims,) if isinstance(dims, int) else dims or ())}
+    if dims != ({2, 3} if rank == 4 else {2}):
+        over = "H and W (dims 2, 3)" if rank == 4 else "the length (dim 2 or -1)"
+        raise _fail(cap, node, f"only the mean over {over} is supported, got {a['dim']}")
     out = cap.emit(node, "GlobalAvgPool", [x.name])
     if a["keepdim"]:
         return Value(out, True)
@@ -209,8 +267,8 @@ def _mean(cap, node, a):
 
 
 def _same_order(shape) -> bool:
-    """True if NCHW and NHWC list this tensor's elements in the same order."""
-    return len(shape) != 4 or shape[1] == 1 or shape[2] * shape[3] == 1
+    """True if NCHW (NCL) and NHWC list this tensor's elements in the same order."""
+    return len(shape) not in (3, 4) or shape[1] == 1 or math.prod(shape[2:]) == 1
 
 
 def _reshape(cap, node, a):
@@ -220,23 +278,24 @@ def _reshape(cap, node, a):
         return x
     if x.perm is not None:
         raise _fail(cap, node, f"cannot reshape a flattened NHWC feature map again ({src} -> {dst})")
-    ir_dst = nhwc(dst) if len(dst) == 4 else dst
+    ir_dst = nhwc(dst) if len(dst) in (3, 4) else dst
     if x.nchw and not _same_order(src):
         if len(dst) != 2 or dst[0] != src[0]:
             raise _fail(cap, node, f"a {src} feature map can only be flattened to (N, features) "
                                    f"in the NHWC IR, not reshaped to {dst}")
-        c, h, w = src[1:]
-        perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+        # IR element j (channels last) is torch element perm[j] (channels first)
+        perm = np.arange(math.prod(src[1:])).reshape(src[1:])
+        perm = perm.transpose(tuple(range(1, len(src) - 1)) + (0,)).ravel()
         return Value(cap.emit(node, "Reshape", [x.name], shape=ir_dst), False, perm)
-    if len(dst) == 4 and not _same_order(dst):
+    if len(dst) in (3, 4) and not _same_order(dst):
         raise _fail(cap, node, f"reshaping {src} into a {dst} feature map is not supported "
                                f"(the IR is NHWC); make the input a feature map instead")
-    return Value(cap.emit(node, "Reshape", [x.name], shape=ir_dst), len(dst) == 4)
+    return Value(cap.emit(node, "Reshape", [x.name], shape=ir_dst), len(dst) in (3, 4))
 
 
 def zero_pad_of(cap, node: fx.Node) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) if `node` pads a feature map's H and W with zeros, else None."""
-    if node.op == "call_module" and type(cap.module(node)) in (nn.ZeroPad2d, nn.ConstantPad2d):
+    if node.op == "call_module" and type(cap.module(node)) in _PAD_MODULES:
         m = cap.module(node)
         pad, value = m.padding, getattr(m, "value", 0.0)
     elif node.op == "call_function" and node.target is F.pad:
@@ -248,7 +307,8 @@ def zero_pad_of(cap, node: fx.Node) -> tuple[int, int, int, int] | None:
         return None
     src = node.args[0]
     meta = src.meta.get("tensor_meta") if isinstance(src, fx.Node) else None
-    if value != 0 or len(pad) not in (2, 4) or min(pad) < 0 or meta is None or len(meta.shape) != 4:
+    if value != 0 or len(pad) not in (2, 4) or min(pad) < 0 or meta is None or (
+            len(meta.shape) not in (3, 4) or len(pad) > 2 * (len(meta.shape) - 2)):
         return None
     left, right, top, bottom = tuple(pad) + (0, 0) * (len(pad) == 2)
     return (top, bottom, left, right)
@@ -260,8 +320,9 @@ def _pad(cap, node, a):
     if node in cap.absorbed:
         return Value(x.name, True, None, pads)
     pad, value = a["pad"], a.get("value") or 0.0
-    if a.get("mode", "constant") != "constant" or len(pad) not in (2, 4) or min(pad) < 0:
-        raise _fail(cap, node, f"only constant, non-negative padding of H and W is supported, "
+    if a.get("mode", "constant") != "constant" or len(pad) not in (2, 4) or min(pad) < 0 or (
+            len(pad) > 2 * (len(_shape(a["input"])) - 2)):
+        raise _fail(cap, node, f"only constant, non-negative padding of H and W (or L) is supported, "
                                f"got pad={tuple(pad)} mode={a.get('mode')!r}")
     left, right, top, bottom = tuple(pad) + (0, 0) * (len(pad) == 2)
     return Value(cap.emit(node, "Pad", [x.name], pads=(top, bottom, left, right),
@@ -272,7 +333,9 @@ def _axis(cap, node, x: Value, dim: Any, rank: int) -> int:
     if dim is None:
         raise _fail(cap, node, "give an explicit dim")
     dim = int(dim) % rank
-    return _TO_NHWC_AXIS[dim] if x.nchw else dim
+    if not x.nchw:
+        return dim
+    return _NCL_TO_NHWC_AXIS[dim] if rank == 3 else _TO_NHWC_AXIS[dim]
 
 
 def _softmax(cap, node, a):
@@ -290,19 +353,75 @@ def _cat(cap, node, a):
     return Value(cap.emit(node, "Concat", [x.name for x in xs], axis=axis), xs[0].nchw)
 
 
-def _add(cap, node, a):
-    x = cap.value(node, a["input"])
-    y = cap.value(node, a["other"], "second operand")
-    if a.get("alpha", 1) != 1:
-        raise _fail(cap, node, "add with alpha != 1 is not supported")
-    if x.nchw != y.nchw or (x.perm is None) != (y.perm is None) or (
-            x.perm is not None and not np.array_equal(x.perm, y.perm)):
-        raise _fail(cap, node, "operands are held in different layouts (a feature map and a "
-                               "flattened vector); add tensors of the same kind")
-    return Value(cap.emit(node, "Add", [x.name, y.name]), x.nchw, x.perm)
+def _constant_operand(cap, node, arg) -> np.ndarray | None:
+    """The float64 values of a binary op's operand that is no activation: a Python number, or a
+    module's parameter or buffer (an fx get_attr node); None for an activation."""
+    if isinstance(arg, bool) or arg is None:
+        return None
+    if isinstance(arg, (int, float)):
+        return np.array([float(arg)])
+    if isinstance(arg, fx.Node) and arg.op == "get_attr":
+        obj = cap.traced
+        for part in str(arg.target).split("."):
+            obj = getattr(obj, part)
+        if isinstance(obj, torch.Tensor):
+            return obj.detach().double().numpy().reshape(obj.shape or (1,))
+    return None
+
+
+def _constant_layout(cap, node, data: np.ndarray, like: Value) -> np.ndarray:
+    """A torch-layout constant in the IR layout of the activation `like` it combines with."""
+    rank = len(cap.torch_shape(node))
+    if data.size == 1:
+        return data.reshape(1)
+    if data.ndim > rank:
+        raise _fail(cap, node, f"constant operand of shape {data.shape} has more dims than the result")
+    if like.nchw:
+        data = data.reshape((1,) * (rank - data.ndim) + data.shape)
+        return data.transpose(0, 2, 3, 1) if rank == 4 else data.transpose(0, 2, 1)[:, None]
+    if like.perm is not None and data.shape[-1] != 1:
+        return data[..., like.perm]
+    return data
+
+
+def binary(op: str) -> Callable:
+    """The handler of a two-input IR op with numpy broadcasting (Add, Sub, Mul, Maximum, Minimum);
+    either operand may be a number or a module's tensor, captured as a constant when `op`
+    declares constant inputs (`Op.constant_inputs`)."""
+    def handler(cap, node, a):
+        from levin import ops
+        if a.get("alpha", 1) != 1:
+            raise _fail(cap, node, f"{op.lower()} with alpha != 1 is not supported")
+        args = [a["input"], a["other"]]
+        consts = [_constant_operand(cap, node, v) for v in args]
+        if all(c is not None for c in consts):
+            raise _fail(cap, node, "both operands are constants; fold them before capture")
+        if any(c is not None for c in consts) and not ops.get(op).constant_inputs:
+            raise _fail(cap, node, f"a constant operand of {op} is not supported (its int8 kernel "
+                                   f"needs both inputs on the output's scale); use two activations")
+        values = [None if c is not None else cap.value(node, v, role)
+                  for c, v, role in zip(consts, args, ("input", "second operand"))]
+        x = next(v for v in values if v is not None)
+        y = values[1] if values[0] is not None else None
+        if y is not None and (x.nchw != y.nchw or (x.perm is None) != (y.perm is None) or (
+                x.perm is not None and not np.array_equal(x.perm, y.perm))):
+            raise _fail(cap, node, "operands are held in different layouts (a feature map and a "
+                                   "flattened vector); combine tensors of the same kind")
+        name = cap.node_name(node)
+        names = [v.name if v is not None else
+                 cap.constant(f"{name}.{('input', 'other')[k]}", _constant_layout(cap, node, consts[k], x))
+                 for k, v in enumerate(values)]
+        return Value(cap.emit(node, op, names, name), x.nchw, x.perm)
+    return handler
+
+
+_add = binary("Add")
 
 
 # -- tables ---------------------------------------------------------------------------------------
+_PAD_MODULES = (nn.ZeroPad2d, nn.ConstantPad2d, nn.ZeroPad1d, nn.ConstantPad1d)
+
+
 def _m(handler, **attrs):
     """A module entry: handler plus how to read its arguments off the module."""
     return handler, attrs
@@ -310,7 +429,7 @@ def _m(handler, **attrs):
 
 _POOL = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 MODULES: dict[type, tuple] = {
-    nn.Conv2d: _m(_conv), nn.Linear: _m(_linear),
+    nn.Conv2d: _m(_conv), nn.Conv1d: _m(partial(_conv, rank=3)), nn.Linear: _m(_linear),
     nn.BatchNorm1d: _m(_batchnorm), nn.BatchNorm2d: _m(_batchnorm),
     nn.ReLU: _m(unary("ReLU")), nn.ReLU6: _m(unary("ReLU6")),
     nn.Sigmoid: _m(unary("Sigmoid")), nn.Tanh: _m(unary("Tanh")),
@@ -324,8 +443,13 @@ MODULES: dict[type, tuple] = {
                      ceil_mode="ceil_mode", count_include_pad="count_include_pad",
                      divisor_override="divisor_override"),
     nn.AdaptiveAvgPool2d: _m(_adaptive_avg_pool, output_size="output_size"),
+    nn.MaxPool1d: _m(partial(_max_pool, rank=3), **{k: k for k in _POOL}),
+    nn.AvgPool1d: _m(partial(_avg_pool, rank=3), kernel_size="kernel_size", stride="stride",
+                     padding="padding", ceil_mode="ceil_mode", count_include_pad="count_include_pad"),
+    nn.AdaptiveAvgPool1d: _m(partial(_adaptive_avg_pool, rank=3), output_size="output_size"),
     nn.Flatten: _m(_reshape), nn.Unflatten: _m(_reshape),
     nn.ZeroPad2d: _m(_pad, pad="padding"), nn.ConstantPad2d: _m(_pad, pad="padding", value="value"),
+    nn.ZeroPad1d: _m(_pad, pad="padding"), nn.ConstantPad1d: _m(_pad, pad="padding", value="value"),
     nn.Softmax: _m(_softmax, dim="dim"),
     nn.Dropout: _m(_identity), nn.Dropout1d: _m(_identity), nn.Dropout2d: _m(_identity),
     nn.AlphaDropout: _m(_identity), nn.Identity: _m(_identity),
@@ -348,6 +472,10 @@ _F = [
     ("gelu", (F.gelu,), unary_with("GELU", approximate="approximate"), ("input",), {"approximate": "none"}),
     ("clamp", (torch.clamp, torch.clip), _clamp, ("input", "min", "max"), {"min": None, "max": None}),
     ("tanh", (torch.tanh,), unary("Tanh"), ("input",), {}),
+    ("sub", (operator.sub, operator.isub, torch.sub), binary("Sub"), ("input", "other"), {"alpha": 1}),
+    ("mul", (operator.mul, operator.imul, torch.mul), binary("Mul"), ("input", "other"), {}),
+    ("maximum", (torch.maximum,), binary("Maximum"), ("input", "other"), {}),
+    ("minimum", (torch.minimum,), binary("Minimum"), ("input", "other"), {}),
     ("max_pool2d", (F.max_pool2d,), _max_pool, ("input",) + _POOL[:-1],
      {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "return_indices": False}),
     ("avg_pool2d", (F.avg_pool2d,), _avg_pool,
@@ -355,6 +483,13 @@ _F = [
      {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True,
       "divisor_override": None}),
     ("adaptive_avg_pool2d", (F.adaptive_avg_pool2d,), _adaptive_avg_pool, ("input", "output_size"), {}),
+    ("max_pool1d", (F.max_pool1d,), partial(_max_pool, rank=3), ("input",) + _POOL[:-1],
+     {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "return_indices": False}),
+    ("avg_pool1d", (F.avg_pool1d,), partial(_avg_pool, rank=3),
+     ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+     {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True}),
+    ("adaptive_avg_pool1d", (F.adaptive_avg_pool1d,), partial(_adaptive_avg_pool, rank=3),
+     ("input", "output_size"), {}),
     ("mean", (torch.mean,), _mean, ("input", "dim", "keepdim"), {"dim": None, "keepdim": False}),
     ("flatten", (torch.flatten,), _reshape, ("input",), {}),
     ("reshape", (torch.reshape,), _reshape, ("input",), {}),
@@ -369,6 +504,10 @@ METHODS: dict[str, tuple] = {
     "relu": (unary("ReLU"), ("input",), {}),
     "sigmoid": (unary("Sigmoid"), ("input",), {}),
     "tanh": (unary("Tanh"), ("input",), {}),
+    "sub": (binary("Sub"), ("input", "other"), {"alpha": 1}),
+    "mul": (binary("Mul"), ("input", "other"), {}),
+    "maximum": (binary("Maximum"), ("input", "other"), {}),
+    "minimum": (binary("Minimum"), ("input", "other"), {}),
     "clamp": (_clamp, ("input", "min", "max"), {"min": None, "max": None}),
     "clip": (_clamp, ("input", "min", "max"), {"min": None, "max": None}),
     "mean": (_mean, ("input", "dim", "keepdim"), {"dim": None, "keepdim": False}),

@@ -7,8 +7,8 @@ Every layer asks the registry instead of keeping a table of its own:
   output pixel by pixel, `window`;
 - the float interpreter (`levin.ir.interpreter`) runs `evaluate`; the fake-quant graph module
   (`levin.quant.graphmodule`) runs `evaluate_torch`;
-- the quantizer (`levin.quant.plan`, `ptq`) reads `weighted`, `output_quant` and the activation
-  fusion flags;
+- the quantizer (`levin.quant.plan`, `ptq`) reads `weighted`, `output_quant`, `constant_inputs`
+  and the activation fusion flags;
 - the integer reference (`levin.reference`) runs `reference`, TFLite's int8 arithmetic;
 - the C generator (`levin.codegen`) renders `c.template` with what `c.prepare` returns and
   ships `c.sources`;
@@ -65,9 +65,14 @@ class Op:
                                            # when a node's shape picks another kernel (depthwise)
     # Quantization: a weighted op takes weights as input 1 and an optional bias as input 2
     # (symmetric int8, per channel); its output scale is "free" (calibrated), "input" (the
-    # input's parameters, codes unchanged) or a fixed (scale, zero point).
+    # input's parameters, codes unchanged), "inputs" (every input and the output share one set
+    # of parameters: MAXIMUM / MINIMUM move codes between them) or a fixed (scale, zero point).
     weighted: bool = False
     output_quant: str | tuple[float, int] = "free"
+    constant_inputs: tuple[int, ...] = ()  # inputs that may be float constants of a non-weighted
+                                           # op, quantized as TFLite quantizes a constant MUL / ADD
+                                           # operand: int8, per tensor, (scale, zero point) from
+                                           # the constant's own min / max (`levin.quant.ptq`)
     fuses_activation: bool = False         # a following fusable activation folds into its output
     fusable_activation: bool = False       # ReLU / ReLU6: a clamp of the producer's output range
     fused_on_grid: bool = False            # fused, its float output is on the output grid already
@@ -81,6 +86,8 @@ class Op:
             raise ValueError(f"op {self.name}: kind {self.kind!r} is not one of {KINDS}")
         if self.streams not in ("never", "always", "weights_in_flash"):
             raise ValueError(f"op {self.name}: streams {self.streams!r}")
+        if not (isinstance(self.output_quant, tuple) or self.output_quant in ("free", "input", "inputs")):
+            raise ValueError(f"op {self.name}: output_quant {self.output_quant!r}")
         if self.streams != "never" and self.window is None:
             raise ValueError(f"op {self.name}: a streamed op needs its window")
 

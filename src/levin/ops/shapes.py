@@ -55,3 +55,18 @@ def same(where, inputs, a):
 
 def unary(where, inputs, a):
     return a, inputs[0].shape
+
+
+def broadcast(where, inputs, a):
+    """numpy broadcasting of the input shapes (TFLite's binary ops: ADD, MUL, SUB, MAXIMUM, ...),
+    at most rank 4 (NHWC), as TFLite Micro's broadcast kernels."""
+    shapes = [tuple(t.shape) for t in inputs]
+    if max(len(s) for s in shapes) > 4:
+        raise GraphError(f"{where}: input shapes {' and '.join(map(str, shapes))}: broadcasting "
+                         f"is supported up to rank 4")
+    try:
+        out = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise GraphError(f"{where}: input shapes {' and '.join(map(str, shapes))} do not broadcast "
+                         f"(numpy rules: equal dimensions, or 1)") from None
+    return a, tuple(int(d) for d in out)

@@ -22,7 +22,7 @@ from torch.nn.utils import parametrize
 
 from levin.errors import LevinError
 
-PRUNABLE = (nn.Conv2d, nn.Linear)
+PRUNABLE = (nn.Conv2d, nn.Conv1d, nn.Linear)
 
 
 class Mask(nn.Module):

@@ -44,6 +44,8 @@ def _rows(weight: torch.Tensor, order: np.ndarray | None = None) -> torch.Tensor
     columns in `order` (IR column j = torch column order[j]) for a Linear."""
     if weight.dim() == 4:
         return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
+    if weight.dim() == 3:                  # Conv1d: deployed as (O, 1, L, I)
+        return weight.permute(0, 2, 1).reshape(weight.shape[0], -1)
     rows = weight.reshape(weight.shape[0], -1)
     return rows if order is None else rows[:, torch.as_tensor(order, dtype=torch.long)]
 
@@ -52,6 +54,9 @@ def _unrows(rows: torch.Tensor, shape: torch.Size, order: np.ndarray | None = No
     if len(shape) == 4:
         o, i, kh, kw = shape
         return rows.reshape(o, kh, kw, i).permute(0, 3, 1, 2).contiguous()
+    if len(shape) == 3:
+        o, i, k = shape
+        return rows.reshape(o, k, i).permute(0, 2, 1).contiguous()
     if order is not None:
         out = torch.empty_like(rows)
         out[:, torch.as_tensor(order, dtype=torch.long)] = rows
@@ -127,7 +132,7 @@ def input_orders(model: nn.Module, example: torch.Tensor | None = None) -> dict[
         with torch.no_grad():
             ShapeProp(traced).propagate(example)
     modules = dict(traced.named_modules())
-    channels: dict[fx.Node, int | None] = {}     # rank-4 feature map -> C (None: unknown)
+    channels: dict[fx.Node, int | None] = {}     # rank-4 (or 1-D rank-3) map -> C (None: unknown)
     flat: dict[fx.Node, int | None] = {}         # flattened map -> its C
     orders = {}
     for node in traced.graph.nodes:
@@ -149,9 +154,9 @@ def input_orders(model: nn.Module, example: torch.Tensor | None = None) -> dict[
             if first in channels:
                 flat[node] = channels[first]
             continue
-        if shape is not None and len(shape) == 4:
+        if shape is not None and len(shape) in (3, 4):      # NCHW, or a 1-D NCL map
             channels[node] = shape[1]
-        elif shape is None and isinstance(module, nn.Conv2d):
+        elif shape is None and isinstance(module, (nn.Conv2d, nn.Conv1d)):
             channels[node] = module.out_channels
         elif shape is None and isinstance(module, nn.BatchNorm2d):
             channels[node] = module.num_features
@@ -196,7 +201,9 @@ def _is_flatten(node: fx.Node, module) -> bool:
 
 
 def _input_channels(module: nn.Module) -> int:
-    return module.in_channels // module.groups if isinstance(module, nn.Conv2d) else module.in_features
+    if isinstance(module, (nn.Conv2d, nn.Conv1d)):
+        return module.in_channels // module.groups
+    return module.in_features
 
 
 def nm_masks(model: nn.Module, config: NMConfig, example: torch.Tensor | None = None) -> NMResult:

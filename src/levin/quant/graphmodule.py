@@ -2,7 +2,8 @@
 
 Read me first. `GraphModule(graph)` is a torch module that executes the graph's nodes in order
 (the IR's NHWC layout; convs and pools permute to NCHW views for torch's kernels and back). It
-takes and returns tensors in torch's own layout (NCHW feature maps), like the module the graph
+takes and returns tensors in torch's own layout (NCHW feature maps; (N, C, L) for a graph
+captured from a 1-D model, whose maps the IR holds as (N, 1, L, C)), like the module the graph
 was captured from, so the training loop and `evaluate` work on it unchanged. Its weights and
 biases are parameters (after BatchNorm folding: QAT fine-tunes the folded weights).
 
@@ -43,7 +44,9 @@ from levin.quant.plan import QuantPlan, is_weighted
 
 
 def _key(name: str) -> str:
-    return name.replace(".", "__")
+    """A tensor or node name as a ModuleDict/ParameterDict key: no dots, and never the name of an
+    nn.Module attribute (a constant called "half" or a node called "train" would clash)."""
+    return "t_" + name.replace(".", "__")
 
 
 class GraphModule(nn.Module):
@@ -94,7 +97,9 @@ class GraphModule(nn.Module):
     def forward(self, x: torch.Tensor, record: Callable[[str, torch.Tensor], None] | None = None):
         dtype = next((p.dtype for p in self.constants.values()), torch.float32)
         name = self.graph.inputs[0]
-        x = to_nhwc(x) if x.dim() == 4 else x
+        # a torch (N, C, L) 1-D feature map is the IR's (N, 1, L, C), and so are its outputs
+        one_d = x.dim() == 3 and len(self.graph.tensors[name].shape) == 4
+        x = to_nhwc(x) if x.dim() == 4 else x.transpose(1, 2).unsqueeze(1) if one_d else x
         q = self.act_quantizer(name)
         if q is not None:          # as intmath.quantize: float32 division, round half away
             s, zp = q.params()
@@ -108,6 +113,8 @@ class GraphModule(nn.Module):
             if record is not None:
                 record(node.output, values[node.output])
         out = values[self.graph.outputs[0]]
+        if out.dim() == 4 and one_d and out.shape[1] == 1:
+            return nchw(out).squeeze(2)
         return nchw(out) if out.dim() == 4 else out
 
     def _arg(self, name: str, values: dict) -> torch.Tensor:
@@ -129,6 +136,10 @@ class GraphModule(nn.Module):
                 in_q = self.act_quantizer(node.inputs[0])
                 if len(args) == 3 and in_q is not None:
                     args[2] = fq.fake_quantize_bias(args[2], in_q.scale, wq.scales)
+        if quant is not None and op.constant_inputs and not op.weighted:
+            for pos in op.constant_inputs:
+                if pos < len(args) and self.graph.tensors[node.inputs[pos]].is_constant:
+                    args[pos] = _fake_quantize_constant(args[pos])
         if op.fake_quant_torch is not None and quant is not None:
             return op.fake_quant_torch(*args, attrs, self.graph.tensors[node.inputs[0]].shape,
                                        (quant.scale, quant.zero_point), fq.round_ste)
@@ -206,3 +217,10 @@ class GraphModule(nn.Module):
                    for name, t in self.graph.tensors.items() if t.is_constant}
         return QuantPlan(dict(self.plan.share), acts, set(self.plan.fixed), scales, bits, weights)
 
+
+def _fake_quantize_constant(c: torch.Tensor) -> torch.Tensor:
+    """A constant operand on the int8 grid `ptq.constant_params` gives it (its own min / max, so
+    the parameters follow the value as QAT trains it; straight-through gradient)."""
+    s, zp = im.choose_qparams(float(c.detach().min()), float(c.detach().max()))
+    codes = torch.clamp(fq.round_ste(c / np.float32(s)) + zp, -128, 127)
+    return (codes - zp) * s

@@ -88,7 +88,7 @@ def fakequant_outputs(graph: Graph, plan: QuantPlan, x: np.ndarray, batch_size: 
     outs = [module(torch.from_numpy(x[i:i + batch_size]).double()).numpy()
             for i in range(0, len(x), batch_size)]
     y = np.concatenate(outs)
-    y = reference.nhwc(y)
+    y = reference.nhwc(y, len(graph.tensors[graph.outputs[0]].shape))
     s, zp = plan.params(graph.outputs[0])
     return np.sign(y / s) * np.floor(np.abs(y / s) + 0.5) + zp
 

@@ -10,6 +10,8 @@ point), except where TFLite's int8 kernels tie them to another tensor's. Each op
   activation: the conv's requantization already clamps to the activation's range, so the ReLU
   node, kept so the integer graph has the float graph's nodes, is a no-op clamp there (the C
   runtime may drop it; it must still clamp);
+- Maximum and Minimum (TFLite MAXIMUM / MINIMUM move codes unchanged) tie both inputs and the
+  output to one root, calibrated over all of them: output_quant "inputs";
 - Softmax and Sigmoid output scale 1/256, zero point -128; Tanh 1/128, 0 (TFLite int8): a fixed
   output_quant.
 `share_map` gives, for each activation, the *root* tensor whose parameters it uses; a
@@ -46,16 +48,54 @@ def share_map(graph: Graph) -> dict[str, str]:
         out = node.output
         src = node.inputs[0]
         op = ops.get(node.op)
-        if op.output_quant == "input":
+        if op.output_quant in ("input", "inputs"):
             root[out] = root[src]
         else:
             root[out] = out
+        if op.output_quant == "inputs":
+            _tie(graph, root, node)
         if op.fusable_activation:
             producer = graph.producer(src)
             if (producer is not None and ops.get(producer.op).fuses_activation and root[src] == src
                     and len(graph.consumers(src)) == 1 and src not in graph.outputs):
                 root[src] = out
     return root
+
+
+def _tie(graph: Graph, root: dict[str, str], node) -> None:
+    """Give every activation input of `node` (and its output) one root: MAXIMUM / MINIMUM move
+    codes between them unchanged. The group of the other input joins the first input's group,
+    unless only it holds parameters that are not calibrated (a graph input, a fixed output)."""
+    def pinned(r: str) -> bool:
+        producer = graph.producer(r)
+        return r in graph.inputs or (producer is not None and fixed_output(producer.op) is not None)
+
+    for name in node.inputs[1:]:
+        if graph.tensors[name].is_constant:
+            continue
+        keep, drop = root[node.inputs[0]], root[name]
+        if keep == drop:
+            continue
+        if pinned(keep) and pinned(drop):
+            raise GraphError(f"node {node.name!r} ({node.op}): inputs {node.inputs[0]!r} and {name!r} "
+                             f"must share quantization parameters, and both have fixed ones")
+        if pinned(drop):
+            keep, drop = drop, keep
+        for t, r in root.items():
+            if r == drop:
+                root[t] = keep
+
+
+def tied(graph: Graph, share: dict[str, str]) -> dict[str, str]:
+    """Tensors whose range a root's calibration must cover besides the root itself: the inputs
+    and output of ops whose inputs share parameters (`output_quant == "inputs"`)."""
+    extra = {}
+    for node in graph.nodes:
+        if ops.get(node.op).output_quant == "inputs":
+            for t in (*node.inputs, node.output):
+                if not graph.tensors[t].is_constant and share[t] != t:
+                    extra[t] = share[t]
+    return extra
 
 
 def weighted_nodes(graph: Graph) -> list[str]:

@@ -28,8 +28,9 @@ from levin.errors import GraphError, LevinError
 from levin.ir.graph import Graph, QuantParams
 from levin.quant import lowbit, observers
 from levin.quant.graphmodule import GraphModule
-from levin.intmath import choose_qparams
-from levin.quant.plan import QuantPlan, fixed_output, is_weighted, share_map, weighted_nodes
+from levin.intmath import choose_qparams, quantize
+from levin import ops
+from levin.quant.plan import QuantPlan, fixed_output, is_weighted, share_map, tied, weighted_nodes
 
 
 def calibration_set(x_train: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
@@ -47,6 +48,8 @@ def calibrate(graph: Graph, inputs: np.ndarray, config: QuantConfig,
     share = share_map(graph)
     fixed_roots = {n.output for n in graph.nodes if fixed_output(n.op)}
     stats = {r: observers.RangeStats() for r in set(share.values()) - fixed_roots}
+    # tensors tied to another root (Maximum's inputs) are observed into that root's statistics
+    observe = {r: r for r in stats} | {t: r for t, r in tied(graph, share).items() if r in stats}
     module = GraphModule(graph).eval()
     batches = [torch.from_numpy(np.ascontiguousarray(inputs[i:i + batch_size], dtype=np.float32))
                for i in range(0, len(inputs), batch_size)]
@@ -54,12 +57,12 @@ def calibrate(graph: Graph, inputs: np.ndarray, config: QuantConfig,
         raise LevinError("calibration needs at least one input sample")
 
     def minmax(name, v):
-        if name in stats:
-            stats[name].update(v.numpy())
+        if name in observe:
+            stats[observe[name]].update(v.numpy())
 
     def histogram(name, v):
-        if name in stats:
-            stats[name].update_histogram(v.numpy(), config.bins)
+        if name in observe:
+            stats[observe[name]].update_histogram(v.numpy(), config.bins)
 
     for b in batches:
         module(b, record=minmax)
@@ -105,6 +108,13 @@ def _quant(scale, zero_point=None, bits=None) -> QuantParams:
     return QuantParams(scale, zp, 0 if scale.size > 1 else None, bits)
 
 
+def constant_params(data: np.ndarray) -> tuple[float, int]:
+    """(scale, zero point) of a constant operand (`Op.constant_inputs`): int8, per tensor, from
+    its min / max widened to include 0, as the TFLite converter quantizes a constant MUL / ADD
+    input."""
+    return choose_qparams(float(np.min(data)), float(np.max(data)))
+
+
 def build_integer_graph(graph: Graph, plan: QuantPlan) -> Graph:
     """The integer Graph that `plan` describes (conventions: module docstring)."""
     g = Graph(graph.name)
@@ -118,9 +128,18 @@ def build_integer_graph(graph: Graph, plan: QuantPlan) -> Graph:
             if not t.is_constant:
                 inputs.append(name)
                 continue
+            op = ops.get(node.op)
+            if pos in op.constant_inputs and not is_weighted(node.op):
+                if name not in g.tensors:   # a constant operand may be shared: one set of codes
+                    data = plan.constant(graph, name)
+                    s, zp = constant_params(data)
+                    g.add_constant(name, quantize(data, s, zp), QuantParams(s, zp))
+                inputs.append(name)
+                continue
             if not is_weighted(node.op) or pos == 0:
                 raise GraphError(f"node {node.name!r} ({node.op}): constant operand {name!r} is not "
-                                 f"supported in an integer graph (only conv/linear weights and biases)")
+                                 f"supported in an integer graph (conv/linear weights and biases, and "
+                                 f"the inputs of ops that declare `constant_inputs`)")
             if name in g.tensors:
                 raise GraphError(f"constant {name!r} is used by more than one layer; quantize a graph "
                                  f"whose layers own their weights")

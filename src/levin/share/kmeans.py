@@ -103,7 +103,7 @@ class SharedWeight(nn.Module):
 def bits_for(name: str, module: nn.Module, config: ShareConfig) -> int:
     if name in config.layer_bits:
         return config.layer_bits[name]
-    kind = config.conv_bits if isinstance(module, nn.Conv2d) else config.linear_bits
+    kind = config.conv_bits if isinstance(module, (nn.Conv2d, nn.Conv1d)) else config.linear_bits
     return kind if kind is not None else config.bits
 
 

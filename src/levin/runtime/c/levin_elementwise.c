@@ -23,19 +23,6 @@ void levin_lut_s8(const int8_t *table, const int8_t *in, int8_t *out, uint32_t n
     }
 }
 
-void levin_add_s8(const levin_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
-                  uint32_t n) {
-    uint32_t i;
-    for (i = 0u; i < n; ++i) {
-        const int32_t v1 = ((int32_t)in1[i] + p->input1_offset) * (1 << p->left_shift);
-        const int32_t v2 = ((int32_t)in2[i] + p->input2_offset) * (1 << p->left_shift);
-        const int32_t sum = levin_mbqm(v1, p->input1_multiplier, p->input1_shift) +
-                            levin_mbqm(v2, p->input2_multiplier, p->input2_shift);
-        const int32_t o = levin_mbqm(sum, p->output_multiplier, p->output_shift) + p->output_offset;
-        out[i] = (int8_t)levin_clamp(o, p->act_min, p->act_max);
-    }
-}
-
 void levin_concat_s8(const int8_t *const *in, const int32_t *inner, const levin_rescale_params *rescale,
                      uint32_t count, uint32_t outer, int8_t *out) {
     uint32_t o, k;

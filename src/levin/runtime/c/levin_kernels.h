@@ -60,6 +60,20 @@ typedef struct {
     int32_t input_multiplier, input_left_shift, diff_min;
 } levin_softmax_params;
 
+/* TFLite MUL: out = output_offset + (in1 + input1_offset) * (in2 + input2_offset) requantized. */
+typedef struct {
+    int32_t input1_offset, input2_offset, output_offset, output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} levin_mul_params;
+
+/* How a binary op walks its output (up to 4-D, NHWC): dims[0..3], dims[3] a contiguous row of the
+ * output; input i is read at element offset sum_d index_d * stride<i>[d] (0 where it broadcasts).
+ * Equal shapes are one row: dims {1, 1, 1, n}, strides {0, 0, 0, 1}. */
+typedef struct {
+    int32_t dims[4];
+    int32_t stride1[4], stride2[4];
+} levin_broadcast;
+
 /* Scratch bytes of a conv / linear over weights w (dense, or 3 bytes per element of a channel
  * for sparse; a sparse conv adds 2 more per element for the window offsets). */
 uint32_t levin_conv2d_s8_scratch_size(const levin_weights *w);
@@ -81,8 +95,18 @@ void levin_avg_pool_s8(const levin_pool_params *p, const int8_t *in, int8_t *out
 void levin_rescale_s8(const levin_rescale_params *p, const int8_t *in, int8_t *out, uint32_t n);
 /* out[i] = table[in[i] + 128] (Sigmoid, Tanh: 256-entry tables made by the generator). */
 void levin_lut_s8(const int8_t *table, const int8_t *in, int8_t *out, uint32_t n);
-void levin_add_s8(const levin_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
-                  uint32_t n);
+
+/* Binary ops with numpy broadcasting (levin_binary.c): TFLite Micro ADD, SUB (levin_add_params),
+ * MUL, MAXIMUM, MINIMUM (the larger / smaller code: inputs and output share their parameters).
+ * out may be in1 or in2 when that input has the output's shape. */
+void levin_binary_add_s8(const levin_add_params *p, const levin_broadcast *b, const int8_t *in1,
+                         const int8_t *in2, int8_t *out);
+void levin_binary_sub_s8(const levin_add_params *p, const levin_broadcast *b, const int8_t *in1,
+                         const int8_t *in2, int8_t *out);
+void levin_binary_mul_s8(const levin_mul_params *p, const levin_broadcast *b, const int8_t *in1,
+                         const int8_t *in2, int8_t *out);
+void levin_binary_max_s8(const levin_broadcast *b, const int8_t *in1, const int8_t *in2, int8_t *out);
+void levin_binary_min_s8(const levin_broadcast *b, const int8_t *in1, const int8_t *in2, int8_t *out);
 
 /* Concatenation of `count` inputs along an axis: viewed as [outer, inner_i], each input i is
  * requantized by rescale[i] into the output [outer, sum of inner_i]. */
