@@ -6,7 +6,7 @@ import pytest
 
 from levin.cli import quantize as cli_quantize
 from levin.cli.main import build_parser, main
-from levin.ir import graphfile
+from levin.coding import container
 from levin import reference
 from levin.train import checkpoint
 from levin.train.loop import FINAL
@@ -32,7 +32,7 @@ def test_quantize_prints_the_table_and_saves_the_graph(digits_run, tmp_path, cap
     result = json.loads(js.read_text())
     assert result["agreement"]["argmax_match"] >= 0.999 and result["agreement"]["max_lsb"] <= 1
     assert result["integer_accuracy"] >= result["float_accuracy"] - 0.01
-    g = graphfile.load(out)
+    g = container.read(out / "model.lvn")                # what export / inspect / convert read
     assert json.loads((out / "result.json").read_text())["integer_accuracy"] == result["integer_accuracy"]
     from levin.train import data as datasets
     x = datasets.load("digits").x_test.transpose(0, 2, 3, 1)

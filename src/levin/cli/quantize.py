@@ -20,7 +20,8 @@ EXAMPLES = """examples:
   levin quantize --model digits_cnn --test-size 100 --calibration-size 100
 'fake-quant' is the float model with the integer graph's rounding (float64); 'integer' is levin's
 numpy integer reference, the oracle the C runtime matches bit for bit. --out writes the integer
-graph as graph.json + graph.npz (levin.ir.graphfile; the .lvn container comes later).
+graph as OUT/model.lvn (weights coded losslessly; `levin export OUT/model.lvn --c DIR` makes its C,
+`levin inspect` shows its bytes) and OUT/result.json.
 """
 
 
@@ -66,7 +67,7 @@ def config_for(args: argparse.Namespace) -> QuantConfig:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from levin.ir import graphfile
+    from levin.coding import container
     from levin.models import load_model
     from levin.quant.pipeline import quantize
 
@@ -91,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
                **result.to_dict()}
     print(render(args.model, dataset, result), file=human(args))
     if out is not None:
-        json_path, npz_path = graphfile.save(result.graph, out)
+        nbytes = container.write(result.graph, out / "model.lvn")
         write_json(summary, str(out / "result.json"))
-        print(f"saved {json_path}, {npz_path}, {out / 'result.json'}", file=human(args))
+        print(f"saved {out / 'model.lvn'} ({nbytes:,} B), {out / 'result.json'}", file=human(args))
     if args.json:
         write_json(summary, args.json)
     return 0
