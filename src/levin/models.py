@@ -152,7 +152,14 @@ def load_model(ref: str, weights: str | Path | None = None) -> LoadedModel:
 
 def load_graph(ref: str, input_shape: tuple[int, ...] | None = None, weights: str | Path | None = None):
     """Load the model `ref` names (`weights` as in `load_model`) and capture it into a
-    `levin.ir.Graph` on a batch-1 input."""
+    `levin.ir.Graph` on a batch-1 input; a `.onnx` file is imported as it is (its own shapes)."""
+    if ref.endswith(".onnx"):
+        from levin.ir import onnx
+
+        if weights is not None or input_shape is not None:
+            raise LevinError(f"{ref}: an ONNX model carries its weights and input shape; drop "
+                             f"--weights / --input-shape")
+        return onnx.load(ref)
     import torch
 
     from levin.ir.capture import capture

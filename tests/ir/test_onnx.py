@@ -239,3 +239,14 @@ def test_load_names_the_graph_after_the_file(tmp_path):
     path.write_bytes(export(cnn(), (3, 8, 8), 17))
     g = onnx_import.load(path)
     assert g.name == "tiny_cnn" and g.tensors[g.inputs[0]].shape == (1, 8, 8, 3)
+
+
+def test_profile_takes_an_onnx_file(tmp_path, capsys):
+    from levin.cli.main import main
+
+    path = tmp_path / "tiny_cnn.onnx"
+    path.write_bytes(export(cnn(), (3, 8, 8), 17))
+    assert main(["profile", "--model", str(path)]) == 0
+    assert "peak SRAM (activation arena)" in capsys.readouterr().out
+    assert main(["profile", "--model", str(path), "--input-shape", "3,8,8"]) == 2
+    assert "carries its weights and input shape" in capsys.readouterr().err

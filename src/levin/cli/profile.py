@@ -26,7 +26,7 @@ def register(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
                    help=f"zoo name ({', '.join(zoo.names())}), path/to/file.py:factory, "
-                        f"or a checkpoint directory")
+                        f"a checkpoint directory, or a float .onnx model")
     add_weights_argument(p)
     p.add_argument("--input-shape", metavar="C,H,W",
                    help="one input sample, channels first (default: the model's own)")
