@@ -40,6 +40,12 @@ CASES = {
     "pad": (X4, dict(op="Pad", pads=(1, 0, 2, 1), value=0.0)),
     "pad_value": (X4, dict(op="Pad", pads=1, value=0.5)),
     "softmax": (X2 * 3, dict(op="Softmax", axis=-1)),
+    "mean_hw": (X4, dict(op="Mean", axes=(1, 2), keepdims=False)),
+    "mean_c": (X4, dict(op="Mean", axes=(3,))),
+    "sum_h": (X4, dict(op="Sum", axes=(1,))),
+    "reduce_max_c": (X4, dict(op="ReduceMax", axes=(3,), keepdims=False)),
+    "transpose": (X4, dict(op="Transpose", perm=(0, 3, 1, 2))),
+    "strided_slice": (X4, dict(op="StridedSlice", begin=(0, 1, 0, 1), end=(1, 6, 5, 4), strides=(1, 2, 2, 1))),
 }
 
 

@@ -211,7 +211,7 @@ def test_compress_a_1d_model_end_to_end(tmp_path):
     (nn.MaxPool1d(2), (2, 4, 4), "MaxPool1d does not run on an input of shape 1x2x4x4"),
     (nn.Conv2d(1, 3, 1), (2, 4), "nn.Conv2d.*needs a rank-4 NCHW input, got shape \\(1, 2, 4\\)"),
     (nn.AvgPool1d(3, 2, padding=1, ceil_mode=True), (2, 8), "nn.AvgPool1d.*ceil_mode with padding"),
-    (nn.AdaptiveAvgPool1d(2), (2, 8), "nn.AdaptiveAvgPool1d.*only output size 1"),
+    (nn.AdaptiveAvgPool1d(3), (2, 8), "nn.AdaptiveAvgPool1d.*output size 3 does not divide the input 8"),
 ])
 def test_bad_1d_cases_are_one_line_errors(model, shape, match):
     with pytest.raises(CaptureError, match=match) as info:
@@ -219,13 +219,16 @@ def test_bad_1d_cases_are_one_line_errors(model, shape, match):
     assert "\n" not in str(info.value)
 
 
-def test_mean_over_channels_of_a_1d_map_is_refused():
+def test_mean_over_channels_of_a_1d_map_is_a_mean():
     class M(nn.Module):
         def forward(self, x):
             return x.mean(dim=1)
 
-    with pytest.raises(CaptureError, match=r"only the mean over the length \(dim 2 or -1\)"):
-        capture(M(), torch.zeros(1, 2, 8))
+    x = torch.randn(1, 2, 8)
+    g = capture(M(), x)
+    assert [n.op for n in g.nodes] == ["Mean", "Reshape"] and g.nodes[0].attrs["axes"] == (3,)
+    got = interpreter.run(g, x.numpy().transpose(0, 2, 1)[:, None])[g.outputs[0]]
+    np.testing.assert_allclose(got, x.mean(1).numpy(), rtol=1e-6)
 
 
 def test_zero_pad_of_the_length_folds_into_the_conv1d():

@@ -11,7 +11,8 @@ Read me first:
   1, and BatchNorm1d folds into the Conv1d before it. Each captured value remembers whether
   it is a transposed feature map and, after a flatten, which torch element each IR element
   holds (`perm`); a Linear that consumes such a vector gets its weight columns permuted, so no
-  transpose op is ever needed at run time.
+  transpose op is needed at run time. A permute whose every user flattens it joins that order
+  too (no copy); a permute read by anything else is a Transpose node.
 - Anything outside the op set raises CaptureError naming the op, the module path where it
   occurs, and what is supported.
 """

@@ -192,8 +192,13 @@ def _identity(imp, node):
 def _clip(imp, node):
     lo = imp.const(node.inputs[1] if len(node.inputs) > 1 else "", "min", required=False)
     hi = imp.const(node.inputs[2] if len(node.inputs) > 2 else "", "max", required=False)
+    for name, bound in (("min", lo), ("max", hi)):
+        if bound is not None and bound.size != 1:
+            raise imp.fail(f"Clip {name} must be one number, got {bound.size} values")
     lo = -math.inf if lo is None else float(lo.reshape(-1)[0])
     hi = math.inf if hi is None else float(hi.reshape(-1)[0])
+    if math.isnan(lo) or math.isnan(hi):
+        raise imp.fail("Clip bounds must not be NaN")
     x = imp.value(node.inputs[0])
     if (lo, hi) in ((0.0, 6.0), (0.0, math.inf)):
         op = "ReLU6" if hi == 6.0 else "ReLU"

@@ -13,7 +13,9 @@ The graph levin builds computes what TFLite Micro computes, bit for bit, under
   parameters on both tensors: levin's fused-activation convention (`levin.quant.plan`); the two
   clamps compose to TFLite's single clamp exactly.
 - FULLY_CONNECTED on a rank > 2 input gets a Reshape to [N, features] in front, as TFLite
-  flattens it. An AVERAGE_POOL_2D whose VALID window is the whole map becomes GlobalAvgPool.
+  flattens it. An AVERAGE_POOL_2D whose VALID window is the whole map becomes GlobalAvgPool;
+  MEAN (e.g. over H and W, as a MobileNetV2 exported from PyTorch ends) stays a Mean, whose int8
+  rescaling differs. STRIDED_SLICE's begin/end masks and negative indices are resolved on import.
 - Names are short and positional (`conv3`, `conv3.weight`, `conv3.bias`, graph input `input`),
   not TFLite's long scoped names, which would only add bytes to the container.
 
@@ -317,6 +319,43 @@ class _Importer:
         self.emit("Pad", [self.activation(ins[0])], self.fresh("pad"), out,
                   pads=(int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1])))
 
+    def reduce(self, code, o, ins, out):
+        """MEAN, SUM, REDUCE_MAX over constant axes (REDUCE below)."""
+        axes = self.buffer(ins[1])
+        if axes is None:
+            raise self.fail(f"{code} needs constant axes")
+        op = REDUCE[code]
+        self.emit(op, [self.activation(ins[0])], self.fresh(op.lower()), out,
+                  axes=tuple(int(v) for v in np.ravel(axes)), keepdims=bool(o["KeepDims"]))
+
+    def transpose(self, code, o, ins, out):
+        self.same_params(ins[0], out, code)
+        perm = self.buffer(ins[1])
+        if perm is None:
+            raise self.fail("TRANSPOSE needs a constant perm")
+        self.emit("Transpose", [self.activation(ins[0])], self.fresh("transpose"), out,
+                  perm=tuple(int(v) for v in np.ravel(perm)))
+
+    def strided_slice(self, code, o, ins, out):
+        """STRIDED_SLICE with constant begin, end, strides; begin/end masks and negative indices
+        resolved here; ellipsis, new-axis and shrink-axis masks and negative strides refused."""
+        self.same_params(ins[0], out, code)
+        x = self.activation(ins[0])
+        shape = self.graph.tensors[x].shape
+        vals = [self.buffer(i) for i in ins[1:4]]
+        if any(v is None for v in vals) or any(np.size(v) != len(shape) for v in vals):
+            raise self.fail(f"STRIDED_SLICE needs constant begin, end and strides of {len(shape)} entries")
+        if o["EllipsisMask"] or o["NewAxisMask"] or o["ShrinkAxisMask"]:
+            raise self.fail("STRIDED_SLICE with ellipsis, new-axis or shrink-axis masks is not supported")
+        begin, end, strides = ([int(v) for v in np.ravel(t)] for t in vals)
+        if min(strides) < 1:
+            raise self.fail(f"STRIDED_SLICE strides {strides}: only positive strides are supported")
+        for k, d in enumerate(shape):
+            b = 0 if o["BeginMask"] >> k & 1 else begin[k] + d * (begin[k] < 0)
+            e = d if o["EndMask"] >> k & 1 else (b + end[k] if o["Offset"] else end[k] + d * (end[k] < 0))
+            begin[k], end[k] = min(max(b, 0), d), min(max(e, 0), d)
+        self.emit("StridedSlice", [x], self.fresh("slice"), out, begin=begin, end=end, strides=strides)
+
     def run(self) -> Graph:
         for n, i in enumerate(self.model.inputs):
             self.check_int(i)
@@ -337,6 +376,7 @@ class _Importer:
 # this frontend is an entry here (and, for an activation without options, one in UNARY).
 UNARY = {"RELU": "ReLU", "RELU6": "ReLU6", "HARD_SWISH": "Hardswish", "ELU": "ELU"}
 BINARY = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "MAXIMUM": "Maximum", "MINIMUM": "Minimum"}
+REDUCE = {"MEAN": "Mean", "SUM": "Sum", "REDUCE_MAX": "ReduceMax"}
 OPS: dict[str, tuple[int, Callable]] = {
     "CONV_2D": (2, _Importer.conv), "DEPTHWISE_CONV_2D": (2, _Importer.conv),
     "FULLY_CONNECTED": (2, _Importer.fully_connected),
@@ -346,6 +386,8 @@ OPS: dict[str, tuple[int, Callable]] = {
     **{code: (1, _Importer.unary) for code in UNARY},
     "CONCATENATION": (1, _Importer.concatenation), "PAD": (2, _Importer.pad),
     "LEAKY_RELU": (1, _Importer.leaky_relu), "GELU": (1, _Importer.gelu),
+    **{code: (2, _Importer.reduce) for code in REDUCE},
+    "TRANSPOSE": (2, _Importer.transpose), "STRIDED_SLICE": (4, _Importer.strided_slice),
 }
 
 

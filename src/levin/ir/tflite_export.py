@@ -13,6 +13,8 @@ generated schema functions of the `tflite` package (no TensorFlow). What is emit
   SOFTMAX; Concat: CONCATENATION; Pad (value 0.0): PAD; ReLU/ReLU6: RELU/RELU6; Hardswish:
   HARD_SWISH; LeakyReLU: LEAKY_RELU (alpha); ELU (alpha 1): ELU; GELU: GELU (approximate "tanh" ->
   approximate true). TFLite Micro has no GELU kernel: desktop TFLite runs it bit-exact.
+  Mean, Sum, ReduceMax: MEAN, SUM, REDUCE_MAX (axes as an int32 constant, keep_dims); Transpose:
+  TRANSPOSE; StridedSlice: STRIDED_SLICE (begin, end, strides as int32 constants, no masks).
 - A ReLU/ReLU6 whose input comes from a Conv2d, Linear, Add, Sub, Mul or pool with the same quantization
   parameters, and feeds nothing else, is fused into that op (levin's fused-activation
   convention, `levin.quant.plan`): TFLite clamps once, which equals levin's two clamps.
@@ -275,6 +277,33 @@ class _Writer:
             raise GraphError(f"node {node.name!r}: PAD with value {node.attrs['value']} (only 0.0 exports)")
         self.pad_op(self.g.tensors[node.inputs[0]], node.attrs["pads"], node.name, out)
 
+    def reduce(self, node: Node, out: int, act: int) -> None:
+        """Mean, Sum, ReduceMax: MEAN, SUM, REDUCE_MAX with the axes as an int32 constant."""
+        axes = np.array(node.attrs["axes"], np.int32)
+
+        def opts(b):
+            fb.ReducerOptionsStart(b)
+            fb.ReducerOptionsAddKeepDims(b, node.attrs["keepdims"])
+            return fb.ReducerOptionsEnd(b)
+        self.op(REDUCE[node.op], [self.tensor(node.inputs[0]), self.tensor(f"{node.name}.axes", data=axes)],
+                [out], fb.BuiltinOptions.ReducerOptions, opts)
+
+    def transpose(self, node: Node, out: int, act: int) -> None:
+        perm = np.array(node.attrs["perm"], np.int32)
+        self.op(fb.BuiltinOperator.TRANSPOSE, [self.tensor(node.inputs[0]),
+                                               self.tensor(f"{node.name}.perm", data=perm)], [out])
+
+    def strided_slice(self, node: Node, out: int, act: int) -> None:
+        """STRIDED_SLICE, no masks: begin, end, strides as int32 constants."""
+        a = node.attrs
+        ins = [self.tensor(node.inputs[0])] + [self.tensor(f"{node.name}.{k}", data=np.array(a[k], np.int32))
+                                               for k in ("begin", "end", "strides")]
+
+        def opts(b):
+            fb.StridedSliceOptionsStart(b)
+            return fb.StridedSliceOptionsEnd(b)
+        self.op(fb.BuiltinOperator.STRIDED_SLICE, ins, [out], fb.BuiltinOptions.StridedSliceOptions, opts)
+
     # -- flatbuffer -------------------------------------------------------------------------
     def _vector(self, start, items) -> int:
         start(self.b, len(items))
@@ -370,12 +399,16 @@ UNARY = {"ReLU": fb.BuiltinOperator.RELU, "ReLU6": fb.BuiltinOperator.RELU6,
 BINARY = {"Add": (fb.BuiltinOperator.ADD, "AddOptions"), "Sub": (fb.BuiltinOperator.SUB, "SubOptions"),
           "Mul": (fb.BuiltinOperator.MUL, "MulOptions"), "Maximum": (fb.BuiltinOperator.MAXIMUM, None),
           "Minimum": (fb.BuiltinOperator.MINIMUM, None)}
+REDUCE = {"Mean": fb.BuiltinOperator.MEAN, "Sum": fb.BuiltinOperator.SUM,
+          "ReduceMax": fb.BuiltinOperator.REDUCE_MAX}
 OPS: dict[str, Callable] = {
     "Conv2d": _Writer.conv, "Linear": _Writer.linear, **{op: _Writer.binary for op in BINARY},
     "MaxPool2d": _Writer.pool, "AvgPool2d": _Writer.pool, "GlobalAvgPool": _Writer.pool,
     "Reshape": _Writer.reshape, "Softmax": _Writer.softmax, **{op: _Writer.unary for op in UNARY},
     "Concat": _Writer.concat, "Pad": _Writer.pad,
     "LeakyReLU": _Writer.leaky_relu, "ELU": _Writer.elu, "GELU": _Writer.gelu,
+    **{op: _Writer.reduce for op in REDUCE},
+    "Transpose": _Writer.transpose, "StridedSlice": _Writer.strided_slice,
 }
 
 

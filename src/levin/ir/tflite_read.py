@@ -65,6 +65,9 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "CONCATENATION": ("ConcatenationOptions", {"Axis": 0, "FusedActivationFunction": 0}),
     "LEAKY_RELU": ("LeakyReluOptions", {"Alpha": 0.0}),
     "GELU": ("GeluOptions", {"Approximate": False}),
+    **{code: ("ReducerOptions", {"KeepDims": False}) for code in ("MEAN", "SUM", "REDUCE_MAX")},
+    "STRIDED_SLICE": ("StridedSliceOptions", {"BeginMask": 0, "EndMask": 0, "EllipsisMask": 0,
+                                              "NewAxisMask": 0, "ShrinkAxisMask": 0, "Offset": False}),
 }
 
 

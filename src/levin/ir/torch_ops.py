@@ -247,23 +247,47 @@ def _avg_pool(cap, node, a, rank: int = 4):
 def _adaptive_avg_pool(cap, node, a, rank: int = 4):
     x = _feature_map(cap, node, a, rank)
     size = a["output_size"]
-    if (size if isinstance(size, int) else tuple(size)) not in (1, (1,), (1, 1)):
-        raise _fail(cap, node, f"only output size 1 (global average pooling) is supported, got {size}")
-    return Value(cap.emit(node, "GlobalAvgPool", [x.name]), True)
+    if (size if isinstance(size, int) else tuple(size)) in (1, (1,), (1, 1)):
+        return Value(cap.emit(node, "GlobalAvgPool", [x.name]), True)
+    # an output that divides the input evenly is an average pool with kernel = stride = in / out
+    _, h, w, _ = nhwc(_shape(a["input"]))
+    sizes = (size,) if isinstance(size, int) or size is None else tuple(size)
+    out = (1, sizes[0]) if rank == 3 else sizes * 2 if len(sizes) == 1 else sizes
+    out = tuple(d if o is None else int(o) for o, d in zip(out, (h, w)))
+    if h % out[0] or w % out[1]:
+        raise _fail(cap, node, f"output size {size} does not divide the input {(h, w) if rank == 4 else w} "
+                               f"evenly; only such sizes (an average pool) are supported")
+    k = (h // out[0], w // out[1])
+    return Value(cap.emit(node, "AvgPool2d", [x.name], kernel=k, stride=k, padding=0), True)
 
 
-def _mean(cap, node, a):
-    x = _feature_map(cap, node, a)
-    rank, dims = len(_shape(a["input"])), a["dim"]
-    dims = {d % rank for d in ((dims,) if isinstance(dims, int) else dims or ())}
-    if dims != ({2, 3} if rank == 4 else {2}):
-        over = "H and W (dims 2, 3)" if rank == 4 else "the length (dim 2 or -1)"
-        raise _fail(cap, node, f"only the mean over {over} is supported, got {a['dim']}")
-    out = cap.emit(node, "GlobalAvgPool", [x.name])
-    if a["keepdim"]:
-        return Value(out, True)
-    n, c = cap.torch_shape(node)
-    return Value(cap.emit(node, "Reshape", [out], f"{out}.squeeze", shape=(n, c)))
+def reduction(op: str) -> Callable:
+    """The handler of torch.mean / sum / amax over `dim`: the IR reduction over the same axes in
+    NHWC (keepdims), then, for keepdim=False, a Reshape where the element order allows. A mean
+    over H and W (or L) of a feature map is a GlobalAvgPool (TFLite's AVERAGE_POOL_2D rounding)."""
+    def handler(cap, node, a):
+        x = cap.value(node, a["input"])
+        src = _shape(a["input"])
+        rank, dims = len(src), a["dim"]
+        if dims is None or dims == () or dims == []:
+            raise _fail(cap, node, "give the dims to reduce (the batch dim 0 cannot be reduced)")
+        dims = sorted({int(d) % rank for d in ((dims,) if isinstance(dims, int) else dims)})
+        if 0 in dims:
+            raise _fail(cap, node, f"dims {a['dim']}: the batch dim 0 cannot be reduced")
+        if x.perm is not None and dims != list(range(1, rank)):
+            raise _fail(cap, node, "a flattened feature map can only be reduced over all its features")
+        kept = tuple(1 if i in dims else d for i, d in enumerate(src))
+        if op == "Mean" and x.nchw and dims == ([2, 3] if rank == 4 else [2]):
+            out = cap.emit(node, "GlobalAvgPool", [x.name])
+        else:
+            out = cap.emit(node, op, [x.name], axes=tuple(_axis(cap, node, x, d, rank) for d in dims),
+                           keepdims=True)
+        v = Value(out, x.nchw)
+        return v if a["keepdim"] else _reshaped(cap, node, v, kept, cap.torch_shape(node))
+    return handler
+
+
+_mean = reduction("Mean")
 
 
 def _same_order(shape) -> bool:
@@ -272,11 +296,20 @@ def _same_order(shape) -> bool:
 
 
 def _reshape(cap, node, a):
-    x = cap.value(node, a["input"])
-    src, dst = tuple(a["input"].meta["tensor_meta"].shape), cap.torch_shape(node)
+    return _reshaped(cap, node, cap.value(node, a["input"]), _shape(a["input"]), cap.torch_shape(node))
+
+
+def _reshaped(cap, node, x: Value, src: tuple[int, ...], dst: tuple[int, ...]) -> Value:
+    """`x`, of torch shape `src`, reshaped to torch shape `dst` (a Reshape in the IR)."""
     if src == dst:
         return x
+    if x.nchw and len(src) in (3, 4) and len(dst) in (3, 4) and src[:2] == dst[:2]:
+        # N and C kept, only the spatial dims regrouped ((C, H, W) <-> (C, L), unsqueeze of H):
+        # NHWC lists the pixels in the same order either way
+        return Value(cap.emit(node, "Reshape", [x.name], shape=nhwc(dst)), True)
     if x.perm is not None:
+        if len(dst) == 2 and dst[0] == src[0]:     # flattening a folded permute (or a no-op)
+            return Value(cap.emit(node, "Reshape", [x.name], shape=dst), False, x.perm)
         raise _fail(cap, node, f"cannot reshape a flattened NHWC feature map again ({src} -> {dst})")
     ir_dst = nhwc(dst) if len(dst) in (3, 4) else dst
     if x.nchw and not _same_order(src):
@@ -291,6 +324,127 @@ def _reshape(cap, node, a):
         raise _fail(cap, node, f"reshaping {src} into a {dst} feature map is not supported "
                                f"(the IR is NHWC); make the input a feature map instead")
     return Value(cap.emit(node, "Reshape", [x.name], shape=ir_dst), len(dst) in (3, 4))
+
+
+def _only_flattened(cap, node: fx.Node) -> bool:
+    """True if every user of `node` flattens it to (N, features) (and nothing else reads it)."""
+    users = list(node.users)
+    for u in users:
+        meta = u.meta.get("tensor_meta")
+        if meta is None or not hasattr(meta, "shape") or len(meta.shape) != 2:
+            return False
+        try:
+            handler, a = dispatch(cap, u)
+        except CaptureError:
+            return False
+        if handler is not _reshape or a.get("input") is not node:
+            return False
+    return bool(users)
+
+
+def _permute(cap, node, a):
+    """permute / transpose. Where every user only flattens the result (to a Linear), no copy:
+    the permutation joins the flatten order (`Value.perm`), which the Linear's weight columns
+    follow. Anywhere else (a conv, an output, an activation in between), a Transpose node."""
+    x = cap.value(node, a["input"])
+    src = _shape(a["input"])
+    rank = len(src)
+    if "dim0" in a:
+        p = list(range(rank))
+        d0, d1 = int(a["dim0"]) % rank, int(a["dim1"]) % rank
+        p[d0], p[d1] = p[d1], p[d0]
+    else:
+        dims = a["dims"] if not isinstance(a["dims"], int) else node.args[1:]
+        p = [int(d) % rank for d in dims]
+    if p == list(range(rank)):
+        return x
+    if p[0] != 0 or rank > 4:
+        raise _fail(cap, node, f"permutation {tuple(p)} of a rank-{rank} tensor: the batch dim must "
+                               f"stay first (rank <= 4)")
+    if x.perm is not None:
+        raise _fail(cap, node, "cannot permute a flattened feature map")
+    if _only_flattened(cap, node):
+        dst = tuple(src[d] for d in p)
+        pos = np.arange(math.prod(dst[1:])).reshape(dst[1:]).transpose(np.argsort([d - 1 for d in p[1:]]))
+        if x.nchw:                      # pos[torch source position] -> the IR (H, W, C) order
+            pos = pos.transpose(tuple(range(1, rank - 1)) + (0,))
+        return Value(x.name, False, pos.ravel())
+    if x.nchw:
+        to_ir = _TO_NHWC_AXIS if rank == 4 else _NCL_TO_NHWC_AXIS
+        torch_of = (0, 2, 3, 1) if rank == 4 else (0, None, 2, 1)      # IR axis -> torch axis
+        perm = tuple(j if t is None else to_ir[p[t]] for j, t in enumerate(torch_of))
+    else:
+        perm = tuple(p)
+    return Value(cap.emit(node, "Transpose", [x.name], perm=perm), x.nchw)
+
+
+def _slice_value(cap, node, x: Value, src, bounds: dict[int, tuple[int, int, int]]) -> Value:
+    """A StridedSlice of `x` (torch shape `src`) on torch dims {dim: (start, stop, step)}."""
+    if all(bounds.get(d, (0, n, 1)) == (0, n, 1) for d, n in enumerate(src)):
+        return x
+    if x.perm is not None:
+        raise _fail(cap, node, "cannot slice a flattened feature map (its NHWC order differs)")
+    ir = nhwc(src) if x.nchw else src
+    begin, end, strides = [0] * len(ir), list(ir), [1] * len(ir)
+    for d, (b, e, s) in bounds.items():
+        if s < 1 or e <= b:
+            raise _fail(cap, node, f"slice {b}:{e}:{s} of dim {d}: only non-empty slices with a "
+                                   f"positive step are supported")
+        k = _axis(cap, node, x, d, len(src))
+        begin[k], end[k], strides[k] = b, e, s
+    return Value(cap.emit(node, "StridedSlice", [x.name], begin=begin, end=end, strides=strides), x.nchw)
+
+
+@dataclass
+class _Pieces:
+    """The tuple chunk / split return: each piece becomes a StridedSlice when it is used."""
+    x: Value
+    src: tuple[int, ...]
+    dim: int
+    bounds: list[tuple[int, int]]
+
+
+def _getitem(cap, node, a):
+    x = a["input"]
+    v = cap.env.get(x) if isinstance(x, fx.Node) else None
+    if isinstance(v, _Pieces):
+        b, e = v.bounds[int(a["index"])]
+        return _slice_value(cap, node, v.x, v.src, {v.dim: (b, e, 1)})
+    x = cap.value(node, x)
+    src = _shape(a["input"])
+    idx = a["index"] if isinstance(a["index"], tuple) else (a["index"],)
+    if any(i is Ellipsis for i in idx):
+        k = idx.index(Ellipsis)
+        idx = idx[:k] + (slice(None),) * (len(src) - len(idx) + 1) + idx[k + 1:]
+    if len(idx) > len(src) or any(not isinstance(i, slice) for i in idx):
+        raise _fail(cap, node, f"indexing with {a['index']!r}: only slices (x[:, a:b], x[..., ::2]) are "
+                               f"supported, not integers, None or tensors")
+    bounds = {d: i.indices(src[d]) for d, i in enumerate(idx)}
+    return _slice_value(cap, node, x, src, bounds)
+
+
+def _narrow(cap, node, a):
+    src = _shape(a["input"])
+    d = int(a["dim"]) % len(src)
+    start = int(a["start"]) % src[d]
+    return _slice_value(cap, node, cap.value(node, a["input"]), src, {d: (start, start + int(a["length"]), 1)})
+
+
+def _pieces(cap, node, a):
+    """chunk / split: the pieces' bounds along `dim`, sliced when used (`_getitem`)."""
+    x = cap.value(node, a["input"])
+    src = _shape(a["input"])
+    d = int(a["dim"]) % len(src)
+    n = src[d]
+    if "chunks" in a:
+        step = -(-n // int(a["chunks"]))
+        sizes = [min(step, n - b) for b in range(0, n, step)]
+    elif isinstance(a["split_size"], int):
+        sizes = [min(int(a["split_size"]), n - b) for b in range(0, n, int(a["split_size"]))]
+    else:
+        sizes = [int(s) for s in a["split_size"]]
+    ends = np.cumsum(sizes).tolist()
+    return _Pieces(x, src, d, [(e - s, e) for s, e in zip(sizes, ends)])
 
 
 def zero_pad_of(cap, node: fx.Node) -> tuple[int, int, int, int] | None:
@@ -491,12 +645,22 @@ _F = [
     ("adaptive_avg_pool1d", (F.adaptive_avg_pool1d,), partial(_adaptive_avg_pool, rank=3),
      ("input", "output_size"), {}),
     ("mean", (torch.mean,), _mean, ("input", "dim", "keepdim"), {"dim": None, "keepdim": False}),
+    ("sum", (torch.sum,), reduction("Sum"), ("input", "dim", "keepdim"), {"dim": None, "keepdim": False}),
+    ("amax", (torch.amax,), reduction("ReduceMax"), ("input", "dim", "keepdim"), {"dim": None, "keepdim": False}),
     ("flatten", (torch.flatten,), _reshape, ("input",), {}),
     ("reshape", (torch.reshape,), _reshape, ("input",), {}),
     ("pad", (F.pad,), _pad, ("input", "pad", "mode", "value"), {"mode": "constant", "value": None}),
     ("softmax", (F.softmax, torch.softmax), _softmax, ("input", "dim"), {"dim": None}),
     ("cat", (torch.cat, torch.concat), _cat, ("tensors", "dim"), {"dim": 0}),
     ("dropout", (F.dropout, F.dropout2d), _identity, ("input",), {}),
+    ("permute", (torch.permute,), _permute, ("input", "dims"), {}),
+    ("transpose", (torch.transpose,), _permute, ("input", "dim0", "dim1"), {}),
+    ("getitem", (operator.getitem,), _getitem, ("input", "index"), {}),
+    ("narrow", (torch.narrow,), _narrow, ("input", "dim", "start", "length"), {}),
+    ("chunk", (torch.chunk,), _pieces, ("input", "chunks", "dim"), {"dim": 0}),
+    ("split", (torch.split,), _pieces, ("input", "split_size", "dim"), {"dim": 0}),
+    ("squeeze", (torch.squeeze,), _reshape, ("input",), {}),
+    ("unsqueeze", (torch.unsqueeze,), _reshape, ("input",), {}),
 ]
 FUNCTIONS: dict[Any, tuple] = {t: (h, names, defaults) for _, ts, h, names, defaults in _F for t in ts}
 METHODS: dict[str, tuple] = {
@@ -511,11 +675,20 @@ METHODS: dict[str, tuple] = {
     "clamp": (_clamp, ("input", "min", "max"), {"min": None, "max": None}),
     "clip": (_clamp, ("input", "min", "max"), {"min": None, "max": None}),
     "mean": (_mean, ("input", "dim", "keepdim"), {"dim": None, "keepdim": False}),
+    "sum": (reduction("Sum"), ("input", "dim", "keepdim"), {"dim": None, "keepdim": False}),
+    "amax": (reduction("ReduceMax"), ("input", "dim", "keepdim"), {"dim": None, "keepdim": False}),
     "softmax": (_softmax, ("input", "dim"), {"dim": None}),
     "view": (_reshape, ("input",), {}),
     "reshape": (_reshape, ("input",), {}),
     "flatten": (_reshape, ("input",), {}),
     "contiguous": (_identity, ("input",), {}),
+    "permute": (_permute, ("input", "dims"), {}),
+    "transpose": (_permute, ("input", "dim0", "dim1"), {}),
+    "narrow": (_narrow, ("input", "dim", "start", "length"), {}),
+    "chunk": (_pieces, ("input", "chunks", "dim"), {"dim": 0}),
+    "split": (_pieces, ("input", "split_size", "dim"), {"dim": 0}),
+    "squeeze": (_reshape, ("input",), {}),
+    "unsqueeze": (_reshape, ("input",), {}),
 }
 
 

@@ -44,6 +44,20 @@ typedef struct {
     int32_t pad_value;
 } levin_pool_params;
 
+/* MEAN (mode 0), SUM (1), REDUCE_MAX (2) over the axes flagged in `reduce` of the input `dims`
+ * (rank padded to 4 in front): out_zp + mbqm(sum - in_zp * count, multiplier, shift), clamped
+ * (1 / count folded into multiplier and shift for MEAN); REDUCE_MAX: the largest code. */
+typedef struct {
+    int32_t dims[4], reduce[4];
+    int32_t mode, count, in_zp, out_zp, multiplier, shift;
+} levin_reduce_params;
+
+/* TRANSPOSE, STRIDED_SLICE: output `dims` (rank padded to 4 in front) written in order, element
+ * (i0..i3) read at in[offset + sum(i_k * strides[k])]. out must not overlap in. */
+typedef struct {
+    int32_t dims[4], strides[4], offset;
+} levin_strided_copy_params;
+
 /* zp_out + (x - zp_in) * multiplier * 2^(shift - 31), clamped: ReLU/ReLU6 and int8 requantize. */
 typedef struct {
     int32_t in_zp, out_zp, multiplier, shift, act_min, act_max;
@@ -91,6 +105,8 @@ levin_status levin_linear_s8(const levin_linear_params *p, const int8_t *in, con
 
 void levin_max_pool_s8(const levin_pool_params *p, const int8_t *in, int8_t *out);
 void levin_avg_pool_s8(const levin_pool_params *p, const int8_t *in, int8_t *out);
+void levin_reduce_s8(const levin_reduce_params *p, const int8_t *in, int8_t *out);
+void levin_strided_copy_s8(const levin_strided_copy_params *p, const int8_t *in, int8_t *out);
 
 void levin_rescale_s8(const levin_rescale_params *p, const int8_t *in, int8_t *out, uint32_t n);
 /* out[i] = table[in[i] + 128] (Sigmoid, Tanh: 256-entry tables made by the generator). */
