@@ -167,3 +167,20 @@ def test_wrong_example_shape_is_explained():
 def test_batchnorm_without_running_statistics():
     msg = capture_error(nn.Sequential(nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2, track_running_stats=False)))
     assert msg.startswith("nn.Conv2d at module '0': the BatchNorm after it has no running statistics")
+
+
+def test_every_unsupported_op_is_reported_at_once():
+    class TwoUnknown(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.act = nn.Mish()
+
+        def forward(self, x):
+            return torch.flip(self.act(self.conv(x)), [3])
+
+    with pytest.raises(CaptureError) as err:
+        capture(TwoUnknown(), torch.zeros(1, 1, 6, 6))
+    message = str(err.value)
+    assert message.startswith("2 unsupported ops: nn.Mish at module 'act'") and "function flip" in message
+    assert "\n" not in message

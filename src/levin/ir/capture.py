@@ -152,6 +152,11 @@ class _Capture:
                 self.absorbed.add(node)
 
     def run(self) -> Graph:
+        unsupported = [n for n in self.traced.graph.nodes if n.op.startswith("call_")
+                       and n.meta.get("tensor_meta") is not None and not H.is_supported(self, n)]
+        if len(unsupported) > 1:      # all of them at once, not one per attempt
+            where = "; ".join(f"{H.op_label(self, n)} at {self.where(n)}" for n in unsupported)
+            raise CaptureError(f"{len(unsupported)} unsupported ops: {where}; levin captures {H.supported()}")
         for node in self.traced.graph.nodes:
             try:
                 self._visit(node)

@@ -716,6 +716,15 @@ def _bind(node: fx.Node, names: tuple[str, ...], defaults: dict) -> dict:
     return a
 
 
+def is_supported(cap, node: fx.Node) -> bool:
+    """Whether a table has an entry for `node` (its arguments may still be refused)."""
+    if node.op == "call_module":
+        return type(cap.module(node)) in MODULES
+    if node.op == "call_function":
+        return _hashable(node.target) and node.target in FUNCTIONS
+    return node.op != "call_method" or node.target in METHODS
+
+
 def dispatch(cap, node: fx.Node) -> tuple[Callable, dict]:
     """The handler for `node` and its bound arguments; CaptureError if the op is unsupported."""
     entry = None
