@@ -12,6 +12,7 @@ reader has its own older loop, `levin.coding.fuzz`.
 
 from __future__ import annotations
 
+import argparse
 import re
 import resource
 import signal
@@ -19,6 +20,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -157,6 +159,24 @@ def run(target: Target, make_case: MakeCase, *, name: str, seed: int = 0, second
     stats.seconds = time.perf_counter() - start
     stats.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return stats
+
+
+def parser(prog: str, description: str | None, files_help: str | None = None) -> argparse.ArgumentParser:
+    """The command line every fuzz target shares: --seconds, --seed, --case (replay), --case-seconds,
+    --save, and (with `files_help`) files to mutate and --data-dir."""
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    if files_help:
+        p.add_argument("files", nargs="*", help=files_help)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--case", type=int, help="run only this case of --seed (replay a finding)")
+    p.add_argument("--case-seconds", type=float, default=1.0, help="a case over this is a hang")
+    if files_help:
+        p.add_argument("--data-dir", type=Path,
+                       help="shared data folder (default $LEVIN_TEST_DATA or ../shared/data)")
+    p.add_argument("--save", metavar="DIR", help="write the inputs of findings here")
+    return p
 
 
 def main_loop(stats_fn: Callable[[], FuzzStats], save_dir: str | None = None) -> int:

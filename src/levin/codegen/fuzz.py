@@ -25,7 +25,6 @@ failed export), reported with the seed and case that reproduce it (`levin.fuzzin
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -226,15 +225,8 @@ def run(seed: int = 0, seconds: float | None = None, cases: int | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m levin.codegen.fuzz", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("files", nargs="*", help=".lvn files to mutate (default: samples + MLPerf Tiny)")
-    p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--case", type=int, help="run only this case of --seed (replay a finding)")
-    p.add_argument("--case-seconds", type=float, default=1.0, help="a case over this is a hang")
-    p.add_argument("--data-dir", type=Path, help="shared data folder (default $LEVIN_TEST_DATA or ../shared/data)")
-    p.add_argument("--save", metavar="DIR", help="write the inputs of findings here (byte 0: format)")
+    p = fuzzing.parser("python -m levin.codegen.fuzz", __doc__,
+                       ".lvn files to mutate (default: samples + MLPerf Tiny)")
     args = p.parse_args(argv)
     files = tuple(Path(f).read_bytes() for f in args.files) or sample_files() + real_files(args.data_dir)
     corpus = Corpus(files)

@@ -13,7 +13,6 @@ reproduce it (`levin.fuzzing`).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from functools import lru_cache
 
@@ -81,13 +80,7 @@ def run(seed: int = 0, seconds: float | None = None, cases: int | None = None, c
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m levin.ir.onnx_fuzz", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--case", type=int, help="run only this case of --seed (replay a finding)")
-    p.add_argument("--case-seconds", type=float, default=1.0, help="a case over this is a hang")
-    p.add_argument("--save", metavar="DIR", help="write the inputs of findings here")
+    p = fuzzing.parser("python -m levin.ir.onnx_fuzz", __doc__)
     args = p.parse_args(argv)
     if args.case is not None:
         data = fuzzing.case_input(make_case, args.seed, args.case)

@@ -17,7 +17,6 @@ that reproduce it (`levin.fuzzing`).
 
 from __future__ import annotations
 
-import argparse
 import os
 import struct
 import sys
@@ -164,15 +163,8 @@ def run(seed: int = 0, seconds: float | None = None, cases: int | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m levin.ir.tflite_fuzz", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("files", nargs="*", help=".tflite files to mutate (default: MLPerf Tiny + samples)")
-    p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--case", type=int, help="run only this case of --seed (replay a finding)")
-    p.add_argument("--case-seconds", type=float, default=1.0, help="a case over this is a hang")
-    p.add_argument("--data-dir", type=Path, help="shared data folder (default $LEVIN_TEST_DATA or ../shared/data)")
-    p.add_argument("--save", metavar="DIR", help="write the inputs of findings here")
+    p = fuzzing.parser("python -m levin.ir.tflite_fuzz", __doc__,
+                       ".tflite files to mutate (default: MLPerf Tiny + samples)")
     args = p.parse_args(argv)
     files = tuple(Path(f).read_bytes() for f in args.files) or real_files(args.data_dir) + sample_files()
     corpus = Corpus(files)

@@ -35,7 +35,8 @@ import numpy as np
 from levin import intmath as im
 from levin.errors import GraphError
 from levin.ops import qparams
-from levin.ops.registry import CBinding, Op, register
+from levin.ops.lut import table_kernels
+from levin.ops.registry import Op, register
 
 F32 = np.float32
 CODES = np.arange(-128, 128, dtype=np.int64)
@@ -176,15 +177,7 @@ def table(node, ins, out) -> np.ndarray:
     return TABLES[node.op](node.attrs, *qparams.sz(ins[0]), *qparams.sz(out), node=node)
 
 
-def reference(node, args, ins, out, single_round=False):
-    return table(node, ins, out)[args[0].astype(np.int64) + 128]
-
-
-def prepare(ctx, node, k: int) -> dict:
-    ins = [ctx.graph.tensors[i] for i in node.inputs]
-    return {"arrays": {f"n{k}_table": table(node, ins, ctx.graph.tensors[node.output])},
-            "table": f"n{k}_table", "in": ctx.ptr(node.inputs[0]), "out": ctx.ptr(node.output),
-            "n": ctx.graph.tensors[node.output].size}
+reference, _C = table_kernels(table)
 
 
 # -- float kernels, numpy and torch ---------------------------------------------------------------
@@ -227,7 +220,6 @@ def _size(graph, node) -> int:
     return graph.tensors[node.output].size
 
 
-_C = CBinding("op_lut.c.j2", prepare, ("levin_elementwise.c",))
 _FLOAT = {
     "Hardswish": ({}, lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0),
     "LeakyReLU": ({"alpha": 0.01}, lambda x, alpha=0.01: np.where(x >= 0, x, alpha * x)),

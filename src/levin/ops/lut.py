@@ -25,15 +25,19 @@ def table(node, ins, out) -> np.ndarray:
     return np.clip(codes, -128, 127).astype(np.int8)
 
 
-def reference(node, args, ins, out, single_round=False):
-    return table(node, ins, out)[args[0].astype(np.int64) + 128]
+def table_kernels(table):
+    """The integer kernel and C binding of an op that is a 256-entry table of its input code:
+    `table(node, ins, out)` gives the int8 output code of each input code -128..127."""
+    def reference(node, args, ins, out, single_round=False):
+        return table(node, ins, out)[args[0].astype(np.int64) + 128]
 
+    def prepare(ctx, node, k: int) -> dict:
+        ins = [ctx.graph.tensors[i] for i in node.inputs]
+        return {"arrays": {f"n{k}_table": table(node, ins, ctx.graph.tensors[node.output])},
+                "table": f"n{k}_table", "in": ctx.ptr(node.inputs[0]), "out": ctx.ptr(node.output),
+                "n": ctx.graph.tensors[node.output].size}
 
-def prepare(ctx, node, k: int) -> dict:
-    ins = [ctx.graph.tensors[i] for i in node.inputs]
-    return {"arrays": {f"n{k}_table": table(node, ins, ctx.graph.tensors[node.output])},
-            "table": f"n{k}_table", "in": ctx.ptr(node.inputs[0]), "out": ctx.ptr(node.output),
-            "n": ctx.graph.tensors[node.output].size}
+    return reference, CBinding("op_lut.c.j2", prepare, ("levin_elementwise.c",))
 
 
 def _size(graph, node) -> int:
@@ -50,7 +54,7 @@ def _tanh_torch(x):
     return torch.tanh(x)
 
 
-_C = CBinding("op_lut.c.j2", prepare, ("levin_elementwise.c",))
+reference, _C = table_kernels(table)
 SIGMOID = register(Op("Sigmoid", (1, 1), {}, unary, _FUNCTIONS["Sigmoid"], _sigmoid_torch, reference, _C,
                       kind="elementwise", element_ops=_size, code_bytes=768, output_quant=(1.0 / 256, -128)))
 TANH = register(Op("Tanh", (1, 1), {}, unary, np.tanh, _tanh_torch, reference, _C,
