@@ -46,6 +46,9 @@ CASES = {
     "reduce_max_c": (X4, dict(op="ReduceMax", axes=(3,), keepdims=False)),
     "transpose": (X4, dict(op="Transpose", perm=(0, 3, 1, 2))),
     "strided_slice": (X4, dict(op="StridedSlice", begin=(0, 1, 0, 1), end=(1, 6, 5, 4), strides=(1, 2, 2, 1))),
+    "resize_nearest": (X4, dict(op="ResizeNearest", size=(12, 9))),
+    "resize_bilinear": (X4, dict(op="ResizeBilinear", size=(11, 12), half_pixel_centers=True)),
+    "conv_transpose": (X4, dict(op="ConvTranspose2d", weights=(5, 3, 3, 4), stride=2, padding=1, output_padding=1)),
 }
 
 

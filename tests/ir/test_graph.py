@@ -68,6 +68,10 @@ SHAPE_CASES = [
     ("Transpose", [(1, 4, 5, 3)], {"perm": (0, 3, 1, 2)}, (1, 3, 4, 5)),
     ("StridedSlice", [(1, 4, 5, 3)], {"begin": (0, 1, 0, 1), "end": (1, 4, 5, 3), "strides": (1, 2, 3, 1)},
      (1, 2, 2, 2)),
+    ("ResizeNearest", [(1, 4, 5, 3)], {"size": (8, 7)}, (1, 8, 7, 3)),
+    ("ResizeBilinear", [(1, 4, 5, 3)], {"size": (3, 10), "align_corners": True}, (1, 3, 10, 3)),
+    ("ConvTranspose2d", [(1, 4, 5, 3), (6, 3, 3, 3)], {"stride": 2, "padding": 1, "output_padding": 1},
+     (1, 8, 10, 6)),
 ]
 
 

@@ -138,7 +138,7 @@ class _Capture:
                 continue
             src = node.args[0]
             if (isinstance(src, fx.Node) and src.op == "call_module" and len(src.users) == 1
-                    and type(self.module(src)) in (nn.Conv2d, nn.Conv1d, nn.Linear)):
+                    and type(self.module(src)) in (nn.Conv2d, nn.Conv1d, nn.Linear, nn.ConvTranspose2d)):
                 self.bn_into[src] = self.module(node)
                 self.absorbed.add(node)
         if not fold_pad:

@@ -16,6 +16,9 @@ The graph levin builds computes what TFLite Micro computes, bit for bit, under
   flattens it. An AVERAGE_POOL_2D whose VALID window is the whole map becomes GlobalAvgPool;
   MEAN (e.g. over H and W, as a MobileNetV2 exported from PyTorch ends) stays a Mean, whose int8
   rescaling differs. STRIDED_SLICE's begin/end masks and negative indices are resolved on import.
+- TRANSPOSE_CONV becomes a ConvTranspose2d with explicit pads (SAME: TFLite Micro's, from the
+  output size) and output_padding for rows past the last tap; RESIZE_NEAREST_NEIGHBOR and
+  RESIZE_BILINEAR keep their align_corners / half_pixel_centers.
 - Names are short and positional (`conv3`, `conv3.weight`, `conv3.bias`, graph input `input`),
   not TFLite's long scoped names, which would only add bytes to the container.
 
@@ -356,6 +359,48 @@ class _Importer:
             begin[k], end[k] = min(max(b, 0), d), min(max(e, 0), d)
         self.emit("StridedSlice", [x], self.fresh("slice"), out, begin=begin, end=end, strides=strides)
 
+    def transpose_conv(self, code, o, ins, out):
+        """TRANSPOSE_CONV (inputs: output shape, OHWI weights, input, optional bias): SAME pads as
+        TFLite Micro computes them from the output size, VALID none; rows past the taps are
+        output_padding."""
+        x, w = self.activation(ins[2]), ins[1]
+        _, h, wd, _ = self.rank(x, 4, "input")
+        name = self.fresh("tconv")
+        data = self.buffer(w)
+        if data is None or data.ndim != 4 or 0 in data.shape:
+            raise self.fail("weights must be constant, [O, KH, KW, I]")
+        wq = self.quant(w)
+        if wq is None or np.any(wq.zero_point != 0):
+            raise self.fail("weights need symmetric quantization (zero point 0), as TFLite's int8 kernels")
+        _, kh, kw, _ = data.shape
+        (sh, sw), _ = self.window(o, (kh, kw), (1, 1))
+        want = self.buffer(ins[0])
+        want = tuple(int(v) for v in np.ravel(want)) if want is not None else self.shape(out)
+        if len(want) != 4:
+            raise self.fail(f"output shape {want}; rank 4 expected")
+        attrs = {}
+        for (size, k, s, out_size), key in zip(((h, kh, sh, want[1]), (wd, kw, sw, want[2])), "hw"):
+            lo = _same_padding(out_size, k, s, 1)[0] if o["Padding"] == SAME else 0
+            rest = (size - 1) * s + k - lo - out_size
+            attrs[key] = (lo, max(rest, 0), max(-rest, 0))
+        args = [x, self.constant(w, f"{name}.weight", data, wq)]
+        if len(ins) > 3 and ins[3] >= 0:
+            args.append(self.bias(ins[3], name, x, wq))
+        (pt, pb, oph), (pl, pr, opw) = attrs["h"], attrs["w"]
+        self.emit("ConvTranspose2d", args, name, out, o["FusedActivationFunction"], stride=(sh, sw),
+                  padding=(pt, pb, pl, pr), output_padding=(oph, opw))
+
+    def resize(self, code, o, ins, out):
+        """RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR to a constant size."""
+        self.same_params(ins[0], out, code)
+        size = self.buffer(ins[1])
+        if size is None or np.size(size) != 2:
+            raise self.fail(f"{code} needs a constant size of 2 entries")
+        op = "ResizeNearest" if code == "RESIZE_NEAREST_NEIGHBOR" else "ResizeBilinear"
+        self.emit(op, [self.activation(ins[0])], self.fresh("resize"), out,
+                  size=tuple(int(v) for v in np.ravel(size)), align_corners=bool(o["AlignCorners"]),
+                  half_pixel_centers=bool(o["HalfPixelCenters"]))
+
     def run(self) -> Graph:
         for n, i in enumerate(self.model.inputs):
             self.check_int(i)
@@ -388,6 +433,8 @@ OPS: dict[str, tuple[int, Callable]] = {
     "LEAKY_RELU": (1, _Importer.leaky_relu), "GELU": (1, _Importer.gelu),
     **{code: (2, _Importer.reduce) for code in REDUCE},
     "TRANSPOSE": (2, _Importer.transpose), "STRIDED_SLICE": (4, _Importer.strided_slice),
+    "RESIZE_NEAREST_NEIGHBOR": (2, _Importer.resize), "RESIZE_BILINEAR": (2, _Importer.resize),
+    "TRANSPOSE_CONV": (3, _Importer.transpose_conv),
 }
 
 

@@ -14,7 +14,10 @@ generated schema functions of the `tflite` package (no TensorFlow). What is emit
   HARD_SWISH; LeakyReLU: LEAKY_RELU (alpha); ELU (alpha 1): ELU; GELU: GELU (approximate "tanh" ->
   approximate true). TFLite Micro has no GELU kernel: desktop TFLite runs it bit-exact.
   Mean, Sum, ReduceMax: MEAN, SUM, REDUCE_MAX (axes as an int32 constant, keep_dims); Transpose:
-  TRANSPOSE; StridedSlice: STRIDED_SLICE (begin, end, strides as int32 constants, no masks).
+  TRANSPOSE; StridedSlice: STRIDED_SLICE (begin, end, strides as int32 constants, no masks);
+  ResizeNearest, ResizeBilinear: RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR (size as an int32
+  constant); ConvTranspose2d:
+  TRANSPOSE_CONV (top / left pads TFLite cannot express: a STRIDED_SLICE after it).
 - A ReLU/ReLU6 whose input comes from a Conv2d, Linear, Add, Sub, Mul or pool with the same quantization
   parameters, and feeds nothing else, is fused into that op (levin's fused-activation
   convention, `levin.quant.plan`): TFLite clamps once, which equals levin's two clamps.
@@ -304,6 +307,53 @@ class _Writer:
             return fb.StridedSliceOptionsEnd(b)
         self.op(fb.BuiltinOperator.STRIDED_SLICE, ins, [out], fb.BuiltinOptions.StridedSliceOptions, opts)
 
+    def conv_transpose(self, node: Node, out: int, act: int) -> None:
+        """TRANSPOSE_CONV: SAME when the top / left pads are those TFLite computes from the output
+        size, VALID when they are 0, else VALID to a larger map and a STRIDED_SLICE off its top / left."""
+        x, w, y = self.g.tensors[node.inputs[0]], self.g.tensors[node.inputs[1]], self.g.tensors[node.output]
+        n, ho, wo, o = y.shape
+        _, kh, kw, _ = w.shape
+        (sh, sw), (pt, _, pl, _) = node.attrs["stride"], node.attrs["padding"]
+        if (pt, pl) == (_same_pads(ho, kh, sh, 1)[0], _same_pads(wo, kw, sw, 1)[0]):
+            padding, full, tc_out = fb.Padding.SAME, (n, ho, wo, o), out
+        else:
+            padding, full = fb.Padding.VALID, (n, ho + pt, wo + pl, o)
+            tc_out = out if (pt, pl) == (0, 0) else self.tensor(f"{node.name}.full", full, quant_from=y)
+        bias = [self.const(node.inputs[2])] if len(node.inputs) > 2 else [-1]
+        ins = [self.tensor(f"{node.name}.output_shape", data=np.array(full, np.int32)), self.const(w.name),
+               self.tensor(x.name)] + bias
+
+        def opts(b):
+            fb.TransposeConvOptionsStart(b)
+            fb.TransposeConvOptionsAddPadding(b, padding)
+            fb.TransposeConvOptionsAddStrideW(b, sw)
+            fb.TransposeConvOptionsAddStrideH(b, sh)
+            fb.TransposeConvOptionsAddFusedActivationFunction(b, act)
+            return fb.TransposeConvOptionsEnd(b)
+        self.op(fb.BuiltinOperator.TRANSPOSE_CONV, ins, [tc_out], fb.BuiltinOptions.TransposeConvOptions, opts)
+        if tc_out != out:
+            def slice_opts(b):
+                fb.StridedSliceOptionsStart(b)
+                return fb.StridedSliceOptionsEnd(b)
+            cut = [self.tensor(f"{node.name}.{k}", data=np.array(v, np.int32)) for k, v in
+                   (("begin", (0, pt, pl, 0)), ("end", full), ("strides", (1, 1, 1, 1)))]
+            self.op(fb.BuiltinOperator.STRIDED_SLICE, [tc_out] + cut, [out],
+                    fb.BuiltinOptions.StridedSliceOptions, slice_opts)
+
+    def resize(self, node: Node, out: int, act: int) -> None:
+        """RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR: the output size as an int32 constant."""
+        a = node.attrs
+        kind = "ResizeNearestNeighbor" if node.op == "ResizeNearest" else "ResizeBilinear"
+
+        def opts(b):
+            getattr(fb, f"{kind}OptionsStart")(b)
+            getattr(fb, f"{kind}OptionsAddAlignCorners")(b, a["align_corners"])
+            getattr(fb, f"{kind}OptionsAddHalfPixelCenters")(b, a["half_pixel_centers"])
+            return getattr(fb, f"{kind}OptionsEnd")(b)
+        code = fb.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR if kind != "ResizeBilinear" else fb.BuiltinOperator.RESIZE_BILINEAR
+        self.op(code, [self.tensor(node.inputs[0]), self.tensor(f"{node.name}.size", data=np.array(a["size"], np.int32))],
+                [out], getattr(fb.BuiltinOptions, f"{kind}Options"), opts)
+
     # -- flatbuffer -------------------------------------------------------------------------
     def _vector(self, start, items) -> int:
         start(self.b, len(items))
@@ -409,6 +459,7 @@ OPS: dict[str, Callable] = {
     "LeakyReLU": _Writer.leaky_relu, "ELU": _Writer.elu, "GELU": _Writer.gelu,
     **{op: _Writer.reduce for op in REDUCE},
     "Transpose": _Writer.transpose, "StridedSlice": _Writer.strided_slice,
+    "ResizeNearest": _Writer.resize, "ResizeBilinear": _Writer.resize, "ConvTranspose2d": _Writer.conv_transpose,
 }
 
 

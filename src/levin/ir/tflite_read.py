@@ -68,6 +68,10 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **{code: ("ReducerOptions", {"KeepDims": False}) for code in ("MEAN", "SUM", "REDUCE_MAX")},
     "STRIDED_SLICE": ("StridedSliceOptions", {"BeginMask": 0, "EndMask": 0, "EllipsisMask": 0,
                                               "NewAxisMask": 0, "ShrinkAxisMask": 0, "Offset": False}),
+    "RESIZE_NEAREST_NEIGHBOR": ("ResizeNearestNeighborOptions", {"AlignCorners": False, "HalfPixelCenters": False}),
+    "RESIZE_BILINEAR": ("ResizeBilinearOptions", {"AlignCorners": False, "HalfPixelCenters": False}),
+    "TRANSPOSE_CONV": ("TransposeConvOptions", {"Padding": 0, "StrideW": 0, "StrideH": 0,
+                                                "FusedActivationFunction": 0}),
 }
 
 

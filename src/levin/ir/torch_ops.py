@@ -137,8 +137,10 @@ def _fold_bn(w: np.ndarray, b: np.ndarray | None, bn: nn.Module):
     return w, ((0.0 if b is None else b) - mean) * scale + beta
 
 
-def _params(m: nn.Module, cap, node):
-    w = m.weight.detach().double().numpy()
+def _params(m: nn.Module, cap, node, w: np.ndarray | None = None):
+    """(weight, bias) of `m`, with the BatchNorm after it folded in; `w`: the weight in another
+    layout, output channels first (a ConvTranspose2d's, made OHWI)."""
+    w = m.weight.detach().double().numpy() if w is None else w
     b = None if m.bias is None else m.bias.detach().double().numpy()
     bn = cap.bn_into.get(node)
     if bn is not None and bn.running_mean is None:
@@ -171,6 +173,24 @@ def _conv(cap, node, a, rank: int = 4):
         inputs.append(cap.constant(f"{name}.bias", b))
     out = cap.emit(node, "Conv2d", inputs, name, stride=_spatial(m.stride, rank, 1), padding=pads,
                    dilation=dilation, groups=m.groups)
+    return Value(out, True)
+
+
+def _conv_transpose(cap, node, a):
+    """nn.ConvTranspose2d (groups 1, dilation 1): weights IOHW -> OHWI, the BatchNorm after it folded."""
+    m = cap.module(node)
+    x = _feature_map(cap, node, a, 4)
+    if m.groups != 1 or _pair(m.dilation) != (1, 1) or m.padding_mode != "zeros":
+        raise _fail(cap, node, f"groups={m.groups}, dilation={m.dilation}, padding_mode="
+                               f"{m.padding_mode!r}: only groups 1, dilation 1, zeros are supported")
+    name = cap.node_name(node)
+    w, b = _params(m, cap, node, m.weight.detach().double().numpy().transpose(1, 2, 3, 0))
+    inputs = [x.name, cap.constant(f"{name}.weight", w)]
+    if b is not None:
+        inputs.append(cap.constant(f"{name}.bias", b))
+    ph, pw = _pair(m.padding)
+    out = cap.emit(node, "ConvTranspose2d", inputs, name, stride=_pair(m.stride), padding=(ph, ph, pw, pw),
+                   output_padding=_pair(m.output_padding))
     return Value(out, True)
 
 
@@ -498,6 +518,59 @@ def _softmax(cap, node, a):
     return Value(cap.emit(node, "Softmax", [x.name], axis=axis), x.nchw, x.perm)
 
 
+_RESIZE_ARGS = ("size", "scale_factor", "recompute_scale_factor")
+
+
+def _interpolate(cap, node, a):
+    """F.interpolate / nn.Upsample / nn.UpsamplingNearest2d / nn.UpsamplingBilinear2d on an NCHW
+    map, to the traced output size: mode "nearest" ("nearest-exact": half-pixel centers) is a
+    ResizeNearest, "bilinear" a ResizeBilinear (`_bilinear`). For nearest, torch's
+    source indices (its scale may be 1 / scale_factor, not in / out) must be TFLite's: checked by
+    resizing a ramp of pixel numbers with torch itself."""
+    from levin.ops.resize import source_index
+
+    x = _feature_map(cap, node, a, 4)
+    mode = a.get("mode", "nearest")
+    if isinstance(a.get("scale_factor"), fx.Node):
+        raise _fail(cap, node, "scale_factor must be a number, not a tensor")
+    if a.get("antialias"):
+        raise _fail(cap, node, "antialias=True is not supported")
+    _, _, h, w = _shape(a["input"])
+    oh, ow = cap.torch_shape(node)[2:]
+    if a.get("size") is not None:       # a size read off another tensor (x.shape[2:]) is traced
+        a = {**a, "size": (oh, ow)}
+    if mode == "bilinear":
+        return _bilinear(cap, node, a, x, (h, w), (oh, ow))
+    if mode not in ("nearest", "nearest-exact"):
+        raise _fail(cap, node, f"mode={mode!r} is not supported; use 'nearest', 'nearest-exact' or 'bilinear'")
+    half = mode == "nearest-exact"
+    ramp = torch.arange(h * w, dtype=torch.float32).reshape(1, 1, h, w)
+    got = F.interpolate(ramp, mode=mode, **{k: a.get(k) for k in _RESIZE_ARGS})[0, 0].numpy()
+    want = source_index(oh, h, False, half)[:, None] * w + source_index(ow, w, False, half)[None, :]
+    if got.shape != want.shape or not np.array_equal(got, want):
+        raise _fail(cap, node, f"torch picks other source pixels for scale_factor "
+                               f"{a.get('scale_factor')} than TFLite's resize to {oh}x{ow}; pass "
+                               f"size=({oh}, {ow}) (or recompute_scale_factor=True) instead")
+    return Value(cap.emit(node, "ResizeNearest", [x.name], size=(oh, ow), half_pixel_centers=half), True)
+
+
+def _bilinear(cap, node, a, x: Value, hw, out_hw):
+    """mode "bilinear": align_corners False is TFLite's half_pixel_centers. torch's scale may be
+    1 / scale_factor, not in / out: checked on a ramp against levin's float kernel."""
+    from levin import ops
+
+    ac = bool(a.get("align_corners"))
+    attrs = dict(size=tuple(out_hw), align_corners=ac, half_pixel_centers=not ac)
+    (h, w), (oh, ow) = hw, out_hw
+    ramp = torch.arange(h * w, dtype=torch.float64).reshape(1, 1, h, w)
+    got = F.interpolate(ramp, mode="bilinear", align_corners=ac, **{k: a.get(k) for k in _RESIZE_ARGS})
+    want = ops.get("ResizeBilinear").evaluate(ramp.numpy().reshape(1, h, w, 1), **attrs)[..., 0]
+    if got.shape[2:] != want.shape[1:] or not np.allclose(got[0, 0].numpy(), want[0], rtol=0, atol=1e-6 * h * w):
+        raise _fail(cap, node, f"torch samples other positions for scale_factor {a.get('scale_factor')} "
+                               f"than TFLite's resize to {oh}x{ow}; pass size=({oh}, {ow}) instead")
+    return Value(cap.emit(node, "ResizeBilinear", [x.name], **attrs), True)
+
+
 def _cat(cap, node, a):
     xs = [cap.value(node, t) for t in a["tensors"]]
     if len({x.nchw for x in xs}) > 1 or any(x.perm is not None for x in xs):
@@ -584,6 +657,7 @@ def _m(handler, **attrs):
 _POOL = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 MODULES: dict[type, tuple] = {
     nn.Conv2d: _m(_conv), nn.Conv1d: _m(partial(_conv, rank=3)), nn.Linear: _m(_linear),
+    nn.ConvTranspose2d: _m(_conv_transpose),
     nn.BatchNorm1d: _m(_batchnorm), nn.BatchNorm2d: _m(_batchnorm),
     nn.ReLU: _m(unary("ReLU")), nn.ReLU6: _m(unary("ReLU6")),
     nn.Sigmoid: _m(unary("Sigmoid")), nn.Tanh: _m(unary("Tanh")),
@@ -607,6 +681,9 @@ MODULES: dict[type, tuple] = {
     nn.Softmax: _m(_softmax, dim="dim"),
     nn.Dropout: _m(_identity), nn.Dropout1d: _m(_identity), nn.Dropout2d: _m(_identity),
     nn.AlphaDropout: _m(_identity), nn.Identity: _m(_identity),
+    **{t: _m(_interpolate, size="size", scale_factor="scale_factor", mode="mode",
+            recompute_scale_factor="recompute_scale_factor", align_corners="align_corners")
+       for t in (nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d)},
 }
 
 # target -> (display name, handler, argument names, defaults)
@@ -652,6 +729,10 @@ _F = [
     ("pad", (F.pad,), _pad, ("input", "pad", "mode", "value"), {"mode": "constant", "value": None}),
     ("softmax", (F.softmax, torch.softmax), _softmax, ("input", "dim"), {"dim": None}),
     ("cat", (torch.cat, torch.concat), _cat, ("tensors", "dim"), {"dim": 0}),
+    ("interpolate", (F.interpolate,), _interpolate,
+     ("input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias"),
+     {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None,
+      "recompute_scale_factor": None, "antialias": False}),
     ("dropout", (F.dropout, F.dropout2d), _identity, ("input",), {}),
     ("permute", (torch.permute,), _permute, ("input", "dims"), {}),
     ("transpose", (torch.transpose,), _permute, ("input", "dim0", "dim1"), {}),

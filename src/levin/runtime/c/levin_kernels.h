@@ -58,6 +58,17 @@ typedef struct {
     int32_t dims[4], strides[4], offset;
 } levin_strided_copy_params;
 
+/* RESIZE_NEAREST_NEIGHBOR: [batches, in_h, in_w, channels] -> [batches, out_h, out_w, channels]. */
+typedef struct {
+    int32_t batches, in_h, in_w, channels, out_h, out_w;
+} levin_resize_params;
+
+/* TRANSPOSE_CONV: input pixel (iy, ix) reaches output (iy * stride_h - pad_top + ky, ...). */
+typedef struct {
+    int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w;
+    int32_t stride_h, stride_w, pad_top, pad_left, in_zp, out_zp;
+} levin_conv_transpose_params;
+
 /* zp_out + (x - zp_in) * multiplier * 2^(shift - 31), clamped: ReLU/ReLU6 and int8 requantize. */
 typedef struct {
     int32_t in_zp, out_zp, multiplier, shift, act_min, act_max;
@@ -103,10 +114,23 @@ levin_status levin_linear_s8(const levin_linear_params *p, const int8_t *in, con
                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                              int8_t *out, uint8_t *scratch);
 
+/* TFLite reference_integer_ops::TransposeConv (OHWI weights, groups 1). bias may be NULL. */
+uint32_t levin_conv_transpose2d_s8_scratch_size(const levin_weights *w);
+levin_status levin_conv_transpose2d_s8(const levin_conv_transpose_params *p, const int8_t *in,
+                                       const levin_weights *w, const int32_t *bias,
+                                       const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                                       uint8_t *scratch);
+
 void levin_max_pool_s8(const levin_pool_params *p, const int8_t *in, int8_t *out);
 void levin_avg_pool_s8(const levin_pool_params *p, const int8_t *in, int8_t *out);
 void levin_reduce_s8(const levin_reduce_params *p, const int8_t *in, int8_t *out);
 void levin_strided_copy_s8(const levin_strided_copy_params *p, const int8_t *in, int8_t *out);
+/* Output pixel (y, x) = input pixel (ys[y], xs[x]) (ys: out_h entries in 0..in_h-1, xs likewise). */
+void levin_resize_nearest_s8(const levin_resize_params *p, const int32_t *ys, const int32_t *xs,
+                             const int8_t *in, int8_t *out);
+/* ys: (y0, y1, py) per output row, py the source row in 1/1024; xs likewise per column. */
+void levin_resize_bilinear_s8(const levin_resize_params *p, const int32_t *ys, const int32_t *xs,
+                              const int8_t *in, int8_t *out);
 
 void levin_rescale_s8(const levin_rescale_params *p, const int8_t *in, int8_t *out, uint32_t n);
 /* out[i] = table[in[i] + 128] (Sigmoid, Tanh: 256-entry tables made by the generator). */
