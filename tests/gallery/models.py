@@ -179,12 +179,45 @@ class LeakyEluCNN(nn.Module):
         return self.fc(h.flatten(1))
 
 
+# -- a conv autoencoder with ConvTranspose2d, and a small UNet ----------------------------------------
+class ConvAutoencoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(conv_bn(1, 8, stride=2, act=nn.ReLU), conv_bn(8, 16, stride=2, act=nn.ReLU))
+        self.dec = nn.Sequential(nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1, bias=False),
+                                 nn.BatchNorm2d(8), nn.ReLU(),
+                                 nn.ConvTranspose2d(8, 1, 4, stride=2, padding=1))
+
+    def forward(self, x):
+        return self.dec(self.enc(x))
+
+
+class TinyUNet(nn.Module):
+    def __init__(self, classes: int = 3):
+        super().__init__()
+        self.down1 = conv_bn(3, 8, act=nn.ReLU)
+        self.down2 = conv_bn(8, 16, stride=2, act=nn.ReLU)
+        self.bottom = conv_bn(16, 16, stride=2, act=nn.ReLU)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.mid = conv_bn(32, 16, act=nn.ReLU)
+        self.out = nn.Conv2d(24, classes, 1)
+
+    def forward(self, x):
+        d1 = self.down1(x)
+        d2 = self.down2(d1)
+        h = self.mid(torch.cat([self.up(self.bottom(d2)), d2], 1))
+        h = nn.functional.interpolate(h, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.out(torch.cat([h, d1], 1))
+
+
 GALLERY = {
     "mobilenetv2_035": (lambda: MobileNetV2(0.35, 2), (3, 96, 96)),
     "mcunet_se": (MCUNetSE, (3, 64, 64)),
     "efficientnet_lite": (EfficientNetLite, (3, 64, 64)),
     "har_cnn1d": (HARCNN1d, (3, 128)),
     "leaky_elu_cnn": (LeakyEluCNN, (1, 32, 32)),
+    "conv_autoencoder": (ConvAutoencoder, (1, 32, 32)),
+    "tiny_unet": (TinyUNet, (3, 32, 32)),
 }
 
 

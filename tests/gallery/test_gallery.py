@@ -38,7 +38,9 @@ OPS = {"mobilenetv2_035": {"Conv2d", "ReLU6", "Add", "GlobalAvgPool", "Linear"},
        "mcunet_se": {"Hardswish", "Hardsigmoid", "Mul", "ReLU", "GlobalAvgPool", "Add"},
        "efficientnet_lite": {"SiLU", "Add", "GlobalAvgPool"},
        "har_cnn1d": {"Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool", "Linear"},
-       "leaky_elu_cnn": {"LeakyReLU", "ELU", "Transpose", "MaxPool2d"}}
+       "leaky_elu_cnn": {"LeakyReLU", "ELU", "Transpose", "MaxPool2d"},
+       "conv_autoencoder": {"Conv2d", "ConvTranspose2d", "ReLU"},
+       "tiny_unet": {"ResizeNearest", "ResizeBilinear", "Concat", "Conv2d"}}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -56,6 +58,8 @@ def test_integer_graph_tracks_float_model(name, quantized):
     got = reference.dequantize_output(igraph, reference.run(igraph, codes.reshape((len(codes),) + shape))[igraph.outputs[0]])
     with torch.no_grad():
         want = model(x).numpy()
+    if got.ndim == 4:                        # a dense (image) output: NHWC -> torch's NCHW
+        got = got.transpose(0, 3, 1, 2)
     assert np.abs(got.reshape(want.shape) - want).max() <= 0.15 * np.abs(want).max()
 
 
