@@ -67,8 +67,9 @@ def parse_weights(body: bytes, t: Tensor, cname: str) -> tuple[dict[str, Any], d
     if flags & SPARSE:
         blob = r.blob("positions")
         head = sparse.read_head(blob, n)
+        nnz = head.nnz if head.nnz is not None else int(sparse.decode_positions(blob, n).sum())
         w.update(pos_method=head.method, pos_states=head.states, gap_bits=head.gap_bits,
-                 pos_symbols=head.symbols, nnz=int(sparse.decode_positions(blob, n).sum()))
+                 pos_symbols=head.symbols, nnz=nnz)
         if head.model is not None:
             w["pos_model"] = _model_fields(head.model, cname + "_pos", arrays)
         if len(blob) > head.payload:

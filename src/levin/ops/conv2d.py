@@ -77,12 +77,8 @@ def reference(node, args, ins, out, single_round=False):
 
 
 def prepare(ctx, node, k: int) -> dict:
-    g, a = ctx.graph, node.attrs
-    n, h, w, c = g.tensors[node.inputs[0]].shape
-    _, ho, wo, o = g.tensors[node.output].shape
-    _, kh, kw, _ = g.tensors[node.inputs[1]].shape
-    if max(kh, kw) > 255:
-        raise GraphError(f"node {node.name!r}: kernels up to 255 wide are supported, got {kh}x{kw}")
+    a = node.attrs
+    (n, h, w, c), (_, ho, wo, o), (kh, kw) = cparams.conv_geometry(ctx, node)
     d = cparams.weighted(ctx, node, k, 5)
     d["params"] = dict(in_h=h, in_w=w, in_c=c, out_h=ho, out_w=wo, out_c=o, kernel_h=kh, kernel_w=kw,
                        stride_h=a["stride"][0], stride_w=a["stride"][1], dilation_h=a["dilation"][0],

@@ -31,6 +31,16 @@ def rescale(t_in, t_out, lo: int, hi: int, float_ratio: bool) -> dict[str, int]:
             "act_max": hi, "rescale": int(not same)}
 
 
+def conv_geometry(ctx, node) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, int]]:
+    """(input NHWC, output NHWC, (kh, kw)) of a conv-like node whose weights are [O, KH, KW, I];
+    the C kernels keep tap coordinates in bytes, so kernels are at most 255 wide."""
+    g = ctx.graph
+    kh, kw = g.tensors[node.inputs[1]].shape[1:3]
+    if max(kh, kw) > 255:
+        raise GraphError(f"node {node.name!r}: kernels up to 255 wide are supported, got {kh}x{kw}")
+    return g.tensors[node.inputs[0]].shape, g.tensors[node.output].shape, (kh, kw)
+
+
 def weighted(ctx, node, k: int, sparse_factor: int) -> dict:
     """What a conv's or fully connected's template needs: weights (as the C reader reads them),
     per-channel multipliers and shifts, bias, buffers and zero points."""

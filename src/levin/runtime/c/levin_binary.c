@@ -4,13 +4,8 @@
 
 typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_MAX, BIN_MIN } binary_op;
 
-/* `run` is inlined into each public kernel so that `op` is a constant there and the switch in
- * `one` disappears from the inner loop (at -Os a compiler would otherwise keep one shared copy). */
-#if defined(__GNUC__)
-#define LEVIN_SPECIALIZE __attribute__((always_inline)) inline
-#else
-#define LEVIN_SPECIALIZE inline
-#endif
+/* `run` is inlined into each public kernel (LEVIN_ALWAYS_INLINE) so that `op` is a constant there
+ * and the switch in `one` disappears from the inner loop. */
 
 static int8_t add_one(const levin_add_params *p, int32_t a, int32_t b, int negate) {
     const int32_t v1 = (a + p->input1_offset) * (1 << p->left_shift);
@@ -28,7 +23,7 @@ static int8_t mul_one(const levin_mul_params *p, int32_t a, int32_t b) {
     return (int8_t)levin_clamp(o, p->act_min, p->act_max);
 }
 
-static LEVIN_SPECIALIZE int8_t one(binary_op op, const void *p, int8_t a, int8_t b) {
+static LEVIN_ALWAYS_INLINE int8_t one(binary_op op, const void *p, int8_t a, int8_t b) {
     switch (op) {
     case BIN_ADD: return add_one((const levin_add_params *)p, a, b, 0);
     case BIN_SUB: return add_one((const levin_add_params *)p, a, b, 1);
@@ -39,7 +34,7 @@ static LEVIN_SPECIALIZE int8_t one(binary_op op, const void *p, int8_t a, int8_t
 }
 
 /* The output in order, dims[3] a contiguous row; each input read at its own strides. */
-static LEVIN_SPECIALIZE void run(binary_op op, const void *p, const levin_broadcast *b,
+static LEVIN_ALWAYS_INLINE void run(binary_op op, const void *p, const levin_broadcast *b,
                                   const int8_t *in1, const int8_t *in2, int8_t *out) {
     int32_t i0, i1, i2, i3;
     for (i0 = 0; i0 < b->dims[0]; ++i0) {

@@ -26,6 +26,14 @@ typedef enum {
 /* Printable name of a status (never NULL). */
 const char *levin_status_str(levin_status status);
 
+/* A small function a kernel's inner loop calls: inlined even at -Os, where a compiler would
+ * otherwise keep one out-of-line copy (a call per element costs more than the body). */
+#if defined(__GNUC__)
+#define LEVIN_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define LEVIN_ALWAYS_INLINE inline
+#endif
+
 #define LEVIN_INT32_MIN (-2147483647 - 1)
 #define LEVIN_INT32_MAX 2147483647
 

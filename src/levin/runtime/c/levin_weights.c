@@ -29,14 +29,7 @@ static uint32_t value_count(const levin_weights *w) {
 }
 
 /* Symbol i of a bit-packed stream: the `bits`-bit field at stream bits [i*bits, (i+1)*bits). */
-/* Inlined into the reader's loops even at -Os (a call per weight costs more than the body). */
-#if defined(__GNUC__)
-#define LEVIN_HOT_INLINE __attribute__((always_inline)) inline
-#else
-#define LEVIN_HOT_INLINE inline
-#endif
-
-static LEVIN_HOT_INLINE uint32_t packed_field(const uint8_t *data, uint32_t i, uint32_t bits) {
+static LEVIN_ALWAYS_INLINE uint32_t packed_field(const uint8_t *data, uint32_t i, uint32_t bits) {
     const uint32_t at = i * bits;
     const uint32_t sh = at & 7u;
     uint32_t v = (uint32_t)data[at >> 3] >> sh;
