@@ -96,7 +96,7 @@ def check_plan(g: Graph, plan: ArenaPlan) -> None:
         kind = ops.get(node.op).kind
         assert src in node.inputs and pl.offset == p[src].offset - pl.shift
         if pl.shift or kind == "compute":            # streamed: far enough ahead of its input
-            assert src == node.inputs[0] and pl.shift >= stream_shift(g, node) and pl.shift % plan.alignment == 0
+            assert src == node.inputs[0] and pl.shift >= stream_shift(g, node, pl.ahead) and pl.shift % plan.alignment == 0
         else:
             assert kind in ("alias", "elementwise")
         if kind != "alias":                          # everything in the buffer so far is dead after
@@ -238,7 +238,13 @@ def _run_streamed(g, x, shift, weights):
         for ox in range(wo):
             for o in range(co):
                 truth[(oy * wo + ox) * co + o] = pixel(x.ravel(), oy, ox, o)
-                buf[(oy * wo + ox) * co + o] = pixel(buf[shift:], oy, ox, o) + 10**6
+    # A conv writes pixel q + 1 while it still reads pixel q (pairs): write it first, the worst case.
+    ahead = 1 if node.op == "Conv2d" else 0
+    for q in range(ho * wo):
+        early = slice((q + 1) * co, min(q + 1 + ahead, ho * wo) * co)
+        buf[early] = truth[early] + 10**6
+        for o in range(co):
+            buf[q * co + o] = pixel(buf[shift:], q // wo, q % wo, o) + 10**6
     return buf[:truth.size] - 10**6, truth
 
 
@@ -263,13 +269,13 @@ def test_stream_shift_never_overwrites_input_still_to_be_read(op, h, w, c, cout,
 
 
 def test_stream_shift_by_hand():
-    # 3x3, padding 1: pixel (y, x) writes up to input pixel (y, x + 1) and still needs (y - 1, x - 1):
-    # the output must lead by W + 2 pixels (float32 graphs: 4 bytes an element).
+    # 3x3, padding 1: pixel (y, x) writes up to input pixel (y, x + 2) (conv pixels go in pairs)
+    # and still needs (y - 1, x - 1): the output must lead by W + 3 pixels (float32: 4 bytes each).
     g = _window_graph("Conv2d", (1, 8, 8, 4), 4, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 1)
-    assert stream_shift(g, g.nodes[0]) == (8 + 2) * 4 * 4
-    # 1x1 expanding 2 -> 6 channels over P pixels: the last pixel bounds it, P*6 - (P-1)*2.
+    assert stream_shift(g, g.nodes[0]) == (8 + 3) * 4 * 4
+    # 1x1 expanding 2 -> 6 channels over P pixels: the pair before the last bounds it, P*6 - (P-2)*2.
     g = _window_graph("Conv2d", (1, 3, 3, 2), 6, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1)
-    assert stream_shift(g, g.nodes[0]) == (9 * 6 - 8 * 2) * 4
+    assert stream_shift(g, g.nodes[0]) == (9 * 6 - 7 * 2) * 4
     # a 2x2 stride-2 pool shrinks 4x: only its first pixel leads (pixels are written whole).
     g = _window_graph("MaxPool2d", (1, 8, 8, 4), 4, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 1)
     assert stream_shift(g, g.nodes[0]) == 4 * 4
@@ -289,6 +295,21 @@ def test_streaming_a_chain_of_convs_shrinks_the_arena():
     assert streamed.arena_bytes == tensor + 3 * lead
     assert [streamed.tensors[f"c{k}"].shift for k in range(3)] == [lead] * 3
     assert plan_memory(g, streamed=["c1"]).tensors["c0"].shift == 0   # only the nodes named
+
+
+def test_a_conv_writes_ahead_only_where_the_lead_is_free():
+    # c0 streams after a 16x wider tensor made the peak: its lead for pixel pairs costs nothing.
+    # In the chain above every extra byte of lead would grow the arena: no pairs there.
+    g = Graph("ahead")
+    t = g.add_input("x", (1, 8, 8, 4))
+    t = g.add_node("Conv2d", [t, g.add_constant("w_wide", np.zeros((64, 1, 1, 4), F32))], "wide")
+    t = g.add_node("Conv2d", [t, g.add_constant("w_narrow", np.zeros((4, 1, 1, 64), F32))], "narrow")
+    g.mark_output(g.add_node("Conv2d", [t, g.add_constant("w0", np.zeros((4, 3, 3, 4), F32))], "c0", padding=1))
+    plan = plan_memory(g, alignment=16, streamed=["c0"])
+    check_plan(g, plan)
+    assert plan.tensors["c0"].reuses == "narrow" and plan.tensors["c0"].ahead == 1
+    assert plan.tensors["c0"].shift == stream_shift(g, g.nodes[2], 1) == (8 + 3) * 4 * 4
+    assert plan.arena_bytes == plan_memory(g, alignment=16).arena_bytes
 
 
 def test_fully_connected_and_softmax_do_not_stream():

@@ -45,6 +45,7 @@ class Placement:
     last: int                 # last step that reads it (len(nodes): a graph output)
     reuses: str | None = None # tensor whose buffer this one takes over (alias, in place, streamed)
     shift: int = 0            # streamed: bytes it starts before `reuses` (stream_shift, aligned)
+    ahead: int = 0            # streamed: pixels its kernel may write past the one it reads (pairs)
 
 
 @dataclass
@@ -100,13 +101,15 @@ def _align(n: int, a: int) -> int:
     return -(-n // a) * a
 
 
-def stream_shift(graph: Graph, node: Node) -> int | None:
+def stream_shift(graph: Graph, node: Node, ahead: int | None = None) -> int | None:
     """Bytes by which `node`'s output must start *before* its input for the node to run streamed:
     its kernel writes the output pixel after pixel (NHWC order) and reads, for each pixel, a
     window of input rows and columns that never moves backwards. The output may then overwrite
     input no later pixel reads: write pixel p at out + p*C_out only where every byte below
-    out + (p+1)*C_out lies before the first input byte any pixel >= p still reads. None for ops
-    that do not work this way (fully connected, softmax, concat: each output reads everything).
+    out + (p+1)*C_out lies before the first input byte any pixel >= p still reads. A kernel that
+    writes `ahead` pixels past the one it reads (default: the op's `stream_ahead`; conv pixel
+    pairs) moves that bound by as many pixels. None for ops that do not work this way (fully
+    connected, softmax, concat: each output reads everything).
     """
     op = ops.get(node.op)
     if op.streams == "never":
@@ -123,7 +126,8 @@ def stream_shift(graph: Graph, node: Node) -> int | None:
     first = (rows[:, None] * w + cols[None, :]) * c_in * item          # first byte each pixel reads
     first = np.where(row_ok[:, None] & col_ok[None, :], first, np.iinfo(np.int64).max).ravel()
     still_read = np.minimum.accumulate(first[::-1])[::-1]               # by pixel p or any later one
-    written = (np.arange(1, ho * wo + 1, dtype=np.int64)) * c_out * y.dtype.itemsize
+    ahead = op.stream_ahead if ahead is None else ahead
+    written = np.minimum(np.arange(1, ho * wo + 1, dtype=np.int64) + ahead, ho * wo) * c_out * y.dtype.itemsize
     return max(0, int((written - still_read).max()))
 
 
@@ -141,28 +145,36 @@ def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool 
 
     `streamed` names the nodes whose C kernels may run streamed (`stream_shift`). The planner
     tries them largest input + output first and keeps each that does not grow the arena (one
-    stream alone seldom lowers a peak that several steps share).
+    stream alone seldom lowers a peak that several steps share); a kernel that may write ahead
+    (`Op.stream_ahead`, faster) does so only where that lead does not grow the arena either
+    (`Placement.ahead`).
     """
     if alignment < 1:
         raise LevinError(f"alignment must be >= 1, got {alignment}")
     live = lifetimes(graph)
     wanted = set(streamed)
     nbytes = {name: graph.tensors[name].nbytes for name in live}
-    shifts = {n.name: stream_shift(graph, n) for n in graph.nodes if n.name in wanted}
-    candidates = sorted((n for n in graph.nodes if shifts.get(n.name) is not None),
+    candidates = sorted((n for n in graph.nodes if n.name in wanted and stream_shift(graph, n) is not None),
                         key=lambda n: -(nbytes.get(n.inputs[0], 0) + nbytes[n.output]))
-    chosen: dict[str, int] = {}
+    chosen: dict[str, tuple[int, int]] = {}            # node -> (shift, ahead)
     best = _place(graph, live, nbytes, alignment, inplace, chosen)
     for node in candidates:
-        trial = {**chosen, node.name: _align(shifts[node.name], alignment)}
+        trial = {**chosen, node.name: (_align(stream_shift(graph, node, 0), alignment), 0)}
         plan = _place(graph, live, nbytes, alignment, inplace, trial)
         if plan.arena_bytes <= best.arena_bytes:
             best, chosen = plan, trial
+    for node in candidates:  # then a lead for writing ahead, wherever it costs nothing
+        ahead = ops.get(node.op).stream_ahead
+        if node.name in chosen and ahead:
+            trial = {**chosen, node.name: (_align(stream_shift(graph, node, ahead), alignment), ahead)}
+            plan = _place(graph, live, nbytes, alignment, inplace, trial)
+            if plan.arena_bytes <= best.arena_bytes:
+                best, chosen = plan, trial
     return best
 
 
 def _place(graph: Graph, live: dict[str, tuple[int, int]], nbytes: dict[str, int], alignment: int,
-           inplace: bool, streams: dict[str, int]) -> ArenaPlan:
+           inplace: bool, streams: dict[str, tuple[int, int]]) -> ArenaPlan:
     """Group tensors into buffers (alias, in place, streamed: fixed offsets relative to each
     other), then place the buffers greedily, largest first, each at the lowest offset where no
     member overlaps a placed tensor whose lifetime meets its own."""
@@ -175,7 +187,7 @@ def _place(graph: Graph, live: dict[str, tuple[int, int]], nbytes: dict[str, int
         return max(live[t][1] for t in members[b])
 
     for k, node in enumerate(graph.nodes):
-        kind, shift = ops.get(node.op).kind, streams.get(node.name)
+        kind, (shift, _) = ops.get(node.op).kind, streams.get(node.name, (None, 0))
         if (kind == "compute" and shift is None) or (kind == "elementwise" and not inplace):
             continue
         for i in node.inputs:
@@ -210,7 +222,8 @@ def _place(graph: Graph, live: dict[str, tuple[int, int]], nbytes: dict[str, int
         offsets[b] = at
         placed += [(at + rel[t], size[t], *live[t]) for t in ts]
     arena = max((o + s for o, s, _, _ in placed), default=0)
+    ahead = {n.output: streams[n.name][1] for n in graph.nodes if n.name in streams}
     tensors = {t: Placement(offsets[buffer_of[t]] + rel[t], nbytes[t], live[t][0], live[t][1],
-                            reuses.get(t), rel[reuses[t]] - rel[t] if t in reuses else 0)
+                            reuses.get(t), rel[reuses[t]] - rel[t] if t in reuses else 0, ahead.get(t, 0))
                for t in live}
     return ArenaPlan(arena, alignment, tensors)

@@ -43,6 +43,7 @@ import numpy as np
 from levin import intmath as im
 from levin import ops, reference, runtime
 from levin.analyze.memory import ArenaPlan, plan_memory
+from levin.codegen.fusion import fuse_activations
 from levin.codegen.weight_fields import (DENSE, FORMATS, code_weights, parse_weights, streamed,
                                          tensor_bodies)
 from levin.coding.fields import ByteReader
@@ -90,12 +91,19 @@ class ExportResult:
 
 class _Context:
     """What an op's `prepare(ctx, node, k)` may use: the graph, the arena plan, the weight bodies
-    (`weights` parses one for the C reader and records the scratch it needs), and `ptr`."""
+    (`weights` parses one for the C reader and records the scratch it needs), `ptr`, and
+    `act_range` (an op that `fuses_activation` clamps its output to it)."""
 
-    def __init__(self, graph: Graph, plan: ArenaPlan, bodies: dict[str, bytes]):
+    def __init__(self, graph: Graph, plan: ArenaPlan, bodies: dict[str, bytes],
+                 activations: dict[str, tuple[int, int]]):
         self.graph, self.plan, self.bodies = graph, plan, bodies
+        self.activations = activations
         self.chains: dict[str, str] = {}
         self.scratch = 0
+
+    def act_range(self, node: Node) -> tuple[int, int]:
+        """The output clamp of `node`: a fused ReLU's range (`codegen.fusion`), else -128..127."""
+        return self.activations.get(node.name, (-128, 127))
 
     def ptr(self, tensor: str) -> str:
         return f"(arena + {self.plan.offset(tensor)})"
@@ -191,6 +199,7 @@ def arena_plan(graph_or_lvn_path: Graph | str | Path, weight_format: str = "auto
     if weight_format not in FORMATS:
         raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
     graph, stored = _load(graph_or_lvn_path)
+    graph = fuse_activations(graph)[0]
     return _plan(graph, code_weights(graph, weight_format, stored))
 
 
@@ -208,9 +217,10 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
         raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
     graph, stored = _load(graph_or_lvn_path)
     _check_graph(graph)
+    graph, activations = fuse_activations(graph)
     bodies = code_weights(graph, weight_format, stored)
     plan = _plan(graph, bodies)
-    ctx = _Context(graph, plan, bodies)
+    ctx = _Context(graph, plan, bodies, activations)
     nodes, bindings = [], []
     for k, node in enumerate(graph.nodes):
         binding = ops.get(node.op).c

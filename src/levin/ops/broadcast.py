@@ -52,6 +52,9 @@ def prepare(ctx, node, k: int, params: dict | None) -> dict:
     """The template context of a binary op (`op_binary.c.j2`): kernel parameters, broadcast
     layout, operand pointers and the constant operands' arrays."""
     t1, t2, out = (ctx.graph.tensors[i] for i in (*node.inputs, node.output))
+    if params is not None and "act_min" in params:  # a fused ReLU (`codegen.fusion`)
+        params = {**params}
+        params["act_min"], params["act_max"] = ctx.act_range(node)
     arrays: dict[str, np.ndarray] = {}
     in1, in2 = operand(ctx, node, k, 0, arrays), operand(ctx, node, k, 1, arrays)
     return {"params": params, "bcast": layout(t1.shape, t2.shape, out.shape), "arrays": arrays,

@@ -83,8 +83,16 @@ def prepare(ctx, node, k: int) -> dict:
     d["params"] = dict(in_h=h, in_w=w, in_c=c, out_h=ho, out_w=wo, out_c=o, kernel_h=kh, kernel_w=kw,
                        stride_h=a["stride"][0], stride_w=a["stride"][1], dilation_h=a["dilation"][0],
                        dilation_w=a["dilation"][1], pad_top=a["padding"][0], pad_left=a["padding"][2],
-                       groups=a["groups"], in_zp=d["in_zp"], out_zp=d["out_zp"])
+                       groups=a["groups"], in_zp=d["in_zp"], out_zp=d["out_zp"], **d["act"],
+                       pairs=_pairs(ctx, node))
     return d
+
+
+def _pairs(ctx, node) -> int:
+    """1 when the kernel may compute pixels in pairs: its output does not stream over its input,
+    or the planner left the lead a pair needs (`stream_ahead`)."""
+    place = ctx.plan.tensors[node.output]
+    return int(place.reuses != node.inputs[0] or place.ahead >= 1)
 
 
 def _window(graph, node):
@@ -111,5 +119,5 @@ def _variant(graph, node) -> tuple[str, int]:
 CONV2D = register(Op(
     "Conv2d", (2, 3), {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}, shape,
     evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c",)),
-    window=_window, streams="weights_in_flash", macs=_macs, element_ops=_bias_adds,
+    window=_window, streams="weights_in_flash", stream_ahead=1, macs=_macs, element_ops=_bias_adds,
     code_bytes=3072, variant=_variant, weighted=True, fuses_activation=True))

@@ -43,7 +43,7 @@ def conv_geometry(ctx, node) -> tuple[tuple[int, ...], tuple[int, ...], tuple[in
 
 def weighted(ctx, node, k: int, sparse_factor: int) -> dict:
     """What a conv's or fully connected's template needs: weights (as the C reader reads them),
-    per-channel multipliers and shifts, bias, buffers and zero points."""
+    per-channel multipliers and shifts, bias, buffers, zero points and the output clamp."""
     g = ctx.graph
     x, w_t = g.tensors[node.inputs[0]], g.tensors[node.inputs[1]]
     out = g.tensors[node.output]
@@ -61,5 +61,7 @@ def weighted(ctx, node, k: int, sparse_factor: int) -> dict:
     if len(node.inputs) > 2:
         arrays[cname + "_bias"] = g.tensors[node.inputs[2]].data.astype(np.int32)
         bias = cname + "_bias"
+    act_min, act_max = ctx.act_range(node)
     return {"weights": w, "arrays": arrays, "bias": bias, "in": ctx.ptr(node.inputs[0]),
-            "out": ctx.ptr(node.output), "in_zp": sz(x)[1], "out_zp": sz(out)[1]}
+            "out": ctx.ptr(node.output), "in_zp": sz(x)[1], "out_zp": sz(out)[1],
+            "act": {"act_min": act_min, "act_max": act_max}}

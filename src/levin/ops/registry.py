@@ -58,6 +58,8 @@ class Op:
     kind: str = "compute"                  # planner: "compute" | "elementwise" | "alias"
     window: Callable[[Any, Any], tuple] | None = None   # (graph, node) -> ((kh, kw), (dh, dw)) of a
     streams: str = "never"                 # pixel-by-pixel kernel: "never" | "always" | "weights_in_flash"
+    stream_ahead: int = 0                  # pixels a streamed kernel may write past the one it still
+                                           # reads (Conv2d: 1, it computes pixels in pairs)
     macs: Callable[[Any, Any], int] = _zero          # (graph, node) -> multiply-accumulates
     element_ops: Callable[[Any, Any], int] = _zero   # (graph, node) -> other element operations
     code_bytes: int = 0                    # Thumb-2 bytes of its C kernel (estimate, until built)

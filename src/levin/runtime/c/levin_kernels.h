@@ -30,11 +30,16 @@ typedef struct {
     int32_t pad_top, pad_left;
     int32_t groups;
     int32_t in_zp, out_zp;
+    int32_t act_min, act_max; /* output clamp: -128, 127, or a fused ReLU / ReLU6 */
+    int32_t pairs;            /* 1: pixels may be computed two at a time (the second written while
+                                 the first is read: an output that streams over its input needs
+                                 the planner's lead for it, analyze/memory.py Placement.ahead) */
 } levin_conv_params;
 
 typedef struct {
     int32_t in_features, out_features;
     int32_t in_zp, out_zp;
+    int32_t act_min, act_max; /* output clamp: -128, 127, or a fused ReLU / ReLU6 */
 } levin_linear_params;
 
 typedef struct {

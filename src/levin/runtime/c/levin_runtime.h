@@ -34,6 +34,14 @@ const char *levin_status_str(levin_status status);
 #define LEVIN_ALWAYS_INLINE inline
 #endif
 
+/* A loop nest kept out of its caller: inlined into a kernel with many live values, GCC -Os
+ * spills the inner loop's accumulators and pointers to the stack on every iteration. */
+#if defined(__GNUC__)
+#define LEVIN_NOINLINE __attribute__((noinline))
+#else
+#define LEVIN_NOINLINE
+#endif
+
 #define LEVIN_INT32_MIN (-2147483647 - 1)
 #define LEVIN_INT32_MAX 2147483647
 
@@ -45,21 +53,19 @@ static inline int32_t levin_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties up. */
-static inline int32_t levin_srdhm(int32_t a, int32_t b) {
-    int64_t ab;
-    int32_t nudge;
+/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties up. gemmlowp adds a
+ * nudge of 2^30 (or 1 - 2^30 below zero) and truncates towards zero; that equals
+ * floor((a * b + 2^30) / 2^31) for every product, one shift instead of a 64-bit division. */
+static LEVIN_ALWAYS_INLINE int32_t levin_srdhm(int32_t a, int32_t b) {
     if (a == b && a == LEVIN_INT32_MIN) {
         return LEVIN_INT32_MAX;
     }
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* gemmlowp RoundingDivideByPOT: x / 2^e rounded half away from zero, e in 0..31. */
-static inline int32_t levin_rdbp(int32_t x, int32_t e) {
-    const int32_t mask = (int32_t)(((int64_t)1 << e) - 1);
+static LEVIN_ALWAYS_INLINE int32_t levin_rdbp(int32_t x, int32_t e) {
+    const int32_t mask = (int32_t)((1u << e) - 1u);
     const int32_t remainder = x & mask;
     const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> e) + (remainder > threshold ? 1 : 0);
@@ -83,7 +89,7 @@ static inline int32_t levin_srmbpot(int32_t x, int32_t e) {
 
 /* TFLite MultiplyByQuantizedMultiplier (classic double rounding): x * m * 2^(shift - 31).
  * shift in -31..30; the left shift wraps in int32 as TFLite's does. */
-static inline int32_t levin_mbqm(int32_t x, int32_t m, int32_t shift) {
+static LEVIN_ALWAYS_INLINE int32_t levin_mbqm(int32_t x, int32_t m, int32_t shift) {
     const int32_t left = shift > 0 ? shift : 0;
     const int32_t right = shift > 0 ? 0 : -shift;
     return levin_rdbp(levin_srdhm((int32_t)((uint32_t)x << left), m), right);
