@@ -1,5 +1,5 @@
 """Generated models on the Cortex-M4 under qemu: every weight format gives the numpy integer
-reference's output codes bit for bit, and the sparse kernel earns its keep at low density."""
+reference's output codes bit for bit, through every path of the conv kernels (SIMD on the M4)."""
 
 import numpy as np
 import pytest
@@ -51,11 +51,45 @@ def test_every_format_is_bit_exact_on_cortex_m4(digits, fmt, tmp_path):
     assert fw.image.rodata >= fw.code.rodata + inputs.size
 
 
-def test_sparse_runs_fewer_instructions_than_dense_at_8_percent(tmp_path):
+def test_sparse_at_8_percent_matches_dense_in_less_flash(tmp_path):
+    # Since the dense kernels went SIMD (issue 20) the sparse kernel runs ~2.3x their instructions
+    # at this density: issue 20 item 2 (sparse that pays) is open; docs/results.md has the figures.
     graph, inputs = int8_graph("digits_cnn", density=0.08, n_inputs=1, weight_bits=4)
     assert weight_density(graph) <= 0.10
     dense, fw_dense, _ = m4_outputs(graph, inputs, "int8", tmp_path / "dense")
     sparse, fw_sparse, _ = m4_outputs(graph, inputs, "sparse", tmp_path / "sparse")
     assert dense[0].output == sparse[0].output
-    assert sparse[0].instructions < dense[0].instructions
     assert fw_sparse.code.rodata < fw_dense.code.rodata
+
+
+def _kernel_paths():
+    """Every path of the conv kernels: rows (padded, strided, odd channel counts, 1x1), depthwise
+    (dilated, clipped windows), grouped (per tap), and a fully connected with odd rows."""
+    from levin.config import QuantConfig
+    from levin.ir.graph import Graph
+    from levin.quant import ptq
+    rng = np.random.default_rng(7)
+    g = Graph("paths")
+    t = g.add_input("x", (1, 9, 11, 3))
+    for k, (shape, attrs) in enumerate([((7, 3, 3, 3), dict(padding=1)), ((7, 3, 3, 1), dict(padding=2, groups=7, dilation=2)),
+                                        ((6, 2, 3, 7), dict(padding=(0, 1, 1, 1), stride=2)),
+                                        ((9, 3, 3, 2), dict(padding=1, groups=3)), ((5, 1, 1, 9), {})]):
+        w = g.add_constant(f"w{k}", rng.normal(0, 0.4, shape).astype(np.float32))
+        t = g.add_node("ReLU", [g.add_node("Conv2d", [t, w], f"c{k}", **attrs)], f"r{k}")
+    t = g.add_node("Reshape", [t], "flat", shape=(1, -1))
+    size = g.tensors[t].shape[1]
+    g.mark_output(g.add_node("Linear", [t, g.add_constant("fc.w", rng.normal(0, 0.2, (11, size)).astype(np.float32))], "fc"))
+    x = rng.uniform(-1, 1, (4, 9, 11, 3)).astype(np.float32)
+    ig = ptq.build_integer_graph(g, ptq.prepare(g, x.transpose(0, 3, 1, 2), QuantConfig()))
+    return ig, reference.quantize_input(ig, x).reshape(len(x), -1)
+
+
+@pytest.mark.parametrize("fmt", ["int8", "rans"])
+def test_every_conv_path_is_bit_exact_with_simd_on_cortex_m4(fmt, tmp_path):
+    graph, inputs = _kernel_paths()
+    want = reference_codes(graph, inputs)
+    results, _, _ = m4_outputs(graph, inputs, fmt, tmp_path)
+    for r, w in zip(results, want):
+        assert r.status == 0 and np.array_equal(np.frombuffer(r.output, dtype=np.int8), w)
+    from tests.runtime.test_c_models import check_bit_exact   # the portable C on the host
+    check_bit_exact(graph, inputs.reshape(len(inputs), 9, 11, 3), tmp_path / "host", fmt)

@@ -5,7 +5,8 @@
  * - Feature maps are NHWC with N = 1, [H, W, C]; conv weights [O, KH, KW, I/groups], linear
  *   weights [out, in], read through levin_weights (raw, packed, codebook, rANS, sparse).
  * - Requantization is per output channel: int32 multiplier and shift (TFLite's convention,
- *   real = multiplier * 2^(shift - 31)), prepared by the code generator from float32 scales.
+ *   real = multiplier * 2^(shift - 31)), prepared by the code generator from float32 scales;
+ *   multipliers are never negative (conv and fully connected rely on it).
  * - Padding of convs is the input zero point (real 0); of max pools, never the maximum.
  * - Elementwise kernels (rescale, lut, add) accept out == in (the memory planner's in-place reuse).
  * - Kernels that decode weights take a caller-owned scratch buffer of the size
