@@ -56,3 +56,37 @@ def test_runtime_bench_end_to_end(tmp_path, capsys):
         assert r["flash"] == r["text"] + r["rodata"] + r["data"] >= r["weight_bytes"]
         assert r["ram"] >= r["arena"] + r["stack"] and r["instructions"] > 0 and r["host_us"] > 0
     assert rows[1]["instructions"] > rows[0]["instructions"]  # decoding weights costs instructions
+
+
+def test_bench_examples_parse():
+    import shlex
+
+    from levin.cli import bench as bench_cmd
+    from levin.cli.main import build_parser
+
+    lines = [ln.strip() for ln in bench_cmd.EXAMPLES.splitlines() if ln.strip().startswith("levin ")]
+    assert len(lines) >= 4
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        options, _ = bench_cmd._split_json(list(args.options), args.json)
+        module = bench.get(args.name)
+        if hasattr(module, "parser") and "--help-bench" not in options:
+            module.parser().parse_args(options)
+
+
+def test_runtime_bench_per_layer(tmp_path, capsys):
+    try:
+        cortexm.require_toolchain()
+        cortexm.require_qemu()
+    except cortexm.ToolMissing as exc:
+        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    pytest.importorskip("levin.codegen", reason="the C code generator is not available")
+    out = tmp_path / "r.json"
+    assert main(["bench", "runtime", "--models", "digits_cnn", "--formats", "int8", "--inputs", "1",
+                 "--no-host", "--per-layer", "--json", str(out)]) == 0
+    assert "M4 instructions per layer" in capsys.readouterr().out
+    (row,) = json.loads(out.read_text())["rows"]
+    layers = row["layers"]
+    assert [layer["op"] for layer in layers][:1] == ["Conv2d"] and layers[-1]["op"] == "Linear"
+    # The layers hold the whole inference but the output copy and return (and add the hooks).
+    assert abs(row["instructions"] - sum(layer["instructions"] for layer in layers)) < 200

@@ -1,6 +1,7 @@
 """Benchmarks run by `levin bench NAME`: every module here with a `main(argv, json_path)` is one.
 
-A benchmark measures (never estimates), prints a table, and with a JSON path writes its numbers.
+A benchmark measures (a figure it cannot measure, such as Cortex-M cycles under qemu, is
+labelled an estimate wherever it appears), prints a table, and with a JSON path writes its numbers.
 `levin.cli.bench` finds the modules by listing this package, so adding a benchmark is adding a
 file.
 """

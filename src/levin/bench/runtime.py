@@ -8,6 +8,9 @@ Per (model, weight format) row:
   instr  = instructions per inference on the M4 under qemu -icount (exact to 5; not cycles);
   host   = best-of-5 ns per inference of the same C on this machine (gcc -O2), a noisy machine;
   exact  = the M4 and host outputs equal the numpy integer reference on every input.
+With --per-layer, each row also gets its instructions per node on the M4 (input 0, a second
+build with model.c's per-layer hook, levin.targets.cortexm; each count includes the hook's 2-4
+instructions), printed as a table per row.
 Every model is run with 8-bit weights. LeNet-5 is also run with 4-bit weights ("lenet5-w4": packed
 4-bit, a 16-entry codebook), and with 4-bit weights magnitude-pruned to ~8% density (no training,
 "lenet5-w4-d8"), which puts the sparse kernel against dense int8 on the very same weights. Graphs are seeded random initialisations quantized by PTQ:
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from levin.bench import _layers
 from levin.bench._graphs import int8_graph, weight_density
 from levin.bench._host import time_inference
 from levin.errors import LevinError
@@ -47,8 +51,10 @@ def _codegen():
     return codegen
 
 
-def measure(graph, inputs: np.ndarray, fmt: str, work: Path, host: bool = True) -> dict:
-    """One row: export `graph` in `fmt`, run it on the M4 (qemu) and the host, check bit-exactness."""
+def measure(graph, inputs: np.ndarray, fmt: str, work: Path, host: bool = True,
+            per_layer: bool = False) -> dict:
+    """One row: export `graph` in `fmt`, run it on the M4 (qemu) and the host, check bit-exactness;
+    with `per_layer`, add `layers` (instructions per node of input 0)."""
     t = time.perf_counter()
     export = _codegen().export_c(graph, work / "c", weight_format=fmt)
     export_s = time.perf_counter() - t
@@ -68,6 +74,11 @@ def measure(graph, inputs: np.ndarray, fmt: str, work: Path, host: bool = True) 
                ram=export.arena_bytes + fw.code.data + fw.code.bss + stack,
                instructions=int(np.median(instr)), instructions_per_input=instr,
                m4_exact=m4_exact, export_s=round(export_s, 3))
+    if per_layer:
+        fw_layers = cortexm.model_firmware(export, inputs[:1], work / "m4-layers", per_layer=True)
+        (counted,) = cortexm.run(fw_layers, timeout=600)
+        row["layers"] = [dict(node=k, **d, instructions=counted.layers[k])
+                         for k, d in _layers.describe(graph, export).items()]
     if host:
         ns, out = time_inference(export, inputs[0], work / "host")
         row.update(host_us=round(ns / 1e3, 2), host_exact=np.array_equal(np.frombuffer(out, np.int8), want[0]))
@@ -75,7 +86,7 @@ def measure(graph, inputs: np.ndarray, fmt: str, work: Path, host: bool = True) 
 
 
 def run_bench(models=MODELS, formats=FORMATS, sparse_density: float | None = SPARSE_DENSITY,
-              n_inputs: int = 2, host: bool = True, log=print) -> list[dict]:
+              n_inputs: int = 2, host: bool = True, log=print, per_layer: bool = False) -> list[dict]:
     """Measure every (model, format); add the pruned SPARSE_MODEL rows at `sparse_density`."""
     cortexm.require_toolchain()
     cortexm.require_qemu()
@@ -92,7 +103,7 @@ def run_bench(models=MODELS, formats=FORMATS, sparse_density: float | None = SPA
             label += f"-d{100 * weight_density(graph):.0f}" if density is not None else ""
             for fmt in formats:
                 row = dict(model=label, weight_bits=bits, density=round(weight_density(graph), 4),
-                           **measure(graph, inputs, fmt, Path(tmp) / label / fmt, host))
+                           **measure(graph, inputs, fmt, Path(tmp) / label / fmt, host, per_layer))
                 rows.append(row)
                 log(f"  {label:<12} {fmt:<9} flash {row['flash']:>8,} B  instr {row['instructions']:>12,}"
                     f"  exact {row['m4_exact'] and row.get('host_exact', True)}")
@@ -107,6 +118,16 @@ def render(rows: list[dict]) -> str:
              f"{r['host_us']:,.1f}" if "host_us" in r else "-",
              "yes" if r["m4_exact"] and r.get("host_exact", True) else "NO"] for r in rows]
     return table(headers, body)
+
+
+def render_layers(row: dict) -> str:
+    """One row's per-layer instructions (input 0) as a table."""
+    total = sum(layer["instructions"] for layer in row["layers"]) or 1
+    return table(["node", "op", "variant", "MACs", "M4 instr", "instr/MAC", "share"],
+                 [[f"{layer['node']} {layer['name']}"[:28], layer["op"], layer["variant"],
+                   f"{layer['macs']:,}", f"{layer['instructions']:,}",
+                   f"{layer['instructions'] / layer['macs']:.2f}" if layer["macs"] else "-",
+                   f"{100 * layer['instructions'] / total:.1f}%"] for layer in row["layers"]])
 
 
 def tradeoff(rows: list[dict]) -> list[str]:
@@ -128,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", default=",".join(FORMATS), help="comma-separated weight formats")
     p.add_argument("--inputs", type=int, default=2, help="inputs run per model on the M4 (default 2)")
     p.add_argument("--no-host", action="store_true", help="skip the host timing")
+    p.add_argument("--per-layer", action="store_true", help="also count M4 instructions per node (input 0)")
     p.add_argument("--density", type=float, default=SPARSE_DENSITY,
                    help=f"density of the pruned {SPARSE_MODEL} rows (default {SPARSE_DENSITY}); 0 = none")
     return p
@@ -143,8 +165,13 @@ def main(argv: list[str], json_path: str | None = None) -> int:
                          f"formats: {', '.join(FORMATS)}")
     if args.inputs < 1:
         raise LevinError("--inputs must be at least 1")
-    rows = run_bench(models, formats, args.density or None, args.inputs, not args.no_host)
+    rows = run_bench(models, formats, args.density or None, args.inputs, not args.no_host,
+                     per_layer=args.per_layer)
     print(render(rows))
+    for row in rows:
+        if "layers" in row:
+            print(f"\n{row['model']} {row['format']}: M4 instructions per layer (input 0)")
+            print(render_layers(row))
     for line in tradeoff(rows):
         print(line)
     if json_path:

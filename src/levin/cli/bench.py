@@ -10,6 +10,8 @@ from levin import bench
 EXAMPLES = """examples:
   levin bench runtime --json runtime.json
   levin bench runtime --models lenet5 --formats int8,sparse
+  levin bench runtime --models dscnn --formats int8 --per-layer
+  levin bench kernels --models kws,ad01 --opt Os --cores m4,m0+,m33
   levin bench runtime --help-bench
 Options after NAME that `levin bench` does not know go to the benchmark itself.
 """

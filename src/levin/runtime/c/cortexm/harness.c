@@ -1,9 +1,10 @@
 /* harness.c -- main() of the Cortex-M firmware: runs the cases of harness.h, measures each.
  *
  * Instruction count: SysTick counts the core clock down from 2^24-1; under qemu with
- * `-icount shift=0` one instruction is one nanosecond of virtual time, so ticks * (1e9 / clock)
- * is the instruction count (levin.targets.cortexm does the conversion and documents the
- * granularity). Wraps are counted by the SysTick interrupt.
+ * `-icount shift=S` one instruction is 2^S nanoseconds of virtual time, so ticks * 1e9 / (clock
+ * * 2^S) is the instruction count (levin.targets.cores chooses S per core, levin.targets.cortexm
+ * does the conversion). Wraps are counted by the SysTick interrupt. Per-layer readings
+ * (layer_hook.h) are printed as raw SysTick values.
  * Stack: the unused stack below main's frame is painted with a pattern before each case; after
  * it, the deepest overwritten word gives the case's stack high-water mark.
  */
@@ -17,6 +18,7 @@
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
 #define SYST_RELOAD 0x00FFFFFFu
 #define PAINT 0xC0FFEE5Au
+#define NO_READING 0xFFFFFFFFu /* SysTick is 24 bits: no reading looks like this */
 
 extern uint32_t __stack_bottom;
 
@@ -26,6 +28,40 @@ void levin_systick_handler(void) { wraps++; }
 
 __attribute__((noinline)) void levin_count_begin(void) { __asm__ volatile(""); }
 __attribute__((noinline)) void levin_count_end(void) { __asm__ volatile(""); }
+
+/* Weak references: a case file without per-layer readings leaves them undefined (address 0).
+ * (Weak *definitions* would not do: gcc folds a weak const's initializer into its users.) */
+extern const uint32_t levin_layer_count __attribute__((weak));
+extern volatile uint32_t levin_layer_ticks[] __attribute__((weak));
+
+static uint32_t layer_count(void)
+{
+    return &levin_layer_count != 0 ? levin_layer_count : 0u;
+}
+
+/* Both out of line and outside the measured window, so a case without layers measures the
+ * same instructions as before they existed. */
+static __attribute__((noinline)) void layers_clear(void)
+{
+    uint32_t k;
+    for (k = 0u; k < layer_count(); ++k) {
+        levin_layer_ticks[k] = NO_READING;
+    }
+}
+
+static __attribute__((noinline)) void layers_print(void)
+{
+    uint32_t k;
+    if (layer_count() == 0u) {
+        return;
+    }
+    levin_sh_puts("layers");
+    for (k = 0u; k < layer_count(); ++k) {
+        levin_sh_puts(" ");
+        levin_sh_u32(levin_layer_ticks[k]);
+    }
+    levin_sh_puts("\n");
+}
 
 static uint32_t *stack_pointer(void)
 {
@@ -58,6 +94,7 @@ int main(void)
         uint32_t out_len = 0u, t0, t1, w, used;
         int32_t status;
         uint32_t *p;
+        layers_clear();
         for (p = &__stack_bottom; p < base; ++p) {
             *(volatile uint32_t *)p = PAINT;
         }
@@ -92,6 +129,7 @@ int main(void)
         levin_sh_puts("\nout ");
         levin_sh_hex(out, out_len);
         levin_sh_puts("\n");
+        layers_print();
     }
     levin_sh_puts("done\n");
     return 0;
