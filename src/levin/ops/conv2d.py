@@ -118,6 +118,6 @@ def _variant(graph, node) -> tuple[str, int]:
 
 CONV2D = register(Op(
     "Conv2d", (2, 3), {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}, shape,
-    evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c",)),
+    evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c", "levin_conv_coded.c")),
     window=_window, streams="weights_in_flash", stream_ahead=1, macs=_macs, element_ops=_bias_adds,
     code_bytes=3072, variant=_variant, weighted=True, fuses_activation=True))

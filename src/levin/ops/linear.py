@@ -1,6 +1,6 @@
 """Linear: fully connected, input [N, in], weights [out, in], optional int32 bias. TFLite:
 FULLY_CONNECTED. Integer kernel: TFLite reference `integer_ops::FullyConnected` (per-channel or
-per-tensor weights); C: `levin_linear_s8` (levin_conv.c)."""
+per-tensor weights); C: `levin_linear_s8` (levin_linear.c)."""
 
 from __future__ import annotations
 
@@ -60,5 +60,5 @@ def _bias_adds(graph, node) -> int:
 
 LINEAR = register(Op(
     "Linear", (2, 3), {}, shape, evaluate, evaluate_torch, reference,
-    CBinding("op_linear.c.j2", prepare, ("levin_conv.c",)),
+    CBinding("op_linear.c.j2", prepare, ("levin_linear.c",)),
     macs=_macs, element_ops=_bias_adds, code_bytes=1024, weighted=True, fuses_activation=True))

@@ -8,9 +8,10 @@ from pathlib import Path
 C_DIR = Path(__file__).resolve().parent / "c"
 # Every export ships these (the kernels of the built-in ops and what they share); an op with a
 # kernel of its own names its file in `CBinding.sources` (levin.ops).
-SOURCES = ("levin_status.c", "levin_weights.c", "levin_rans.c", "levin_conv.c", "levin_dot.c", "levin_pool.c",
-           "levin_elementwise.c", "levin_softmax.c")
-HEADERS = ("levin_runtime.h", "levin_weights.h", "levin_rans.h", "levin_kernels.h", "levin_dot.h")
+SOURCES = ("levin_status.c", "levin_weights.c", "levin_rans.c", "levin_dot.c", "levin_conv.c",
+           "levin_conv_coded.c", "levin_linear.c", "levin_pool.c", "levin_elementwise.c", "levin_softmax.c")
+HEADERS = ("levin_runtime.h", "levin_weights.h", "levin_rans.h", "levin_kernels.h", "levin_dot.h",
+           "levin_conv_window.h")
 
 
 def include_dir() -> Path:
