@@ -93,3 +93,16 @@ def test_every_conv_path_is_bit_exact_with_simd_on_cortex_m4(fmt, tmp_path):
         assert r.status == 0 and np.array_equal(np.frombuffer(r.output, dtype=np.int8), w)
     from tests.runtime.test_c_models import check_bit_exact   # the portable C on the host
     check_bit_exact(graph, inputs.reshape(len(inputs), 9, 11, 3), tmp_path / "host", fmt)
+
+
+@pytest.mark.parametrize("core, flags", [("cortex-m4", ("-DLEVIN_DOT_NO_ASM",)), ("cortex-m4", ("-O0",)),
+                                         ("cortex-m0plus", ())])
+def test_the_c_inner_loops_equal_the_assembly(core, flags, tmp_path, monkeypatch):
+    """The DSP loops in C (LEVIN_DOT_NO_ASM, or -O0 where the assembly is off) and the portable
+    loops of a core without DSP give the same bytes as the reference, like the assembly."""
+    monkeypatch.setattr(cortexm, "CFLAGS", cortexm.CFLAGS + flags)
+    graph, inputs = _kernel_paths()
+    export = codegen.export_c(graph, tmp_path / "c", weight_format="int8")
+    results = cortexm.run(cortexm.model_firmware(export, inputs, tmp_path / "fw", core=core))
+    for r, w in zip(results, reference_codes(graph, inputs)):
+        assert r.status == 0 and np.array_equal(np.frombuffer(r.output, dtype=np.int8), w)

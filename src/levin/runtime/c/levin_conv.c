@@ -32,38 +32,47 @@ static LEVIN_ALWAYS_INLINE int8_t job_code(const conv_job *j, int32_t o, int32_t
 }
 
 /* Groups 1, dilation_w 1: every output channel of one pixel (y1 == 0) or of two pixels whose
- * windows clip alike (x1 = x0 + stride_w * in_c), two channels at a time. */
+ * windows clip alike (x1 = x0 + stride_w * in_c), two channels at a time. The one-pixel row
+ * loop is inlined (a call per channel pair cost more than the MACs of a short window). */
 static LEVIN_NOINLINE void conv_rows_pixels(const conv_job *j, const int8_t *in, const window *v, int8_t *y0, int8_t *y1) {
+    /* Everything the loop reads, in locals: the stores through int8_t * may alias any memory,
+     * so fields read through j or p would be reloaded after every output byte. */
     const levin_conv_params *p = j->p;
-    const int32_t rows = v->ky1 - v->ky0, len = (v->kx1 - v->kx0) * p->in_c;
-    const int32_t x_step = p->dilation_h * p->in_w * p->in_c, w_step = p->kernel_w * p->in_c;
+    const int32_t *const bias = j->bias, *const mult = j->multiplier, *const shift = j->shift;
+    const int32_t out_c = p->out_c, per = j->per, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
     const int8_t *x0 = in + ((v->iy0 + v->ky0 * p->dilation_h) * p->in_w + v->ix0 + v->kx0) * p->in_c;
     const int8_t *x1 = x0 + p->stride_w * p->in_c;
-    const int8_t *w = j->weights + v->ky0 * w_step + v->kx0 * p->in_c;
+    const int8_t *w = j->weights + (v->ky0 * p->kernel_w + v->kx0) * p->in_c;
+    const int32_t x_step = p->dilation_h * p->in_w * p->in_c, w_step = p->kernel_w * p->in_c;
     const int32_t off = -p->in_zp;
-    int32_t o, r;
-    for (o = 0; o < p->out_c; o += 2) {
-        const int32_t o1 = o + 1 < p->out_c ? o + 1 : o; /* an odd last channel: computed twice */
-        const int8_t *w0 = w + o * j->per, *w1 = w + o1 * j->per;
-        const int32_t b0 = j->bias ? j->bias[o] : 0, b1 = j->bias ? j->bias[o1] : 0;
+    int32_t rows = v->ky1 - v->ky0, len = (v->kx1 - v->kx0) * p->in_c, o, r;
+    if (len == w_step && x_step == w_step) { /* whole rows: the window is one run */
+        len *= rows;
+        rows = 1;
+    }
+    for (o = 0; o < out_c; o += 2, w += 2 * per) {
+        const int32_t o1 = o + 1 < out_c ? o + 1 : o; /* an odd last channel: computed twice */
+        const int8_t *w1 = w + (o1 - o) * per;
         int32_t acc[4];
-        acc[0] = b0;
-        acc[1] = b1;
-        acc[2] = b0;
-        acc[3] = b1;
-        for (r = 0; r < rows; ++r) {
-            if (y1) {
-                levin_dot_2x2(x0 + r * x_step, x1 + r * x_step, w0 + r * w_step, w1 + r * w_step, len, off, acc);
-            } else {
-                levin_dot_1x2(x0 + r * x_step, w0 + r * w_step, w1 + r * w_step, len, off, acc);
+        acc[0] = acc[2] = bias ? bias[o] : 0;
+        acc[1] = acc[3] = bias ? bias[o1] : 0;
+        if (y1) { /* its C loop needs the whole register file: out of line */
+            levin_dot_window g;
+            g.rows = rows;
+            g.len = len;
+            g.x_step = x_step;
+            g.w_step = w_step;
+            g.off = off;
+            levin_dot_rows_2x2(&g, x0, x1, w, w1, acc);
+            y1[o] = output_code(acc[2], mult[o], shift[o], zp, lo, hi);
+            y1[o1] = output_code(acc[3], mult[o1], shift[o1], zp, lo, hi);
+        } else {
+            for (r = 0; r < rows; ++r) {
+                levin_row_1x2(x0 + r * x_step, w + r * w_step, w1 + r * w_step, len, off, acc);
             }
         }
-        y0[o] = job_code(j, o, acc[0]);
-        y0[o1] = job_code(j, o1, acc[1]);
-        if (y1) {
-            y1[o] = job_code(j, o, acc[2]);
-            y1[o1] = job_code(j, o1, acc[3]);
-        }
+        y0[o] = output_code(acc[0], mult[o], shift[o], zp, lo, hi);
+        y0[o1] = output_code(acc[1], mult[o1], shift[o1], zp, lo, hi);
     }
 }
 
@@ -111,16 +120,39 @@ static LEVIN_NOINLINE void depthwise_pixel(const conv_job *j, const int8_t *x, c
     }
 }
 
+/* A 3x3 depthwise pixel whose window lies inside the input, the common case: the nine taps
+ * unrolled, three row pointers stepping one channel at a time (no loop per row or tap). */
+static LEVIN_NOINLINE void depthwise_3x3_pixel(const conv_job *j, const int8_t *x, int8_t *y) {
+    const levin_conv_params *p = j->p;
+    const int32_t off = -p->in_zp, t1 = p->dilation_w * p->in_c, t2 = 2 * t1;
+    const int32_t x_row = p->dilation_h * p->in_w * p->in_c;
+    const int8_t *r0 = x, *r1 = x + x_row, *r2 = r1 + x_row, *w = j->weights;
+    const int32_t *bias = j->bias;
+    int32_t ch;
+    for (ch = 0; ch < p->in_c; ++ch, ++r0, ++r1, ++r2, w += 9) {
+        int32_t acc = bias ? bias[ch] : 0;
+        acc += (r0[0] + off) * w[0] + (r0[t1] + off) * w[1] + (r0[t2] + off) * w[2];
+        acc += (r1[0] + off) * w[3] + (r1[t1] + off) * w[4] + (r1[t2] + off) * w[5];
+        acc += (r2[0] + off) * w[6] + (r2[t1] + off) * w[7] + (r2[t2] + off) * w[8];
+        y[ch] = job_code(j, ch, acc);
+    }
+}
+
 /* Depthwise, one output channel per input channel, pixel after pixel. */
 static void conv_depthwise(const conv_job *j, const int8_t *in, int8_t *out) {
     const levin_conv_params *p = j->p;
+    const int is_3x3 = p->kernel_h == 3 && p->kernel_w == 3;
     int32_t oy, ox;
     for (oy = 0; oy < p->out_h; ++oy) {
         for (ox = 0; ox < p->out_w; ++ox) {
             const window v = window_at(p, oy, ox);
             const int8_t *x = in + ((v.iy0 + v.ky0 * p->dilation_h) * p->in_w + v.ix0 + v.kx0 * p->dilation_w) * p->in_c;
-            depthwise_pixel(j, x, j->weights + v.ky0 * p->kernel_w + v.kx0, v.ky1 - v.ky0, v.kx1 - v.kx0,
-                            out + (oy * p->out_w + ox) * p->in_c);
+            int8_t *y = out + (oy * p->out_w + ox) * p->in_c;
+            if (is_3x3 && v.ky1 - v.ky0 == 3 && v.kx1 - v.kx0 == 3) {
+                depthwise_3x3_pixel(j, x, y);
+            } else {
+                depthwise_pixel(j, x, j->weights + v.ky0 * p->kernel_w + v.kx0, v.ky1 - v.ky0, v.kx1 - v.kx0, y);
+            }
         }
     }
 }
