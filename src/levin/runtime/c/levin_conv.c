@@ -53,20 +53,26 @@ static LEVIN_NOINLINE void conv_rows_pixels(const conv_job *j, const int8_t *in,
     for (o = 0; o < out_c; o += 2, w += 2 * per) {
         const int32_t o1 = o + 1 < out_c ? o + 1 : o; /* an odd last channel: computed twice */
         const int8_t *w1 = w + (o1 - o) * per;
-        int32_t acc[4];
-        acc[0] = acc[2] = bias ? bias[o] : 0;
-        acc[1] = acc[3] = bias ? bias[o1] : 0;
+        const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o1] : 0;
+        int32_t acc[2];
+        acc[0] = b0;
+        acc[1] = b1;
         if (y1) { /* its C loop needs the whole register file: out of line */
             levin_dot_window g;
+            int32_t acc4[4];
             g.rows = rows;
             g.len = len;
             g.x_step = x_step;
             g.w_step = w_step;
             g.off = off;
-            levin_dot_rows_2x2(&g, x0, x1, w, w1, acc);
-            y1[o] = output_code(acc[2], mult[o], shift[o], zp, lo, hi);
-            y1[o1] = output_code(acc[3], mult[o1], shift[o1], zp, lo, hi);
-        } else {
+            acc4[0] = acc4[2] = b0;
+            acc4[1] = acc4[3] = b1;
+            levin_dot_rows_2x2(&g, x0, x1, w, w1, acc4);
+            y1[o] = output_code(acc4[2], mult[o], shift[o], zp, lo, hi);
+            y1[o1] = output_code(acc4[3], mult[o1], shift[o1], zp, lo, hi);
+            acc[0] = acc4[0];
+            acc[1] = acc4[1];
+        } else { /* acc never leaves this function: it stays in registers */
             for (r = 0; r < rows; ++r) {
                 levin_row_1x2(x0 + r * x_step, w + r * w_step, w1 + r * w_step, len, off, acc);
             }

@@ -15,21 +15,9 @@ static inline int levin_is_sparse(const levin_weights *w) {
     return w->pos_method != LEVIN_POS_DENSE;
 }
 
-/* levin_mbqm (TFLite's MultiplyByQuantizedMultiplier, double rounding) in fewer instructions,
- * equal for every multiplier in 0..INT32_MAX (what quantize_multiplier gives; the header's
- * contract): gemmlowp's one saturating case needs INT32_MIN * INT32_MIN, and the product then
- * stays above INT32_MIN, so the rounding divide by 2^e (e >= 1), half away from zero, is
- * floor((y + 2^(e-1)) / 2^e) with y = x - (x < 0): (y >> e) plus bit e-1 of y, no overflow. */
-static LEVIN_ALWAYS_INLINE int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift) {
-    const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-    const int32_t x = (int32_t)(((int64_t)(int32_t)((uint32_t)acc << left) * multiplier + ((int64_t)1 << 30)) >> 31);
-    const int32_t y = x - (x < 0 ? 1 : 0);
-    return right == 0 ? x : (y >> right) + ((y >> (right - 1)) & 1);
-}
-
 static LEVIN_ALWAYS_INLINE int8_t output_code(int32_t acc, int32_t multiplier, int32_t shift,
                                               int32_t out_zp, int32_t act_min, int32_t act_max) {
-    return (int8_t)levin_clamp(requantize(acc, multiplier, shift) + out_zp, act_min, act_max);
+    return (int8_t)levin_clamp(levin_requantize(acc, multiplier, shift) + out_zp, act_min, act_max);
 }
 
 /* The taps [*lo, *hi) of 0..k-1 whose input index i0 + tap * dil falls in 0..size-1. */

@@ -95,6 +95,18 @@ static LEVIN_ALWAYS_INLINE int32_t levin_mbqm(int32_t x, int32_t m, int32_t shif
     return levin_rdbp(levin_srdhm((int32_t)((uint32_t)x << left), m), right);
 }
 
+/* levin_mbqm in fewer instructions, equal for every multiplier in 0..INT32_MAX (what TFLite's
+ * QuantizeMultiplier and levin's quantize_multiplier give: the kernels' contract). gemmlowp's
+ * one saturating case needs INT32_MIN * INT32_MIN, and the product then stays above INT32_MIN,
+ * so the rounding divide by 2^e (e >= 1), half away from zero, is floor((y + 2^(e-1)) / 2^e)
+ * with y = x - (x < 0): (y >> e) plus bit e-1 of y, no overflow. */
+static LEVIN_ALWAYS_INLINE int32_t levin_requantize(int32_t acc, int32_t multiplier, int32_t shift) {
+    const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    const int32_t x = (int32_t)(((int64_t)(int32_t)((uint32_t)acc << left) * multiplier + ((int64_t)1 << 30)) >> 31);
+    const int32_t y = x - (x < 0 ? 1 : 0);
+    return right == 0 ? x : (y >> right) + ((y >> (right - 1)) & 1);
+}
+
 #ifdef __cplusplus
 }
 #endif
