@@ -112,10 +112,15 @@ static LEVIN_NOINLINE void depthwise_pixel(const conv_job *j, const int8_t *x, c
         int32_t acc = j->bias ? j->bias[ch] : 0;
         for (r = 0; r < rows; ++r, xr += x_row, wt += w_skip) {
             const int8_t *xt = xr, *const end = xr + cols * x_tap;
-            if (cols == 3) { /* a 3-wide row, the common case, unrolled: no loop per tap */
+            if (cols == 3) { /* rows of 3x3 windows at the top and bottom: no loop per tap */
                 acc += ((int32_t)xt[0] + off) * (int32_t)wt[0] + ((int32_t)xt[x_tap] + off) * (int32_t)wt[1] +
                        ((int32_t)xt[x_tap2] + off) * (int32_t)wt[2];
                 wt += 3;
+                continue;
+            }
+            if (cols == 2) { /* ... and at the left and right */
+                acc += ((int32_t)xt[0] + off) * (int32_t)wt[0] + ((int32_t)xt[x_tap] + off) * (int32_t)wt[1];
+                wt += 2;
                 continue;
             }
             for (; xt != end; xt += x_tap) {
