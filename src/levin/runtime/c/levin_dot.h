@@ -31,11 +31,16 @@ extern "C" {
  * The assembly declares no "memory" clobber: it only reads rows that no kernel writes while it
  * runs (weights in flash; inputs that a streamed output never overwrites before they are read,
  * analyze/memory.py), and with the clobber GCC kept the accumulators in memory around it. */
+#if defined(__GNUC__) && defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB == 2 && \
+    defined(__OPTIMIZE__) && !defined(LEVIN_DOT_NO_ASM)
+#define LEVIN_THUMB2_ASM 1 /* Cortex-M3 and up; at -O0 the frame pointer leaves too few registers */
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
 #include <arm_acle.h>
 #define LEVIN_DOT_DSP 1
-#if defined(__OPTIMIZE__) && !defined(LEVIN_DOT_NO_ASM)
-#define LEVIN_DOT_ASM 1 /* 12 registers: at -O0 the frame pointer leaves too few */
+#ifdef LEVIN_THUMB2_ASM
+#define LEVIN_DOT_ASM 1
 #endif
 
 static LEVIN_ALWAYS_INLINE uint32_t levin_load4(const int8_t *p) {
