@@ -57,7 +57,15 @@ static LEVIN_NOINLINE void conv_rows_pixels(const conv_job *j, const int8_t *in,
         int32_t acc[2];
         acc[0] = b0;
         acc[1] = b1;
-        if (y1) { /* its C loop needs the whole register file: out of line */
+        if (y1) {
+#ifdef LEVIN_DOT_ASM
+            int32_t acc4[4];
+            acc4[0] = acc4[2] = b0;
+            acc4[1] = acc4[3] = b1;
+            for (r = 0; r < rows; ++r) {
+                levin_row_2x2(x0 + r * x_step, x1 + r * x_step, w + r * w_step, w1 + r * w_step, len, off, acc4);
+            }
+#else /* the C loop needs the whole register file: out of line */
             levin_dot_window g;
             int32_t acc4[4];
             g.rows = rows;
@@ -68,6 +76,7 @@ static LEVIN_NOINLINE void conv_rows_pixels(const conv_job *j, const int8_t *in,
             acc4[0] = acc4[2] = b0;
             acc4[1] = acc4[3] = b1;
             levin_dot_rows_2x2(&g, x0, x1, w, w1, acc4);
+#endif
             y1[o] = output_code(acc4[2], mult[o], shift[o], zp, lo, hi);
             y1[o1] = output_code(acc4[3], mult[o1], shift[o1], zp, lo, hi);
             acc[0] = acc4[0];
