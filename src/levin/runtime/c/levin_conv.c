@@ -31,63 +31,90 @@ static LEVIN_ALWAYS_INLINE int8_t job_code(const conv_job *j, int32_t o, int32_t
     return output_code(acc, j->multiplier[o], j->shift[o], j->p->out_zp, j->p->act_min, j->p->act_max);
 }
 
-/* Groups 1, dilation_w 1: every output channel of one pixel (y1 == 0) or of two pixels whose
- * windows clip alike (x1 = x0 + stride_w * in_c), two channels at a time. The one-pixel row
- * loop is inlined (a call per channel pair cost more than the MACs of a short window). */
-static LEVIN_NOINLINE void conv_rows_pixels(const conv_job *j, const int8_t *in, const window *v, int8_t *y0, int8_t *y1) {
-    /* Everything the loop reads, in locals: the stores through int8_t * may alias any memory,
-     * so fields read through j or p would be reloaded after every output byte. */
+/* Groups 1, dilation_w 1, one pixel: its output channels two at a time against the window
+ * g (rows of contiguous input and weights). Parameters are copied into locals because a
+ * store through int8_t * may alias any memory: read through j they were reloaded per output.
+ * An odd last channel is computed twice. */
+static LEVIN_NOINLINE void rows_one_pixel(const conv_job *j, const levin_dot_window *g, const int8_t *x,
+                                          const int8_t *w, int8_t *y) {
     const levin_conv_params *p = j->p;
     const int32_t *const bias = j->bias, *const mult = j->multiplier, *const shift = j->shift;
     const int32_t out_c = p->out_c, per = j->per, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-    const int8_t *x0 = in + ((v->iy0 + v->ky0 * p->dilation_h) * p->in_w + v->ix0 + v->kx0) * p->in_c;
-    const int8_t *x1 = x0 + p->stride_w * p->in_c;
-    const int8_t *w = j->weights + (v->ky0 * p->kernel_w + v->kx0) * p->in_c;
-    const int32_t x_step = p->dilation_h * p->in_w * p->in_c, w_step = p->kernel_w * p->in_c;
-    const int32_t off = -p->in_zp;
-    int32_t rows = v->ky1 - v->ky0, len = (v->kx1 - v->kx0) * p->in_c, o, r;
-    if (len == w_step && x_step == w_step) { /* whole rows: the window is one run */
-        len *= rows;
-        rows = 1;
-    }
+    const int32_t rows = g->rows, len = g->len, x_step = g->x_step, w_step = g->w_step, off = g->off;
+    int32_t o, r;
     for (o = 0; o < out_c; o += 2, w += 2 * per) {
-        const int32_t o1 = o + 1 < out_c ? o + 1 : o; /* an odd last channel: computed twice */
+        const int32_t o1 = o + 1 < out_c ? o + 1 : o;
         const int8_t *w1 = w + (o1 - o) * per;
-        const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o1] : 0;
-        int32_t acc[2];
-        acc[0] = b0;
-        acc[1] = b1;
-        if (y1) {
-#ifdef LEVIN_DOT_ASM
-            int32_t acc4[4];
-            acc4[0] = acc4[2] = b0;
-            acc4[1] = acc4[3] = b1;
+        int32_t acc[2]; /* never leaves this function: kept in registers */
+        acc[0] = bias ? bias[o] : 0;
+        acc[1] = bias ? bias[o1] : 0;
+        if (rows == 1) { /* a 1x1 conv, or a window of whole rows */
+            levin_row_1x2(x, w, w1, len, off, acc);
+        } else {
             for (r = 0; r < rows; ++r) {
-                levin_row_2x2(x0 + r * x_step, x1 + r * x_step, w + r * w_step, w1 + r * w_step, len, off, acc4);
-            }
-#else /* the C loop needs the whole register file: out of line */
-            levin_dot_window g;
-            int32_t acc4[4];
-            g.rows = rows;
-            g.len = len;
-            g.x_step = x_step;
-            g.w_step = w_step;
-            g.off = off;
-            acc4[0] = acc4[2] = b0;
-            acc4[1] = acc4[3] = b1;
-            levin_dot_rows_2x2(&g, x0, x1, w, w1, acc4);
-#endif
-            y1[o] = output_code(acc4[2], mult[o], shift[o], zp, lo, hi);
-            y1[o1] = output_code(acc4[3], mult[o1], shift[o1], zp, lo, hi);
-            acc[0] = acc4[0];
-            acc[1] = acc4[1];
-        } else { /* acc never leaves this function: it stays in registers */
-            for (r = 0; r < rows; ++r) {
-                levin_row_1x2(x0 + r * x_step, w + r * w_step, w1 + r * w_step, len, off, acc);
+                levin_row_1x2(x + r * x_step, w + r * w_step, w1 + r * w_step, len, off, acc);
             }
         }
+        y[o] = output_code(acc[0], mult[o], shift[o], zp, lo, hi);
+        y[o1] = output_code(acc[1], mult[o1], shift[o1], zp, lo, hi);
+    }
+}
+
+/* The same for two pixels whose windows clip alike (x1 = x0 + stride_w * in_c): each weight
+ * load serves both. */
+static LEVIN_NOINLINE void rows_two_pixels(const conv_job *j, const levin_dot_window *g, const int8_t *x0,
+                                           const int8_t *x1, const int8_t *w, int8_t *y0, int8_t *y1) {
+    const levin_conv_params *p = j->p;
+    const int32_t *const bias = j->bias, *const mult = j->multiplier, *const shift = j->shift;
+    const int32_t out_c = p->out_c, per = j->per, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+#ifdef LEVIN_DOT_ASM
+    const int32_t rows = g->rows, len = g->len, x_step = g->x_step, w_step = g->w_step, off = g->off;
+#endif
+    int32_t o;
+    for (o = 0; o < out_c; o += 2, w += 2 * per) {
+        const int32_t o1 = o + 1 < out_c ? o + 1 : o;
+        const int8_t *w1 = w + (o1 - o) * per;
+        int32_t acc[4];
+        acc[0] = acc[2] = bias ? bias[o] : 0;
+        acc[1] = acc[3] = bias ? bias[o1] : 0;
+#ifdef LEVIN_DOT_ASM /* inline: the loop is assembly that keeps its accumulators in registers */
+        if (rows == 1) { /* a 1x1 conv, or a window of whole rows */
+            levin_row_2x2(x0, x1, w, w1, len, off, acc);
+        } else {
+            int32_t r;
+            for (r = 0; r < rows; ++r) {
+                levin_row_2x2(x0 + r * x_step, x1 + r * x_step, w + r * w_step, w1 + r * w_step, len, off, acc);
+            }
+        }
+#else /* the C loop needs the whole register file: out of line */
+        levin_dot_rows_2x2(g, x0, x1, w, w1, acc);
+#endif
         y0[o] = output_code(acc[0], mult[o], shift[o], zp, lo, hi);
         y0[o1] = output_code(acc[1], mult[o1], shift[o1], zp, lo, hi);
+        y1[o] = output_code(acc[2], mult[o], shift[o], zp, lo, hi);
+        y1[o1] = output_code(acc[3], mult[o1], shift[o1], zp, lo, hi);
+    }
+}
+
+/* Groups 1, dilation_w 1: every output channel of one pixel (y1 == 0) or of two pixels. */
+static void conv_rows_pixels(const conv_job *j, const int8_t *in, const window *v, int8_t *y0, int8_t *y1) {
+    const levin_conv_params *p = j->p;
+    const int8_t *x0 = in + ((v->iy0 + v->ky0 * p->dilation_h) * p->in_w + v->ix0 + v->kx0) * p->in_c;
+    const int8_t *w = j->weights + (v->ky0 * p->kernel_w + v->kx0) * p->in_c;
+    levin_dot_window g;
+    g.rows = v->ky1 - v->ky0;
+    g.len = (v->kx1 - v->kx0) * p->in_c;
+    g.x_step = p->dilation_h * p->in_w * p->in_c;
+    g.w_step = p->kernel_w * p->in_c;
+    g.off = -p->in_zp;
+    if (g.len == g.w_step && g.x_step == g.w_step) { /* whole rows: the window is one run */
+        g.len *= g.rows;
+        g.rows = 1;
+    }
+    if (y1) {
+        rows_two_pixels(j, &g, x0, x0 + p->stride_w * p->in_c, w, y0, y1);
+    } else {
+        rows_one_pixel(j, &g, x0, w, y0);
     }
 }
 
