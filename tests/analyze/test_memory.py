@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from levin import zoo
-from levin.analyze.memory import ArenaPlan, plan_memory, stream_shift
+from levin.analyze.memory import SCRATCH_SUFFIX, ArenaPlan, plan_memory, stream_shift
 from levin.errors import LevinError
 from levin import ops
 from levin.ir.capture import capture
@@ -77,7 +77,16 @@ def liveness(g: Graph) -> dict[str, tuple[int, int]]:
 
 def check_plan(g: Graph, plan: ArenaPlan) -> None:
     live = liveness(g)
-    p = plan.tensors
+    p = dict(plan.tensors)
+    step = {n.name: k for k, n in enumerate(g.nodes)}
+    for name in [t for t in p if t.endswith(SCRATCH_SUFFIX)]:   # kernel scratch: its node's step only
+        k = step[name[:-len(SCRATCH_SUFFIX)]]
+        assert (p[name].first, p[name].last) == (k, k) and p[name].reuses is None
+        for t, (a, b) in live.items():
+            if a <= k <= b:
+                assert p[name].offset + p[name].size <= p[t].offset or p[t].offset + p[t].size <= p[name].offset
+        assert p[name].offset + p[name].size <= plan.arena_bytes
+        del p[name]
     assert set(p) == set(live)
     producer = {n.output: n for n in g.nodes}
     group = {}                                       # tensor -> root of its reuse chain
@@ -310,6 +319,25 @@ def test_a_conv_writes_ahead_only_where_the_lead_is_free():
     assert plan.tensors["c0"].reuses == "narrow" and plan.tensors["c0"].ahead == 1
     assert plan.tensors["c0"].shift == stream_shift(g, g.nodes[2], 1) == (8 + 3) * 4 * 4
     assert plan.arena_bytes == plan_memory(g, alignment=16).arena_bytes
+
+
+def test_kernel_scratch_only_where_the_arena_has_room():
+    # x -> c0 (small) -> wide (16x) -> narrow: 64 bytes for c0 fit beside its small tensors under
+    # the peak that `wide` makes later; 100 kB for `narrow` would grow the arena: refused.
+    g = Graph("scratch")
+    t = g.add_input("x", (1, 8, 8, 4))
+    t = g.add_node("Conv2d", [t, g.add_constant("w0", np.zeros((4, 3, 3, 4), F32))], "c0", padding=1)
+    t = g.add_node("Conv2d", [t, g.add_constant("w_wide", np.zeros((64, 1, 1, 4), F32))], "wide")
+    g.mark_output(g.add_node("Conv2d", [t, g.add_constant("w_narrow", np.zeros((4, 1, 1, 64), F32))], "narrow"))
+    plain = plan_memory(g, alignment=16)
+    plan = plan_memory(g, alignment=16, scratch={"c0": 64, "narrow": 100_000})
+    check_plan(g, plan)
+    assert plan.arena_bytes == plain.arena_bytes
+    entry = plan.tensors["c0" + SCRATCH_SUFFIX]
+    assert (entry.first, entry.last, entry.size) == (0, 0, 64) and "narrow" + SCRATCH_SUFFIX not in plan.tensors
+    for name in ("x", "c0"):   # live at step 0 with it: never overlapping
+        other = plan.tensors[name]
+        assert entry.offset + entry.size <= other.offset or other.offset + other.size <= entry.offset
 
 
 def test_fully_connected_and_softmax_do_not_stream():

@@ -95,6 +95,40 @@ def test_every_conv_path_is_bit_exact_with_simd_on_cortex_m4(fmt, tmp_path):
     check_bit_exact(graph, inputs.reshape(len(inputs), 9, 11, 3), tmp_path / "host", fmt)
 
 
+def _first_conv():
+    """A KWS-like first layer: a 5x3 window over one channel into 16 (rows of 3 bytes), strided
+    and padded, that the kernel gathers into the planned scratch (im2col)."""
+    from levin.config import QuantConfig
+    from levin.ir.graph import Graph
+    from levin.quant import ptq
+    rng = np.random.default_rng(8)
+    g = Graph("first")
+    t = g.add_input("x", (1, 13, 7, 1))
+    t = g.add_node("Conv2d", [t, g.add_constant("w", rng.normal(0, 0.4, (16, 5, 3, 1)).astype(np.float32))], "c",
+                   padding=(2, 1, 1, 1), stride=2)
+    t = g.add_node("ReLU", [t], "r")   # then a wider layer makes the peak: the gather's bytes are free
+    t = g.add_node("Conv2d", [t, g.add_constant("wide.w", rng.normal(0, 0.3, (64, 1, 1, 16)).astype(np.float32))], "wide")
+    t = g.add_node("Conv2d", [t, g.add_constant("narrow.w", rng.normal(0, 0.1, (4, 1, 1, 64)).astype(np.float32))], "narrow")
+    t = g.add_node("Reshape", [t], "flat", shape=(1, -1))
+    g.mark_output(g.add_node("Linear", [t, g.add_constant("fc.w", rng.normal(0, 0.2, (5, g.tensors[t].shape[1]))
+                                                          .astype(np.float32))], "fc"))
+    x = rng.uniform(-1, 1, (3, 13, 7, 1)).astype(np.float32)
+    ig = ptq.build_integer_graph(g, ptq.prepare(g, x.transpose(0, 3, 1, 2), QuantConfig()))
+    return ig, reference.quantize_input(ig, x).reshape(len(x), -1)
+
+
+def test_a_first_conv_gathers_its_windows_in_free_arena(tmp_path):
+    graph, inputs = _first_conv()
+    export = codegen.export_c(graph, tmp_path / "c", weight_format="int8")
+    call = (tmp_path / "c" / "model.c").read_text().split("levin_conv2d_s8(")[1].split(";")[0]
+    assert "(arena + " in call and ".im2col = 1" in (tmp_path / "c" / "model.c").read_text()
+    results = cortexm.run(cortexm.model_firmware(export, inputs, tmp_path / "fw"))
+    for r, w in zip(results, reference_codes(graph, inputs)):
+        assert r.status == 0 and np.array_equal(np.frombuffer(r.output, dtype=np.int8), w)
+    from tests.runtime.test_c_models import check_bit_exact
+    check_bit_exact(graph, inputs.reshape(len(inputs), 13, 7, 1), tmp_path / "host", "int8")
+
+
 @pytest.mark.parametrize("core, flags", [("cortex-m4", ("-DLEVIN_DOT_NO_ASM",)), ("cortex-m4", ("-O0",)),
                                          ("cortex-m0plus", ())])
 def test_the_c_inner_loops_equal_the_assembly(core, flags, tmp_path, monkeypatch):

@@ -139,15 +139,20 @@ def _first_read(n_out: int, size: int, kernel: int, stride: int, dilation: int, 
     return first, (skip < kernel) & (first < size)
 
 
+SCRATCH_SUFFIX = "#scratch"   # plan entry of a node's planned kernel scratch: "<node>#scratch"
+
+
 def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool = True,
-                streamed: Iterable[str] = ()) -> ArenaPlan:
+                streamed: Iterable[str] = (), scratch: dict[str, int] | None = None) -> ArenaPlan:
     """Place every activation of `graph` in one arena; see the module docstring for the rules.
 
     `streamed` names the nodes whose C kernels may run streamed (`stream_shift`). The planner
     tries them largest input + output first and keeps each that does not grow the arena (one
     stream alone seldom lowers a peak that several steps share); a kernel that may write ahead
     (`Op.stream_ahead`, faster) does so only where that lead does not grow the arena either
-    (`Placement.ahead`).
+    (`Placement.ahead`). `scratch` names nodes whose kernels can use that many bytes of arena
+    while they run (`Op.planned_scratch`); each gets an entry "<node>#scratch" live at its step
+    only where the arena does not grow, largest first.
     """
     if alignment < 1:
         raise LevinError(f"alignment must be >= 1, got {alignment}")
@@ -170,6 +175,15 @@ def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool 
             plan = _place(graph, live, nbytes, alignment, inplace, trial)
             if plan.arena_bytes <= best.arena_bytes:
                 best, chosen = plan, trial
+    step = {n.name: k for k, n in enumerate(graph.nodes)}
+    for name, size in sorted((scratch or {}).items(), key=lambda item: -item[1]):
+        entry = name + SCRATCH_SUFFIX
+        if size <= 0 or name not in step or entry in live:
+            continue
+        trial_live, trial_bytes = {**live, entry: (step[name], step[name])}, {**nbytes, entry: size}
+        plan = _place(graph, trial_live, trial_bytes, alignment, inplace, chosen)
+        if plan.arena_bytes <= best.arena_bytes:
+            best, live, nbytes = plan, trial_live, trial_bytes
     return best
 
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from levin import intmath as im
 from levin import ops, reference, runtime
-from levin.analyze.memory import ArenaPlan, plan_memory
+from levin.analyze.memory import SCRATCH_SUFFIX, ArenaPlan, plan_memory
 from levin.codegen.fusion import fuse_activations
 from levin.codegen.weight_fields import (DENSE, FORMATS, code_weights, parse_weights, streamed,
                                          tensor_bodies)
@@ -91,8 +91,8 @@ class ExportResult:
 
 class _Context:
     """What an op's `prepare(ctx, node, k)` may use: the graph, the arena plan, the weight bodies
-    (`weights` parses one for the C reader and records the scratch it needs), `ptr`, and
-    `act_range` (an op that `fuses_activation` clamps its output to it)."""
+    (`weights` parses one for the C reader and records the scratch it needs), `ptr`,
+    `planned_scratch` and `act_range` (an op that `fuses_activation` clamps its output to it)."""
 
     def __init__(self, graph: Graph, plan: ArenaPlan, bodies: dict[str, bytes],
                  activations: dict[str, tuple[int, int]]):
@@ -100,6 +100,11 @@ class _Context:
         self.activations = activations
         self.chains: dict[str, str] = {}
         self.scratch = 0
+
+    def planned_scratch(self, node: Node) -> str | None:
+        """The C address of the arena the plan gave `node`'s kernel (`Op.planned_scratch`), or None."""
+        place = self.plan.tensors.get(node.name + SCRATCH_SUFFIX)
+        return None if place is None else f"(arena + {place.offset})"
 
     def act_range(self, node: Node) -> tuple[int, int]:
         """The output clamp of `node`: a fused ReLU's range (`codegen.fusion`), else -128..127."""
@@ -191,7 +196,13 @@ def _check_graph(graph: Graph) -> None:
 
 
 def _plan(graph: Graph, bodies: dict[str, bytes]) -> ArenaPlan:
-    return plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=streamed(graph, bodies))
+    """Streams and kernel scratch (`Op.planned_scratch`) for the kernels that read weights in
+    place (the streamed ones, pooling aside), wherever the arena does not grow."""
+    stream = streamed(graph, bodies)
+    nodes = {n.name: n for n in graph.nodes}
+    wants = {name: ops.get(nodes[name].op).planned_scratch(graph, nodes[name]) for name in stream
+             if ops.get(nodes[name].op).planned_scratch is not None}
+    return plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=stream, scratch=wants)
 
 
 def arena_plan(graph_or_lvn_path: Graph | str | Path, weight_format: str = "auto") -> ArenaPlan:

@@ -84,8 +84,30 @@ def prepare(ctx, node, k: int) -> dict:
                        stride_h=a["stride"][0], stride_w=a["stride"][1], dilation_h=a["dilation"][0],
                        dilation_w=a["dilation"][1], pad_top=a["padding"][0], pad_left=a["padding"][2],
                        groups=a["groups"], in_zp=d["in_zp"], out_zp=d["out_zp"], **d["act"],
-                       pairs=_pairs(ctx, node))
+                       pairs=_pairs(ctx, node), im2col=0)
+    im2col = ctx.planned_scratch(node)
+    if im2col is not None:
+        d["params"]["im2col"], d["scratch"] = 1, im2col
     return d
+
+
+# A gather pays off when window rows are short (the loop over rows costs more than their MACs)
+# and enough output channels share each gathered window (M4 -Os, benchmarks/kernels.py: KWS's
+# 10x4 first conv over 1 channel into 64 gained 1.1M instructions; VWW's 3x3 over 3 channels
+# into 8 lost 0.5M).
+IM2COL_ROW_BYTES = 16
+IM2COL_MIN_OUT_CHANNELS = 16
+
+
+def _im2col_bytes(graph, node) -> int:
+    """Arena bytes in which the kernel gathers two pixels' windows into one run each (im2col,
+    padding as the zero point), for first layers (a 10x4 kernel over one channel: rows of 4
+    bytes); the planner grants them only where the arena does not grow."""
+    o, kh, kw, cg = graph.tensors[node.inputs[1]].shape
+    if (node.attrs["groups"] != 1 or kh * kw == 1 or kw * cg >= IM2COL_ROW_BYTES
+            or o < IM2COL_MIN_OUT_CHANNELS):
+        return 0
+    return 2 * kh * kw * cg
 
 
 def _pairs(ctx, node) -> int:
@@ -119,5 +141,5 @@ def _variant(graph, node) -> tuple[str, int]:
 CONV2D = register(Op(
     "Conv2d", (2, 3), {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}, shape,
     evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c", "levin_conv_coded.c")),
-    window=_window, streams="weights_in_flash", stream_ahead=1, macs=_macs, element_ops=_bias_adds,
+    window=_window, streams="weights_in_flash", stream_ahead=1, planned_scratch=_im2col_bytes, macs=_macs, element_ops=_bias_adds,
     code_bytes=3072, variant=_variant, weighted=True, fuses_activation=True))

@@ -60,6 +60,9 @@ class Op:
     streams: str = "never"                 # pixel-by-pixel kernel: "never" | "always" | "weights_in_flash"
     stream_ahead: int = 0                  # pixels a streamed kernel may write past the one it still
                                            # reads (Conv2d: 1, it computes pixels in pairs)
+    planned_scratch: Callable[[Any, Any], int] | None = None  # (graph, node) -> bytes of arena its C
+                                           # kernel can use when weights are in flash and the plan
+                                           # has room at that step (conv: im2col of short windows)
     macs: Callable[[Any, Any], int] = _zero          # (graph, node) -> multiply-accumulates
     element_ops: Callable[[Any, Any], int] = _zero   # (graph, node) -> other element operations
     code_bytes: int = 0                    # Thumb-2 bytes of its C kernel (estimate, until built)

@@ -286,9 +286,68 @@ static void conv_taps(const conv_job *j, const int8_t *in, int8_t *out) {
     }
 }
 
-static void conv_in_flash(const conv_job *j, const int8_t *in, int8_t *out) {
+/* Pixel (oy, ox)'s whole window as one run of kernel_h * kernel_w * in_c bytes, taps outside
+ * the input as the zero point (which adds (zp - zp) * w = 0): the weights are one run too. */
+static void gather_window(const levin_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int8_t *run) {
+    const window v = window_at(p, oy, ox);
+    const int8_t zp = (int8_t)p->in_zp;
+    const int32_t tap = p->in_c, row = p->kernel_w * tap;
+    int32_t ky, kx, i;
+    for (ky = 0; ky < p->kernel_h; ++ky) {
+        if (ky < v.ky0 || ky >= v.ky1) { /* a row above or below the input */
+            for (i = 0; i < row; ++i) {
+                *run++ = zp;
+            }
+            continue;
+        }
+        for (kx = 0; kx < p->kernel_w; ++kx) {
+            if (kx < v.kx0 || kx >= v.kx1) {
+                for (i = 0; i < tap; ++i) {
+                    *run++ = zp;
+                }
+            } else {
+                const int8_t *x = in + ((v.iy0 + ky * p->dilation_h) * p->in_w + v.ix0 + kx * p->dilation_w) * tap;
+                for (i = 0; i < tap; ++i) {
+                    *run++ = x[i];
+                }
+            }
+        }
+    }
+}
+
+/* Groups 1 with short window rows (first layers): each pixel's window gathered into the
+ * planned scratch (two pixels when pairs are allowed), then one inner product per channel pair
+ * over a single run instead of a loop over short rows. */
+static void conv_im2col(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
     const levin_conv_params *p = j->p;
-    if (p->groups == 1 && p->dilation_w == 1) {
+    int8_t *run0 = (int8_t *)scratch, *run1 = run0 + j->per;
+    levin_dot_window g;
+    int32_t oy, ox;
+    g.rows = 1;
+    g.len = j->per;
+    g.x_step = g.w_step = 0;
+    g.off = -p->in_zp;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        for (ox = 0; ox < p->out_w;) {
+            int8_t *y = out + (oy * p->out_w + ox) * p->out_c;
+            gather_window(p, in, oy, ox, run0);
+            if (p->pairs && ox + 1 < p->out_w) {
+                gather_window(p, in, oy, ox + 1, run1);
+                rows_two_pixels(j, &g, run0, run1, j->weights, y, y + p->out_c);
+                ox += 2;
+            } else {
+                rows_one_pixel(j, &g, run0, j->weights, y);
+                ox += 1;
+            }
+        }
+    }
+}
+
+static void conv_in_flash(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
+    const levin_conv_params *p = j->p;
+    if (p->groups == 1 && p->im2col && scratch) {
+        conv_im2col(j, in, out, scratch);
+    } else if (p->groups == 1 && p->dilation_w == 1) {
         conv_rows(j, in, out);
     } else if (p->groups == p->in_c && p->out_c == p->in_c) {
         conv_depthwise(j, in, out);
@@ -319,6 +378,6 @@ levin_status levin_conv2d_s8(const levin_conv_params *p, const int8_t *in, const
     job.multiplier = multiplier;
     job.shift = shift;
     job.per = (int32_t)per;
-    conv_in_flash(&job, in, out);
+    conv_in_flash(&job, in, out, scratch);
     return LEVIN_OK;
 }

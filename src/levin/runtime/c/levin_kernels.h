@@ -35,6 +35,8 @@ typedef struct {
     int32_t pairs;            /* 1: pixels may be computed two at a time (the second written while
                                  the first is read: an output that streams over its input needs
                                  the planner's lead for it, analyze/memory.py Placement.ahead) */
+    int32_t im2col;           /* 1: weights in flash, groups 1, and `scratch` holds
+                                 2 * kernel_h * kernel_w * in_c bytes to gather windows into */
 } levin_conv_params;
 
 typedef struct {
