@@ -99,11 +99,15 @@ IM2COL_ROW_BYTES = 16
 IM2COL_MIN_OUT_CHANNELS = 16
 
 
-def _im2col_bytes(graph, node) -> int:
-    """Arena bytes in which the kernel gathers two pixels' windows into one run each (im2col,
-    padding as the zero point), for first layers (a 10x4 kernel over one channel: rows of 4
-    bytes); the planner grants them only where the arena does not grow."""
+def _gather_bytes(graph, node) -> int:
+    """Arena bytes in which the kernel gathers windows with zero-point padding (levin_conv.c),
+    granted by the planner only where the arena does not grow: two pixels' windows for a conv
+    over short rows, as first layers have (a 10x4 kernel over one channel: rows of 4 bytes);
+    one border window for a 3x3 depthwise conv, which then runs as an interior one."""
     o, kh, kw, cg = graph.tensors[node.inputs[1]].shape
+    c = graph.tensors[node.inputs[0]].shape[-1]
+    if node.attrs["groups"] == c == o and (kh, kw) == (3, 3):
+        return kh * kw * c
     if (node.attrs["groups"] != 1 or kh * kw == 1 or kw * cg >= IM2COL_ROW_BYTES
             or o < IM2COL_MIN_OUT_CHANNELS):
         return 0
@@ -141,5 +145,5 @@ def _variant(graph, node) -> tuple[str, int]:
 CONV2D = register(Op(
     "Conv2d", (2, 3), {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}, shape,
     evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c", "levin_conv_coded.c")),
-    window=_window, streams="weights_in_flash", stream_ahead=1, planned_scratch=_im2col_bytes, macs=_macs, element_ops=_bias_adds,
+    window=_window, streams="weights_in_flash", stream_ahead=1, planned_scratch=_gather_bytes, macs=_macs, element_ops=_bias_adds,
     code_bytes=3072, variant=_variant, weighted=True, fuses_activation=True))

@@ -167,6 +167,59 @@ static LEVIN_NOINLINE void depthwise_pixel(const conv_job *j, const int8_t *x, c
     }
 }
 
+/* n bytes from src to dst (n any size, either unaligned): words while they last. The runtime
+ * links no libc, and a memcpy call per tap would cost more than the copy. */
+static void copy_run(int8_t *dst, const int8_t *src, int32_t n) {
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        uint32_t v;
+        __builtin_memcpy(&v, src, 4u);
+        __builtin_memcpy(dst, &v, 4u);
+    }
+    for (; n > 0; --n) {
+        *dst++ = *src++;
+    }
+}
+
+static void fill_run(int8_t *dst, int8_t value, int32_t n) {
+    const uint32_t v = 0x01010101u * (uint8_t)value;
+    for (; n >= 4; n -= 4, dst += 4) {
+        __builtin_memcpy(dst, &v, 4u);
+    }
+    for (; n > 0; --n) {
+        *dst++ = value;
+    }
+}
+
+/* Pixel (oy, ox)'s whole window as one run of kernel_h * kernel_w * in_c bytes, taps outside
+ * the input as the zero point (which adds (zp - zp) * w = 0): the weights are one run too. */
+static void gather_window(const levin_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int8_t *run) {
+    const window v = window_at(p, oy, ox);
+    const int8_t zp = (int8_t)p->in_zp;
+    const int32_t tap = p->in_c, row = p->kernel_w * tap;
+    int32_t ky, kx;
+    for (ky = 0; ky < p->kernel_h; ++ky, run += row) {
+        const int8_t *x;
+        if (ky < v.ky0 || ky >= v.ky1) { /* a row above or below the input */
+            fill_run(run, zp, row);
+            continue;
+        }
+        x = in + ((v.iy0 + ky * p->dilation_h) * p->in_w + v.ix0) * tap;
+        if (p->dilation_w == 1) { /* padding, the taps inside as one run, padding */
+            fill_run(run, zp, v.kx0 * tap);
+            copy_run(run + v.kx0 * tap, x + v.kx0 * tap, (v.kx1 - v.kx0) * tap);
+            fill_run(run + v.kx1 * tap, zp, (p->kernel_w - v.kx1) * tap);
+        } else {
+            for (kx = 0; kx < p->kernel_w; ++kx) {
+                if (kx < v.kx0 || kx >= v.kx1) {
+                    fill_run(run + kx * tap, zp, tap);
+                } else {
+                    copy_run(run + kx * tap, x + kx * p->dilation_w * tap, tap);
+                }
+            }
+        }
+    }
+}
+
 /* acc + the nine taps of one channel of a 3x3 depthwise window: rows r0, r1, r2, taps at 0,
  * t1, t2 bytes; weights w[0..8]; each pointer then moves to the next channel (inputs +1,
  * weights +9). Straight-line Thumb-2 where available: GCC -Os kept spilling the row pointers
@@ -233,14 +286,15 @@ static LEVIN_ALWAYS_INLINE int32_t depthwise_3x3_taps(const int8_t **r0, const i
 #endif
 }
 
-/* A 3x3 depthwise pixel whose window lies inside the input, the common case: the nine taps
- * unrolled, three row pointers stepping one channel at a time (no loop per row or tap). */
-static LEVIN_NOINLINE void depthwise_3x3_pixel(const conv_job *j, const int8_t *x, int8_t *y) {
+/* A 3x3 depthwise pixel whose window lies inside the input (taps t1 bytes apart, rows x_row),
+ * the common case: the nine taps unrolled, three row pointers stepping one channel at a time
+ * (no loop per row or tap). */
+static LEVIN_NOINLINE void depthwise_3x3_pixel(const conv_job *j, const int8_t *x, int32_t t1, int32_t x_row,
+                                                int8_t *y) {
     const levin_conv_params *p = j->p;
     const int32_t *const bias = j->bias, *const mult = j->multiplier, *const shift = j->shift;
     const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max, c = p->in_c;
-    const int32_t off = -p->in_zp, t1 = p->dilation_w * c, t2 = 2 * t1;
-    const int32_t x_row = p->dilation_h * p->in_w * c;
+    const int32_t off = -p->in_zp, t2 = 2 * t1;
     const int8_t *r0 = x, *r1 = x + x_row, *r2 = r1 + x_row, *w = j->weights;
     int32_t ch;
     for (ch = 0; ch < c; ++ch) {
@@ -249,18 +303,24 @@ static LEVIN_NOINLINE void depthwise_3x3_pixel(const conv_job *j, const int8_t *
     }
 }
 
-/* Depthwise, one output channel per input channel, pixel after pixel. */
-static void conv_depthwise(const conv_job *j, const int8_t *in, int8_t *out) {
+/* Depthwise, one output channel per input channel, pixel after pixel. A 3x3 window at the
+ * border is gathered with zero-point padding into the planned scratch (when the plan had room)
+ * and then runs as an interior one: on a 25x5 map (KWS) most pixels touch the border. */
+static void conv_depthwise(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
     const levin_conv_params *p = j->p;
     const int is_3x3 = p->kernel_h == 3 && p->kernel_w == 3;
+    const int32_t c = p->in_c;
     int32_t oy, ox;
     for (oy = 0; oy < p->out_h; ++oy) {
         for (ox = 0; ox < p->out_w; ++ox) {
             const window v = window_at(p, oy, ox);
-            const int8_t *x = in + ((v.iy0 + v.ky0 * p->dilation_h) * p->in_w + v.ix0 + v.kx0 * p->dilation_w) * p->in_c;
-            int8_t *y = out + (oy * p->out_w + ox) * p->in_c;
+            const int8_t *x = in + ((v.iy0 + v.ky0 * p->dilation_h) * p->in_w + v.ix0 + v.kx0 * p->dilation_w) * c;
+            int8_t *y = out + (oy * p->out_w + ox) * c;
             if (is_3x3 && v.ky1 - v.ky0 == 3 && v.kx1 - v.kx0 == 3) {
-                depthwise_3x3_pixel(j, x, y);
+                depthwise_3x3_pixel(j, x, p->dilation_w * c, p->dilation_h * p->in_w * c, y);
+            } else if (is_3x3 && p->im2col && scratch) {
+                gather_window(p, in, oy, ox, (int8_t *)scratch);
+                depthwise_3x3_pixel(j, (const int8_t *)scratch, c, 3 * c, y);
             } else {
                 depthwise_pixel(j, x, j->weights + v.ky0 * p->kernel_w + v.kx0, v.ky1 - v.ky0, v.kx1 - v.kx0, y);
             }
@@ -281,35 +341,6 @@ static void conv_taps(const conv_job *j, const int8_t *in, int8_t *out) {
                 const int32_t acc = window_dot(p, in, j->weights + o * j->per, &v, (o / per_group) * cg, cg,
                                                j->bias ? j->bias[o] : 0);
                 y[o] = job_code(j, o, acc);
-            }
-        }
-    }
-}
-
-/* Pixel (oy, ox)'s whole window as one run of kernel_h * kernel_w * in_c bytes, taps outside
- * the input as the zero point (which adds (zp - zp) * w = 0): the weights are one run too. */
-static void gather_window(const levin_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int8_t *run) {
-    const window v = window_at(p, oy, ox);
-    const int8_t zp = (int8_t)p->in_zp;
-    const int32_t tap = p->in_c, row = p->kernel_w * tap;
-    int32_t ky, kx, i;
-    for (ky = 0; ky < p->kernel_h; ++ky) {
-        if (ky < v.ky0 || ky >= v.ky1) { /* a row above or below the input */
-            for (i = 0; i < row; ++i) {
-                *run++ = zp;
-            }
-            continue;
-        }
-        for (kx = 0; kx < p->kernel_w; ++kx) {
-            if (kx < v.kx0 || kx >= v.kx1) {
-                for (i = 0; i < tap; ++i) {
-                    *run++ = zp;
-                }
-            } else {
-                const int8_t *x = in + ((v.iy0 + ky * p->dilation_h) * p->in_w + v.ix0 + kx * p->dilation_w) * tap;
-                for (i = 0; i < tap; ++i) {
-                    *run++ = x[i];
-                }
             }
         }
     }
@@ -350,7 +381,7 @@ static void conv_in_flash(const conv_job *j, const int8_t *in, int8_t *out, uint
     } else if (p->groups == 1 && p->dilation_w == 1) {
         conv_rows(j, in, out);
     } else if (p->groups == p->in_c && p->out_c == p->in_c) {
-        conv_depthwise(j, in, out);
+        conv_depthwise(j, in, out, scratch);
     } else {
         conv_taps(j, in, out);
     }

@@ -35,8 +35,9 @@ typedef struct {
     int32_t pairs;            /* 1: pixels may be computed two at a time (the second written while
                                  the first is read: an output that streams over its input needs
                                  the planner's lead for it, analyze/memory.py Placement.ahead) */
-    int32_t im2col;           /* 1: weights in flash, groups 1, and `scratch` holds
-                                 2 * kernel_h * kernel_w * in_c bytes to gather windows into */
+    int32_t im2col;           /* 1: weights in flash and `scratch` is a planned buffer to gather
+                                 windows into: 2 * kernel_h * kernel_w * in_c bytes (groups 1)
+                                 or kernel_h * kernel_w * in_c (depthwise 3x3, border pixels) */
 } levin_conv_params;
 
 typedef struct {
