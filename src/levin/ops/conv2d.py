@@ -84,10 +84,10 @@ def prepare(ctx, node, k: int) -> dict:
                        stride_h=a["stride"][0], stride_w=a["stride"][1], dilation_h=a["dilation"][0],
                        dilation_w=a["dilation"][1], pad_top=a["padding"][0], pad_left=a["padding"][2],
                        groups=a["groups"], in_zp=d["in_zp"], out_zp=d["out_zp"], **d["act"],
-                       pairs=_pairs(ctx, node), im2col=0)
-    im2col = ctx.planned_scratch(node)
-    if im2col is not None:
-        d["params"]["im2col"], d["scratch"] = 1, im2col
+                       pairs=_pairs(ctx, node), scratch_use=0)
+    scratch = ctx.planned_scratch(node)
+    if scratch is not None:
+        d["params"]["scratch_use"], d["scratch"] = _scratch(ctx.graph, node)[1], scratch
     return d
 
 
@@ -99,19 +99,26 @@ IM2COL_ROW_BYTES = 16
 IM2COL_MIN_OUT_CHANNELS = 16
 
 
-def _gather_bytes(graph, node) -> int:
-    """Arena bytes in which the kernel gathers windows with zero-point padding (levin_conv.c),
-    granted by the planner only where the arena does not grow: two pixels' windows for a conv
-    over short rows, as first layers have (a 10x4 kernel over one channel: rows of 4 bytes);
-    one border window for a 3x3 depthwise conv, which then runs as an interior one."""
+SCRATCH_GATHER, SCRATCH_WIDEN = 1, 2  # levin_kernels.h LEVIN_SCRATCH_*
+
+
+def _scratch(graph, node) -> tuple[int, int]:
+    """(bytes, use) of arena the kernel can use (levin_conv.c), granted by the planner only where
+    the arena does not grow: two pixels' windows gathered with zero-point padding for a conv over
+    short rows, as first layers have (a 10x4 kernel over one channel: rows of 4 bytes); one
+    border window for a 3x3 depthwise conv, which then runs as an interior one; a 1x1 conv's
+    input pixel widened to int16, so that each input word serves four output channels."""
     o, kh, kw, cg = graph.tensors[node.inputs[1]].shape
     c = graph.tensors[node.inputs[0]].shape[-1]
-    if node.attrs["groups"] == c == o and (kh, kw) == (3, 3):
-        return kh * kw * c
-    if (node.attrs["groups"] != 1 or kh * kw == 1 or kw * cg >= IM2COL_ROW_BYTES
-            or o < IM2COL_MIN_OUT_CHANNELS):
-        return 0
-    return 2 * kh * kw * cg
+    if node.attrs["groups"] == c == o:
+        return (kh * kw * c, SCRATCH_GATHER) if (kh, kw) == (3, 3) else (0, 0)
+    if node.attrs["groups"] != 1:
+        return 0, 0
+    if kh * kw == 1:
+        return (2 * cg, SCRATCH_WIDEN) if o >= 4 else (0, 0)
+    if kw * cg < IM2COL_ROW_BYTES and o >= IM2COL_MIN_OUT_CHANNELS:
+        return 2 * kh * kw * cg, SCRATCH_GATHER
+    return 0, 0
 
 
 def _pairs(ctx, node) -> int:
@@ -145,5 +152,5 @@ def _variant(graph, node) -> tuple[str, int]:
 CONV2D = register(Op(
     "Conv2d", (2, 3), {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}, shape,
     evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c", "levin_conv_coded.c")),
-    window=_window, streams="weights_in_flash", stream_ahead=1, planned_scratch=_gather_bytes, macs=_macs, element_ops=_bias_adds,
+    window=_window, streams="weights_in_flash", stream_ahead=1, planned_scratch=lambda graph, node: _scratch(graph, node)[0], macs=_macs, element_ops=_bias_adds,
     code_bytes=3072, variant=_variant, weighted=True, fuses_activation=True))

@@ -318,7 +318,7 @@ static void conv_depthwise(const conv_job *j, const int8_t *in, int8_t *out, uin
             int8_t *y = out + (oy * p->out_w + ox) * c;
             if (is_3x3 && v.ky1 - v.ky0 == 3 && v.kx1 - v.kx0 == 3) {
                 depthwise_3x3_pixel(j, x, p->dilation_w * c, p->dilation_h * p->in_w * c, y);
-            } else if (is_3x3 && p->im2col && scratch) {
+            } else if (is_3x3 && p->scratch_use == LEVIN_SCRATCH_GATHER && scratch) {
                 gather_window(p, in, oy, ox, (int8_t *)scratch);
                 depthwise_3x3_pixel(j, (const int8_t *)scratch, c, 3 * c, y);
             } else {
@@ -374,10 +374,47 @@ static void conv_im2col(const conv_job *j, const int8_t *in, int8_t *out, uint8_
     }
 }
 
+/* A 1x1 conv, groups 1: each input pixel widened to int16 once (padding needs none), then four
+ * output channels per pass over it, so that one widened input word serves four weight words. */
+static LEVIN_NOINLINE void conv_widened(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
+    const levin_conv_params *p = j->p;
+    const int32_t *const bias = j->bias, *const mult = j->multiplier, *const shift = j->shift;
+    const int32_t out_c = p->out_c, n = p->in_c, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    const int32_t off = -p->in_zp;
+    int16_t *xw = (int16_t *)(void *)scratch;
+    int32_t oy, ox, o;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int8_t *x = in + ((oy * p->stride_h - p->pad_top) * p->in_w + ox * p->stride_w - p->pad_left) * n;
+            int8_t *y = out + (oy * p->out_w + ox) * out_c;
+            const int8_t *w = j->weights;
+            levin_widen(x, n, off, xw);
+            for (o = 0; o + 4 <= out_c; o += 4, w += 4 * n) {
+                int32_t acc[4]; /* constant indices only: it stays in registers */
+                acc[0] = bias ? bias[o] : 0;
+                acc[1] = bias ? bias[o + 1] : 0;
+                acc[2] = bias ? bias[o + 2] : 0;
+                acc[3] = bias ? bias[o + 3] : 0;
+                levin_row_widened_1x4(xw, w, w + n, w + 2 * n, w + 3 * n, n, acc);
+                y[o] = output_code(acc[0], mult[o], shift[o], zp, lo, hi);
+                y[o + 1] = output_code(acc[1], mult[o + 1], shift[o + 1], zp, lo, hi);
+                y[o + 2] = output_code(acc[2], mult[o + 2], shift[o + 2], zp, lo, hi);
+                y[o + 3] = output_code(acc[3], mult[o + 3], shift[o + 3], zp, lo, hi);
+            }
+            for (; o < out_c; ++o, w += n) { /* the last out_c % 4, from the bytes */
+                y[o] = output_code(levin_dot_1x1(x, w, n, off, bias ? bias[o] : 0), mult[o], shift[o], zp, lo, hi);
+            }
+        }
+    }
+}
+
 static void conv_in_flash(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
     const levin_conv_params *p = j->p;
-    if (p->groups == 1 && p->im2col && scratch) {
+    if (p->groups == 1 && p->scratch_use == LEVIN_SCRATCH_GATHER && scratch) {
         conv_im2col(j, in, out, scratch);
+    } else if (p->groups == 1 && p->scratch_use == LEVIN_SCRATCH_WIDEN && scratch && p->kernel_h == 1 &&
+               p->kernel_w == 1 && p->pad_top == 0 && p->pad_left == 0) {
+        conv_widened(j, in, out, scratch);
     } else if (p->groups == 1 && p->dilation_w == 1) {
         conv_rows(j, in, out);
     } else if (p->groups == p->in_c && p->out_c == p->in_c) {

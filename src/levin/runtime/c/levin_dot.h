@@ -226,6 +226,86 @@ static LEVIN_ALWAYS_INLINE void levin_row_2x2(const int8_t *x0, const int8_t *x1
 }
 
 
+/* A window widened once for all output channels: x + off as int16, four taps at a time as
+ * two words, taps 0 and 2 then 1 and 3 (the halves SXTB16 and SXTB16 ROR 8 make of a weight
+ * word); then the n % 4 last taps one int16 each. Padding taps widen to 0. */
+static LEVIN_ALWAYS_INLINE void levin_widen(const int8_t *x, int32_t n, int32_t off, int16_t *xw) {
+    for (; n >= 4; n -= 4, x += 4, xw += 4) {
+        xw[0] = (int16_t)(x[0] + off);
+        xw[1] = (int16_t)(x[2] + off);
+        xw[2] = (int16_t)(x[1] + off);
+        xw[3] = (int16_t)(x[3] + off);
+    }
+    for (; n > 0; --n) {
+        *xw++ = (int16_t)(*x++ + off);
+    }
+}
+
+/* acc[k] += xw . w_k for four weight rows w0..w3 of n int8 (xw from levin_widen): each widened
+ * input word serves four channels. */
+static LEVIN_ALWAYS_INLINE void levin_row_widened_1x4(const int16_t *xw, const int8_t *w0, const int8_t *w1,
+                                                      const int8_t *w2, const int8_t *w3, int32_t n,
+                                                      int32_t *acc) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], i;
+    const int16_t *const end = xw + (n & ~3);
+#ifdef LEVIN_DOT_ASM
+    /* 13 registers, the end pointer read from memory: 24 instructions per 16 MACs. */
+    if (xw != end) {
+        uint32_t e, f, p, t;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd    %[e], %[f], [%[xw]], #8\n\t"
+            "ldr     %[p], [%[w0]], #4\n\t"
+            "sxtb16  %[t], %[p]\n\t"
+            "smlad   %[a0], %[e], %[t], %[a0]\n\t"
+            "sxtb16  %[p], %[p], ror #8\n\t"
+            "smlad   %[a0], %[f], %[p], %[a0]\n\t"
+            "ldr     %[p], [%[w1]], #4\n\t"
+            "sxtb16  %[t], %[p]\n\t"
+            "smlad   %[a1], %[e], %[t], %[a1]\n\t"
+            "sxtb16  %[p], %[p], ror #8\n\t"
+            "smlad   %[a1], %[f], %[p], %[a1]\n\t"
+            "ldr     %[p], [%[w2]], #4\n\t"
+            "sxtb16  %[t], %[p]\n\t"
+            "smlad   %[a2], %[e], %[t], %[a2]\n\t"
+            "sxtb16  %[p], %[p], ror #8\n\t"
+            "smlad   %[a2], %[f], %[p], %[a2]\n\t"
+            "ldr     %[p], [%[w3]], #4\n\t"
+            "sxtb16  %[t], %[p]\n\t"
+            "smlad   %[a3], %[e], %[t], %[a3]\n\t"
+            "sxtb16  %[p], %[p], ror #8\n\t"
+            "smlad   %[a3], %[f], %[p], %[a3]\n\t"
+            "ldr     %[t], %[end]\n\t"
+            "cmp     %[xw], %[t]\n\t"
+            "bne     1b"
+            : [xw] "+r"(xw), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [a0] "+r"(a0),
+              [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [e] "=&r"(e), [f] "=&r"(f), [p] "=&r"(p), [t] "=&r"(t)
+            : [end] "m"(end)
+            : "cc");
+    }
+#else
+    for (; xw != end; xw += 4, w0 += 4, w1 += 4, w2 += 4, w3 += 4) {
+        for (i = 0; i < 4; ++i) { /* xw holds taps 0, 2, 1, 3 */
+            const int32_t t = (i & 1) * 2 + (i >> 1);
+            a0 += xw[i] * w0[t];
+            a1 += xw[i] * w1[t];
+            a2 += xw[i] * w2[t];
+            a3 += xw[i] * w3[t];
+        }
+    }
+#endif
+    for (i = 0; i < (n & 3); ++i) {
+        a0 += xw[i] * w0[i];
+        a1 += xw[i] * w1[i];
+        a2 += xw[i] * w2[i];
+        a3 += xw[i] * w3[i];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 /* acc[0] += x . w0, acc[1] += x . w1 (one input row, two weight rows). */
 void levin_dot_1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t off,
                    int32_t *acc);

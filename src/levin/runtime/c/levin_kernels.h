@@ -35,10 +35,18 @@ typedef struct {
     int32_t pairs;            /* 1: pixels may be computed two at a time (the second written while
                                  the first is read: an output that streams over its input needs
                                  the planner's lead for it, analyze/memory.py Placement.ahead) */
-    int32_t im2col;           /* 1: weights in flash and `scratch` is a planned buffer to gather
-                                 windows into: 2 * kernel_h * kernel_w * in_c bytes (groups 1)
-                                 or kernel_h * kernel_w * in_c (depthwise 3x3, border pixels) */
+    int32_t scratch_use;      /* what `scratch` holds, a buffer the planner placed for this conv
+                                 where the arena had room (weights in flash; ops/conv2d.py) */
 } levin_conv_params;
+
+enum {
+    LEVIN_SCRATCH_NONE = 0,
+    LEVIN_SCRATCH_GATHER = 1, /* windows gathered with zero-point padding: two pixels' of a
+                                 conv over short rows (2 * kernel_h * kernel_w * in_c bytes), or
+                                 a depthwise 3x3 border pixel's (kernel_h * kernel_w * in_c) */
+    LEVIN_SCRATCH_WIDEN = 2   /* a 1x1 conv's input pixel widened to int16 (2 * in_c bytes,
+                                 4-aligned): each input word then serves four output channels */
+};
 
 typedef struct {
     int32_t in_features, out_features;
