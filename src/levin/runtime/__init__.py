@@ -11,7 +11,7 @@ C_DIR = Path(__file__).resolve().parent / "c"
 SOURCES = ("levin_status.c", "levin_weights.c", "levin_rans.c", "levin_dot.c", "levin_conv.c",
            "levin_conv_coded.c", "levin_linear.c", "levin_pool.c", "levin_elementwise.c", "levin_softmax.c")
 HEADERS = ("levin_runtime.h", "levin_weights.h", "levin_rans.h", "levin_kernels.h", "levin_dot.h",
-           "levin_conv_window.h")
+           "levin_conv_window.h", "levin_config.h")
 
 
 def include_dir() -> Path:

@@ -438,7 +438,11 @@ levin_status levin_conv2d_s8(const levin_conv_params *p, const int8_t *in, const
         return LEVIN_ERR_ARG;
     }
     if (!levin_weights_in_flash(w)) {
+#ifdef LEVIN_WEIGHTS_RAW_ONLY
+        return LEVIN_ERR_UNSUPPORTED;
+#else
         return levin_conv2d_coded(p, in, &r, bias, multiplier, shift, out, scratch);
+#endif
     }
     job.p = p;
     job.weights = (const int8_t *)w->data;

@@ -4,6 +4,7 @@
 #ifndef LEVIN_CONV_WINDOW_H
 #define LEVIN_CONV_WINDOW_H
 
+#include "levin_config.h"
 #include "levin_dot.h"
 #include "levin_kernels.h"
 

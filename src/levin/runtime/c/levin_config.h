@@ -1,0 +1,12 @@
+/* levin_config.h -- what this build of the runtime needs, written by the code generator next to
+ * model.c (this default, shipped with the sources, keeps every feature).
+ *
+ * LEVIN_WEIGHTS_RAW_ONLY: every weight tensor is raw int8 read in place from flash, so the conv
+ * and fully connected kernels do not reference the decoders (packed, codebook, rANS, sparse)
+ * and the linker leaves them out: about 2.5 KB of flash on a Cortex-M4. A descriptor of another
+ * format then gives LEVIN_ERR_UNSUPPORTED.
+ */
+#ifndef LEVIN_CONFIG_H
+#define LEVIN_CONFIG_H
+
+#endif /* LEVIN_CONFIG_H */
