@@ -118,7 +118,7 @@ static void conv_rows_pixels(const conv_job *j, const int8_t *in, const window *
     }
 }
 
-static void conv_rows(const conv_job *j, const int8_t *in, int8_t *out) {
+static LEVIN_NOINLINE void conv_rows(const conv_job *j, const int8_t *in, int8_t *out) {
     const levin_conv_params *p = j->p;
     int32_t oy, ox;
     for (oy = 0; oy < p->out_h; ++oy) {
@@ -306,7 +306,7 @@ static LEVIN_NOINLINE void depthwise_3x3_pixel(const conv_job *j, const int8_t *
 /* Depthwise, one output channel per input channel, pixel after pixel. A 3x3 window at the
  * border is gathered with zero-point padding into the planned scratch (when the plan had room)
  * and then runs as an interior one: on a 25x5 map (KWS) most pixels touch the border. */
-static void conv_depthwise(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
+static LEVIN_NOINLINE void conv_depthwise(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
     const levin_conv_params *p = j->p;
     const int is_3x3 = p->kernel_h == 3 && p->kernel_w == 3;
     const int32_t c = p->in_c;
@@ -329,7 +329,7 @@ static void conv_depthwise(const conv_job *j, const int8_t *in, int8_t *out, uin
 }
 
 /* Any other conv read in place: pixel after pixel, one inner product per tap. */
-static void conv_taps(const conv_job *j, const int8_t *in, int8_t *out) {
+static LEVIN_NOINLINE void conv_taps(const conv_job *j, const int8_t *in, int8_t *out) {
     const levin_conv_params *p = j->p;
     const int32_t cg = p->in_c / p->groups, per_group = p->out_c / p->groups;
     int32_t o, oy, ox;
@@ -349,7 +349,7 @@ static void conv_taps(const conv_job *j, const int8_t *in, int8_t *out) {
 /* Groups 1 with short window rows (first layers): each pixel's window gathered into the
  * planned scratch (two pixels when pairs are allowed), then one inner product per channel pair
  * over a single run instead of a loop over short rows. */
-static void conv_im2col(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
+static LEVIN_NOINLINE void conv_im2col(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
     const levin_conv_params *p = j->p;
     int8_t *run0 = (int8_t *)scratch, *run1 = run0 + j->per;
     levin_dot_window g;
@@ -424,12 +424,22 @@ static void conv_in_flash(const conv_job *j, const int8_t *in, int8_t *out, uint
     }
 }
 
+#ifndef LEVIN_WEIGHTS_RAW_ONLY
+/* Coded weights: the reader (about 190 bytes) lives on the stack only on this path. */
+static LEVIN_NOINLINE levin_status conv_coded(const levin_conv_params *p, const int8_t *in, const levin_weights *w,
+                                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                              int8_t *out, uint8_t *scratch) {
+    levin_weights_reader r;
+    const levin_status status = levin_weights_begin(&r, w);
+    return status != LEVIN_OK ? status : levin_conv2d_coded(p, in, &r, bias, multiplier, shift, out, scratch);
+}
+#endif
+
 levin_status levin_conv2d_s8(const levin_conv_params *p, const int8_t *in, const levin_weights *w,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                              int8_t *out, uint8_t *scratch) {
     const uint32_t per = levin_per_channel(w);
-    levin_weights_reader r;
-    levin_status status = levin_weights_begin(&r, w);
+    const levin_status status = levin_weights_check(w);
     conv_job job;
     if (status != LEVIN_OK) {
         return status;
@@ -441,7 +451,7 @@ levin_status levin_conv2d_s8(const levin_conv_params *p, const int8_t *in, const
 #ifdef LEVIN_WEIGHTS_RAW_ONLY
         return LEVIN_ERR_UNSUPPORTED;
 #else
-        return levin_conv2d_coded(p, in, &r, bias, multiplier, shift, out, scratch);
+        return conv_coded(p, in, w, bias, multiplier, shift, out, scratch);
 #endif
     }
     job.p = p;
