@@ -63,5 +63,6 @@ def test_kernels_bench_end_to_end_on_the_autoencoder(tmp_path, capsys):
     assert sum(layer["instructions"] for layer in layers) + row["estimate_rest_instructions"] == \
         row["estimate_instructions"]
     for layer in layers:
-        assert abs(layer["instructions"] - layer["instructions_icount"]) <= 7
+        # two SysTick readings per layer, each exact to 5 instructions under icount
+        assert abs(layer["instructions"] - layer["instructions_icount"]) <= 10
         assert layer["estimated_cycles"] > layer["instructions"] > layer["macs"]
