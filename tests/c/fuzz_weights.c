@@ -4,7 +4,9 @@
  * into a buffer of exactly its declared size, so that a read past a length the descriptor gives
  * is a sanitizer report, then runs levin_weights_check, levin_weights_verify and the reader over
  * every channel, and aborts when a reader says OK but breaks its promises (sparse positions not
- * strictly ascending or past the channel, more nonzeros than nnz, end OK with symbols left).
+ * strictly ascending or past the channel, more nonzeros than nnz, end OK with symbols left); a
+ * sparse tensor is read a second time through levin_weights_next_sparse_dot, which must end with
+ * the same status.
  *
  * libFuzzer (clang):
  *   clang -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -145,6 +147,39 @@ static levin_status read_all(const levin_weights *w) {
     return status;
 }
 
+/* Sparse: every channel again through levin_weights_next_sparse_dot (the fully connected
+ * kernel's reader, which reads a packed bitmask and raw values in place), against inputs in a
+ * buffer of exactly one channel; it must end with the status read_all ended with. */
+static levin_status dot_all(const levin_weights *w) {
+    levin_weights_reader r;
+    levin_status status = levin_weights_begin(&r, w);
+    const uint32_t per = status == LEVIN_OK ? w->size / w->channels : 0u;
+    uint32_t c;
+    int8_t *x;
+    uint8_t *scratch;
+    int32_t acc = 0;
+    if (status != LEVIN_OK || w->size > MAX_ELEMENTS || w->pos_method == LEVIN_POS_DENSE) {
+        return status;
+    }
+    x = (int8_t *)malloc(per);
+    scratch = (uint8_t *)malloc(3u * per);
+    if (x == 0 || scratch == 0) {
+        abort();
+    }
+    for (c = 0u; c < per; ++c) {
+        x[c] = (int8_t)(c * 7u);
+    }
+    for (c = 0u; c < w->channels && status == LEVIN_OK; ++c) {
+        status = levin_weights_next_sparse_dot(&r, x, 3, scratch, &acc);
+    }
+    if (status == LEVIN_OK) {
+        status = levin_weights_end(&r);
+    }
+    free(x);
+    free(scratch);
+    return status;
+}
+
 /* Runs one input; returns the reader's status (check's when it fails) and, in *verified,
  * levin_weights_verify's (LEVIN_OK when flag bit 5 does not ask for it). */
 static levin_status run_one(const uint8_t *data, size_t size, levin_status *verified) {
@@ -210,6 +245,9 @@ static levin_status run_one(const uint8_t *data, size_t size, levin_status *veri
     }
     if (status == LEVIN_OK) {
         status = read_all(&w);
+        if (w.pos_method != LEVIN_POS_DENSE && w.size <= MAX_ELEMENTS && dot_all(&w) != status) {
+            abort(); /* the in-place inner product must reject what the reader rejects */
+        }
     } else if (read_all(&w) != status) { /* begin must refuse what check refuses */
         abort();
     }

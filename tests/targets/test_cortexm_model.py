@@ -52,8 +52,8 @@ def test_every_format_is_bit_exact_on_cortex_m4(digits, fmt, tmp_path):
 
 
 def test_sparse_at_8_percent_matches_dense_in_less_flash(tmp_path):
-    # Since the dense kernels went SIMD (issue 20) the sparse kernel runs ~2.3x their instructions
-    # at this density: issue 20 item 2 (sparse that pays) is open; docs/results.md has the figures.
+    # The flash side ("sparse" picks the fewest bytes); the speed side, prefer="speed":
+    # tests/targets/test_sparse_speed.py.
     graph, inputs = int8_graph("digits_cnn", density=0.08, n_inputs=1, weight_bits=4)
     assert weight_density(graph) <= 0.10
     dense, fw_dense, _ = m4_outputs(graph, inputs, "int8", tmp_path / "dense")

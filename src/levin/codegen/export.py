@@ -2,7 +2,7 @@
 
 Read me first. The public API, stable (the Cortex-M benchmark calls it):
 
-    export_c(graph_or_lvn_path, out_dir, weight_format="auto") -> ExportResult
+    export_c(graph_or_lvn_path, out_dir, weight_format="auto", prefer="flash") -> ExportResult
 
 writes into `out_dir`:
 - `model.h`: `levin_status levin_model_run(const int8_t *input, int8_t *output, uint8_t *arena)`
@@ -13,15 +13,18 @@ writes into `out_dir`:
   calls in graph order: each node is rendered from its op's template with what its op's
   `prepare` returns (`levin.ops`, `Op.c`);
 - the runtime sources (`levin.runtime`, levin_*.c / .h) and any kernel file an op names:
-  compile `*.c` with any C99 compiler.
+  compile `*.c` with any C99 compiler; `levin_config.h` is written for the model (all weights
+  raw int8: LEVIN_WEIGHTS_RAW_ONLY, so no weight decoder is linked).
 
 `ExportResult` lists `sources` (.c) and `headers` (.h), the arena split (`activation_bytes`
-from the memory planner, `scratch_bytes` on top of it for one decoded weight channel), the
+from the memory planner, `scratch_bytes` on top of it for the decoded weight channels), the
 weight bytes in flash and each weight tensor's chain (e.g. "sparse:gaps4+rans").
 
 Weight formats: `levin.codegen.weight_fields` ("int8", "packed", "codebook", "rans", "sparse",
-"auto"). The arena plan streams pooling and every conv whose weights are read in place from
-flash (`weight_fields.streamed`, `analyze.memory.stream_shift`).
+"auto"); `prefer` ("flash" or "speed") says whether "auto" and "sparse" pick per tensor the
+fewest flash bytes or the fewest estimated Cortex-M4 instructions (`weight_cost`). The arena
+plan streams pooling and every conv whose weights are read in place from flash
+(`weight_fields.streamed`, `analyze.memory.stream_shift`).
 
 Kernel parameters (multipliers, shifts, activation ranges, lookup tables) are derived by the op
 modules with `levin.intmath` exactly as the oracle (`levin.reference`) derives them at run time,
@@ -44,15 +47,17 @@ from levin import intmath as im
 from levin import ops, reference, runtime
 from levin.analyze.memory import SCRATCH_SUFFIX, ArenaPlan, plan_memory
 from levin.codegen.fusion import fuse_activations
-from levin.codegen.weight_fields import (DENSE, FORMATS, code_weights, parse_weights, streamed,
-                                         tensor_bodies)
+from levin.codegen.weight_fields import (DENSE, FORMATS, code_weights, in_flash, parse_weights,
+                                         streamed, tensor_bodies)
 from levin.coding.fields import ByteReader
 from levin.coding.limits import check_activation_bytes
 from levin.errors import GraphError, LevinError
 from levin.fileio import write_atomic
 from levin.ir.graph import Graph, Node, Tensor
+from levin.ops.cparams import coded_dense
 
 C_DIR = runtime.C_DIR
+CONFIG_HEADER = "levin_config.h"   # written per model (_config)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SCRATCH_ALIGN = 16  # the scratch holds uint16 positions; the arena start must be this aligned
 
@@ -68,7 +73,7 @@ class ExportResult:
     weight_format: str
     arena_bytes: int          # LEVIN_MODEL_ARENA_SIZE = activation_bytes (aligned) + scratch_bytes
     activation_bytes: int     # the memory planner's static arena
-    scratch_bytes: int        # the largest weight-decoding scratch of one kernel (one channel)
+    scratch_bytes: int        # the largest weight-decoding scratch of one kernel
     input_size: int
     output_size: int
     weight_bytes: int         # weights, biases, codebooks and tables in flash (model.c data)
@@ -113,7 +118,10 @@ class _Context:
     def ptr(self, tensor: str) -> str:
         return f"(arena + {self.plan.offset(tensor)})"
 
-    def weights(self, t: Tensor, cname: str, sparse_factor: int) -> tuple[dict, dict]:
+    def weights(self, t: Tensor, cname: str, sparse_factor: int, dense_channels: int) -> tuple[dict, dict]:
+        """`t`'s fields and C arrays; the decoding scratch grows to what its kernel decodes at a
+        time: `dense_channels` output channels of coded dense weights, or `sparse_factor` bytes
+        per weight of a channel of sparse ones (levin_kernels.h scratch sizes)."""
         body = self.bodies[t.name]
         w, arrays = parse_weights(body, t, cname)
         per = t.size // t.shape[0]
@@ -123,7 +131,7 @@ class _Context:
                 raise GraphError(f"weight {t.name!r}: {per} weights per output channel; the sparse "
                                  f"kernels index at most 65535")
         else:
-            need = 0 if (w["coder"] == 0 and w["codebook"] is None) else per
+            need = dense_channels * per if coded_dense(w) else 0
         self.scratch = max(self.scratch, need)
         from levin.coding.weights import decode_tensor
         self.chains[t.name] = decode_tensor(ByteReader(body, 0, len(body), t.name), t.shape, t.dtype).chain
@@ -205,31 +213,36 @@ def _plan(graph: Graph, bodies: dict[str, bytes]) -> ArenaPlan:
     return plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=stream, scratch=wants)
 
 
-def arena_plan(graph_or_lvn_path: Graph | str | Path, weight_format: str = "auto") -> ArenaPlan:
+def arena_plan(graph_or_lvn_path: Graph | str | Path, weight_format: str = "auto",
+               prefer: str = "flash") -> ArenaPlan:
     """The activation plan `export_c` would use (which convs stream depends on the weight format)."""
     if weight_format not in FORMATS:
         raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
     graph, stored = _load(graph_or_lvn_path)
     graph = fuse_activations(graph)[0]
-    return _plan(graph, code_weights(graph, weight_format, stored))
+    return _plan(graph, code_weights(graph, weight_format, stored, prefer))
 
 
-def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_format: str = "auto") -> ExportResult:
+def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_format: str = "auto",
+             prefer: str = "flash") -> ExportResult:
     """Write model.c, model.h and the C runtime for an integer graph into `out_dir`.
 
     Args:
         graph_or_lvn_path: an integer Graph (int8 activations), or the path of a .lvn file.
         out_dir: created if needed; existing model/runtime files in it are overwritten.
         weight_format: "auto", "int8", "packed", "codebook", "rans" or "sparse" (module docstring).
+        prefer: "flash" (default) or "speed": what "auto" and "sparse" minimize per tensor,
+            flash bytes or estimated Cortex-M4 instructions (`weight_fields`, `weight_cost`).
     Raises:
-        LevinError / GraphError: unknown format, unreadable file, a graph the runtime cannot run.
+        LevinError / GraphError: unknown format or preference, unreadable file, a graph the
+            runtime cannot run.
     """
     if weight_format not in FORMATS:
         raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
     graph, stored = _load(graph_or_lvn_path)
     _check_graph(graph)
     graph, activations = fuse_activations(graph)
-    bodies = code_weights(graph, weight_format, stored)
+    bodies = code_weights(graph, weight_format, stored, prefer)
     plan = _plan(graph, bodies)
     ctx = _Context(graph, plan, bodies, activations)
     nodes, bindings = [], []
@@ -263,9 +276,20 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
     write_atomic(out / "model.c", source)
     for path in [*sources, *(C_DIR / h for h in runtime.HEADERS)]:
         shutil.copyfile(path, out / path.name)
+    write_atomic(out / CONFIG_HEADER, _config(graph, bodies))
     return ExportResult(out, [out / "model.c"] + [out / p.name for p in sources],
                         [out / "model.h"] + [out / h for h in runtime.HEADERS], weight_format, arena,
                         activation, ctx.scratch, t_in.size, t_out.size, weight_bytes, ctx.chains)
+
+
+def _config(graph: Graph, bodies: dict[str, bytes]) -> str:
+    """levin_config.h for this model: the shipped default, plus LEVIN_WEIGHTS_RAW_ONLY when every
+    weight tensor is read in place from flash (the linker then drops the weight decoders)."""
+    text = (C_DIR / CONFIG_HEADER).read_text()
+    if all(in_flash(body, graph.tensors[name]) for name, body in bodies.items()):
+        end = text.rindex("#endif")
+        text = text[:end] + "#define LEVIN_WEIGHTS_RAW_ONLY 1\n\n" + text[end:]
+    return text
 
 
 def _prepare(binding: ops.CBinding, ctx: _Context, node: Node, k: int) -> dict:

@@ -10,6 +10,16 @@ Weight formats (`weight_format`; the C reader, levin_weights.c, reads them all):
 - "auto": per tensor the coding with the fewest flash bytes in C (`flash_bytes`: rANS tables
   count as the decoder stores them), among the formats above and, for a .lvn input, the file's
   own bytes when the C reader takes its chain (Huffman and varint it does not; kept on ties).
+
+`prefer` says what "auto" and "sparse" choose by (`choose`):
+- "flash" (the default): the fewest flash bytes, as above;
+- "speed": the fewest Cortex-M4 instructions of the tensor's layer as `weight_cost` estimates
+  them, among the same candidates plus sparse codings that decode fast (positions as a packed
+  bitmask, values raw or packed); of the candidates within SPEED_SLACK of the fastest, the one
+  with the fewest flash bytes (a coded conv whose decoding is amortized over many pixels costs
+  about what int8 does, in less flash). Layers the model does not cover (transposed convs)
+  choose by flash.
+
 The payload bytes in flash are those of the .lvn tensor section (docs/format.md); rANS
 frequency tables are stored decoded (cumulative uint16 array, K + 1 entries), as the decoder reads them.
 """
@@ -24,15 +34,17 @@ from typing import Any
 import numpy as np
 
 from levin import ops
+from levin.codegen import weight_cost
 from levin.coding import container, sparse
 from levin.coding.entropy_model import FrequencyModel
 from levin.coding.fields import ByteReader
 from levin.coding.symbols import CODER_IDS, read_stream_head
-from levin.coding.varint import read_varint
+from levin.coding.varint import encode_varint, read_varint
 from levin.coding.weights import CODEBOOK, SPARSE, encode_tensor, read_codebook
 from levin.config.code import WeightCodecConfig
 from levin.errors import GraphError, LevinError
 from levin.ir.graph import Graph, Tensor
+from levin.ops.cparams import POS_DENSE
 
 _C_CODERS = ("raw", "pack", "rans")
 FORMATS: dict[str, WeightCodecConfig] = {
@@ -44,7 +56,13 @@ FORMATS: dict[str, WeightCodecConfig] = {
     "auto": WeightCodecConfig(coders=_C_CODERS, sparse="auto", codebook="auto"),
 }
 _CODER_IDS = {name: CODER_IDS[name] for name in _C_CODERS}   # the C reader's LEVIN_CODER_* ids
-DENSE = 255                     # LEVIN_POS_DENSE: no positions; the C ids of the others are sparse.py's
+DENSE = POS_DENSE
+PREFER = ("flash", "speed")
+SPEED_SLACK = 0.05              # prefer="speed": within 5% of the fastest estimate, fewest bytes
+# Sparse codings that decode fast (prefer="speed"): values raw, or packed (with a codebook where
+# smaller); their positions are then recoded as a packed bitmask.
+_FAST_SPARSE = (WeightCodecConfig(coders=("raw",), sparse="always", codebook="never"),
+                WeightCodecConfig(coders=("pack",), sparse="always", codebook="auto"))
 
 
 
@@ -148,8 +166,11 @@ def tensor_bodies(path: Path) -> tuple[Graph, dict[str, bytes]]:
     return graph, bodies
 
 
-def code_weights(graph: Graph, weight_format: str, stored: dict[str, bytes]) -> dict[str, bytes]:
-    """The coded body of every weight tensor, by name."""
+def code_weights(graph: Graph, weight_format: str, stored: dict[str, bytes],
+                 prefer: str = "flash") -> dict[str, bytes]:
+    """The coded body of every weight tensor, by name (`prefer`: module docstring)."""
+    if prefer not in PREFER:
+        raise LevinError(f"prefer {prefer!r} is not one of {', '.join(PREFER)}")
     bodies = {}
     for node in graph.nodes:
         if ops.get(node.op).weighted:
@@ -157,7 +178,8 @@ def code_weights(graph: Graph, weight_format: str, stored: dict[str, bytes]) -> 
             # Symmetric (zero point 0), as TFLite's; the oracle run in export_c rejects others.
             if t.dtype != np.int8:
                 raise GraphError(f"weight {t.name!r}: the C kernels take int8 weights, got {t.dtype}")
-            bodies[t.name] = _code_weight(t, weight_format, stored.get(t.name))
+            layer = weight_cost.layer_of(graph, node) if prefer == "speed" else None
+            bodies[t.name] = _code_weight(t, weight_format, stored.get(t.name), layer)
     return bodies
 
 
@@ -165,21 +187,59 @@ def streamed(graph: Graph, bodies: dict[str, bytes]) -> list[str]:
     """Nodes whose C kernels write their output pixel by pixel, so the planner may stream them
     (analyze/memory.py, stream_shift): ops that always do (pooling), and those that do when their
     weights are read in place from flash (conv: raw, dense, no codebook: levin_weights_in_flash)."""
-    def in_flash(t: Tensor) -> bool:
-        w, _ = parse_weights(bodies[t.name], t, "w")
-        return w["pos_method"] == DENSE and w["coder"] == _CODER_IDS["raw"] and w["codebook"] is None
     def streams(n) -> bool:
         mode = ops.get(n.op).streams
-        return mode == "always" or (mode == "weights_in_flash" and in_flash(graph.tensors[n.inputs[1]]))
+        w = graph.tensors[n.inputs[1]] if mode == "weights_in_flash" else None
+        return mode == "always" or (w is not None and in_flash(bodies[w.name], w))
     return [n.name for n in graph.nodes if streams(n)]
 
 
-def _code_weight(t: Tensor, weight_format: str, stored: bytes | None) -> bytes:
-    if weight_format != "auto":
+def in_flash(body: bytes, t: Tensor) -> bool:
+    """True when the kernels read `t` in place from flash (raw int8, dense, no codebook:
+    levin_weights_in_flash), with no decoder and no scratch."""
+    w, _ = parse_weights(body, t, "w")
+    return w["pos_method"] == DENSE and w["coder"] == _CODER_IDS["raw"] and w["codebook"] is None
+
+
+def _code_weight(t: Tensor, weight_format: str, stored: bytes | None, layer: weight_cost.Layer | None) -> bytes:
+    """The body of one tensor; `layer` given: chosen for speed (module docstring)."""
+    if weight_format not in ("auto", "sparse"):
         return _encode(t, weight_format)
-    candidates = [stored] if stored is not None and _c_readable(stored, t) else []
-    candidates += [_encode(t, f) for f in FORMATS]
-    return min(candidates, key=lambda body: flash_bytes(body, t))   # the file's own on ties
+    if weight_format == "sparse":
+        candidates = [_encode(t, "sparse")]
+    else:
+        candidates = [stored] if stored is not None and _c_readable(stored, t) else []
+        candidates += [_encode(t, f) for f in FORMATS]
+    if layer is not None:
+        candidates += _fast_sparse(t)
+    return choose(candidates, t, layer)
+
+
+def choose(candidates: list[bytes], t: Tensor, layer: weight_cost.Layer | None = None) -> bytes:
+    """The body with the fewest flash bytes (the first on ties); with a `layer`, among those whose
+    estimated M4 instructions are within SPEED_SLACK of the fewest."""
+    if layer is not None:
+        cost = [weight_cost.instructions(parse_weights(b, t, "w")[0], layer) for b in candidates]
+        fast = min(cost) * (1 + SPEED_SLACK)
+        candidates = [b for b, c in zip(candidates, cost) if c <= fast]
+    return min(candidates, key=lambda body: flash_bytes(body, t))
+
+
+def _fast_sparse(t: Tensor) -> list[bytes]:
+    """Sparse bodies of `t` that decode fast: values raw or packed, positions a packed bitmask
+    (one bit per weight, read 32 at a time) whatever method codes them smallest."""
+    mask = t.data.reshape(-1) != 0
+    if mask.all():
+        return []
+    packed = sparse.encode_candidates(mask)["packed"]
+    out = []
+    for config in _FAST_SPARSE:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            body = encode_tensor(t.data, config, t.name).body
+        size, pos = read_varint(body, 1, "positions")     # body: flags, varint L, positions, rest
+        out.append(body[:1] + encode_varint(len(packed)) + packed + body[pos + size:])
+    return out
 
 
 def flash_bytes(body: bytes, t: Tensor) -> int:

@@ -79,7 +79,9 @@ def reference(node, args, ins, out, single_round=False):
 def prepare(ctx, node, k: int) -> dict:
     a = node.attrs
     (n, h, w, c), (_, ho, wo, o), (kh, kw) = cparams.conv_geometry(ctx, node)
-    d = cparams.weighted(ctx, node, k, 5)
+    weights = ctx.graph.tensors[node.inputs[1]]
+    # Coded dense weights: decoded whole when small (levin_conv_coded.c), else two channels.
+    d = cparams.weighted(ctx, node, k, 5, o if weights.size <= cparams.WHOLE_MAX else 2)
     d["params"] = dict(in_h=h, in_w=w, in_c=c, out_h=ho, out_w=wo, out_c=o, kernel_h=kh, kernel_w=kw,
                        stride_h=a["stride"][0], stride_w=a["stride"][1], dilation_h=a["dilation"][0],
                        dilation_w=a["dilation"][1], pad_top=a["padding"][0], pad_left=a["padding"][2],
@@ -88,7 +90,24 @@ def prepare(ctx, node, k: int) -> dict:
     scratch = ctx.planned_scratch(node)
     if scratch is not None:
         d["params"]["scratch_use"], d["scratch"] = _scratch(ctx.graph, node)[1], scratch
+    elif _decoded_whole(ctx.graph, node, d["weights"]):
+        # Coded weights decoded whole run the in-flash kernel over the decoded bytes
+        # (levin_conv_coded.c conv_whole): its buffer follows them in the decoding scratch.
+        size, use = _scratch(ctx.graph, node)
+        if use:
+            d["params"]["scratch_use"] = use
+            ctx.scratch = max(ctx.scratch, _whole_bytes(ctx.graph, node) + size)
     return d
+
+
+def _decoded_whole(graph, node, w: dict) -> bool:
+    """Dense coded weights small enough to be decoded whole (levin_weights.h WHOLE_MAX)."""
+    return cparams.coded_dense(w) and graph.tensors[node.inputs[1]].size <= cparams.WHOLE_MAX
+
+
+def _whole_bytes(graph, node) -> int:
+    """Where the kernel's buffer starts after the decoded tensor: 16-aligned (levin_conv_coded.c)."""
+    return -(-graph.tensors[node.inputs[1]].size // 16) * 16
 
 
 # A gather pays off when window rows are short (the loop over rows costs more than their MACs)

@@ -94,7 +94,7 @@ def reference(node, args, ins, out, single_round=False):
 def prepare(ctx, node, k: int) -> dict:
     a = node.attrs
     (n, h, w, c), (_, ho, wo, o), (kh, kw) = cparams.conv_geometry(ctx, node)
-    d = cparams.weighted(ctx, node, k, 5)
+    d = cparams.weighted(ctx, node, k, 5, 1)
     d["params"] = dict(batches=n, in_h=h, in_w=w, in_c=c, out_h=ho, out_w=wo, out_c=o, kernel_h=kh,
                        kernel_w=kw, stride_h=a["stride"][0], stride_w=a["stride"][1],
                        pad_top=a["padding"][0], pad_left=a["padding"][2], in_zp=d["in_zp"],

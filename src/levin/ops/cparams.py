@@ -13,6 +13,15 @@ from levin.errors import GraphError
 from levin import intmath as im
 from levin.ops.qparams import rescale_ratio, sz
 
+# The C weight reader's constants (levin_weights.h), also used by levin.codegen.weight_fields.
+POS_DENSE = 255                 # LEVIN_POS_DENSE: no positions; the C ids of the others are coding.sparse's
+WHOLE_MAX = 4096                # LEVIN_WEIGHTS_WHOLE_MAX: coded dense conv weights decoded whole
+
+
+def coded_dense(w: dict) -> bool:
+    """Dense weights the kernel decodes (packed, codebook, rANS) rather than reads in place."""
+    return w["pos_method"] == POS_DENSE and not (w["coder"] == 0 and w["codebook"] is None)
+
 
 def shifts_ok(shift: np.ndarray, node) -> None:
     if shift.size and (shift.min() < -31 or shift.max() > 30):
@@ -41,9 +50,11 @@ def conv_geometry(ctx, node) -> tuple[tuple[int, ...], tuple[int, ...], tuple[in
     return g.tensors[node.inputs[0]].shape, g.tensors[node.output].shape, (kh, kw)
 
 
-def weighted(ctx, node, k: int, sparse_factor: int) -> dict:
+def weighted(ctx, node, k: int, sparse_factor: int, dense_channels: int) -> dict:
     """What a conv's or fully connected's template needs: weights (as the C reader reads them),
-    per-channel multipliers and shifts, bias, buffers, zero points and the output clamp."""
+    per-channel multipliers and shifts, bias, buffers, zero points and the output clamp. The
+    kernel decodes `dense_channels` output channels of coded dense weights at a time, or a
+    channel of sparse ones into `sparse_factor` bytes per weight (the scratch it needs)."""
     g = ctx.graph
     x, w_t = g.tensors[node.inputs[0]], g.tensors[node.inputs[1]]
     out = g.tensors[node.output]
@@ -54,7 +65,7 @@ def weighted(ctx, node, k: int, sparse_factor: int) -> dict:
     m, shift = np.broadcast_to(m, (channels,)), np.broadcast_to(shift, (channels,))
     shifts_ok(shift, node)
     cname = f"n{k}"
-    w, arrays = ctx.weights(w_t, cname, sparse_factor)
+    w, arrays = ctx.weights(w_t, cname, sparse_factor, dense_channels)
     arrays[cname + "_mult"] = m.astype(np.int32)
     arrays[cname + "_shift"] = shift.astype(np.int32)
     bias = None

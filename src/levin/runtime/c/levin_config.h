@@ -1,5 +1,5 @@
 /* levin_config.h -- what this build of the runtime needs, written by the code generator next to
- * model.c (this default, shipped with the sources, keeps every feature).
+ * model.c (levin.codegen.export: this default, shipped with the sources, keeps every feature).
  *
  * LEVIN_WEIGHTS_RAW_ONLY: every weight tensor is raw int8 read in place from flash, so the conv
  * and fully connected kernels do not reference the decoders (packed, codebook, rANS, sparse)

@@ -16,7 +16,12 @@
 #include "levin_conv_window.h"
 
 uint32_t levin_conv2d_s8_scratch_size(const levin_weights *w) {
-    return levin_is_sparse(w) ? 5u * levin_per_channel(w) : levin_weights_dense_scratch(w);
+    const uint32_t per = levin_weights_dense_scratch(w);
+    if (levin_is_sparse(w)) {
+        return 5u * levin_per_channel(w);
+    }
+    /* Coded dense (levin_conv_coded.c): the whole tensor when small, else two channels. */
+    return per == 0u ? 0u : w->size <= LEVIN_WEIGHTS_WHOLE_MAX ? w->size : 2u * per;
 }
 
 /* A conv's weights, requantization and output, as one argument. */
@@ -42,6 +47,7 @@ static LEVIN_NOINLINE void rows_one_pixel(const conv_job *j, const levin_dot_win
     const int32_t out_c = p->out_c, per = j->per, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
     const int32_t rows = g->rows, len = g->len, x_step = g->x_step, w_step = g->w_step, off = g->off;
     int32_t o, r;
+    LEVIN_STORES_DONE(); /* the window may be a gather just written */
     for (o = 0; o < out_c; o += 2, w += 2 * per) {
         const int32_t o1 = o + 1 < out_c ? o + 1 : o;
         const int8_t *w1 = w + (o1 - o) * per;
@@ -71,6 +77,7 @@ static LEVIN_NOINLINE void rows_two_pixels(const conv_job *j, const levin_dot_wi
     const int32_t rows = g->rows, len = g->len, x_step = g->x_step, w_step = g->w_step, off = g->off;
 #endif
     int32_t o;
+    LEVIN_STORES_DONE(); /* the window may be a gather just written */
     for (o = 0; o < out_c; o += 2, w += 2 * per) {
         const int32_t o1 = o + 1 < out_c ? o + 1 : o;
         const int8_t *w1 = w + (o1 - o) * per;
@@ -230,7 +237,7 @@ static LEVIN_ALWAYS_INLINE int32_t depthwise_3x3_taps(const int8_t **r0, const i
 #ifdef LEVIN_THUMB2_ASM
     const int8_t *a = *r0, *b = *r1, *c = *r2, *k = *w;
     int32_t x, v;
-    __asm__("ldrsb %[x], [%[a], %[t1]]\n\t"
+    __asm__ volatile("ldrsb %[x], [%[a], %[t1]]\n\t"
             "ldrsb %[v], [%[k], #1]\n\t"
             "add   %[x], %[x], %[off]\n\t"
             "mla   %[acc], %[x], %[v], %[acc]\n\t"
@@ -320,6 +327,7 @@ static LEVIN_NOINLINE void conv_depthwise(const conv_job *j, const int8_t *in, i
                 depthwise_3x3_pixel(j, x, p->dilation_w * c, p->dilation_h * p->in_w * c, y);
             } else if (is_3x3 && p->scratch_use == LEVIN_SCRATCH_GATHER && scratch) {
                 gather_window(p, in, oy, ox, (int8_t *)scratch);
+                LEVIN_STORES_DONE();
                 depthwise_3x3_pixel(j, (const int8_t *)scratch, c, 3 * c, y);
             } else {
                 depthwise_pixel(j, x, j->weights + v.ky0 * p->kernel_w + v.kx0, v.ky1 - v.ky0, v.kx1 - v.kx0, y);
@@ -389,6 +397,7 @@ static LEVIN_NOINLINE void conv_widened(const conv_job *j, const int8_t *in, int
             int8_t *y = out + (oy * p->out_w + ox) * out_c;
             const int8_t *w = j->weights;
             levin_widen(x, n, off, xw);
+            LEVIN_STORES_DONE();
             for (o = 0; o + 4 <= out_c; o += 4, w += 4 * n) {
                 int32_t acc[4]; /* constant indices only: it stays in registers */
                 acc[0] = bias ? bias[o] : 0;
@@ -441,6 +450,7 @@ levin_status levin_conv2d_s8(const levin_conv_params *p, const int8_t *in, const
     const uint32_t per = levin_per_channel(w);
     const levin_status status = levin_weights_check(w);
     conv_job job;
+    LEVIN_STORES_DONE(); /* the input, and weights conv_whole decoded, are written */
     if (status != LEVIN_OK) {
         return status;
     }

@@ -1,15 +1,12 @@
 /* levin_dot.c -- the inner products of levin_dot.h as functions, for kernels whose callers are
- * not hot enough to inline them (a call per row or channel). */
+ * not hot enough to inline them (a call per row or channel). Their callers may have just written
+ * the rows (decoded weights, a gathered window): each starts with LEVIN_STORES_DONE. */
 #include "levin_dot.h"
 
 void levin_dot_1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t off,
                    int32_t *acc) {
+    LEVIN_STORES_DONE();
     levin_row_1x2(x, w0, w1, n, off, acc);
-}
-
-void levin_dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
-                   int32_t off, int32_t *acc) {
-    levin_row_2x2(x0, x1, w0, w1, n, off, acc);
 }
 
 /* The window's rows in one call: the call costs more than a short row (a 10x4 kernel over one
@@ -17,6 +14,7 @@ void levin_dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const i
 void levin_dot_rows_1x2(const levin_dot_window *g, const int8_t *x, const int8_t *w0, const int8_t *w1,
                         int32_t *acc) {
     int32_t r;
+    LEVIN_STORES_DONE();
     for (r = 0; r < g->rows; ++r, x += g->x_step, w0 += g->w_step, w1 += g->w_step) {
         levin_row_1x2(x, w0, w1, g->len, g->off, acc);
     }
@@ -25,6 +23,7 @@ void levin_dot_rows_1x2(const levin_dot_window *g, const int8_t *x, const int8_t
 void levin_dot_rows_2x2(const levin_dot_window *g, const int8_t *x0, const int8_t *x1, const int8_t *w0,
                         const int8_t *w1, int32_t *acc) {
     int32_t r;
+    LEVIN_STORES_DONE();
     for (r = 0; r < g->rows; ++r, x0 += g->x_step, x1 += g->x_step, w0 += g->w_step, w1 += g->w_step) {
         levin_row_2x2(x0, x1, w0, w1, g->len, g->off, acc);
     }

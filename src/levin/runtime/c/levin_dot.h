@@ -28,12 +28,18 @@ extern "C" {
  * MACs (one input row against two weight rows) is written in assembly: GCC 12 -Os spilled the
  * offset or the end pointer of the C version (20 instead of 15 instructions per 8 MACs). The
  * C below it computes the same sums; define LEVIN_DOT_NO_ASM to use it (any compiler, flags).
- * The assembly declares no "memory" clobber: it only reads rows that no kernel writes while it
- * runs (weights in flash; inputs that a streamed output never overwrites before they are read,
- * analyze/memory.py), and with the clobber GCC kept the accumulators in memory around it. */
+ * The assembly declares no "memory" clobber (with it GCC kept the accumulators in memory
+ * around it), so nothing tells the compiler that it reads the rows: C stores to them could move
+ * past it. Where a kernel reads with it bytes that C code just wrote (a gathered window, a
+ * widened pixel, decoded weights, a previous kernel's output once link-time optimization
+ * inlines across calls), LEVIN_STORES_DONE() comes between: a volatile asm with a "memory"
+ * clobber, which the volatile assembly after it cannot pass. It emits no instruction. */
 #if defined(__GNUC__) && defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB == 2 && \
     defined(__OPTIMIZE__) && !defined(LEVIN_DOT_NO_ASM)
 #define LEVIN_THUMB2_ASM 1 /* Cortex-M3 and up; at -O0 the frame pointer leaves too few registers */
+#define LEVIN_STORES_DONE() __asm__ volatile("" ::: "memory")
+#else
+#define LEVIN_STORES_DONE() ((void)0)
 #endif
 
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
@@ -310,16 +316,12 @@ static LEVIN_ALWAYS_INLINE void levin_row_widened_1x4(const int16_t *xw, const i
 void levin_dot_1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t off,
                    int32_t *acc);
 
-/* acc[0] += x0 . w0, acc[1] += x0 . w1, acc[2] += x1 . w0, acc[3] += x1 . w1. */
-void levin_dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
-                   int32_t off, int32_t *acc);
-
 /* A window of `rows` rows of `len` bytes: input rows x_step bytes apart, weight rows w_step. */
 typedef struct {
     int32_t rows, len, x_step, w_step, off;
 } levin_dot_window;
 
-/* levin_dot_1x2 / levin_dot_2x2 summed over the rows of a window. */
+/* levin_row_1x2 / levin_row_2x2 summed over the rows of a window. */
 void levin_dot_rows_1x2(const levin_dot_window *g, const int8_t *x, const int8_t *w0, const int8_t *w1,
                         int32_t *acc);
 void levin_dot_rows_2x2(const levin_dot_window *g, const int8_t *x0, const int8_t *x1, const int8_t *w0,

@@ -116,8 +116,10 @@ typedef struct {
     int32_t stride1[4], stride2[4];
 } levin_broadcast;
 
-/* Scratch bytes of a conv / linear over weights w (dense, or 3 bytes per element of a channel
- * for sparse; a sparse conv adds 2 more per element for the window offsets). */
+/* Scratch bytes of a conv / linear over weights w: none for raw int8 (read in place); coded
+ * dense, two output channels (a conv of at most LEVIN_WEIGHTS_WHOLE_MAX weights: the whole
+ * tensor, plus, 16-aligned after it, the buffer of p->scratch_use when the generator planned one);
+ * sparse, 3 bytes per element of a channel, a conv 2 more for the window offsets. */
 uint32_t levin_conv2d_s8_scratch_size(const levin_weights *w);
 uint32_t levin_linear_s8_scratch_size(const levin_weights *w);
 

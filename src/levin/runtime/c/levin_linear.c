@@ -1,60 +1,95 @@
-/* levin_linear.c -- fully connected, weights read in place (output rows in pairs), decoded per
- * row (dense) or as nonzeros (sparse). */
+/* levin_linear.c -- fully connected. Output rows go in pairs, so each input load serves two
+ * products (levin_dot.h): read in place from flash, or decoded two rows at a time into scratch
+ * (coded dense). Sparse rows: the reader's inner product over each row's nonzeros
+ * (levin_weights_next_sparse_dot: in one pass from flash for a packed bitmask and raw values). */
 #include "levin_conv_window.h"
 
 uint32_t levin_linear_s8_scratch_size(const levin_weights *w) {
-    return levin_is_sparse(w) ? 3u * levin_per_channel(w) : levin_weights_dense_scratch(w);
+    return levin_is_sparse(w) ? 3u * levin_per_channel(w) : 2u * levin_weights_dense_scratch(w);
 }
 
+static LEVIN_ALWAYS_INLINE int8_t code(const levin_linear_params *p, const int32_t *multiplier,
+                                       const int32_t *shift, int32_t o, int32_t acc) {
+    return output_code(acc, multiplier[o], shift[o], p->out_zp, p->act_min, p->act_max);
+}
+
+/* Two rows at a time from flash (in place) or decoded; w1 == w0 for an odd last row. */
+static void rows_pair(const levin_linear_params *p, const int8_t *in, const int8_t *w0, const int8_t *w1,
+                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t o,
+                      int32_t o1, int8_t *out) {
+    int32_t acc[2];
+    acc[0] = bias ? bias[o] : 0;
+    acc[1] = bias ? bias[o1] : 0;
+    levin_dot_1x2(in, w0, w1, p->in_features, -p->in_zp, acc);
+    out[o] = code(p, multiplier, shift, o, acc[0]);
+    out[o1] = code(p, multiplier, shift, o1, acc[1]);
+}
+
+#ifndef LEVIN_WEIGHTS_RAW_ONLY
+/* Coded weights (the reader lives on the stack only on this path): sparse rows through the
+ * reader's inner product, dense rows decoded two at a time into scratch (levin_dot_1x2 is out
+ * of line, so they are written before it reads them). */
+static LEVIN_NOINLINE levin_status linear_coded(const levin_linear_params *p, const int8_t *in,
+                                                const levin_weights *w, const int32_t *bias,
+                                                const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                                                uint8_t *scratch) {
+    const uint32_t per = levin_per_channel(w);
+    levin_weights_reader r;
+    levin_status status = levin_weights_begin(&r, w);
+    int32_t o;
+    if (status != LEVIN_OK) {
+        return status;
+    }
+    if (levin_is_sparse(w)) {
+        for (o = 0; o < p->out_features; ++o) {
+            int32_t acc = bias ? bias[o] : 0;
+            if ((status = levin_weights_next_sparse_dot(&r, in, -p->in_zp, scratch, &acc)) != LEVIN_OK) {
+                return status;
+            }
+            out[o] = code(p, multiplier, shift, o, acc);
+        }
+        return levin_weights_end(&r);
+    }
+    for (o = 0; o < p->out_features; o += 2) {
+        const int32_t o1 = o + 1 < p->out_features ? o + 1 : o; /* an odd last row: computed twice */
+        const int8_t *w0 = levin_weights_next_dense(&r, (int8_t *)scratch, &status), *w1 = w0;
+        if (w0 != 0 && o1 != o) {
+            w1 = levin_weights_next_dense(&r, (int8_t *)scratch + per, &status);
+        }
+        if (status != LEVIN_OK) {
+            return status;
+        }
+        rows_pair(p, in, w0, w1, bias, multiplier, shift, o, o1, out);
+    }
+    return levin_weights_end(&r);
+}
+#endif
 
 levin_status levin_linear_s8(const levin_linear_params *p, const int8_t *in, const levin_weights *w,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                              int8_t *out, uint8_t *scratch) {
-    const uint32_t per = levin_per_channel(w);
-    const int32_t n = p->in_features, off = -p->in_zp;
-    uint16_t *idx = (uint16_t *)(void *)scratch; /* sparse: [idx 2*per][val per] */
-    int8_t *val = (int8_t *)(scratch + 2u * per);
-    levin_weights_reader r;
-    levin_status status = levin_weights_begin(&r, w);
+    const int32_t n = p->in_features;
+    const levin_status status = levin_weights_check(w);
+    const int8_t *rows;
     int32_t o;
-    uint32_t j, count;
     if (status != LEVIN_OK) {
         return status;
     }
-    if ((int32_t)w->channels != p->out_features || (int32_t)per != n) {
+    if ((int32_t)w->channels != p->out_features || (int32_t)levin_per_channel(w) != n) {
         return LEVIN_ERR_ARG;
     }
-    if (levin_weights_in_flash(w)) { /* rows in pairs: each input load serves two products */
-        const int8_t *rows = (const int8_t *)w->data;
-        for (o = 0; o < p->out_features; o += 2) {
-            const int32_t o1 = o + 1 < p->out_features ? o + 1 : o;
-            int32_t acc[2];
-            acc[0] = bias ? bias[o] : 0;
-            acc[1] = bias ? bias[o1] : 0;
-            levin_dot_1x2(in, rows + o * n, rows + o1 * n, n, off, acc);
-            out[o] = output_code(acc[0], multiplier[o], shift[o], p->out_zp, p->act_min, p->act_max);
-            out[o1] = output_code(acc[1], multiplier[o1], shift[o1], p->out_zp, p->act_min, p->act_max);
-        }
-        return LEVIN_OK;
+    if (!levin_weights_in_flash(w)) {
+#ifdef LEVIN_WEIGHTS_RAW_ONLY
+        (void)scratch;
+        return LEVIN_ERR_UNSUPPORTED;
+#else
+        return linear_coded(p, in, w, bias, multiplier, shift, out, scratch);
+#endif
     }
-    for (o = 0; o < p->out_features; ++o) {
-        int32_t acc = bias ? bias[o] : 0;
-        if (levin_is_sparse(w)) {
-            status = levin_weights_next_sparse(&r, idx, val, &count);
-            if (status != LEVIN_OK) {
-                return status;
-            }
-            for (j = 0u; j < count; ++j) {
-                acc += ((int32_t)in[idx[j]] + off) * (int32_t)val[j];
-            }
-        } else {
-            const int8_t *wch = levin_weights_next_dense(&r, (int8_t *)scratch, &status);
-            if (status != LEVIN_OK) {
-                return status;
-            }
-            acc = levin_dot_1x1(in, wch, n, off, acc);
-        }
-        out[o] = output_code(acc, multiplier[o], shift[o], p->out_zp, p->act_min, p->act_max);
+    rows = (const int8_t *)w->data; /* in place, rows in pairs: each input load serves two products */
+    for (o = 0; o < p->out_features; o += 2) {
+        const int32_t o1 = o + 1 < p->out_features ? o + 1 : o;
+        rows_pair(p, in, rows + o * n, rows + o1 * n, bias, multiplier, shift, o, o1, out);
     }
-    return levin_weights_end(&r);
+    return LEVIN_OK;
 }

@@ -5,6 +5,14 @@
  * descriptor cannot rule them out: a packed or rANS symbol above the last codebook entry (a
  * 17-entry codebook in 5-bit fields) or above int8 after the offset; and a gap position past the
  * tensor (checked per gap symbol, not per weight).
+ *
+ * Speed: the kernels decode every coded channel on every inference, so the readers are on the hot
+ * path. rANS symbols are decoded here (rans_symbol: the step of levin_rans.c's decoder, same
+ * format, same states) with the symbol search started from a bucket table built once per begin,
+ * instead of a call and a binary search per symbol; packed positions are read 32 bits at a time
+ * and their set bits found with RBIT/CLZ; packed values are read a byte (8 bits) or two fields
+ * (4 bits) at a time, other widths through a bit buffer; a packed bitmask with raw values is
+ * consumed in place by levin_weights_next_sparse_dot, no positions written.
  */
 #include "levin_weights.h"
 
@@ -23,20 +31,32 @@ static int has_pos_decoder(const levin_weights *w) {
     return w->pos_method == LEVIN_POS_GAPS || w->pos_method == LEVIN_POS_BITMASK;
 }
 
+/* Bytes p[0..3] as a little-endian word: one unaligned LDR on a little-endian GCC target. */
+static LEVIN_ALWAYS_INLINE uint32_t load_le32(const uint8_t *p) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4u);
+    return v;
+#else
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+#endif
+}
+
+/* v into bytes p[0..3], little-endian: one unaligned STR on a little-endian GCC target. */
+static LEVIN_ALWAYS_INLINE void store_le32(uint8_t *p, uint32_t v) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    __builtin_memcpy(p, &v, 4u);
+#else
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+#endif
+}
+
 /* Symbols of the value stream. */
 static uint32_t value_count(const levin_weights *w) {
     return is_dense(w) ? w->size : w->nnz;
-}
-
-/* Symbol i of a bit-packed stream: the `bits`-bit field at stream bits [i*bits, (i+1)*bits). */
-static LEVIN_ALWAYS_INLINE uint32_t packed_field(const uint8_t *data, uint32_t i, uint32_t bits) {
-    const uint32_t at = i * bits;
-    const uint32_t sh = at & 7u;
-    uint32_t v = (uint32_t)data[at >> 3] >> sh;
-    if (sh + bits > 8u) {
-        v |= (uint32_t)data[(at >> 3) + 1u] << (8u - sh);
-    }
-    return v & ((1u << bits) - 1u);
 }
 
 /* A bit stream of n fields of `bits` bits (n * bits < 2^32) fills exactly len bytes and its
@@ -53,6 +73,97 @@ static int model_ok(const levin_rans_model *m) {
     return m->cum != 0 && m->alphabet_size >= 1u && m->alphabet_size <= MAX_ALPHABET &&
            m->precision_bits >= 8u && m->precision_bits <= 15u && m->cum[0] == 0u &&
            m->cum[m->alphabet_size] == (1u << m->precision_bits);
+}
+
+/* bucket[b] = the symbol whose range holds slot b << (precision - 7); b = 0..127. A cum table
+ * that does not increase (hostile) still gives symbols < K. */
+static void bucket_build(const levin_rans_model *m, uint8_t *bucket) {
+    const uint32_t sh = m->precision_bits - 7u, last = m->alphabet_size - 1u;
+    uint32_t b, s = 0u;
+    for (b = 0u; b < LEVIN_WEIGHTS_BUCKETS; ++b) {
+        while (s < last && m->cum[s + 1u] <= (b << sh)) {
+            ++s;
+        }
+        bucket[b] = (uint8_t)s;
+    }
+}
+
+/* A stream as the symbol loop reads it, in locals (stores of symbols through uint8_t * would
+ * otherwise force a reload of every field per symbol); `pos` is written back by the caller. */
+typedef struct {
+    const uint16_t *cum;
+    const uint8_t *bucket, *data;
+    uint32_t prec, pos, end;
+} rans_stream;
+
+static LEVIN_ALWAYS_INLINE rans_stream stream_of(const levin_rans_decoder *d, const levin_rans_model *m,
+                                                 const uint8_t *bucket) {
+    rans_stream t;
+    t.cum = m->cum;
+    t.bucket = bucket;
+    t.data = d->data;
+    t.prec = m->precision_bits;
+    t.pos = d->pos;
+    t.end = d->end;
+    return t;
+}
+
+/* One symbol from state *x (levin_rans.h: slot = x mod 2^prec, the symbol s with cum[s] <= slot <
+ * cum[s + 1], x = freq[s] * (x >> prec) + slot - cum[s], then bytes in while x < 2^23), the search
+ * started at the slot's bucket: for increasing cum the same symbol as levin_rans.c's binary
+ * search. It needs no bound: bucket entries are < K and cum[K] = 2^prec > slot
+ * (levin_weights_check), so it stops at K - 1 at the latest, whatever cum holds. Returns 0 when
+ * the payload ends first. */
+static LEVIN_ALWAYS_INLINE int rans_symbol(rans_stream *t, uint32_t *x, uint32_t *sym) {
+    const uint32_t slot = *x & ((1u << t->prec) - 1u);
+    uint32_t s = t->bucket[slot >> (t->prec - 7u)], v;
+    while (t->cum[s + 1u] <= slot) {
+        ++s;
+    }
+    v = (uint32_t)(t->cum[s + 1u] - t->cum[s]) * (*x >> t->prec) + slot - t->cum[s];
+    while (v < LEVIN_RANS_L) {
+        if (t->pos >= t->end) {
+            return 0;
+        }
+        v = (v << 8) | t->data[t->pos++];
+    }
+    *x = v;
+    *sym = s;
+    return 1;
+}
+
+/* The next `count` symbols of a u8 stream (alphabet <= 256, checked by levin_weights_check). */
+static levin_status rans_take(levin_rans_decoder *d, const levin_rans_model *m, const uint8_t *bucket,
+                              uint8_t *out, uint32_t count) {
+    rans_stream t = stream_of(d, m, bucket);
+    const uint32_t n = d->n_states;
+    uint32_t i, s, j;
+    int ok = 1;
+    if (count > d->count - d->done) {
+        return LEVIN_ERR_CORRUPT;
+    }
+    if (count == 0u) {
+        return LEVIN_OK;
+    }
+    j = d->done % n;
+    if (n == 1u) { /* the common case: the state stays in a register */
+        uint32_t x = d->state[0];
+        for (i = 0u; i < count && (ok = rans_symbol(&t, &x, &s)) != 0; ++i) {
+            out[i] = (uint8_t)s;
+        }
+        d->state[0] = x;
+    } else {
+        for (i = 0u; i < count && (ok = rans_symbol(&t, &d->state[j], &s)) != 0; ++i) {
+            out[i] = (uint8_t)s;
+            j = j + 1u == n ? 0u : j + 1u;
+        }
+    }
+    d->pos = t.pos;
+    if (!ok) {
+        return LEVIN_ERR_CORRUPT;
+    }
+    d->done += count;
+    return LEVIN_OK;
 }
 
 static levin_status check_positions(const levin_weights *w) {
@@ -150,80 +261,168 @@ levin_status levin_weights_begin(levin_weights_reader *r, const levin_weights *w
         (void)symbol_limit(w, &r->limit); /* OK: levin_weights_check passed */
         r->check = top > r->limit;
     }
-    if (w->coder == LEVIN_CODER_RANS &&
-        levin_rans_decoder_init(&r->val, w->data, w->len, value_count(w), w->states) != LEVIN_RANS_OK) {
-        return LEVIN_ERR_CORRUPT;
+    if (w->coder == LEVIN_CODER_RANS) {
+        if (levin_rans_decoder_init(&r->val, w->data, w->len, value_count(w), w->states) != LEVIN_RANS_OK) {
+            return LEVIN_ERR_CORRUPT;
+        }
+        bucket_build(&w->model, r->val_bucket);
     }
-    if (has_pos_decoder(w) && levin_rans_decoder_init(&r->pos, w->pos_data, w->pos_len, w->pos_symbols,
-                                                      w->pos_states) != LEVIN_RANS_OK) {
-        return LEVIN_ERR_CORRUPT;
+    if (has_pos_decoder(w)) {
+        if (levin_rans_decoder_init(&r->pos, w->pos_data, w->pos_len, w->pos_symbols, w->pos_states) !=
+            LEVIN_RANS_OK) {
+            return LEVIN_ERR_CORRUPT;
+        }
+        bucket_build(&w->pos_model, r->pos_bucket);
     }
     return LEVIN_OK;
 }
 
-/* Codebook entry or int8 value of symbol u <= limit. */
-static int8_t value_of(const levin_weights *w, uint32_t u) {
-    const int32_t v = w->offset + (int32_t)u;
-    return w->codebook ? w->codebook[v] : (int8_t)v;
+/* Symbols u[0..k) -> values: codebook[offset + u] or offset + u. With `check` (the coder can
+ * emit symbols past the codebook or int8: levin_weights_begin) a symbol past the codebook
+ * reads entry `offset` instead and is reported, and a value outside int8 is reported after the
+ * loop (no memory at stake). u may alias out. */
+static levin_status map_symbols(const levin_weights_reader *r, const uint8_t *u, int8_t *out, uint32_t k) {
+    const levin_weights *w = r->w;
+    const int8_t *book = w->codebook ? w->codebook + w->offset : 0; /* offset < codebook_size */
+    const int32_t offset = w->offset;
+    const uint32_t limit = r->limit;
+    uint32_t i = 0u, bad = 0u;
+    if (book == 0) {
+        /* Four symbols a word (SWAR): with c = offset + 128 (0..255), u + c (byte-wise, no
+         * carries between bytes) is the value's code + 128, and a carry out of a byte is a
+         * value past 127: a symbol above the limit. */
+        const uint32_t c = (uint32_t)(offset + 128) * 0x01010101u, high = 0x80808080u;
+        for (; i + 4u <= k; i += 4u) {
+            const uint32_t a = load_le32(u + i);
+            uint32_t sum, carry;
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+            /* UADD8 adds the bytes and sets a GE flag per carry, SEL turns the flags into bytes
+             * (one asm statement: the flags must not be clobbered between the two). */
+            __asm__("uadd8 %0, %2, %3\n\tsel %1, %4, %5" : "=&r"(sum), "=r"(carry) : "r"(a), "r"(c),
+                    "r"(high), "r"(0u));
+#else
+            const uint32_t low = 0x7F7F7F7Fu;
+            sum = ((a & low) + (c & low)) ^ ((a ^ c) & high);
+            carry = (a & c) | ((a | c) & ~sum);
+#endif
+            bad |= carry & high;
+            store_le32((uint8_t *)out + i, sum ^ high);
+        }
+        for (; i < k; ++i) {
+            const int32_t v = offset + (int32_t)u[i];
+            bad |= (uint32_t)(v + 128) >> 8;
+            out[i] = (int8_t)v;
+        }
+    } else if (r->check) {
+        for (i = 0u; i < k; ++i) {
+            const uint32_t s = u[i], ok = s <= limit;
+            bad |= !ok;
+            out[i] = book[ok ? s : 0u];
+        }
+    } else {
+        for (i = 0u; i < k; ++i) {
+            out[i] = book[u[i]];
+        }
+    }
+    return bad ? LEVIN_ERR_CORRUPT : LEVIN_OK;
+}
+
+enum { STREAM_SYMBOLS, STREAM_BOOK, STREAM_OFFSET };
+
+/* k fields of `bits` bits from bit `sh` of src through a 32-bit buffer refilled a byte at a time
+ * (never a byte past the last field), each stored as a uint8 symbol, book[field] or offset +
+ * field (`mode`, a constant at every call: each call is its own loop, no test per field). */
+static LEVIN_ALWAYS_INLINE void stream_fields(const uint8_t *src, uint32_t sh, uint32_t bits, uint32_t k, int mode,
+                                              const int8_t *book, int32_t offset, int8_t *out) {
+    const uint32_t mask = (1u << bits) - 1u;
+    uint32_t i, buf, have;
+    if (k == 0u) {
+        return;
+    }
+    buf = (uint32_t)*src++ >> sh;
+    have = 8u - sh;
+    for (i = 0u; i < k; ++i) {
+        uint32_t f;
+        if (have < bits) {
+            buf |= (uint32_t)*src++ << have;
+            have += 8u;
+        }
+        f = buf & mask;
+        buf >>= bits;
+        have -= bits;
+        if (mode == STREAM_SYMBOLS) {
+            ((uint8_t *)out)[i] = (uint8_t)f;
+        } else if (mode == STREAM_BOOK) {
+            out[i] = book[f];
+        } else {
+            out[i] = (int8_t)(offset + (int32_t)f);
+        }
+    }
+}
+
+/* Packed fields: 4 bits from a byte boundary with every field a valid symbol (the common low-bit
+ * case) in one loop, a load per two fields; 8 bits mapped in place; any other width streamed
+ * (stream_fields). */
+static levin_status unpack_fields(levin_weights_reader *r, int8_t *out, uint32_t k) {
+    const levin_weights *w = r->w;
+    const uint32_t bits = w->bits, at = r->values * bits;
+    const uint8_t *src = w->data + (at >> 3);
+    uint32_t i = 0u;
+    r->values += k;
+    if (bits == 8u) {
+        return map_symbols(r, src, out, k);
+    }
+    if (bits == 4u && (at & 7u) == 0u && !r->check) {
+        const int8_t *book = w->codebook ? w->codebook + w->offset : 0;
+        const int32_t offset = w->offset;
+        if (book != 0) {
+            for (; i + 1u < k; i += 2u, ++src) {
+                out[i] = book[*src & 15u];
+                out[i + 1u] = book[*src >> 4];
+            }
+        } else {
+            for (; i + 1u < k; i += 2u, ++src) {
+                out[i] = (int8_t)(offset + (int32_t)(*src & 15u));
+                out[i + 1u] = (int8_t)(offset + (int32_t)(*src >> 4));
+            }
+        }
+        if (i < k) {
+            out[i] = book ? book[*src & 15u] : (int8_t)(offset + (int32_t)(*src & 15u));
+        }
+        return LEVIN_OK;
+    }
+    if (r->check) { /* symbols first, then mapped with the tests */
+        stream_fields(src, at & 7u, bits, k, STREAM_SYMBOLS, 0, 0, out);
+        return map_symbols(r, (const uint8_t *)out, out, k);
+    }
+    if (w->codebook != 0) {
+        stream_fields(src, at & 7u, bits, k, STREAM_BOOK, w->codebook + w->offset, 0, out);
+    } else {
+        stream_fields(src, at & 7u, bits, k, STREAM_OFFSET, 0, w->offset, out);
+    }
+    return LEVIN_OK;
 }
 
 /* The next k values (or codebook entries) of the value stream into out[0..k). */
 static levin_status take_values(levin_weights_reader *r, int8_t *out, uint32_t k) {
     const levin_weights *w = r->w;
-    const uint32_t limit = r->limit;
     uint32_t i;
     if (w->coder == LEVIN_CODER_RAW) {
         const int8_t *src = (const int8_t *)w->data + r->values;
         for (i = 0u; i < k; ++i) {
             out[i] = src[i];
         }
-    } else if (w->coder == LEVIN_CODER_RANS) {
-        uint8_t *u = (uint8_t *)out;
-        if (levin_rans_decode_u8(&r->val, &w->model, u, k) != LEVIN_RANS_OK) {
-            return LEVIN_ERR_CORRUPT;
-        }
-        for (i = 0u; r->check && i < k; ++i) {
-            if (u[i] > limit) {
-                return LEVIN_ERR_CORRUPT;
-            }
-        }
-        for (i = 0u; i < k; ++i) {
-            out[i] = value_of(w, u[i]);
-        }
-    } else {
-        /* Locals, not w->...: `out` is a char type, so the compiler must assume every store to
-         * it may change *w and would reload each field per weight. */
-        const uint8_t *data = w->data;
-        const int8_t *book = w->codebook;
-        const int32_t offset = w->offset;
-        const uint32_t bits = w->bits, first = r->values;
-        uint32_t bad = 0u;
-        if (book == 0) { /* a value outside int8 is flagged after the loop: no memory at stake */
-            for (i = 0u; i < k; ++i) {
-                const int32_t v = offset + (int32_t)packed_field(data, first + i, bits);
-                bad |= (uint32_t)(v + 128) >> 8;
-                out[i] = (int8_t)v;
-            }
-        } else if (r->check) { /* fields can pass the codebook: never read there */
-            for (i = 0u; i < k; ++i) {
-                uint32_t u = packed_field(data, first + i, bits);
-                if (u > limit) {
-                    bad = 1u;
-                    u = 0u;
-                }
-                out[i] = book[offset + (int32_t)u];
-            }
-        } else { /* the codebook covers every field (levin pads it so) */
-            for (i = 0u; i < k; ++i) {
-                out[i] = book[offset + (int32_t)packed_field(data, first + i, bits)];
-            }
-        }
-        if (bad != 0u) {
-            return LEVIN_ERR_CORRUPT;
-        }
+        r->values += k;
+        return LEVIN_OK;
+    }
+    if (w->coder == LEVIN_CODER_PACK) {
+        return unpack_fields(r, out, k);
+    }
+    if (rans_take(&r->val, &w->model, r->val_bucket, (uint8_t *)out, k) != LEVIN_OK) {
+        return LEVIN_ERR_CORRUPT;
     }
     r->values += k;
-    return LEVIN_OK;
+    return map_symbols(r, (const uint8_t *)out, out, k);
 }
 
 const int8_t *levin_weights_next_dense(levin_weights_reader *r, int8_t *scratch, levin_status *status) {
@@ -245,30 +444,148 @@ const int8_t *levin_weights_next_dense(levin_weights_reader *r, int8_t *scratch,
     return *status == LEVIN_OK ? out : 0;
 }
 
-/* The first nonzero at or after position `from` (<= size) from the gap symbols, or size when
- * they end. A position at or past size is corrupt; testing it per symbol also keeps the sum
- * from wrapping, so positions are strictly ascending. */
-static levin_status next_gap(levin_weights_reader *r, uint32_t from, uint32_t *next) {
+/* Gaps: the channel's positions [lo, hi) into idx (from lo), *k of them. r->pending is the next
+ * nonzero, decoded ahead (size when the symbols end; channel 0 decodes the first). A position at
+ * or past size is corrupt; testing it per symbol also keeps the sum from wrapping, so positions
+ * ascend strictly. The stream's fields stay in locals for the whole channel. */
+static levin_status gap_positions(levin_weights_reader *r, uint32_t lo, uint32_t hi, uint16_t *idx, uint32_t *k) {
     const levin_weights *w = r->w;
-    const uint32_t esc = (1u << w->gap_bits) - 1u;
-    uint8_t s;
-    while (r->pos.done < r->pos.count) {
-        if (levin_rans_decode_u8(&r->pos, &w->pos_model, &s, 1u) != LEVIN_RANS_OK) {
-            return LEVIN_ERR_CORRUPT;
-        }
-        if (s != esc) {
-            if (s >= w->size - from) {
-                return LEVIN_ERR_CORRUPT;
+    levin_rans_decoder *d = &r->pos;
+    rans_stream t = stream_of(d, &w->pos_model, r->pos_bucket);
+    const uint32_t esc = (1u << w->gap_bits) - 1u, size = w->size, n = d->n_states, count = d->count;
+    uint32_t done = d->done, j = n ? done % n : 0u, pending = r->pending, from = 0u, s, found = 0u;
+    int need = r->channel == 0u;
+    levin_status status = LEVIN_OK;
+    for (;;) {
+        if (need) { /* the next nonzero at or after `from` (<= size) */
+            pending = size;
+            while (done < count) {
+                if (!rans_symbol(&t, &d->state[j], &s)) {
+                    status = LEVIN_ERR_CORRUPT;
+                    break;
+                }
+                ++done;
+                j = j + 1u == n ? 0u : j + 1u; /* symbol i uses state i mod n (levin_rans.h) */
+                if (s != esc) {
+                    if (s >= size - from) {
+                        status = LEVIN_ERR_CORRUPT;
+                    }
+                    pending = from + s;
+                    break;
+                }
+                if (esc >= size - from) {
+                    status = LEVIN_ERR_CORRUPT;
+                    break;
+                }
+                from += esc;
             }
-            *next = from + s;
-            return LEVIN_OK;
+            if (status != LEVIN_OK) {
+                break;
+            }
+            need = 0;
         }
-        if (esc >= w->size - from) {
-            return LEVIN_ERR_CORRUPT;
+        if (pending >= hi) {
+            break;
         }
-        from += esc;
+        idx[found++] = (uint16_t)(pending - lo); /* pending >= lo: positions ascend */
+        from = pending + 1u;
+        need = 1;
     }
-    *next = w->size;
+    d->pos = t.pos;
+    d->done = done;
+    r->pending = pending;
+    *k = found;
+    return status;
+}
+
+/* The index of the lowest set bit of b != 0: two instructions where the core counts leading
+ * zeros (RBIT, CLZ on ARMv7-M), a short loop elsewhere (no libgcc call on ARMv6-M). */
+static LEVIN_ALWAYS_INLINE uint32_t lowest_bit(uint32_t b) {
+#if defined(__GNUC__) && (!defined(__arm__) || defined(__ARM_FEATURE_CLZ))
+    return (uint32_t)__builtin_ctz(b);
+#else
+    uint32_t n = 0u;
+    while (((b >> n) & 1u) == 0u) {
+        ++n;
+    }
+    return n;
+#endif
+}
+
+/* Packed positions (bit i: bit i % 8 of byte i / 8) are read in runs: the bits up to the first
+ * byte boundary, then 32 at a time (a little-endian word holds bits 8a..8a+31 in order), then a
+ * byte at a time to the channel's end, the last byte masked. A run's set bits are taken lowest
+ * first (lowest_bit, then b &= b - 1). */
+
+
+/* Bits from stream bit lo on: the next run of at most 32 (*width of them, the channel's first
+ * `left` at most), advancing *p and *sh (bit within *p). */
+static LEVIN_ALWAYS_INLINE uint32_t next_run(const uint8_t **p, uint32_t *sh, uint32_t left, uint32_t *width) {
+    uint32_t b, n;
+    if (*sh != 0u) { /* the rest of a byte */
+        b = (uint32_t)**p >> *sh;
+        n = 8u - *sh;
+    } else if (left >= 32u) {
+        b = load_le32(*p);
+        n = 32u;
+    } else {
+        b = **p;
+        n = 8u;
+    }
+    if (n > left) { /* the channel ends inside this run (left < 32 here) */
+        b &= (1u << left) - 1u;
+        *sh += left;
+        n = left;
+    } else {
+        *p += (*sh + n) >> 3;
+        *sh = 0u;
+    }
+    *width = n;
+    return b;
+}
+
+/* The set bits lo..lo+per-1 (per >= 1), as positions from lo, into idx; returns their count. */
+static uint32_t packed_positions(const uint8_t *bits, uint32_t lo, uint32_t per, uint16_t *idx) {
+    const uint8_t *p = bits + (lo >> 3);
+    uint32_t sh = lo & 7u, pos = 0u, k = 0u, width, b;
+    while (pos < per) {
+        for (b = next_run(&p, &sh, per - pos, &width); b != 0u; b &= b - 1u) {
+            idx[k++] = (uint16_t)(pos + lowest_bit(b));
+        }
+        pos += width;
+    }
+    return k;
+}
+
+/* Packed positions, raw values: the channel's nonzeros straight from flash, acc + sum (x[i] +
+ * off) * value, in one pass (no positions or values written anywhere); LEVIN_ERR_CORRUPT, and
+ * nothing read past the values, when the bits hold more nonzeros than values are left. */
+static LEVIN_NOINLINE levin_status packed_raw_dot(levin_weights_reader *r, uint32_t lo, uint32_t per,
+                                                  const int8_t *x, int32_t off, int32_t *acc) {
+    const levin_weights *w = r->w;
+    const uint8_t *p = w->pos_data + (lo >> 3);
+    const int8_t *v = (const int8_t *)w->data + r->values, *const end = (const int8_t *)w->data + w->nnz;
+    uint32_t sh = lo & 7u, left = per, width, b;
+    int32_t a = *acc;
+    while (left > 0u) {
+        b = next_run(&p, &sh, left, &width);
+        if (end - v < 32) { /* fewer values left than a run has bits: count them */
+            for (; b != 0u; b &= b - 1u) {
+                if (v == end) {
+                    return LEVIN_ERR_CORRUPT;
+                }
+                a += ((int32_t)x[lowest_bit(b)] + off) * (int32_t)*v++;
+            }
+        }
+        for (; b != 0u; b &= b - 1u) {
+            a += ((int32_t)x[lowest_bit(b)] + off) * (int32_t)*v++;
+        }
+        left -= width;
+        x += width; /* the input of the next run's first bit (one past the row at the end) */
+    }
+    r->values = (uint32_t)(v - (const int8_t *)w->data);
+    r->channel++;
+    *acc = a;
     return LEVIN_OK;
 }
 
@@ -282,14 +599,10 @@ levin_status levin_weights_next_sparse(levin_weights_reader *r, uint16_t *idx, i
         return LEVIN_ERR_ARG;
     }
     if (w->pos_method == LEVIN_POS_PACKED) {
-        for (i = lo; i < hi; ++i) {
-            if ((w->pos_data[i >> 3] >> (i & 7u)) & 1u) {
-                idx[k++] = (uint16_t)(i - lo);
-            }
-        }
+        k = packed_positions(w->pos_data, lo, per, idx);
     } else if (w->pos_method == LEVIN_POS_BITMASK) {
         uint8_t *mask = (uint8_t *)val; /* the values come after the mask is consumed */
-        if (levin_rans_decode_u8(&r->pos, &w->pos_model, mask, per) != LEVIN_RANS_OK) {
+        if (rans_take(&r->pos, &w->pos_model, r->pos_bucket, mask, per) != LEVIN_OK) {
             return LEVIN_ERR_CORRUPT;
         }
         for (i = 0u; i < per; ++i) {
@@ -298,14 +611,8 @@ levin_status levin_weights_next_sparse(levin_weights_reader *r, uint16_t *idx, i
             }
         }
     } else if (w->pos_method == LEVIN_POS_GAPS) {
-        if (r->channel == 0u && next_gap(r, 0u, &r->pending) != LEVIN_OK) {
+        if (gap_positions(r, lo, hi, idx, &k) != LEVIN_OK) {
             return LEVIN_ERR_CORRUPT;
-        }
-        while (r->pending < hi) { /* pending >= lo: positions ascend */
-            idx[k++] = (uint16_t)(r->pending - lo);
-            if (next_gap(r, r->pending + 1u, &r->pending) != LEVIN_OK) {
-                return LEVIN_ERR_CORRUPT;
-            }
         }
     } else {
         return LEVIN_ERR_UNSUPPORTED;
@@ -316,6 +623,34 @@ levin_status levin_weights_next_sparse(levin_weights_reader *r, uint16_t *idx, i
     r->channel++;
     *count = k;
     return take_values(r, val, k);
+}
+
+levin_status levin_weights_next_sparse_dot(levin_weights_reader *r, const int8_t *x, int32_t off,
+                                           uint8_t *scratch, int32_t *acc) {
+    const levin_weights *w = r->w;
+    const uint32_t per = per_channel(w);
+    uint16_t *idx = (uint16_t *)(void *)scratch;
+    int8_t *val = (int8_t *)(scratch + 2u * per);
+    uint32_t j, count;
+    int32_t a = 0;
+    levin_status status;
+    if (is_dense(w) || r->channel >= w->channels) {
+        return LEVIN_ERR_ARG;
+    }
+    if (w->pos_method == LEVIN_POS_PACKED && w->coder == LEVIN_CODER_RAW) {
+        return packed_raw_dot(r, r->channel * per, per, x, off, acc);
+    }
+    if ((status = levin_weights_next_sparse(r, idx, val, &count)) != LEVIN_OK) {
+        return status;
+    }
+    for (j = 0u; j + 1u < count; j += 2u) { /* two a time: the loop's own cost halved */
+        a += ((int32_t)x[idx[j]] + off) * (int32_t)val[j] + ((int32_t)x[idx[j + 1u]] + off) * (int32_t)val[j + 1u];
+    }
+    if (j < count) {
+        a += ((int32_t)x[idx[j]] + off) * (int32_t)val[j];
+    }
+    *acc += a;
+    return LEVIN_OK;
 }
 
 levin_status levin_weights_end(const levin_weights_reader *r) {

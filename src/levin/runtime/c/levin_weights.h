@@ -21,9 +21,11 @@
  * outside the arrays. Flipped bits that still decode (a packed weight's value, say) are caught
  * only by the checksums, which levin_weights_verify recomputes (at boot, not per inference).
  *
- * Scratch per channel: dense, LEVIN_WEIGHTS_DENSE_SCRATCH (0 for raw int8 without a codebook,
+ * Scratch per channel: dense, levin_weights_dense_scratch (0 for raw int8 without a codebook,
  * which is read in place from flash); sparse, 3 bytes per element of a channel (uint16 position
- * + int8 value). The reader struct itself (two rANS decoders, about 200 bytes) lives on the stack.
+ * + int8 value; none for levin_weights_next_sparse_dot over a packed bitmask and raw values).
+ * The kernels decode more at a time (levin_kernels.h scratch sizes). The reader struct itself
+ * (two rANS decoders and their bucket tables, about 460 bytes) lives on the stack.
  */
 #ifndef LEVIN_WEIGHTS_H
 #define LEVIN_WEIGHTS_H
@@ -78,6 +80,15 @@ typedef struct {
     uint32_t crc_data;
 } levin_weights;
 
+/* Coded dense conv weights of at most this many elements are decoded whole into scratch (that
+ * many bytes) and run through the in-flash kernel (levin_conv_coded.c); larger ones two output
+ * channels at a time (2 * size / channels bytes). levin.codegen.weight_fields.WHOLE_MAX agrees. */
+#define LEVIN_WEIGHTS_WHOLE_MAX 4096u
+
+/* Entries of a reader's rANS bucket tables: bucket b holds the symbol of slot b << (precision - 7),
+ * where the search for a slot's symbol starts (a step or two instead of a binary search). */
+#define LEVIN_WEIGHTS_BUCKETS 128
+
 typedef struct {
     const levin_weights *w;
     uint32_t channel;  /* next channel */
@@ -87,6 +98,8 @@ typedef struct {
     uint32_t check;    /* nonzero when the coder can emit symbols above limit: test each one */
     levin_rans_decoder val;
     levin_rans_decoder pos;
+    uint8_t val_bucket[LEVIN_WEIGHTS_BUCKETS]; /* rANS values (built by levin_weights_begin) */
+    uint8_t pos_bucket[LEVIN_WEIGHTS_BUCKETS]; /* rANS positions */
 } levin_weights_reader;
 
 /* Nonzero when every weight is stored raw (dense int8, no codebook): element i is data[i], read
@@ -130,6 +143,14 @@ const int8_t *levin_weights_next_dense(levin_weights_reader *r, int8_t *scratch,
  * without a value or a rANS error. */
 levin_status levin_weights_next_sparse(levin_weights_reader *r, uint16_t *idx, int8_t *val,
                                        uint32_t *count);
+
+/* The next output channel, sparse, as an inner product: *acc += sum over its nonzeros of
+ * (x[position] + off) * value, x the channel's inputs (size / channels of them). A packed bitmask
+ * with raw values is read in place in one pass; any other coding goes through
+ * levin_weights_next_sparse into scratch (3 bytes per element of a channel). Errors as
+ * levin_weights_next_sparse. */
+levin_status levin_weights_next_sparse_dot(levin_weights_reader *r, const int8_t *x, int32_t off,
+                                           uint8_t *scratch, int32_t *acc);
 
 /* After the last channel: every coded stream must end exactly where it should
  * (LEVIN_ERR_CORRUPT otherwise). */
