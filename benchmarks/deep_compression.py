@@ -46,7 +46,7 @@ def run(model: str, recipe: str, data_dir: str | None, runs: Path) -> dict:
                             data_dir=data_dir, progress=False)
     summary = summary_dict(result, load_recipe(recipe))
     return {"model": model, "recipe": recipe, "baseline_error": 1 - result.baseline_accuracy,
-            "error": 1 - result.integer_accuracy, "float_error": 1 - result.steps[-1].test_accuracy,
+            "error": 1 - result.integer_accuracy, "float_error": 1 - result.quantize.float_accuracy,
             "bytes": result.lvn_bytes, "float32_bytes": result.float32_bytes,
             "ratio": result.float32_bytes / result.lvn_bytes, "density": result.steps[-1].density,
             "layers": summary["layers"], "steps": summary["steps"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -56,3 +57,53 @@ def add_weights_argument(p) -> None:
     p.add_argument("--weights", metavar="CHECKPOINT",
                    help="trained weights for --model (a checkpoint file or directory from `levin train`); "
                         "needed for a model defined in your own path/to/file.py:factory")
+
+
+def add_data_arguments(p) -> None:
+    """The data options of every command that takes data: a built-in dataset or your own source."""
+    from levin.data.layout import LAYOUTS
+    from levin.train import data as datasets
+
+    p.add_argument("--dataset", help=f"a built-in dataset: {', '.join(datasets.names())} "
+                                     f"(default: the zoo model's own)")
+    p.add_argument("--data", metavar="SOURCE",
+                   help="your own data: a .npz (x, y), .npy, or .csv file, a folder of images or WAV "
+                        "clips in class subfolders, or path/to/file.py:factory (see docs/data.md)")
+    p.add_argument("--data-dir", help="folder with the built-in dataset's files (default: $LEVIN_DATA_DIR)")
+    p.add_argument("--layout", choices=LAYOUTS, help="axes of --data arrays (default: inferred, and echoed)")
+    p.add_argument("--label-column", metavar="NAME", help="--data CSV: the label column (default: label)")
+    p.add_argument("--audio-features", choices=("logmel", "mfcc"), default="logmel",
+                   help="--data WAV folder: features per frame, by librosa (default logmel)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="--data folder: skip unreadable files (default: stop and name them)")
+    p.add_argument("--validation", type=float, default=0.1, metavar="FRACTION",
+                   help="share of the training samples held out to score choices on (default 0.1)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the validation (and test) split (0)")
+
+
+def load_data(args, loaded):
+    """The data a command runs on, for the model `loaded` (levin.models.LoadedModel): --data or
+    --dataset (else the zoo model's own), with its validation split; checked against the model
+    and echoed in one line. Raises LevinError on any mismatch."""
+    from levin import zoo
+    from levin.data import DataOptions, describe, load_source, with_validation
+    from levin.data.fit import check_model_takes
+    from levin.train import data as datasets
+
+    if args.data and args.dataset:
+        raise LevinError("give --data (your own) or --dataset (a built-in one), not both")
+    if args.data:
+        options = DataOptions(layout=args.layout, label_column=args.label_column,
+                              audio_features=args.audio_features, skip_bad=args.skip_bad,
+                              seed=args.split_seed)
+        data = load_source(args.data, options, loaded.input_shape)
+    else:
+        name = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
+        if name is None:
+            raise LevinError("--data SOURCE (or --dataset NAME) is required for a model outside the zoo")
+        data = datasets.load(name, args.data_dir)
+        data = replace(data, split={"source": name, "test_from": "given"})
+    data = with_validation(data, args.validation, args.split_seed)
+    check_model_takes(loaded.module, loaded.name, loaded.input_shape, data)
+    print(describe(data), file=human(args))
+    return data

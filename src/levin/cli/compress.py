@@ -6,10 +6,9 @@ import argparse
 
 from levin import zoo
 from levin.analyze import devices
-from levin.cli.common import add_weights_argument, human, positive_int, writable_dir
+from levin.cli.common import add_data_arguments, add_weights_argument, human, load_data, positive_int, writable_dir
 from levin.output import write_json
 from levin.codegen.weight_fields import FORMATS
-from levin.train import data as datasets
 
 # Shown by --help and parsed by tests/cli/test_compress.py: keep it a valid recipe.
 EXAMPLE_RECIPE = """\
@@ -27,6 +26,10 @@ code: {}                                    # CodeConfig fields
 EXAMPLES = f"""examples:
   levin compress --model runs/lenet5 --recipe recipes/deep-compression-lenet5.yaml --data-dir ../shared/data --out runs/dc-lenet5
   levin compress --model digits_cnn --recipe digits --out runs/digits-compressed --json -
+  levin compress --model my_model.py:build --weights runs/mine --data images/ --recipe digits --out runs/mine-c
+
+The steps are scored on the validation split (--validation, --split-seed: the same samples
+`levin train` held out); the test split is scored for the baseline and the frozen graph only.
 
 An untrained zoo model is trained first (its own preset, in OUT/baseline). Rerunning the same
 command after an interruption resumes: finished steps are loaded from OUT/steps, an interrupted
@@ -47,8 +50,7 @@ def register(sub) -> None:
     add_weights_argument(p)
     p.add_argument("--recipe", required=True,
                    help=f"recipe YAML file, or a preset: {', '.join(preset_names())}")
-    p.add_argument("--dataset", help="dataset (default: the zoo model's own)")
-    p.add_argument("--data-dir", help=f"folder with the dataset files (default: ${datasets.ENV_VAR})")
+    add_data_arguments(p)
     p.add_argument("--out", required=True, help="run directory: steps/, model.lvn, summary.json")
     p.add_argument("--no-c", action="store_true", help="skip the C export, build and bit-exact check")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
@@ -73,14 +75,16 @@ def run(args: argparse.Namespace) -> int:
     from levin.compressor.recipe import load
     from levin.compressor.summary import render, summary_dict
 
+    from levin.models import load_model
+
     recipe = load(args.recipe)           # a bad recipe fails before any work
-    out = writable_dir(args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    result = compress(args.model, args.dataset, recipe=recipe, out_dir=out, data_dir=args.data_dir,
-                      weights=args.weights,
-                      progress=not args.quiet)
+    loaded = load_model(args.model, args.weights)
+    data = load_data(args, loaded)       # and so does bad data
+    out = writable_dir(args.out)
+    result = compress(loaded, data, recipe=recipe, out_dir=out, progress=not args.quiet)
     title = f"{args.model} on {result.dataset}, recipe {recipe.name}"
     extra = finish(result, recipe, result.data, out, c=not args.no_c,
                    report=not args.no_report, weight_format=args.weight_format,

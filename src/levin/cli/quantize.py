@@ -6,22 +6,23 @@ from __future__ import annotations
 import argparse
 
 from levin import zoo
-from levin.cli.common import add_weights_argument, human, writable_dir
+from levin.cli.common import add_data_arguments, add_weights_argument, human, load_data, writable_dir
 from levin.config import QuantConfig
 from levin.config.quant import ACTIVATION_OBSERVERS, WEIGHT_OBSERVERS
 from levin.errors import LevinError
 from levin.output import table, write_json
-from levin.train import data as datasets
 
 EXAMPLES = """examples:
   levin quantize --model runs/lenet5 --data-dir ../shared/data --out runs/lenet5-int8
   levin quantize --model runs/lenet5 --data-dir ../shared/data --bits 4 --qat-epochs 2
   levin quantize --model runs/lenet5 --data-dir ../shared/data --max-drop 0.3 --json -
   levin quantize --model digits_cnn --test-size 100 --calibration-size 100
+  levin quantize --model my_model.py:build --weights runs/mine --data windows.npz --layout ncl
 'fake-quant' is the float model with the integer graph's rounding (float64); 'integer' is levin's
 numpy integer reference, the oracle the C runtime matches bit for bit. --out writes the integer
 graph as OUT/model.lvn (weights coded losslessly; `levin export OUT/model.lvn --c DIR` makes its C,
-`levin inspect` shows its bytes) and OUT/result.json.
+`levin inspect` shows its bytes) and OUT/result.json. Calibration uses training samples;
+--max-drop picks widths on the validation split; the accuracies shown are on the test split.
 """
 
 
@@ -33,8 +34,7 @@ def register(sub) -> None:
                    help=f"checkpoint directory, zoo name ({', '.join(zoo.names())}) or "
                         f"path/to/file.py:factory")
     add_weights_argument(p)
-    p.add_argument("--dataset", help="dataset (default: the zoo model's own)")
-    p.add_argument("--data-dir", help=f"folder with the dataset files (default: ${datasets.ENV_VAR})")
+    add_data_arguments(p)
     p.add_argument("--bits", type=int, default=8, help="weight bits, 2..8 (default 8)")
     p.add_argument("--observer", choices=ACTIVATION_OBSERVERS, default="minmax",
                    help="activation range observer (default minmax)")
@@ -47,7 +47,8 @@ def register(sub) -> None:
     p.add_argument("--qat-lr", type=float, help="QAT learning rate (Adam, default 1e-3)")
     p.add_argument("--qat-shift", type=int, help="QAT augmentation: random shift in pixels")
     p.add_argument("--max-drop", type=float, metavar="PP",
-                   help="mixed precision: fewest weight bits within PP percentage points of 8-bit")
+                   help="mixed precision: fewest weight bits within PP percentage points of 8-bit "
+                        "on the validation split")
     p.add_argument("--test-size", type=int, help="evaluate on the first N test samples (all)")
     p.add_argument("--seed", type=int, help="calibration / QAT seed (0)")
     p.add_argument("--out", help="write the integer graph here (graph.json, graph.npz, result.json)")
@@ -68,28 +69,26 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from levin.coding import container
+    from levin.compressor.validation import choose_bits_on_validation
     from levin.models import load_model
     from levin.quant.pipeline import quantize
 
     config = config_for(args)
     if args.test_size is not None and args.test_size < 1:
         raise LevinError("--test-size must be >= 1")
-    out = writable_dir(args.out) if args.out else None
     torch.manual_seed(config.calibration_seed)
     loaded = load_model(args.model, args.weights)
-    dataset = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
-    if dataset is None:
-        raise LevinError("--dataset is required for a model outside the zoo")
     if loaded.name in zoo.names() and not loaded.meta:
         print(f"note: {args.model} is an untrained zoo model (random weights); pass a checkpoint "
               f"directory from `levin train` to quantize a trained one", file=human(args))
-    data = datasets.load(dataset, args.data_dir)
-    if loaded.input_shape is not None and tuple(loaded.input_shape) != data.input_shape:
-        raise LevinError(f"model {loaded.name} takes {loaded.input_shape} inputs, dataset "
-                         f"{dataset} has {data.input_shape}")
+    data = load_data(args, loaded)          # bad data fails before anything is written
+    out = writable_dir(args.out) if args.out else None
+    dataset = data.name
+    config, mixed = choose_bits_on_validation(loaded.module, data, config)
     result = quantize(loaded.module, data, config, progress=not args.quiet, test_size=args.test_size)
+    result.extra.update(mixed)
     summary = {"model": args.model, "dataset": dataset, "test_size": len(data.x_test[:args.test_size]),
-               **result.to_dict()}
+               "split": data.split, **result.to_dict()}
     print(render(args.model, dataset, result), file=human(args))
     if out is not None:
         nbytes = container.write(result.graph, out / "model.lvn")

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 
 from levin import zoo
-from levin.cli.common import add_weights_argument, human, positive_int, writable_dir
+from levin.cli.common import add_data_arguments, add_weights_argument, human, load_data, positive_int, writable_dir
 from levin.config import TrainConfig
 from levin.errors import LevinError
 from levin.output import write_json
-from levin.train import data as datasets
 
 EXAMPLES = """examples:
   levin train --model lenet5 --dataset mnist --data-dir ../shared/data --out runs/lenet5
   levin train --model digits_cnn --epochs 5 --out runs/digits --json -
+  levin train --model my_model.py:build --data readings.csv --label-column activity --out runs/har
+The validation split (--validation, seeded by --split-seed) is held out of training, so that
+`levin quantize` and `levin compress` on the same data can score their choices on it.
 Rerunning the same command after an interruption resumes from the last checkpoint.
 """
 
@@ -26,9 +28,7 @@ def register(sub) -> None:
                    help=f"zoo name ({', '.join(zoo.names())}), path/to/file.py:factory, "
                         f"or a checkpoint directory to fine-tune")
     add_weights_argument(p)
-    p.add_argument("--dataset", help=f"one of {', '.join(datasets.names())} "
-                                     f"(default: the zoo model's own)")
-    p.add_argument("--data-dir", help=f"folder with the dataset files (default: ${datasets.ENV_VAR})")
+    add_data_arguments(p)
     p.add_argument("--out", required=True, help="run directory: checkpoints, model.safetensors, model.json")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -70,14 +70,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(config.seed)          # the initial weights are part of the run
     loaded = load_model(args.model, args.weights)
-    dataset = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
-    if dataset is None:
-        raise LevinError("--dataset is required for a model outside the zoo")
+    data = load_data(args, loaded)          # bad data fails before anything is written
     out = writable_dir(args.out)
-    data = datasets.load(dataset, args.data_dir)
-    if loaded.input_shape is not None and tuple(loaded.input_shape) != data.input_shape:
-        raise LevinError(f"model {loaded.name} takes {_shape(loaded.input_shape)} inputs, "
-                         f"dataset {dataset} has {_shape(data.input_shape)}")
+    dataset = data.name
     teacher = load_model(args.teacher).module if args.teacher else None
     if config.distill_alpha > 0 and teacher is None:
         raise LevinError("--distill-alpha needs --teacher")
@@ -85,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                    progress=not args.quiet)
     summary = {k: result.meta[k] for k in ("model", "dataset", "test_accuracy", "train_wall_s")}
     summary.update(test_error=1 - result.test_accuracy, epochs=config.epochs,
-                   checkpoint=str(out / FINAL))
+                   checkpoint=str(out / FINAL), split=data.split)
     if result.resumed_at is not None:
         summary["resumed_at"] = {"epoch": result.resumed_at[0] + 1, "step": result.resumed_at[1]}
     print(f"{loaded.name} on {dataset}: test accuracy {100 * result.test_accuracy:.2f}% "
@@ -95,6 +90,3 @@ def run(args: argparse.Namespace) -> int:
         write_json(summary, args.json)
     return 0
 
-
-def _shape(shape) -> str:
-    return "x".join(map(str, shape))

@@ -9,6 +9,12 @@ A rerun of the same command skips finished steps (after checking they came from 
 and model), resumes an interrupted fine-tuning from its checkpoint, and replays the channel
 removals of finished steps so their saved weights fit. The freeze quantizes (QuantConfig), writes
 `out/model.lvn` (CodeConfig) and `out/summary.json`.
+
+Tune on validation, report test: when the data has a validation split (levin.data.with_validation;
+the CLI always makes one), the steps fine-tune on the training split and are scored on the
+validation split, and so is every choice (mixed precision); the test split is scored for the
+baseline and the frozen graph only. Data without one is used as given, steps scored on its test
+split, and each record says which split scored it (`StepRecord.scored_on`).
 """
 
 from __future__ import annotations
@@ -45,13 +51,26 @@ STEP_FILE = "model.safetensors"
 class StepRecord:
     index: int
     kind: str
-    test_accuracy: float
+    accuracy: float                   # on the `scored_on` split: validation when the data has one
     density: float                    # nonzero share of the Conv2d/Linear weights
     params: int
     wall_s: float
     coded_bytes: int = 0              # the layers' weights as int8 (one scale each), entropy-coded
     info: dict[str, Any] = field(default_factory=dict)
     resumed: bool = False
+    scored_on: str = "validation"
+
+    @property
+    def test_accuracy(self) -> float:
+        """The old name of `accuracy` (steps were scored on the test split before issue 19)."""
+        return self.accuracy
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StepRecord":
+        data = dict(data)
+        if "test_accuracy" in data:          # a step finished by a levin that scored on test
+            data["accuracy"], data["scored_on"] = data.pop("test_accuracy"), "test"
+        return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items()}
@@ -63,7 +82,7 @@ class CompressResult:
     graph: Graph                      # the frozen integer graph
     lvn_path: Path | None
     lvn_bytes: int
-    baseline_accuracy: float
+    baseline_accuracy: float          # on the test split: the reference every result is compared to
     float32_bytes: int                # every parameter of the model before compression, as fp32
     steps: list[StepRecord]
     baseline_weights: dict[str, np.ndarray]   # each Conv2d/Linear's float weights before any step
@@ -71,6 +90,7 @@ class CompressResult:
     container: Any                    # levin.coding.container.ContainerReport
     wall_s: float
     data: Dataset | None = None       # what it was fine-tuned and tested on
+    baseline_validation_accuracy: float | None = None
 
     @property
     def dataset(self) -> str:
@@ -115,9 +135,12 @@ def _settings(step: Step) -> str:
 
 
 def _identity(ctx: StepContext, upto: int) -> dict:
-    return {"model": ctx.model_name, "dataset": ctx.data.name,
-            "steps": [s.to_dict() for s in ctx.recipe.steps[:upto + 1]],
-            "finetune": ctx.recipe.finetune, "distill": ctx.recipe.distill}
+    identity = {"model": ctx.model_name, "dataset": ctx.data.name,
+                "steps": [s.to_dict() for s in ctx.recipe.steps[:upto + 1]],
+                "finetune": ctx.recipe.finetune, "distill": ctx.recipe.distill}
+    if "validation_seed" in ctx.data.split:       # the samples held out of fine-tuning
+        identity["validation"] = {k: ctx.data.split[k] for k in ("validation_fraction", "validation_seed")}
+    return identity
 
 
 def _finished(ctx: StepContext, i: int, step: Step) -> dict | None:
@@ -131,15 +154,16 @@ def _finished(ctx: StepContext, i: int, step: Step) -> dict | None:
     return meta
 
 
-def _record(model, ctx, i, step, accuracy, wall, info, resumed=False) -> StepRecord:
+def _record(model, ctx, i, step, accuracy, wall, info, scored_on) -> StepRecord:
     with torch.no_grad():
         rep = sparsity_report(model)
     return StepRecord(i + 1, step.kind, accuracy, rep["density"], sum(p.numel() for p in model.parameters()),
-                      wall, coded_weight_bytes(model), info, resumed)
+                      wall, coded_weight_bytes(model), info, scored_on=scored_on)
 
 
-def run_steps(model: nn.Module, ctx: StepContext) -> list[StepRecord]:
-    """Every step of the recipe on `model` (in place), skipping those a previous run finished."""
+def run_steps(model: nn.Module, ctx: StepContext, scored_on: str = "test") -> list[StepRecord]:
+    """Every step of the recipe on `model` (in place), skipping those a previous run finished;
+    each scored on `ctx.data.x_test`, which is the `scored_on` split."""
     records = []
     for i, step in enumerate(ctx.recipe.steps):
         folder = _step_dir(ctx, i, step)
@@ -151,16 +175,16 @@ def run_steps(model: nn.Module, ctx: StepContext) -> list[StepRecord]:
             checkpoint.load(folder / STEP_FILE, model)
             ctx.sparse, ctx.shared = set(done["sparse"]), set(done["shared"])
             ctx.log(f"step {i + 1}/{len(ctx.recipe.steps)} {step.kind}: done before, loaded {folder}")
-            records.append(StepRecord(**{**done["record"], "resumed": True}))
+            records.append(StepRecord.from_dict({**done["record"], "resumed": True}))
             continue
         ctx.log(f"step {i + 1}/{len(ctx.recipe.steps)} {step.kind}: {_settings(step)}")
         started = time.perf_counter()
         info = STEPS[step.kind].run(model, ctx, step, folder)
         holds.release(model)
         accuracy = evaluate(model, ctx.data.x_test, ctx.data.y_test)
-        record = _record(model, ctx, i, step, accuracy, time.perf_counter() - started, info)
+        record = _record(model, ctx, i, step, accuracy, time.perf_counter() - started, info, scored_on)
         records.append(record)
-        ctx.log(f"step {i + 1} {step.kind}: test accuracy {100 * accuracy:.2f}%, "
+        ctx.log(f"step {i + 1} {step.kind}: {scored_on} accuracy {100 * accuracy:.2f}%, "
                 f"{100 * record.density:.2f}% of weights nonzero")
         if folder is not None:
             meta = {"kind": "compress-step", "identity": _identity(ctx, i), "info": info,
@@ -183,6 +207,7 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
         TrainingInterrupted: on Ctrl-C, after a checkpoint; rerun to resume.
     """
     from levin.coding import container
+    from levin.compressor.validation import choose_bits_on_validation
     from levin.quant.pipeline import quantize
 
     started = time.perf_counter()
@@ -194,13 +219,20 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     before = layer_weights(model)
     teacher = copy.deepcopy(model).eval() if recipe.distill else None
-    ctx = StepContext(data, recipe, base, name, out, teacher, progress)
+    held_out = data.x_val is not None
+    # The steps see the validation split where they look for test data: they never see the test split.
+    ctx = StepContext(data.tuning() if held_out else data, recipe, base, name, out, teacher, progress)
+    baseline_val = evaluate(model, data.x_val, data.y_val) if held_out else None
     baseline = evaluate(model, data.x_test, data.y_test)
-    ctx.log(f"{name}: baseline test accuracy {100 * baseline:.2f}%; {len(recipe.steps)} step(s)")
-    records = run_steps(model, ctx)
+    ctx.log(f"{name}: baseline test accuracy {100 * baseline:.2f}%"
+            + (f", validation {100 * baseline_val:.2f}%" if held_out else "")
+            + f"; {len(recipe.steps)} step(s)")
+    records = run_steps(model, ctx, "validation" if held_out else "test")
 
     ctx.log(f"freeze: {recipe.quantize.weight_bits}-bit weights, int8 activations")
-    quant = quantize(model, data, recipe.quantize, progress=progress)
+    qconfig, mixed = choose_bits_on_validation(model, data, recipe.quantize)
+    quant = quantize(model, data, qconfig, progress=progress)       # the test split, scored once
+    quant.extra.update(mixed)
     blob = container.encode(quant.graph, recipe.code)
     lvn_path = None
     if out is not None:
@@ -208,7 +240,7 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
         lvn_path = out / "model.lvn"
         write_atomic(lvn_path, blob)
     result = CompressResult(model, quant.graph, lvn_path, len(blob), baseline, fp32, records, before, quant,
-                            container.inspect(blob), time.perf_counter() - started, data)
+                            container.inspect(blob), time.perf_counter() - started, data, baseline_val)
     if out is not None:
         from levin.compressor.summary import summary_dict
         write_atomic(out / "summary.json", json.dumps(summary_dict(result, recipe), indent=2) + "\n")

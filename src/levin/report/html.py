@@ -51,7 +51,7 @@ def tried_points(result) -> list[dict]:
             "accuracy": result.baseline_accuracy, "kind": "float32 parameters"},
            {"label": "baseline", "bytes": coded_weight_bytes(result.baseline_weights),
             "accuracy": result.baseline_accuracy, "kind": "weights as int8, coded"}]
-    pts += [{"label": f"{s.index}. {s.kind}", "bytes": s.coded_bytes, "accuracy": s.test_accuracy,
+    pts += [{"label": f"{s.index}. {s.kind}", "bytes": s.coded_bytes, "accuracy": s.accuracy,
              "kind": "weights as int8, coded"} for s in result.steps if s.coded_bytes]
     pts.append({"label": ".lvn", "bytes": result.lvn_bytes, "accuracy": result.integer_accuracy,
                 "kind": "whole .lvn file (integer accuracy)"})
@@ -97,10 +97,11 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
           f"{r['bytes']:,}", f"{macs.get(r['layer'], 0):,}", f"{100 * r['share']:.1f}%"] for r in rows]))
     parts.append('<p class="note">bytes: the layer\'s weight and bias as stored in the .lvn, their graph '
                  "records included; the rest of the file is the graph, activation parameters and header.</p>")
-    parts.append(_table(["stage", "test accuracy", "nonzero weights", "weights coded", "time"],
-                        [["baseline", f"{100 * result.baseline_accuracy:.2f}%", "100%", "", ""]]
-                        + [[f"{s.index}. {s.kind}", f"{100 * s.test_accuracy:.2f}%", f"{100 * s.density:.2f}%",
-                            f"{s.coded_bytes:,} B", f"{s.wall_s:.0f} s"] for s in result.steps]))
+    parts.append(_table(["stage", "accuracy", "scored on", "nonzero weights", "weights coded", "time"],
+                        [["baseline", f"{100 * result.baseline_accuracy:.2f}%", "test", "100%", "", ""]]
+                        + [[f"{s.index}. {s.kind}", f"{100 * s.accuracy:.2f}%", s.scored_on,
+                            f"{100 * s.density:.2f}%", f"{s.coded_bytes:,} B", f"{s.wall_s:.0f} s"]
+                           for s in result.steps]))
     after = layer_weights(result.model)
     parts.append("<h2>Weights before and after</h2>"
                  + _img(figures.weight_histograms(result.baseline_weights, after), "weight histograms"))

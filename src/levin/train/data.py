@@ -13,7 +13,7 @@ import gzip
 import hashlib
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +32,18 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     classes: tuple[str, ...]
+    # Held out from x_train (levin.data.splits.with_validation): every choice a command makes is
+    # scored here, so the test split is scored once, at the end, and never steers anything.
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    split: dict = field(default_factory=dict)     # how the splits were made: sizes, seed, source
+
+    def tuning(self) -> "Dataset":
+        """This dataset with the validation split in the place of the test split: hand it to code
+        that scores to choose (fine-tuning logs, mixed precision), so the test split stays unseen."""
+        if self.x_val is None:
+            raise DatasetError(f"{self.name} has no validation split (see levin.data.with_validation)")
+        return replace(self, x_test=self.x_val, y_test=self.y_val)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -1,0 +1,43 @@
+"""Does the model take this data? Checked on two samples before any long work, so a mismatch is
+one line naming both shapes instead of a traceback from deep inside torch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from levin.errors import LevinError
+from levin.train.data import Dataset
+
+
+def check_model_takes(module, name: str, model_shape, data: Dataset) -> None:
+    """Raise LevinError when `module` cannot take `data`'s inputs, or has fewer outputs than
+    `data` has classes (a label the model cannot predict)."""
+    import torch
+    from torch import nn
+
+    shape = "x".join(map(str, data.input_shape))
+    if model_shape is not None and tuple(model_shape) != data.input_shape:
+        raise LevinError(f"model {name} takes {'x'.join(map(str, model_shape))} inputs, "
+                         f"dataset {data.name} has {shape}")
+    was_training = module.training
+    try:
+        with torch.no_grad():
+            out = module.eval()(torch.from_numpy(np.ascontiguousarray(data.x_train[:2])))
+    except Exception as exc:  # any failure of the forward pass is a mismatch of model and data
+        first = next((m for m in module.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))), None)
+        wants = ""
+        if isinstance(first, (nn.Conv1d, nn.Conv2d)):
+            wants = f"; its first layer ({type(first).__name__}) takes {first.in_channels} channel(s)"
+        elif isinstance(first, nn.Linear):
+            wants = f"; its first layer (Linear) takes {first.in_features} features"
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LevinError(f"model {name} does not take {shape} inputs of dataset {data.name}{wants} "
+                         f"({detail[:160]})") from None
+    finally:
+        module.train(was_training)
+    outputs = int(np.prod(out.shape[1:]))
+    labels = [y for y in (data.y_train, data.y_val, data.y_test) if y is not None and len(y)]
+    top = max(int(y.max()) for y in labels)
+    if top >= outputs:
+        raise LevinError(f"labels go up to {top} ({top + 1} classes) but model {name} has {outputs} "
+                         f"outputs; relabel the data 0..{outputs - 1} or give the model {top + 1} outputs")
