@@ -1,4 +1,6 @@
-"""Resolve what a user means by "a model": a zoo name, `path/to/file.py:factory`, or a checkpoint.
+"""Resolve what a user means by "a model": a zoo name, `path/to/file.py:factory`, or a checkpoint
+(`load_model`, an nn.Module); `load_graph` also takes model files that carry their own graph
+(.onnx, .tflite: float or int8) and imports them into the graph IR.
 
 >>> loaded = load_model("lenet5")
 >>> loaded.name, loaded.input_shape
@@ -132,6 +134,10 @@ def load_model(ref: str, weights: str | Path | None = None) -> LoadedModel:
     """Build the model `ref` names: a zoo name, `file.py:factory`, or a checkpoint file/dir of a
     zoo model. `weights`: a checkpoint whose trained weights go into the model `ref` builds (how a
     checkpoint of your own model definition is loaded: the checkpoint never names code to run)."""
+    if is_graph_file(ref):
+        raise LevinError(f"{ref} is a model file, not code levin can train: `levin convert {ref} "
+                         f"--data ...` quantizes it (a float model) or codes it (int8); `levin "
+                         f"profile --model {ref}` profiles it")
     if _is_factory(ref):
         base = _from_factory(ref)
     else:
@@ -150,16 +156,31 @@ def load_model(ref: str, weights: str | Path | None = None) -> LoadedModel:
     return _with_weights(base, Path(weights)) if weights is not None else base
 
 
+GRAPH_FILES = (".onnx", ".tflite")   # model files imported as they are, not built from code
+
+
+def is_graph_file(ref: str | Path) -> bool:
+    """True if `ref` names a model file that carries its own graph and weights (.onnx, .tflite)."""
+    return str(ref).endswith(GRAPH_FILES)
+
+
 def load_graph(ref: str, input_shape: tuple[int, ...] | None = None, weights: str | Path | None = None):
     """Load the model `ref` names (`weights` as in `load_model`) and capture it into a
-    `levin.ir.Graph` on a batch-1 input; a `.onnx` file is imported as it is (its own shapes)."""
-    if ref.endswith(".onnx"):
-        from levin.ir import onnx
-
+    `levin.ir.Graph` on a batch-1 input. A `.onnx` or `.tflite` file is imported as it is (its
+    own shapes): a float model (float ONNX, float or dynamic-range .tflite) as a float graph to
+    quantize, an int8 one (QDQ ONNX, full-integer .tflite) as its integer graph."""
+    if is_graph_file(ref):
         if weights is not None or input_shape is not None:
-            raise LevinError(f"{ref}: an ONNX model carries its weights and input shape; drop "
+            kind = "an ONNX" if str(ref).endswith(".onnx") else "a .tflite"
+            raise LevinError(f"{ref}: {kind} model carries its weights and input shape; drop "
                              f"--weights / --input-shape")
-        return onnx.load(ref)
+        if str(ref).endswith(".onnx"):
+            from levin.ir import onnx
+
+            return onnx.load(ref)
+        from levin.ir import tflite_float
+
+        return tflite_float.load_any(ref)
     import torch
 
     from levin.ir.capture import capture

@@ -34,9 +34,9 @@ def test_help_examples_run(tmp_path, monkeypatch, capsys):
 
 
 def test_bad_suffix_is_a_clear_error(tmp_path, capsys):
-    (tmp_path / "m.onnx").write_bytes(b"x")
-    assert main(["convert", str(tmp_path / "m.onnx")]) == 2
-    assert "unknown suffix '.onnx'; use .tflite or .lvn" in capsys.readouterr().err
+    (tmp_path / "m.pb").write_bytes(b"x")
+    assert main(["convert", str(tmp_path / "m.pb")]) == 2
+    assert "unknown suffix '.pb'; use .tflite, .onnx, .lvn" in capsys.readouterr().err
 
 
 def test_truncated_or_random_tflite_is_one_line_and_exit_2(tmp_path, capsys):

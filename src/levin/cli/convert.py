@@ -1,9 +1,13 @@
-"""`levin convert`: int8 .tflite <-> .lvn, optionally shrinking the weights on the way (no retraining).
+"""`levin convert`: a .tflite or .onnx model -> .lvn (or int8 .tflite), optionally shrinking the
+weights on the way (no retraining); and .lvn -> .tflite.
 
-The output format follows the output file's suffix. A .tflite input is imported as an integer
-graph (bit-exact with TFLite Micro); a .lvn output codes every weight tensor losslessly with its
-smallest measured chain. --kmeans and --prune change weights (near-lossless, see
-levin.tflite_shrink); check the accuracy of the result before shipping it."""
+The output format follows the output file's suffix. An int8 .tflite is imported as an integer
+graph (bit-exact with TFLite Micro), an int8 QDQ .onnx with its own scales and zero points. A
+float model (float .onnx, float or dynamic-range .tflite) is quantized to int8 (TFLite's int8
+semantics, per-channel weights) on calibration inputs: --data, your own (a .npz / .npy file,
+(N, C, H, W) or the model's own (N, H, W, C); any source of docs/data.md), or --dataset NAME.
+A .lvn output codes every weight tensor losslessly with its smallest measured chain. --kmeans and --prune change weights
+(near-lossless, see levin.tflite_shrink); check the accuracy of the result before shipping it."""
 
 from __future__ import annotations
 
@@ -11,25 +15,45 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from levin import tflite_shrink
+from levin.cli.common import positive_int
 from levin.coding import container
-from levin.errors import LevinError
+from levin.data.layout import LAYOUTS
+from levin.errors import GraphError, LevinError
 
 EXAMPLES = """examples:
   levin convert model.tflite                     # -> model.lvn, weights coded losslessly
   levin convert model.tflite -o small.lvn --kmeans 16 --prune 0.3
   levin convert model.lvn -o model.tflite        # back to .tflite, for TFLite Micro
 """
-SUFFIXES = (".tflite", ".lvn")
+FLOAT_EXAMPLES = """float models are quantized to int8 on calibration inputs (--data or --dataset):
+  levin convert digits_cnn.onnx --dataset digits                # -> digits_cnn.lvn
+  levin convert ad01_fp32.tflite --data inputs.npy -o ad01.tflite
+  levin convert cnn_qdq.onnx -o cnn.lvn          # an int8 QDQ .onnx: its own scales, no data needed
+"""
+INPUTS = (".tflite", ".onnx", ".lvn")
+OUTPUTS = (".lvn", ".tflite")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("convert", help="convert int8 .tflite <-> .lvn, optionally k-means / prune the weights",
-                       description=__doc__, epilog=EXAMPLES,
+    p = sub.add_parser("convert", help="convert .tflite / .onnx -> .lvn (float models: int8 on your "
+                                       "data) or .lvn -> .tflite, optionally k-means / prune the weights",
+                       description=__doc__, epilog=EXAMPLES + FLOAT_EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="an int8 .tflite or a .lvn file")
+    p.add_argument("input", help="a .tflite, .onnx or .lvn file")
     p.add_argument("-o", "--out", help="output file, .lvn or .tflite (default: the input's name with "
-                                       "the other suffix)")
+                                       ".lvn, or .tflite for a .lvn input)")
+    p.add_argument("--data", metavar="SOURCE",
+                   help="float models: calibration inputs of your own, a .npz / .npy / .csv file, a folder "
+                        "of images or WAV clips, or path/to/file.py:factory (docs/data.md)")
+    p.add_argument("--layout", choices=LAYOUTS, help="axes of --data arrays (default: inferred)")
+    p.add_argument("--dataset", help="float models: calibrate on a built-in dataset's training inputs")
+    p.add_argument("--data-dir", help="folder with the built-in dataset's files (default: $LEVIN_DATA_DIR)")
+    p.add_argument("--calibration-size", type=positive_int, default=1000,
+                   help="samples to calibrate on (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="which calibration samples (default 0)")
     p.add_argument("--kmeans", type=int, metavar="K", help="replace each weight tensor's int8 codes by "
                                                            "its K nearest integer centroids (zero kept)")
     p.add_argument("--prune", type=float, metavar="FRACTION",
@@ -37,23 +61,109 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _suffix(path: Path, what: str) -> str:
-    if path.suffix not in SUFFIXES:
-        raise LevinError(f"{what} {path}: unknown suffix {path.suffix!r}; use .tflite or .lvn")
+def _suffix(path: Path, what: str, allowed: tuple[str, ...]) -> str:
+    if path.suffix not in allowed:
+        raise LevinError(f"{what} {path}: unknown suffix {path.suffix!r}; use {', '.join(allowed)}")
     return path.suffix
 
 
-def convert(src: Path, out: Path, kmeans: int | None = None, prune: float | None = None) -> tuple[int, int]:
-    """Convert `src` to `out` (formats by suffix); return (input bytes, output bytes)."""
-    from levin.ir import tflite, tflite_export
+def calibration_inputs(args, graph) -> np.ndarray:
+    """Calibration inputs for float `graph` in levin's layout (channels first): --data (your own
+    source, levin.data) or --dataset (a built-in dataset's training inputs)."""
+    from levin.data import DataOptions, load_source
+    from levin.train import data as datasets
 
-    kind = _suffix(src, "input")
-    graph = tflite.load(src) if kind == ".tflite" else container.read(src)
+    if args.data and args.dataset:
+        raise LevinError("give --data (your own) or --dataset (a built-in one), not both")
+    shape = graph.tensors[graph.inputs[0]].shape
+    if args.data:
+        data = load_source(args.data, DataOptions(layout=args.layout, unlabelled=True), channels_first(shape))
+        x, what = np.concatenate([data.x_train, data.x_test]), f"--data {args.data}"
+    else:
+        x, what = datasets.load(args.dataset, args.data_dir).x_train, f"--dataset {args.dataset}"
+    return calibration_layout(x, shape, what)
+
+
+def channels_first(input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One sample of a graph input (N, H, W, C for rank 4) in levin's channels-first order."""
+    sample = tuple(input_shape[1:])
+    return (sample[2], sample[0], sample[1]) if len(sample) == 3 else sample
+
+
+def calibration_layout(x: np.ndarray, input_shape: tuple[int, ...], what: str) -> np.ndarray:
+    """`x` (N, ...) in levin's layout for a graph input of `input_shape` (NHWC for rank 4):
+    channels first; an (N, H, W, C) array is transposed. Where both fit (C == H == W), channels
+    first wins."""
+    sample, first = tuple(input_shape[1:]), channels_first(input_shape)
+    if x.shape[1:] == first:
+        return x
+    if len(sample) == 3 and x.shape[1:] == sample:
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    also = f" or {sample} (channels last)" if len(sample) == 3 else ""
+    raise LevinError(f"{what}: samples of shape {x.shape[1:]}; the model takes {first}{also}")
+
+
+def load_input(src: Path):
+    """The graph of `src` (.tflite, .onnx or .lvn): float or integer."""
+    from levin.ir import onnx, tflite_float
+
+    kind = _suffix(src, "input", INPUTS)
+    if kind == ".lvn":
+        return container.read(src)
+    return onnx.load(src) if kind == ".onnx" else tflite_float.load_any(src)
+
+
+def is_float(graph) -> bool:
+    return graph.tensors[graph.inputs[0]].is_float
+
+
+def quantize_float(graph, calibration: np.ndarray, check: int = 64):
+    """(int8 graph, agreement) of float `graph` calibrated on `calibration`; the int8 graph is
+    run by levin's integer reference on the first `check` calibration samples against the float
+    graph (an int32 overflow there is a GraphError, not a broken file written)."""
+    import torch
+
+    from levin import reference
+    from levin.quant import pipeline, ptq
+    from levin.quant.graphmodule import GraphModule
+
+    int_graph = ptq.quantize_graph(graph, calibration)
+    x = calibration[:check]
+    codes = pipeline.integer_outputs(int_graph, x)
+    with torch.no_grad():
+        y = GraphModule(graph).double().eval()(torch.from_numpy(x).double()).numpy()
+    y = reference.nhwc(y, len(graph.tensors[graph.outputs[0]].shape))
+    t = int_graph.tensors[int_graph.outputs[0]]
+    want = np.clip(np.round(y / np.float64(t.quant.scale[0])) + t.quant.zero_point[0], -128, 127)
+    return int_graph, pipeline.agreement(want, codes)
+
+
+def convert(src: Path, out: Path, kmeans: int | None = None, prune: float | None = None,
+            calibration: np.ndarray | None = None, graph=None) -> tuple[int, int]:
+    """Convert `src` to `out` (formats by suffix); return (input bytes, output bytes). A float
+    model is quantized on `calibration` (levin's layout, see `calibration_layout`). `graph`: the
+    graph of `src`, if already loaded."""
+    from levin.ir import tflite_export
+
+    graph = load_input(src) if graph is None else graph
+    _suffix(out, "output", OUTPUTS)
+    if is_float(graph):
+        if calibration is None:
+            raise LevinError(f"{src} is a float model: pass --data SOURCE (your own inputs) or "
+                             f"--dataset NAME to quantize it to int8 on them")
+        try:
+            graph, agree = quantize_float(graph, calibration)
+        except GraphError as exc:
+            raise GraphError(f"{src}: the int8 graph of levin's PTQ fails on the calibration inputs: "
+                             f"{exc}") from None
+        print(f"int8 vs float on {min(len(calibration), 64)} calibration samples: max |diff| "
+              f"{agree.max_lsb} LSB of the output, {100 * agree.differing:.1f}% of codes differ, "
+              f"same argmax {100 * agree.argmax_match:.1f}%")
     if prune is not None:
         graph = tflite_shrink.prune_codes(graph, prune)
     if kmeans is not None:
         graph = tflite_shrink.kmeans_codes(graph, kmeans)
-    if _suffix(out, "output") == ".lvn":
+    if out.suffix == ".lvn":
         size = container.write(graph, out)
     else:
         size = tflite_export.save(graph, out)
@@ -61,14 +171,27 @@ def convert(src: Path, out: Path, kmeans: int | None = None, prune: float | None
 
 
 def run(args: argparse.Namespace) -> int:
+    from levin.quant import ptq
+
     src = Path(args.input)
     if not src.is_file():
         raise LevinError(f"input {src} does not exist")
-    out = Path(args.out) if args.out else src.with_suffix(".lvn" if src.suffix == ".tflite" else ".tflite")
+    _suffix(src, "input", INPUTS)
+    out = Path(args.out) if args.out else src.with_suffix(".tflite" if src.suffix == ".lvn" else ".lvn")
     if out.resolve() == src.resolve():
         raise LevinError(f"output {out} would overwrite the input; pass -o")
-    before, after = convert(src, out, args.kmeans, args.prune)
-    print(f"{src} ({before:,} B) -> {out} ({after:,} B), {after / before:.3f}x")
+    _suffix(out, "output", OUTPUTS)
+    calibration = None
+    graph = load_input(src)
+    if args.data or args.dataset:
+        if not is_float(graph):
+            print(f"levin convert: note: {src} is already int8; --data / --dataset is not used", file=sys.stderr)
+        else:
+            calibration = ptq.calibration_set(calibration_inputs(args, graph), args.calibration_size, args.seed)
+    before, after = convert(src, out, args.kmeans, args.prune, calibration, graph)
+    how = (f", int8 calibrated on {len(calibration):,} samples of {args.data or args.dataset}"
+           if calibration is not None else "")
+    print(f"{src} ({before:,} B) -> {out} ({after:,} B), {after / before:.3f}x{how}")
     if after > before:
         print(f"levin convert: warning: {out} is larger than {src}", file=sys.stderr)
     return 0

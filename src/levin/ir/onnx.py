@@ -582,19 +582,25 @@ OPS: dict[str, tuple[int, Callable]] = {
 
 
 def from_bytes(data: bytes, name: str = "onnx", source: str | None = None) -> Graph:
-    """The levin Graph (named `name`) of a float .onnx model. Raises CaptureError naming what is
-    not supported, LevinFormatError for bytes that are no valid ONNX model; messages start with
+    """The levin Graph (named `name`) of an .onnx model: a float graph of a float model, the int8
+    graph of a QDQ-quantized one (`levin.ir.onnx_qdq`). Raises CaptureError naming what is not
+    supported, LevinFormatError for bytes that are no valid ONNX model; messages start with
     `source` (the file; default `name`)."""
+    from levin.ir import onnx_qdq
+
     source = source or name
     try:
         import onnx  # noqa: F401
     except ImportError:
         raise LevinError("importing .onnx needs the `onnx` package: pip install onnx") from None
-    return _Importer(read(data, source, OPS), name, source).run()
+    model = read(data, source, set(OPS) | set(onnx_qdq.QDQ_OPS))
+    if onnx_qdq.is_qdq(model):
+        return onnx_qdq.import_qdq(model, name, source)
+    return _Importer(model, name, source).run()
 
 
 def load(path: str | Path) -> Graph:
-    """Read a float .onnx file into a levin Graph named after the file."""
+    """Read an .onnx file (float or QDQ int8) into a levin Graph named after the file."""
     path = Path(path)
     try:
         data = path.read_bytes()

@@ -31,6 +31,13 @@ MIN_OPSET = 13
 _DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64,
            9: np.bool_, 10: np.float16, 11: np.float64}
 FLOAT = 1
+# Quantized ops of onnxruntime's QOperator format (and integer-arithmetic ONNX ops): refused by
+# name, with what to do instead (levin reads the QDQ format, `levin.ir.onnx_qdq`)
+QOPERATOR = {"QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "QLinearAveragePool",
+             "QLinearGlobalAveragePool", "QLinearConcat", "QLinearSigmoid", "QLinearLeakyRelu",
+             "QLinearSoftmax", "QLinearReduceMean", "QLinearWhere", "QGemm", "QAttention",
+             "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul",
+             "MatMulIntegerToFloat"}
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,11 @@ def read(data: bytes, source: str = "onnx", supported: Collection[str] = ()) -> 
         raise CaptureError(f"{source}: opset {opset}; levin imports ONNX opset {MIN_OPSET} or later "
                            f"(re-export with opset_version={MIN_OPSET} or newer)")
     for k, n in enumerate(graph.node):
+        if n.op_type in QOPERATOR and n.domain in ("", "ai.onnx", "com.microsoft"):
+            raise CaptureError(f"{source}: node {n.name or f'#{k}'!r} ({n.op_type}): a QOperator-format "
+                               f"quantized model; levin imports QDQ models (QuantizeLinear/DequantizeLinear "
+                               f"around float ops: quantize_static(..., quant_format=QuantFormat.QDQ)) "
+                               f"or the float model")
         if n.domain not in ("", "ai.onnx") or n.op_type not in supported:
             op = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
             raise CaptureError(f"{source}: node {n.name or f'#{k}'!r} ({op}): unsupported op; levin "

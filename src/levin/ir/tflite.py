@@ -22,9 +22,11 @@ The graph levin builds computes what TFLite Micro computes, bit for bit, under
 - Names are short and positional (`conv3`, `conv3.weight`, `conv3.bias`, graph input `input`),
   not TFLite's long scoped names, which would only add bytes to the container.
 
-Anything else raises CaptureError naming the op, its position and what is supported: float
-models (a FLOAT32 tensor or QUANTIZE/DEQUANTIZE op), unsupported ops or options (e.g. SOFTMAX
-beta != 1, RELU_N1_TO_1), or parameters TFLite Micro would itself reject.
+Float models are `levin.ir.tflite_float`'s (a subclass of this importer, `levin.models.load_graph`
+picks one by the input type). Anything else raises CaptureError naming the op, its position and
+what is supported: float tensors here (a FLOAT32 tensor or QUANTIZE/DEQUANTIZE op),
+unsupported ops or options (e.g. SOFTMAX beta != 1, RELU_N1_TO_1), or parameters TFLite Micro
+would itself reject.
 Bytes that are no well-formed .tflite raise LevinFormatError: the flatbuffer is read into plain
 records by `levin.ir.tflite_read` (the one place that catches the readers' exceptions), and
 this module checks what it uses (tensor indices, ranks, buffer sizes, strides) before using it.
@@ -57,6 +59,9 @@ def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[i
 
 
 class _Importer:
+    ops: dict[str, tuple[int, Callable]]     # code -> (inputs it needs, handler): OPS, set below
+    dtypes: dict[str, type]                  # constant types it reads: DTYPES
+
     def __init__(self, model: ModelRecord, name: str, source: str):
         if model.subgraphs != 1:
             raise CaptureError(f"{source}: {model.subgraphs} subgraphs; levin imports "
@@ -96,7 +101,7 @@ class _Importer:
         raw = self.model.buffers[t.buffer] if self.model.buffers else b""
         if not raw:
             return None
-        dtype = DTYPES.get(t.type)
+        dtype = self.dtypes.get(t.type)
         if dtype is None:
             raise self.fail(f"constant tensor {t.name!r} has type {t.type}")
         dt = np.dtype(dtype).newbyteorder("<")
@@ -106,15 +111,21 @@ class _Importer:
                                    f"its buffer holds {len(raw)}")
         return np.frombuffer(raw, dtype=dt).astype(dtype).reshape(t.shape)
 
+    def graph_input(self, name: str, i: int) -> str:
+        self.check_int(i)
+        if self.type_name(i) != "INT8":
+            raise self.fail(f"graph input has type {self.type_name(i)}; levin imports int8 inputs")
+        return self.graph.add_input(name, self.shape(i), np.int8, self.quant(i))
+
     def fail(self, msg: str) -> CaptureError:
         return CaptureError(f"{self.where}: {msg}")
 
     def check_int(self, i: int) -> None:
         kind = self.type_name(i)
         if kind in ("FLOAT32", "FLOAT16", "FLOAT64"):
-            raise self.fail(f"tensor {self.tname(i)!r} is {kind}: this is a float "
-                            f"model; levin imports full-integer int8 models (TFLite converter with "
-                            f"inference_input_type/inference_output_type int8)")
+            raise self.fail(f"tensor {self.tname(i)!r} is {kind}: this is a float model; import it "
+                            f"with levin.ir.tflite_float and quantize it on your data (`levin convert "
+                            f"model.tflite --data ...`), or convert it to full int8 with TFLite")
         if kind not in DTYPES:
             raise self.fail(f"tensor {self.tname(i)!r} has unsupported type {kind}")
 
@@ -148,11 +159,7 @@ class _Importer:
         if act not in ACTIVATIONS:
             raise self.fail(f"fused activation {ACTIVATION_NAMES.get(act, act)} is not supported "
                             f"(NONE, RELU, RELU6 are)")
-        self.check_int(out)
-        q = self.quant(out)
-        if q is None:
-            raise self.fail(f"output tensor {out} has no quantization parameters")
-        dtype = DTYPES[self.type_name(out)]
+        dtype, q = self.output_params(out)
         relu = ACTIVATIONS[act]
         y = self.graph.add_node(op, inputs, name, output=f"{name}.pre" if relu else name,
                                 dtype=dtype, quant=q, **attrs)
@@ -162,6 +169,21 @@ class _Importer:
         if want and tuple(self.graph.tensors[y].shape) != want:
             raise self.fail(f"levin infers output shape {self.graph.tensors[y].shape}, the file says {want}")
         self.names[out] = y
+
+    def output_params(self, out: int) -> tuple[type, QuantParams]:
+        """(dtype, quantization) of the op output `out`, checked."""
+        self.check_int(out)
+        q = self.quant(out)
+        if q is None:
+            raise self.fail(f"output tensor {out} has no quantization parameters")
+        return DTYPES[self.type_name(out)], q
+
+    def weight_quant(self, w: int, axis_map: dict[int, int] | None = None) -> QuantParams:
+        """The quantization of weight tensor `w`, which must be symmetric."""
+        wq = self.quant(w, axis_map)
+        if wq is None or np.any(wq.zero_point != 0):
+            raise self.fail("weights need symmetric quantization (zero point 0), as TFLite's int8 kernels")
+        return wq
 
     def window(self, o: dict, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[tuple, tuple]:
         """(stride, padding) of a conv or pool, checked before any arithmetic on them."""
@@ -182,13 +204,11 @@ class _Importer:
             raise self.fail(f"weights have shape {data.shape}; [O, KH, KW, I] expected")
         if depthwise:
             data = np.ascontiguousarray(data.transpose(3, 1, 2, 0))    # [1,KH,KW,C*M] -> [C*M,KH,KW,1]
-            wq = self.quant(w, {3: 0})
+            wq = self.weight_quant(w, {3: 0})
             groups = c
         else:
-            wq = self.quant(w)
+            wq = self.weight_quant(w)
             groups = c // data.shape[3] if c % data.shape[3] == 0 else 0
-        if wq is None or np.any(wq.zero_point != 0):
-            raise self.fail("weights need symmetric quantization (zero point 0), as TFLite's int8 kernels")
         _, kh, kw, _ = data.shape
         (sh, sw), (dh, dw) = self.window(o, (kh, kw), (o["DilationHFactor"], o["DilationWFactor"]))
         pads = (0, 0, 0, 0)
@@ -223,9 +243,7 @@ class _Importer:
             raise self.fail("weights must be constant")
         if data.ndim != 2 or 0 in data.shape:
             raise self.fail(f"weights have shape {data.shape}; [out, in] expected")
-        wq = self.quant(w)
-        if wq is None or np.any(wq.zero_point != 0):
-            raise self.fail("weights need symmetric quantization (zero point 0)")
+        wq = self.weight_quant(w)
         shape = self.graph.tensors[x].shape
         if len(shape) != 2:
             total = math.prod(shape)
@@ -269,12 +287,12 @@ class _Importer:
         if code in ("QUANTIZE", "DEQUANTIZE"):
             raise self.fail("float model boundary (QUANTIZE/DEQUANTIZE): levin imports models whose "
                             "inputs and outputs are int8 (convert with inference_input_type=int8)")
-        if code not in OPS:
-            raise self.fail(f"unsupported op; levin imports {', '.join(OPS)}")
+        if code not in self.ops:
+            raise self.fail(f"unsupported op; levin imports {', '.join(self.ops)}")
         if len(op.outputs) != 1:
             raise self.fail(f"{len(op.outputs)} outputs; levin's ops have one")
         ins, out, o = list(op.inputs), op.outputs[0], op.options
-        arity, handler = OPS[code]
+        arity, handler = self.ops[code]
         if len(ins) < arity or -1 in ins[:arity]:
             raise self.fail(f"takes {arity} inputs, the file gives {ins}")
         handler(self, code, o, ins, out)
@@ -369,9 +387,7 @@ class _Importer:
         data = self.buffer(w)
         if data is None or data.ndim != 4 or 0 in data.shape:
             raise self.fail("weights must be constant, [O, KH, KW, I]")
-        wq = self.quant(w)
-        if wq is None or np.any(wq.zero_point != 0):
-            raise self.fail("weights need symmetric quantization (zero point 0), as TFLite's int8 kernels")
+        wq = self.weight_quant(w)
         _, kh, kw, _ = data.shape
         (sh, sw), _ = self.window(o, (kh, kw), (1, 1))
         want = self.buffer(ins[0])
@@ -403,11 +419,7 @@ class _Importer:
 
     def run(self) -> Graph:
         for n, i in enumerate(self.model.inputs):
-            self.check_int(i)
-            if self.type_name(i) != "INT8":
-                raise self.fail(f"graph input has type {self.type_name(i)}; levin imports int8 inputs")
-            self.names[i] = self.graph.add_input("input" if n == 0 else f"input{n}", self.shape(i),
-                                                 np.int8, self.quant(i))
+            self.names[i] = self.graph_input("input" if n == 0 else f"input{n}", i)
         for k, op in enumerate(self.model.operators):
             self.op(k, op)
         self.where = self.source
@@ -436,6 +448,8 @@ OPS: dict[str, tuple[int, Callable]] = {
     "RESIZE_NEAREST_NEIGHBOR": (2, _Importer.resize), "RESIZE_BILINEAR": (2, _Importer.resize),
     "TRANSPOSE_CONV": (3, _Importer.transpose_conv),
 }
+_Importer.ops = OPS
+_Importer.dtypes = DTYPES
 
 
 def from_bytes(data: bytes, name: str = "tflite", source: str | None = None) -> Graph:
