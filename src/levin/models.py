@@ -135,9 +135,9 @@ def load_model(ref: str, weights: str | Path | None = None) -> LoadedModel:
     zoo model. `weights`: a checkpoint whose trained weights go into the model `ref` builds (how a
     checkpoint of your own model definition is loaded: the checkpoint never names code to run)."""
     if is_graph_file(ref):
-        raise LevinError(f"{ref} is a model file, not code levin can train: `levin convert {ref} "
-                         f"--data ...` quantizes it (a float model) or codes it (int8); `levin "
-                         f"profile --model {ref}` profiles it")
+        raise LevinError(f"{ref} is a model file, not code levin can train: `levin quantize --model "
+                         f"{ref}` or `levin convert {ref} --data ...` quantize it (a float model), "
+                         f"`levin convert` codes it (int8); `levin profile --model {ref}` profiles it")
     if _is_factory(ref):
         base = _from_factory(ref)
     else:
@@ -162,6 +162,26 @@ GRAPH_FILES = (".onnx", ".tflite")   # model files imported as they are, not bui
 def is_graph_file(ref: str | Path) -> bool:
     """True if `ref` names a model file that carries its own graph and weights (.onnx, .tflite)."""
     return str(ref).endswith(GRAPH_FILES)
+
+
+def channels_first(input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One sample of a graph input (N, H, W, C for rank 4) in levin's channels-first order."""
+    sample = tuple(input_shape[1:])
+    return (sample[2], sample[0], sample[1]) if len(sample) == 3 else sample
+
+
+def load_float_model_file(ref: str):
+    """(LoadedModel, float Graph) of a float .onnx / .tflite: the module is the graph's
+    `GraphModule` (channels-first in and out, as a torch model), for commands that quantize it.
+    An int8 model file is refused: it is quantized already."""
+    from levin.quant.graphmodule import GraphModule
+
+    graph = load_graph(ref)
+    if not graph.tensors[graph.inputs[0]].is_float:
+        raise LevinError(f"{ref} is an int8 model already: `levin convert {ref}` codes it "
+                         f"(--kmeans / --prune shrink it), `levin export` makes its C")
+    shape = channels_first(graph.tensors[graph.inputs[0]].shape)
+    return LoadedModel(GraphModule(graph).eval(), str(ref), shape, None, {"file": str(ref)}), graph
 
 
 def load_graph(ref: str, input_shape: tuple[int, ...] | None = None, weights: str | Path | None = None):

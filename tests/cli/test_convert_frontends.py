@@ -128,3 +128,24 @@ def test_channels_last_inputs_are_transposed():
     np.testing.assert_array_equal(convert.calibration_layout(x, (1, 4, 5, 3), "x"), x.transpose(0, 3, 1, 2))
     first = x.transpose(0, 3, 1, 2)
     assert convert.calibration_layout(first, (1, 4, 5, 3), "x") is first
+
+
+def test_quantize_takes_a_float_model_file(workdir, capsys):
+    import json
+
+    from levin.train.loop import evaluate
+
+    assert main(["quantize", "--model", "digits_cnn.onnx", "--dataset", "digits", "--calibration-size",
+                 "100", "--out", "q", "--json", "q.json", "--quiet"]) == 0
+    got = json.loads((workdir / "q.json").read_text())
+    torch.manual_seed(0)
+    model = zoo.create("digits_cnn").eval()      # the module export_zoo wrote
+    digits = datasets.load("digits")
+    assert got["float_accuracy"] == pytest.approx(evaluate(model, digits.x_test, digits.y_test))
+    assert abs(got["integer_accuracy"] - got["float_accuracy"]) < 0.05
+    q = container.read(workdir / "q" / "model.lvn")
+    assert q.tensors[q.inputs[0]].dtype == np.int8
+    capsys.readouterr()
+    shutil.copy(shared_data("models/mlperf_tiny") / "anomaly_detection/ad01_int8.tflite", "ad01_int8.tflite")
+    _one_line_error(capsys, ["quantize", "--model", "ad01_int8.tflite", "--dataset", "digits"],
+                    "ad01_int8.tflite is an int8 model already: `levin convert ad01_int8.tflite` codes it")

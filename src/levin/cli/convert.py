@@ -71,6 +71,7 @@ def calibration_inputs(args, graph) -> np.ndarray:
     """Calibration inputs for float `graph` in levin's layout (channels first): --data (your own
     source, levin.data) or --dataset (a built-in dataset's training inputs)."""
     from levin.data import DataOptions, load_source
+    from levin.models import channels_first
     from levin.train import data as datasets
 
     if args.data and args.dataset:
@@ -84,16 +85,12 @@ def calibration_inputs(args, graph) -> np.ndarray:
     return calibration_layout(x, shape, what)
 
 
-def channels_first(input_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """One sample of a graph input (N, H, W, C for rank 4) in levin's channels-first order."""
-    sample = tuple(input_shape[1:])
-    return (sample[2], sample[0], sample[1]) if len(sample) == 3 else sample
-
-
 def calibration_layout(x: np.ndarray, input_shape: tuple[int, ...], what: str) -> np.ndarray:
     """`x` (N, ...) in levin's layout for a graph input of `input_shape` (NHWC for rank 4):
     channels first; an (N, H, W, C) array is transposed. Where both fit (C == H == W), channels
     first wins."""
+    from levin.models import channels_first
+
     sample, first = tuple(input_shape[1:]), channels_first(input_shape)
     if x.shape[1:] == first:
         return x

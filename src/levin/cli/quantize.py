@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   levin quantize --model runs/lenet5 --data-dir ../shared/data --max-drop 0.3 --json -
   levin quantize --model digits_cnn --test-size 100 --calibration-size 100
   levin quantize --model my_model.py:build --weights runs/mine --data windows.npz --layout ncl
+  levin quantize --model model.onnx --data images/ --out runs/onnx-int8
 'fake-quant' is the float model with the integer graph's rounding (float64); 'integer' is levin's
 numpy integer reference, the oracle the C runtime matches bit for bit. --out writes the integer
 graph as OUT/model.lvn (weights coded losslessly; `levin export OUT/model.lvn --c DIR` makes its C,
@@ -31,8 +32,8 @@ def register(sub) -> None:
                        description=__doc__, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
-                   help=f"checkpoint directory, zoo name ({', '.join(zoo.names())}) or "
-                        f"path/to/file.py:factory")
+                   help=f"checkpoint directory, zoo name ({', '.join(zoo.names())}), "
+                        f"path/to/file.py:factory, or a float .onnx / .tflite")
     add_weights_argument(p)
     add_data_arguments(p)
     p.add_argument("--bits", type=int, default=8, help="weight bits, 2..8 (default 8)")
@@ -70,22 +71,29 @@ def run(args: argparse.Namespace) -> int:
 
     from levin.coding import container
     from levin.compressor.validation import choose_bits_on_validation
-    from levin.models import load_model
+    from levin.models import is_graph_file, load_float_model_file, load_model
     from levin.quant.pipeline import quantize
 
     config = config_for(args)
     if args.test_size is not None and args.test_size < 1:
         raise LevinError("--test-size must be >= 1")
     torch.manual_seed(config.calibration_seed)
-    loaded = load_model(args.model, args.weights)
+    graph = None
+    if is_graph_file(args.model):           # a float .onnx / .tflite: quantize its own graph
+        if args.weights is not None:
+            raise LevinError(f"{args.model} carries its own weights; drop --weights")
+        loaded, graph = load_float_model_file(args.model)
+    else:
+        loaded = load_model(args.model, args.weights)
     if loaded.name in zoo.names() and not loaded.meta:
         print(f"note: {args.model} is an untrained zoo model (random weights); pass a checkpoint "
               f"directory from `levin train` to quantize a trained one", file=human(args))
     data = load_data(args, loaded)          # bad data fails before anything is written
     out = writable_dir(args.out) if args.out else None
     dataset = data.name
-    config, mixed = choose_bits_on_validation(loaded.module, data, config)
-    result = quantize(loaded.module, data, config, progress=not args.quiet, test_size=args.test_size)
+    model = loaded.module if graph is None else graph
+    config, mixed = choose_bits_on_validation(model, data, config)
+    result = quantize(model, data, config, progress=not args.quiet, test_size=args.test_size)
     result.extra.update(mixed)
     summary = {"model": args.model, "dataset": dataset, "test_size": len(data.x_test[:args.test_size]),
                "split": data.split, **result.to_dict()}

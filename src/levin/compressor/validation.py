@@ -11,24 +11,23 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import torch
 from torch import nn
 
 from levin.config import QuantConfig
+from levin.ir.graph import Graph
 from levin.train.data import Dataset
 
 
-def choose_bits_on_validation(model: nn.Module, data: Dataset, config: QuantConfig
+def choose_bits_on_validation(model: nn.Module | Graph, data: Dataset, config: QuantConfig
                               ) -> tuple[QuantConfig, dict[str, Any]]:
     """(config with `layer_bits` chosen and `max_drop` spent, what to record) for mixed precision
     scored on `data`'s validation split; `config` unchanged when it asks for no mixed precision."""
     if config.max_drop is None or data.x_val is None:
         return config, {}
-    from levin.ir.capture import capture
     from levin.quant import ptq
-    from levin.quant.pipeline import choose_bits
+    from levin.quant.pipeline import choose_bits, float_graph_of
 
-    float_graph = capture(model, torch.from_numpy(data.x_train[:1]), name=type(model).__name__)
+    float_graph = float_graph_of(model, data.x_train)
     calib = ptq.calibration_set(data.x_train, config.calibration_size, config.calibration_seed)
     # choose_bits samples its scoring set from x_train: hand it the validation split there.
     held_out = replace(data, x_train=data.x_val, y_train=data.y_val)

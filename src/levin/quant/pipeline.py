@@ -1,6 +1,7 @@
-"""quantize(): a torch model and its dataset in, the integer Graph and three accuracies out.
+"""quantize(): a torch model (or a float Graph: an imported .onnx / .tflite) and its dataset in,
+the integer Graph and three accuracies out.
 
-float (the torch model), fake-quant (the `GraphModule` of the final plan, run in float64, with
+float (the torch model, or the graph's `GraphModule`), fake-quant (the `GraphModule` of the final plan, run in float64, with
 the requantization's double rounding mirrored) and integer reference (`levin.reference`)
 accuracies on the test set, and how closely the fake-quant model predicts the integer one: the
 share of samples with the same argmax and the largest difference of an output code, in LSB.
@@ -111,15 +112,23 @@ def weight_sizes(graph: Graph) -> tuple[dict[str, int], int]:
     return bits, total
 
 
-def quantize(model: nn.Module, data: Dataset, config: QuantConfig = QuantConfig(), *,
+def float_graph_of(model: nn.Module | Graph, x: np.ndarray) -> Graph:
+    """`model` captured on one sample of `x`; a Graph (an imported float model) as it is."""
+    if isinstance(model, Graph):
+        return model
+    return capture(model, torch.from_numpy(x[:1]), name=type(model).__name__)
+
+
+def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = QuantConfig(), *,
              progress: bool = False, test_size: int | None = None) -> QuantizeResult:
-    """Capture `model`, quantize it (PTQ, then QAT if `config.qat_epochs`), measure it.
+    """Capture `model` (a Graph: a float model already imported), quantize it (PTQ, then QAT if
+    `config.qat_epochs`), measure it.
 
     Calibration samples come from `data.x_train`; accuracies are on the first `test_size`
     test samples (all by default).
     """
     x_test, y_test = data.x_test[:test_size], data.y_test[:test_size]
-    float_graph = capture(model, torch.from_numpy(data.x_train[:1]), name=type(model).__name__)
+    float_graph = float_graph_of(model, data.x_train)
     calib = ptq.calibration_set(data.x_train, config.calibration_size, config.calibration_seed)
     extra: dict[str, Any] = {}
     if config.max_drop is not None:
@@ -135,7 +144,7 @@ def quantize(model: nn.Module, data: Dataset, config: QuantConfig = QuantConfig(
         qat = quantization_aware_training(float_graph, plan, data, config, progress=progress)
         plan, qat_wall = qat.plan, qat.wall_s
     graph = ptq.build_integer_graph(float_graph, plan)
-    float_acc = evaluate(model, x_test, y_test)
+    float_acc = evaluate(GraphModule(model) if isinstance(model, Graph) else model, x_test, y_test)
     fake = fakequant_outputs(float_graph, plan, x_test)
     ints = integer_outputs(graph, x_test)
     bits, nbytes = weight_sizes(graph)
