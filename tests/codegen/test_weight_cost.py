@@ -26,8 +26,9 @@ def _layers(graph):
 
 def test_layer_geometry(digits8):
     layers = {k: v[1] for k, v in _layers(digits8).items()}
-    # conv1: 8x8 output, 3x3 padding 1: the 6x6 interior is unclipped; conv2 4x4 -> 2x2
-    assert layers["conv1"] == weight_cost.Layer("conv", 64, 16, 3, 64 - 36)
+    # conv1: 8x8 output, 3x3 padding 1: the 6x6 interior is unclipped; over one input channel
+    # (rows of 3 bytes) into 16, its windows are gathered; conv2 4x4 -> 2x2
+    assert layers["conv1"] == weight_cost.Layer("conv", 64, 16, 3, 64 - 36, gathered=True)
     assert layers["conv2"] == weight_cost.Layer("conv", 16, 32, 3, 16 - 4)
     assert layers["fc"] == weight_cost.Layer("linear", 1, 10)
 
@@ -92,3 +93,13 @@ def test_prefer_is_checked_and_defaults_to_flash(digits8, tmp_path):
     speed = codegen.export_c(digits8, tmp_path / "speed", "sparse", prefer="speed")
     assert default.chains == flash.chains and default.weight_bytes == flash.weight_bytes
     assert all(c.startswith("sparse:") for c in speed.chains.values())
+
+
+def test_a_gathered_conv_pays_per_output_not_per_window_row():
+    # KWS's first conv: 10x4 over one channel into 64, 125 output pixels
+    dense = dict(size=2560, nnz=2560, pos_method=weight_fields.DENSE, coder=0, codebook=None, bits=8,
+                 pos_symbols=0)
+    rows = weight_cost.Layer("conv", 125, 64, 10, 65)
+    gathered = weight_cost.Layer("conv", 125, 64, 10, 65, gathered=True)
+    assert weight_cost.instructions(dense, gathered) == pytest.approx(
+        weight_cost.instructions(dense, rows) - 125 * 64 * (10 * weight_cost.ROW["conv"] - weight_cost.GATHERED_OUTPUT))

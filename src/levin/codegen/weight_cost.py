@@ -3,7 +3,8 @@ cost model behind `export_c(..., prefer="speed")` (weight_fields.choose).
 
 Read me first. Each term is a count the kernels really execute times a constant:
 
-    dense                  outputs * rows * ROW[kind]   (a call and its setup per window row)
+    dense                  outputs * rows * ROW[kind]   (a call and its setup per window row;
+                                                         gathered: outputs * GATHERED_OUTPUT)
                            + macs * MAC[kind]           (in place or decoded: the same loops)
                            + size * VALUE[coder]        (decoded: every weight, once)
     sparse                 busy * pixels * OUTPUT[kind] (requantization, store, calls)
@@ -16,7 +17,10 @@ Read me first. Each term is a count the kernels really execute times a constant:
 macs = size * pixels, pixels = output pixels per channel (1 for a fully connected layer),
 rows = kernel rows, clipped = the output pixels whose window the input's border clips (the
 sparse kernel runs them tap row by tap row, about twice the work per nonzero: counted twice),
-busy = min(channels, nnz), the channels that can have a nonzero (an empty one only stores its
+gathered = a conv over short window rows whose kernel gathers each window into one run (im2col:
+first convs such as KWS's 10x4 over one channel); its per-output cost is GATHERED_OUTPUT, a
+two-point fit (KWS's first conv, +13%; the calibration's 1->16 3x3 conv, -20%) not in the NNLS
+fit below. busy = min(channels, nnz), the channels that can have a nonzero (an empty one only stores its
 bias's code), kind "conv" (groups 1), "depthwise" or "linear".
 
 The constants are a non-negative least-squares fit (relative error) of the layer's instruction
@@ -42,10 +46,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from levin.coding.sparse import BITMASK, GAPS, PACKED
+from levin.ops import conv2d
 
 # Dense: per window row of an output (the inner product's call; 0 for depthwise, whose 9 taps an
 # output the fit puts in MAC), per multiply-accumulate (SIMD: two MACs per SMLAD).
 ROW = {"conv": 27.3, "depthwise": 0.0, "linear": 0.0}
+GATHERED_OUTPUT = 85.0
 MAC = {"conv": 1.65, "depthwise": 10.4, "linear": 2.0}
 # Sparse: per output of a channel with nonzeros, per nonzero per output pixel, per clipped
 # output (its runs of nonzeros, row by row).
@@ -64,13 +70,14 @@ POS_PACKED_ELEMENT, POS_GAP_SYMBOL, POS_BITMASK_ELEMENT = 0.92, 49.0, 29.0
 class Layer:
     """What the cost of a weight tensor's layer depends on: its kind ("conv", "depthwise",
     "linear"), output pixels per channel, output channels, kernel rows, and the output pixels
-    whose window the input's border clips."""
+    whose window the input's border clips; `gathered`: see the module docstring."""
 
     kind: str
     pixels: int
     channels: int
     rows: int = 1
     clipped: int = 0
+    gathered: bool = False
 
 
 def _inside(n_out: int, n_in: int, k: int, stride: int, pad: int, dilation: int) -> int:
@@ -92,7 +99,8 @@ def layer_of(graph, node) -> Layer | None:
     groups = a.get("groups", 1)
     kind = "conv" if groups == 1 else "depthwise" if groups == channels else None
     inside = _inside(ho, h, kh, sh, pt, dh) * _inside(wo, w, kw, sw, pl, dw)
-    return None if kind is None else Layer(kind, ho * wo, channels, kh, ho * wo - inside)
+    gathered = conv2d.gathers_windows(graph, node)
+    return None if kind is None else Layer(kind, ho * wo, channels, kh, ho * wo - inside, gathered)
 
 
 def _value_key(w: dict[str, Any]) -> str:
@@ -109,7 +117,8 @@ def instructions(w: dict[str, Any], layer: Layer) -> float:
     """Estimated M4 instructions of `layer` with weights `w` (weight_fields.parse_weights fields)."""
     size, nnz, pixels, kind = w["size"], w["nnz"], layer.pixels, layer.kind
     if w["pos_method"] == 255:                  # dense
-        return (layer.channels * pixels * layer.rows * ROW[kind] + size * pixels * MAC[kind]
+        per_output = GATHERED_OUTPUT if layer.gathered else layer.rows * ROW[kind]
+        return (layer.channels * pixels * per_output + size * pixels * MAC[kind]
                 + size * VALUE[_value_key(w)])
     busy = min(layer.channels, nnz)
     cost = (busy * pixels * OUTPUT[kind] + nnz * (pixels + layer.clipped) * NONZERO[kind]

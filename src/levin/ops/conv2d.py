@@ -140,6 +140,12 @@ def _scratch(graph, node) -> tuple[int, int]:
     return 0, 0
 
 
+def gathers_windows(graph, node) -> bool:
+    """True for a conv over short window rows whose kernel gathers each window into one run
+    (where the planner grants the scratch, as it does when the arena has room)."""
+    return node.attrs["groups"] == 1 and _scratch(graph, node)[1] == SCRATCH_GATHER
+
+
 def _pairs(ctx, node) -> int:
     """1 when the kernel may compute pixels in pairs: its output does not stream over its input,
     or the planner left the lead a pair needs (`stream_ahead`)."""
