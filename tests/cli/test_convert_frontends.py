@@ -149,3 +149,13 @@ def test_quantize_takes_a_float_model_file(workdir, capsys):
     shutil.copy(shared_data("models/mlperf_tiny") / "anomaly_detection/ad01_int8.tflite", "ad01_int8.tflite")
     _one_line_error(capsys, ["quantize", "--model", "ad01_int8.tflite", "--dataset", "digits"],
                     "ad01_int8.tflite is an int8 model already: `levin convert ad01_int8.tflite` codes it")
+
+
+def test_vww_float_model_quantizes_without_int32_overflow(tmp_path):
+    # Its 1x1 convs hold channels of ~1e-30 weights with real biases (ptq.bias_fits).
+    from levin.ir import tflite_float
+
+    graph = tflite_float.load_any(shared_data("models/mlperf_tiny") / "visual_wake_words/vww_96_float.tflite")
+    x = np.random.default_rng(0).uniform(0, 1, (8, 3, 96, 96)).astype(np.float32)
+    _, agree = convert.quantize_float(graph, x)
+    assert agree.max_lsb <= 4 and agree.argmax_match == 1.0

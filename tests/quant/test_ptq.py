@@ -104,3 +104,30 @@ def test_integer_graph_round_trips_through_the_lvn_container(digits, digits_mode
     np.testing.assert_array_equal(integer_outputs(back, digits.x_test), integer_outputs(ig, digits.x_test))
     if bits < 8:    # b-bit codes take about b/8 of the int8 bytes in the container
         assert len(data) < len(container.encode(ptq.quantize_graph(g, digits.x_train[:200], QuantConfig())))
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_a_dead_channel_with_a_bias_does_not_overflow_int32(per_channel):
+    # VWW's float model: 1x1 conv channels with weights ~1e-30 and a real bias. Their weight scale
+    # is raised until the bias code fits (TFLite's converter does the same); the weights become 0.
+    from levin import reference
+    from levin.quant.pipeline import integer_outputs
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.ReLU()).eval()
+    with torch.no_grad():
+        model[0].weight[0] = 1e-30
+        model[0].bias[0] = 0.75
+    x = np.random.default_rng(0).uniform(-1, 1, (32, 3, 4, 4)).astype(np.float32)
+    graph = capture(model, torch.from_numpy(x[:1]))
+    q = ptq.quantize_graph(graph, x, QuantConfig(per_channel=per_channel))
+    node = q.nodes[0]
+    bias = q.tensors[node.inputs[2]].data
+    assert np.abs(bias).max() <= ptq.BIAS_LIMIT
+    if per_channel:
+        assert not q.tensors[node.inputs[1]].data[0].any()
+    codes = integer_outputs(q, x)
+    out = q.tensors[q.outputs[0]].quant
+    got = (codes.astype(np.float64) - out.zero_point[0]) * out.scale[0]
+    want = reference.nhwc(model(torch.from_numpy(x)).detach().numpy(), 4)
+    assert np.abs(got - want).max() <= 2 * out.scale[0] + (0.0 if per_channel else 0.1)

@@ -99,7 +99,25 @@ def make_plan(graph: Graph, ranges: dict[str, tuple[float, float]], config: Quan
             scales[node.name] = lowbit.weight_scales(
                 graph.tensors[node.inputs[1]].data, bits[node.name],
                 per_channel=config.per_channel, method=config.weight_observer)
+            if len(node.inputs) > 2:
+                scales[node.name] = bias_fits(scales[node.name], graph.tensors[node.inputs[2]].data,
+                                              acts[share[node.inputs[0]]][0])
     return QuantPlan(share, acts, fixed, scales, bits)
+
+
+# The largest bias code: half of int32, the other half left for the accumulated products.
+BIAS_LIMIT = 2.0 ** 30
+
+
+def bias_fits(weight_scales: np.ndarray, bias: np.ndarray, input_scale: float) -> np.ndarray:
+    """Weight scales raised where the bias code b / (input_scale * weight_scale) would pass
+    BIAS_LIMIT, as TFLite's converter does: a channel whose weights are ~0 (1e-30 in VWW's float
+    model) gets a tiny scale, and its bias would overflow the int32 accumulator. The raised
+    channel's weights then quantize to 0, as they are in all but name."""
+    floor = np.abs(np.asarray(bias, np.float64)) / (np.float64(input_scale) * BIAS_LIMIT)
+    if weight_scales.size == 1:
+        floor = floor.max(initial=0.0)
+    return np.maximum(weight_scales, floor.astype(np.float32)).astype(np.float32)
 
 
 def _quant(scale, zero_point=None, bits=None) -> QuantParams:
