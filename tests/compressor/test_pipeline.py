@@ -187,3 +187,13 @@ quantize: {per_channel: false, calibration_size: 100}
     assert again.steps[1].resumed
     assert {n: p.shape for n, p in again.model.state_dict().items()} == shapes
     assert again.lvn_bytes == first.lvn_bytes
+
+
+def test_a_baseline_at_chance_is_warned_about(capsys):
+    from levin.compressor.pipeline import _warn_if_at_chance
+
+    _warn_if_at_chance("mine", 0.11, 10)
+    assert "baseline test accuracy is 11.00%, near chance for 10 classes (10.0%)" in capsys.readouterr().err
+    _warn_if_at_chance("mine", 0.62, 10)
+    _warn_if_at_chance("mine", 0.0, 1)
+    assert capsys.readouterr().err == ""

@@ -161,6 +161,14 @@ def _record(model, ctx, i, step, accuracy, wall, info, scored_on) -> StepRecord:
                       wall, coded_weight_bytes(model), info, scored_on=scored_on)
 
 
+def _warn_if_at_chance(name: str, accuracy: float, classes: int) -> None:
+    """Compressing a model that has learnt nothing wastes the run: say so before the steps."""
+    if classes >= 2 and accuracy <= 1.5 / classes:
+        print(f"levin: warning: {name}'s baseline test accuracy is {100 * accuracy:.2f}%, near chance "
+              f"for {classes} classes ({100 / classes:.1f}%): is it trained, and on this data? "
+              f"Compression keeps accuracy, it does not make it", file=sys.stderr)
+
+
 def run_steps(model: nn.Module, ctx: StepContext, scored_on: str = "test") -> list[StepRecord]:
     """Every step of the recipe on `model` (in place), skipping those a previous run finished;
     each scored on `ctx.data.x_test`, which is the `scored_on` split."""
@@ -227,6 +235,7 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
     ctx.log(f"{name}: baseline test accuracy {100 * baseline:.2f}%"
             + (f", validation {100 * baseline_val:.2f}%" if held_out else "")
             + f"; {len(recipe.steps)} step(s)")
+    _warn_if_at_chance(name, baseline, data.num_classes)
     records = run_steps(model, ctx, "validation" if held_out else "test")
 
     ctx.log(f"freeze: {recipe.quantize.weight_bits}-bit weights, int8 activations")
