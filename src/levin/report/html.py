@@ -52,7 +52,8 @@ def tried_points(result) -> list[dict]:
            {"label": "baseline", "bytes": coded_weight_bytes(result.baseline_weights),
             "accuracy": result.baseline_accuracy, "kind": "weights as int8, coded"}]
     pts += [{"label": f"{s.index}. {s.kind}", "bytes": s.coded_bytes, "accuracy": s.accuracy,
-             "kind": "weights as int8, coded"} for s in result.steps if s.coded_bytes]
+             "kind": "weights as int8, coded" + ("" if s.scored_on == "test" else f" ({s.scored_on} accuracy)")}
+            for s in result.steps if s.coded_bytes]
     pts.append({"label": ".lvn", "bytes": result.lvn_bytes, "accuracy": result.integer_accuracy,
                 "kind": "whole .lvn file (integer accuracy)"})
     return pts
