@@ -102,12 +102,9 @@ def calibration_layout(x: np.ndarray, input_shape: tuple[int, ...], what: str) -
 
 def load_input(src: Path):
     """The graph of `src` (.tflite, .onnx or .lvn): float or integer."""
-    from levin.ir import onnx, tflite_float
+    from levin.models import load_graph
 
-    kind = _suffix(src, "input", INPUTS)
-    if kind == ".lvn":
-        return container.read(src)
-    return onnx.load(src) if kind == ".onnx" else tflite_float.load_any(src)
+    return container.read(src) if _suffix(src, "input", INPUTS) == ".lvn" else load_graph(str(src))
 
 
 def is_float(graph) -> bool:
