@@ -315,7 +315,9 @@ def activation_range(activation: str, scale: float, zero_point: int, *, dtype=np
         with np.errstate(over="ignore"):
             t = np.float32(f) / np.float32(scale)
         if not (np.isfinite(t) and INT32_MIN <= round_half_away(t) <= INT32_MAX):
-            raise IntMathError(f"activation bound {f} / scale {scale} overflows int32")
+            raise IntMathError(f"activation bound {f} / scale {scale} overflows int32: a scale this small "
+                               f"means the calibrated activations were ~0 (a dead layer, or inputs not "
+                               f"scaled as in training)")
         return int(zero_point) + int(round_half_away(t))
 
     if activation not in ACTIVATIONS:

@@ -131,3 +131,19 @@ def test_a_dead_channel_with_a_bias_does_not_overflow_int32(per_channel):
     got = (codes.astype(np.float64) - out.zero_point[0]) * out.scale[0]
     want = reference.nhwc(model(torch.from_numpy(x)).detach().numpy(), 4)
     assert np.abs(got - want).max() <= 2 * out.scale[0] + (0.0 if per_channel else 0.1)
+
+
+def test_activations_near_zero_are_named_with_the_why():
+    from levin.errors import GraphError
+    from levin.quant.pipeline import integer_outputs
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU6(), torch.nn.Flatten(),
+                                torch.nn.Linear(144, 3)).eval()
+    with torch.no_grad():
+        model[0].weight.mul_(1e-12)
+        model[0].bias.zero_()
+    x = np.random.default_rng(0).uniform(0, 1, (16, 1, 8, 8)).astype(np.float32)
+    q = ptq.quantize_graph(capture(model, torch.from_numpy(x[:1])), x)
+    with pytest.raises(GraphError, match=r"\(ReLU6\): activation bound 6.0 / scale .* overflows int32: .*"
+                                         r"calibrated activations were ~0"):
+        integer_outputs(q, x)
