@@ -1,5 +1,6 @@
 """Writing files whole or not at all: an interrupt, a full disk or an error never leaves a
-half-written model, C file or report behind (write a sibling temporary, then rename over)."""
+half-written model, C file or report behind (write a sibling temporary, then rename over); and
+reading a model file whole, an OS error as one line."""
 
 from __future__ import annotations
 
@@ -30,3 +31,11 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> int:
         tmp.unlink(missing_ok=True)
         raise
     return len(blob)
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of `path`; LevinError (one line: the path and why) if it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise LevinError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from levin.errors import CaptureError, LevinError
+from levin.fileio import read_bytes
 from levin.ir import onnx_patterns
 from levin.ir.graph import Graph
 from levin.ir.onnx_read import _DTYPES, FLOAT, ModelRecord, NodeRecord, read
@@ -602,8 +603,4 @@ def from_bytes(data: bytes, name: str = "onnx", source: str | None = None) -> Gr
 def load(path: str | Path) -> Graph:
     """Read an .onnx file (float or QDQ int8) into a levin Graph named after the file."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LevinError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return from_bytes(data, path.stem, str(path))
+    return from_bytes(read_bytes(path), path.stem, str(path))

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from levin.errors import CaptureError, LevinError, LevinFormatError
+from levin.fileio import read_bytes
 from levin.ir.graph import Graph, QuantParams
 from levin.ir.tflite_read import OP_NAMES, TYPE_NAMES, ModelRecord, OperatorRecord, _fb, read  # noqa: F401
 
@@ -465,8 +466,4 @@ def from_bytes(data: bytes, name: str = "tflite", source: str | None = None) -> 
 def load(path: str | Path) -> Graph:
     """Read an int8 .tflite file into a levin Graph named after the file."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LevinError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return from_bytes(data, path.stem, str(path))
+    return from_bytes(read_bytes(path), path.stem, str(path))

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from levin.errors import LevinError
+from levin.fileio import read_bytes
 from levin.ir import tflite
 from levin.ir.graph import Graph
 from levin.ir.tflite_read import ModelRecord, OperatorRecord, read
@@ -158,22 +159,14 @@ def from_bytes(data: bytes, name: str = "tflite", source: str | None = None) -> 
 def load(path: str | Path) -> Graph:
     """Read a float .tflite file into a float levin Graph named after the file."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LevinError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return from_bytes(data, path.stem, str(path))
+    return from_bytes(read_bytes(path), path.stem, str(path))
 
 
 def load_any(path: str | Path) -> Graph:
     """A .tflite file as a levin Graph: float (or dynamic-range) models as a float graph to
     quantize, full-integer int8 models as the integer graph (bit-exact with TFLite Micro)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LevinError(f"cannot read {path}: {exc.strerror or exc}") from None
-    record = read(data, str(path))
+    record = read(read_bytes(path), str(path))
     cls = _FloatImporter if is_float(record) else tflite._Importer
     return cls(record, path.stem, str(path)).run()
 
