@@ -1,5 +1,7 @@
 /* levin_binary.c -- int8 binary ops with broadcasting (ADD, SUB, MUL, MAXIMUM, MINIMUM), TFLite
- * Micro's arithmetic: see levin_kernels.h and src/levin/ops/binary.py. */
+ * Micro's arithmetic: see levin_kernels.h and src/levin/ops/binary.py.
+ * SPDX-License-Identifier: Apache-2.0
+ */
 #include "levin_kernels.h"
 
 typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_MAX, BIN_MIN } binary_op;

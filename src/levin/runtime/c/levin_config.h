@@ -5,6 +5,8 @@
  * and fully connected kernels do not reference the decoders (packed, codebook, rANS, sparse)
  * and the linker leaves them out: about 2.5 KB of flash on a Cortex-M4. A descriptor of another
  * format then gives LEVIN_ERR_UNSUPPORTED.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LEVIN_CONFIG_H
 #define LEVIN_CONFIG_H

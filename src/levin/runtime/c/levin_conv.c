@@ -12,6 +12,8 @@
  *   - anything else (grouped, dilated along x): one inner product per tap.
  * Every window is clipped to the input once per pixel, so padding costs nothing inside the
  * loops (a padded tap would add (zp - zp) * w = 0).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "levin_conv_window.h"
 

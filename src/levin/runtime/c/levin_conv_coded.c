@@ -21,6 +21,8 @@
  * kx0..kx1-1: contiguous, since nonzeros come in (ky, kx, ci) order; seg[t] is the end of tap t's.
  * A window spanning more than 64 KiB of input (offsets past uint16) falls back to tap-major loops
  * over the channel index alone.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "levin_conv_window.h"
 

@@ -4,6 +4,8 @@
  * gathers the taps that reach it (ky with oy + pad_top - ky a multiple of the stride), which
  * sums the same integer products. One output channel at a time, its weights decoded once by
  * the conv's reader (dense or sparse), so RAM holds one channel and no int32 output map.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "levin_kernels.h"
 

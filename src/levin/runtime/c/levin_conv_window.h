@@ -1,5 +1,7 @@
 /* levin_conv_window.h -- what the conv and fully connected kernels share (internal, not API):
  * requantization of an accumulator to an output code, and a pixel's window clipped to the input.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LEVIN_CONV_WINDOW_H
 #define LEVIN_CONV_WINDOW_H

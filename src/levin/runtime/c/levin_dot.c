@@ -1,6 +1,8 @@
 /* levin_dot.c -- the inner products of levin_dot.h as functions, for kernels whose callers are
  * not hot enough to inline them (a call per row or channel). Their callers may have just written
- * the rows (decoded weights, a gathered window): each starts with LEVIN_STORES_DONE. */
+ * the rows (decoded weights, a gathered window): each starts with LEVIN_STORES_DONE.
+ * SPDX-License-Identifier: Apache-2.0
+ */
 #include "levin_dot.h"
 
 void levin_dot_1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t off,

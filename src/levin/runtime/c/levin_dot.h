@@ -10,6 +10,8 @@
  * - portable C99 for every other core and the host.
  * Rows may start at any address (Cortex-M3 and up load words unaligned; the portable path reads
  * bytes).
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LEVIN_DOT_H
 #define LEVIN_DOT_H

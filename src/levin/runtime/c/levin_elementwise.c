@@ -1,4 +1,5 @@
-/* levin_elementwise.c -- rescale (ReLU, ReLU6, requantize), lookup tables, Add, Concat, Pad, copy. */
+/* levin_elementwise.c -- rescale (ReLU, ReLU6, requantize), lookup tables, Add, Concat, Pad, copy. 
+ * SPDX-License-Identifier: Apache-2.0 */
 #include "levin_kernels.h"
 
 static int8_t rescale_one(const levin_rescale_params *p, int32_t x) {

@@ -11,6 +11,8 @@
  * - Elementwise kernels (rescale, lut, add) accept out == in (the memory planner's in-place reuse).
  * - Kernels that decode weights take a caller-owned scratch buffer of the size
  *   levin_*_scratch_size returns (0: none needed), and return a levin_status.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LEVIN_KERNELS_H
 #define LEVIN_KERNELS_H

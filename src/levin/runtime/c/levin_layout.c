@@ -1,4 +1,5 @@
-/* levin_layout.c -- TFLite int8 TRANSPOSE and STRIDED_SLICE: a copy with strides. */
+/* levin_layout.c -- TFLite int8 TRANSPOSE and STRIDED_SLICE: a copy with strides. 
+ * SPDX-License-Identifier: Apache-2.0 */
 #include "levin_kernels.h"
 
 void levin_strided_copy_s8(const levin_strided_copy_params *p, const int8_t *in, int8_t *out) {

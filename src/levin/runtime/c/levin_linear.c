@@ -1,7 +1,9 @@
 /* levin_linear.c -- fully connected. Output rows go in pairs, so each input load serves two
  * products (levin_dot.h): read in place from flash, or decoded two rows at a time into scratch
  * (coded dense). Sparse rows: the reader's inner product over each row's nonzeros
- * (levin_weights_next_sparse_dot: in one pass from flash for a packed bitmask and raw values). */
+ * (levin_weights_next_sparse_dot: in one pass from flash for a packed bitmask and raw values).
+ * SPDX-License-Identifier: Apache-2.0
+ */
 #include "levin_conv_window.h"
 
 uint32_t levin_linear_s8_scratch_size(const levin_weights *w) {

@@ -1,4 +1,5 @@
-/* levin_pool.c -- TFLite reference int8 MaxPool and AveragePool (NHWC, N = 1). */
+/* levin_pool.c -- TFLite reference int8 MaxPool and AveragePool (NHWC, N = 1). 
+ * SPDX-License-Identifier: Apache-2.0 */
 #include "levin_kernels.h"
 
 void levin_max_pool_s8(const levin_pool_params *p, const int8_t *in, int8_t *out) {

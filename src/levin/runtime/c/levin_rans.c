@@ -1,4 +1,5 @@
-/* levin_rans.c -- see levin_rans.h. Integer-only C99; every loop is bounded by a count. */
+/* levin_rans.c -- see levin_rans.h. Integer-only C99; every loop is bounded by a count. 
+ * SPDX-License-Identifier: Apache-2.0 */
 #include "levin_rans.h"
 
 static const char *const status_names[] = {

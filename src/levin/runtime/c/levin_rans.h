@@ -21,6 +21,8 @@
  * alphabet_size (cum[0..K], slots[0..2^precision)); a slot entry >= K is an error. A cum table
  * that does not increase decodes garbage (which levin_rans_decoder_finish nearly always rejects)
  * but reads nothing outside it. All state arithmetic is unsigned, so wraps are defined.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LEVIN_RANS_H
 #define LEVIN_RANS_H

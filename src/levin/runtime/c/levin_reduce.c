@@ -1,4 +1,5 @@
-/* levin_reduce.c -- TFLite Micro int8 MEAN, SUM and REDUCE_MAX over any axes (rank <= 4). */
+/* levin_reduce.c -- TFLite Micro int8 MEAN, SUM and REDUCE_MAX over any axes (rank <= 4). 
+ * SPDX-License-Identifier: Apache-2.0 */
 #include "levin_kernels.h"
 
 /* The sum (or max) of one output position's box of reduced input elements. */

@@ -1,5 +1,7 @@
 /* levin_resize.c -- TFLite int8 RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR; the source indices
- * (and bilinear's positions) are computed at generation time. */
+ * (and bilinear's positions) are computed at generation time.
+ * SPDX-License-Identifier: Apache-2.0
+ */
 #include "levin_kernels.h"
 
 void levin_resize_nearest_s8(const levin_resize_params *p, const int32_t *ys, const int32_t *xs,

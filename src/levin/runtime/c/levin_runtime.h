@@ -6,6 +6,8 @@
  * Like TFLite Micro and CMSIS-NN, it assumes two's-complement int32 with arithmetic right shifts
  * of negative values (every compiler levin targets); where TFLite's C++ wraps, this code wraps
  * explicitly through uint32_t.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LEVIN_RUNTIME_H
 #define LEVIN_RUNTIME_H

@@ -1,6 +1,8 @@
 /* levin_softmax.c -- TFLite Micro's int8 Softmax (reference_ops::Softmax on gemmlowp fixed point),
  * step for step as src/levin/quant/softmax.py: exp in Q5.26 -> Q0.31, sum in Q12.19, reciprocal by
- * Newton-Raphson, output scale 1/256 with zero point -128. */
+ * Newton-Raphson, output scale 1/256 with zero point -128.
+ * SPDX-License-Identifier: Apache-2.0
+ */
 #include "levin_kernels.h"
 
 #define SCALED_DIFF_INTEGER_BITS 5

@@ -1,4 +1,5 @@
-/* levin_status.c -- names of levin_status values (designated initializers: order cannot drift). */
+/* levin_status.c -- names of levin_status values (designated initializers: order cannot drift). 
+ * SPDX-License-Identifier: Apache-2.0 */
 #include "levin_runtime.h"
 
 static const char *const status_names[] = {

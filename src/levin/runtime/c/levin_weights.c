@@ -13,6 +13,8 @@
  * and their set bits found with RBIT/CLZ; packed values are read a byte (8 bits) or two fields
  * (4 bits) at a time, other widths through a bit buffer; a packed bitmask with raw values is
  * consumed in place by levin_weights_next_sparse_dot, no positions written.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include "levin_weights.h"
 

@@ -26,6 +26,8 @@
  * + int8 value; none for levin_weights_next_sparse_dot over a packed bitmask and raw values).
  * The kernels decode more at a time (levin_kernels.h scratch sizes). The reader struct itself
  * (two rANS decoders and their bucket tables, about 460 bytes) lives on the stack.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LEVIN_WEIGHTS_H
 #define LEVIN_WEIGHTS_H

@@ -7,6 +7,8 @@
  * (layer_hook.h) are printed as raw SysTick values.
  * Stack: the unused stack below main's frame is painted with a pattern before each case; after
  * it, the deepest overwritten word gives the case's stack high-water mark.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdint.h>
 

@@ -12,6 +12,8 @@
  *
  * then "done" and exits. levin_count_begin/levin_count_end are empty, never-inlined functions
  * called right around levin_case_run: an execution trace counts the instructions between them.
+ *
+ * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LEVIN_HARNESS_H
 #define LEVIN_HARNESS_H

@@ -9,7 +9,9 @@
  * no wrap counter as long as one layer stays under 2^24 ticks.
  *
  * It also puts the assembler label levin_layer_done_<k> right after the store: an execution
- * trace (levin.targets.estimate) finds where each layer ends from the symbol table. */
+ * trace (levin.targets.estimate) finds where each layer ends from the symbol table.
+ * SPDX-License-Identifier: Apache-2.0
+ */
 #ifndef LEVIN_LAYER_HOOK_H
 #define LEVIN_LAYER_HOOK_H
 

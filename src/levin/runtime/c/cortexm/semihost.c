@@ -1,5 +1,7 @@
 /* semihost.c -- see semihost.h. Output is buffered into one SYS_WRITE0 call per line-sized chunk:
- * a semihosting call traps to the host, so one per character would dominate the run time. */
+ * a semihosting call traps to the host, so one per character would dominate the run time.
+ * SPDX-License-Identifier: Apache-2.0
+ */
 #include "semihost.h"
 
 #define SYS_WRITE0 0x04u

@@ -1,5 +1,7 @@
 /* semihost.h -- ARM semihosting for the bare-metal harness: console output and exit.
- * Each call is a `bkpt 0xab` that qemu (-semihosting-config enable=on) services on the host. */
+ * Each call is a `bkpt 0xab` that qemu (-semihosting-config enable=on) services on the host.
+ * SPDX-License-Identifier: Apache-2.0
+ */
 #ifndef LEVIN_SEMIHOST_H
 #define LEVIN_SEMIHOST_H
 

@@ -1,6 +1,8 @@
 /* startup.c -- vector table and reset handler for the Cortex-M4 harness (qemu mps2-an386).
  * Reset copies .data from flash, zeroes .bss, and calls main; any fault prints its name over
- * semihosting and stops qemu with a failing exit status, so a crash never looks like a pass. */
+ * semihosting and stops qemu with a failing exit status, so a crash never looks like a pass.
+ * SPDX-License-Identifier: Apache-2.0
+ */
 #include <stdint.h>
 
 #include "semihost.h"
