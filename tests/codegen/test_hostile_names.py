@@ -65,7 +65,7 @@ def test_comment_text_keeps_ordinary_names():
 
 
 def test_verify_catches_a_flipped_weight_byte(tmp_path):
-    """The harness runs levin_model_verify first: a weight byte changed in flash (here: in
+    """The harness runs model_verify first: a weight byte changed in flash (here: in
     model.c) is LEVIN_ERR_CORRUPT (exit status 2), where the reader alone may decode it."""
     graph = _graph("g", "n")
     result = codegen.export_c(graph, tmp_path / "c", weight_format="packed")

@@ -85,13 +85,13 @@ def test_speed_keeps_dense_weights_dense_and_small_where_decoding_is_amortized()
     assert weight_fields._code_weight(t, "auto", None, layer) == weight_fields._encode(t, "int8")
 
 
-def test_prefer_is_checked_and_defaults_to_flash(digits8, tmp_path):
+def test_prefer_is_checked_and_defaults_to_balanced(digits8, tmp_path):
     with pytest.raises(LevinError, match="prefer 'fast'"):
         codegen.export_c(digits8, tmp_path / "bad", "auto", prefer="fast")
     default = codegen.export_c(digits8, tmp_path / "default", "auto")
-    flash = codegen.export_c(digits8, tmp_path / "flash", "auto", prefer="flash")
+    balanced = codegen.export_c(digits8, tmp_path / "balanced", "auto", prefer="balanced")
     speed = codegen.export_c(digits8, tmp_path / "speed", "sparse", prefer="speed")
-    assert default.chains == flash.chains and default.weight_bytes == flash.weight_bytes
+    assert default.chains == balanced.chains and default.weight_bytes == balanced.weight_bytes
     assert all(c.startswith("sparse:") for c in speed.chains.values())
 
 

@@ -108,7 +108,7 @@ def test_bit_exact_on_cortex_m4(name, quantized, tmp_path):
     want = want_codes(igraph, codes)
     assert len(results) == len(codes)
     for k, (r, w) in enumerate(zip(results, want)):
-        assert r.status == 0, f"{name}: levin_model_run returned {r.status} on input {k}"
+        assert r.status == 0, f"{name}: model_run returned {r.status} on input {k}"
         got = np.frombuffer(r.output, np.int8)
         bad = np.flatnonzero(got != w)
         assert bad.size == 0, f"{name} input {k}: mismatches at {bad[:5]}: M4 {got[bad[:5]]}, reference {w[bad[:5]]}"

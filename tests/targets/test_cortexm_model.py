@@ -42,7 +42,7 @@ def test_every_format_is_bit_exact_on_cortex_m4(digits, fmt, tmp_path):
     assert len(results) == len(inputs)
     for k, (r, w) in enumerate(zip(results, want)):
         got = np.frombuffer(r.output, dtype=np.int8)
-        assert r.status == 0, f"levin_model_run returned {r.status} on input {k}"
+        assert r.status == 0, f"model_run returned {r.status} on input {k}"
         bad = np.flatnonzero(got != w)
         assert bad.size == 0, f"input {k}: first mismatches at {bad[:5]}: M4 {got[bad[:5]]}, reference {w[bad[:5]]}"
         assert r.instructions > 0 and 0 < r.stack_bytes < 4096

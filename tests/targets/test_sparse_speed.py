@@ -28,7 +28,7 @@ def m4_run(graph, inputs, tmp_path, weight_format, prefer="flash", per_layer=Fal
     want = reference.run(graph, inputs.reshape(shape))[graph.outputs[0]].reshape(len(inputs), -1)
     for k, (r, w) in enumerate(zip(results, want)):
         got = np.frombuffer(r.output, dtype=np.int8)
-        assert r.status == 0, f"{weight_format}/{prefer}: levin_model_run returned {r.status} on input {k}"
+        assert r.status == 0, f"{weight_format}/{prefer}: model_run returned {r.status} on input {k}"
         bad = np.flatnonzero(got != w)
         assert bad.size == 0, f"{weight_format}/{prefer} input {k}: first mismatches at {bad[:5]}"
     return results, fw, export

@@ -1,4 +1,5 @@
-"""`levin export`: a .lvn model -> C sources (model.c, model.h, the levin runtime) for a microcontroller."""
+"""`levin export`: a .lvn model -> a C package for a microcontroller (NAME.c/.h, the levin runtime,
+a README, Makefile, CMakeLists.txt and an example main)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,30 @@ import argparse
 from pathlib import Path
 
 from levin.errors import LevinError
-from levin.output import write_json
+from levin.output import table, write_json
 from levin.codegen import FORMATS, export_c
+from levin.codegen.package import check_name
 from levin.codegen.weight_fields import PREFER
 
 EXAMPLES = """examples:
-  levin export model.lvn --c out/
-  levin export model.lvn --c out/ --format rans --json -
-  levin export pruned.lvn --c out/ --prefer speed
+  levin export model.lvn -o out/
+  levin export kws.lvn -o out/ --name kws && levin export vww.lvn -o out/ --name vww
+  levin export model.lvn -o out/ --format rans --json -
+  levin export pruned.lvn -o out/ --optimize speed
+--name kws prefixes the model's files, functions and macros (kws.c, kws_run, KWS_ARENA_BYTES);
+models exported under different names into one folder share its runtime and link into one
+image. The folder is a package: README.md (Make, CMake, STM32CubeIDE, Zephyr, Arduino),
+Makefile and CMakeLists.txt (library levin_models), example/main.c: try `make -C out/ run`.
 Weight formats: int8 (raw, read in place), packed (low-bit), codebook, rans (decoded two output
-channels at a time into scratch), sparse (nonzeros only), auto (the .lvn's own bytes where the C
-reader takes them, else the smallest). --prefer speed: auto and sparse pick per layer the coding
-with the fewest estimated Cortex-M4 instructions (sparse where it runs faster than dense), of
-those within 5%, the smallest. Build: cc -std=c99 -I out out/*.c your_main.c
+channels at a time into scratch), sparse (nonzeros only), auto (per tensor, by --optimize).
+--optimize (what auto picks per tensor by; sparse too, for speed):
+  balanced  the fewest flash bytes within int8's RAM plus one output channel's decoding scratch
+            (the default: coded weights cost scratch, and a conv that decodes cannot stream)
+  flash     the fewest flash bytes (the .lvn's own coding where the C reader takes it)
+  ram       raw int8: no decoding scratch, every conv streams
+  speed     the fewest estimated Cortex-M4 instructions (sparse where it runs faster than dense),
+            of those within 5%, the fewest bytes
+The table printed says what each tensor's coding costs against raw int8.
 """
 
 
@@ -27,28 +39,42 @@ def register(sub) -> None:
                        description=__doc__, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="the .lvn file (an integer model)")
-    p.add_argument("--c", dest="out_dir", required=True, metavar="OUTDIR", help="folder for the C sources")
+    p.add_argument("-o", "--out", "--c", dest="out_dir", required=True, metavar="OUTDIR",
+                   help="folder for the C package (created; other models' files in it are kept)")
+    p.add_argument("--name", default="model",
+                   help="C prefix of the model's files, functions and macros (default: model)")
     p.add_argument("--format", default="auto", choices=list(FORMATS), help="weight format (default auto)")
-    p.add_argument("--prefer", default="flash", choices=list(PREFER),
-                   help="what auto and sparse minimize per layer: flash bytes or M4 instructions (default flash)")
+    p.add_argument("--optimize", "--prefer", dest="prefer", default="balanced", choices=list(PREFER),
+                   help="what auto picks per tensor by (default balanced; see below)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_name(args.name)
     out = Path(args.out_dir)
     if out.exists() and not out.is_dir():
-        raise LevinError(f"--c {out}: exists and is not a folder; give a folder for the C sources")
+        raise LevinError(f"--out {out}: exists and is not a folder; give a folder for the C package")
     try:
-        result = export_c(args.model, out, args.format, prefer=args.prefer)
+        result = export_c(args.model, out, args.format, prefer=args.prefer, name=args.name)
     except OSError as exc:  # the folder cannot be made or written (permissions, a full disk)
         raise LevinError(f"cannot write the C sources to {out}: {exc.strerror or exc}") from None
     if args.json != "-":
-        print(f"wrote {len(result.files)} files to {result.out_dir}: weights {result.weight_bytes} B in "
-              f"flash, arena {result.arena_bytes} B (activations {result.activation_bytes} + scratch "
-              f"{result.scratch_bytes})")
-        for name, chain in result.chains.items():
-            print(f"  {name}: {chain}")
+        print(render(result))
     if args.json:
         write_json(result.to_dict(), args.json)
     return 0
+
+
+def render(result) -> str:
+    """Per weight tensor, its coding and what it costs against raw int8; then the totals."""
+    rows = [(name, c["chain"], c["flash_bytes"], c["int8_flash_bytes"], c["scratch_bytes"])
+            for name, c in result.choices.items()]
+    lines = [table(("weight", "coding", "flash B", "int8 B", "scratch B"), rows)] if rows else []
+    lines += [f"{result.name}: weights {result.weight_bytes:,} B in flash (all int8: "
+              f"{result.int8_weight_bytes:,} B), arena {result.arena_bytes:,} B (activations "
+              f"{result.activation_bytes:,} + scratch {result.scratch_bytes:,}; all int8: "
+              f"{result.int8_arena_bytes:,} B), --optimize {result.prefer}",
+              f"wrote {result.name}.c/.h, the runtime and the package to {result.out_dir}; "
+              f"try it: make -C {result.out_dir} run"]
+    return "\n".join(lines)

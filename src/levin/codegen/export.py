@@ -2,27 +2,32 @@
 
 Read me first. The public API, stable (the Cortex-M benchmark calls it):
 
-    export_c(graph_or_lvn_path, out_dir, weight_format="auto", prefer="flash") -> ExportResult
+    export_c(graph_or_lvn_path, out_dir, weight_format="auto", prefer="balanced", name="model") -> ExportResult
 
-writes into `out_dir`:
-- `model.h`: `levin_status levin_model_run(const int8_t *input, int8_t *output, uint8_t *arena)`
-  and the macros LEVIN_MODEL_ARENA_SIZE (activations + weight-decoding scratch, bytes),
-  LEVIN_MODEL_ARENA_ALIGN, LEVIN_MODEL_INPUT_SIZE / _OUTPUT_SIZE, and the input/output scale and
-  zero point (float/int literals for the caller; the int8 path itself uses no float);
-- `model.c`: the weights and every kernel's prepared parameters as `static const` data, and the
+writes into `out_dir` (`name` prefixes the model's files, functions and macros; "kws" below):
+- `kws.h`: `levin_status kws_run(const int8_t *input, int8_t *output, uint8_t *arena,
+  size_t arena_bytes)` (LEVIN_ERR_ARENA when the arena is too small or misaligned), `kws_verify`,
+  the macros KWS_ARENA_BYTES (activations + weight-decoding scratch), KWS_ARENA_ALIGN,
+  KWS_INPUT_SIZE / _SHAPE / _SCALE / _ZERO_POINT (and OUTPUT), the levin version and the sha256
+  of the source, and inline quantize/dequantize helpers (the int8 path itself uses no float);
+- `kws.c`: the weights and every kernel's prepared parameters as `static const` data, and the
   calls in graph order: each node is rendered from its op's template with what its op's
-  `prepare` returns (`levin.ops`, `Op.c`);
-- the runtime sources (`levin.runtime`, levin_*.c / .h) and any kernel file an op names:
-  compile `*.c` with any C99 compiler; `levin_config.h` is written for the model (all weights
-  raw int8: LEVIN_WEIGHTS_RAW_ONLY, so no weight decoder is linked).
+  `prepare` returns (`levin.ops`, `Op.c`); nothing but kws_run and kws_verify is external, so
+  models exported under different names into one folder link into one image;
+- the runtime sources (`levin.runtime`, levin_*.c / .h) and any kernel file an op names, and the
+  package around them (`codegen.package`: README, Makefile, CMakeLists.txt, example/main.c,
+  LICENSE, levin_config.h for every model in the folder).
 
-`ExportResult` lists `sources` (.c) and `headers` (.h), the arena split (`activation_bytes`
+`ExportResult` lists the model's `name`, `sources` (.c: the model's and the runtime's, not the
+example) and `headers` (.h), the arena split (`activation_bytes`
 from the memory planner, `scratch_bytes` on top of it for the decoded weight channels), the
 weight bytes in flash and each weight tensor's chain (e.g. "sparse:gaps4+rans").
 
 Weight formats: `levin.codegen.weight_fields` ("int8", "packed", "codebook", "rans", "sparse",
-"auto"); `prefer` ("flash" or "speed") says whether "auto" and "sparse" pick per tensor the
-fewest flash bytes or the fewest estimated Cortex-M4 instructions (`weight_cost`). The arena
+"auto"); `prefer` says what "auto" and "sparse" pick per tensor by: the fewest flash bytes
+("flash"), the fewest estimated Cortex-M4 instructions ("speed", `weight_cost`), raw int8
+("ram"), or (default, "balanced") the fewest flash bytes within int8's arena plus one output
+channel's decoding scratch (`_within_int8_ram`). `ExportResult.choices` says what each costs. The arena
 plan streams pooling and every conv whose weights are read in place from flash
 (`weight_fields.streamed`, `analyze.memory.stream_shift`).
 
@@ -34,6 +39,7 @@ input, so a graph the oracle rejects is rejected here with the oracle's message.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -43,12 +49,14 @@ from typing import Any
 import jinja2
 import numpy as np
 
+import levin
 from levin import intmath as im
 from levin import ops, reference, runtime
 from levin.analyze.memory import SCRATCH_SUFFIX, ArenaPlan, plan_memory
 from levin.codegen.fusion import fuse_activations
-from levin.codegen.weight_fields import (DENSE, FORMATS, code_weights, in_flash, parse_weights,
-                                         streamed, tensor_bodies)
+from levin.codegen.package import CONFIG_HEADER, check_name, write_package
+from levin.codegen.weight_fields import (DENSE, FORMATS, code_weights, flash_bytes, in_flash,
+                                         parse_weights, streamed, tensor_bodies)
 from levin.coding.fields import ByteReader
 from levin.coding.limits import check_activation_bytes
 from levin.errors import GraphError, LevinError
@@ -57,7 +65,6 @@ from levin.ir.graph import Graph, Node, Tensor
 from levin.ops.cparams import coded_dense
 
 C_DIR = runtime.C_DIR
-CONFIG_HEADER = "levin_config.h"   # written per model (_config)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SCRATCH_ALIGN = 16  # the scratch holds uint16 positions; the arena start must be this aligned
 
@@ -76,19 +83,35 @@ class ExportResult:
     scratch_bytes: int        # the largest weight-decoding scratch of one kernel
     input_size: int
     output_size: int
-    weight_bytes: int         # weights, biases, codebooks and tables in flash (model.c data)
-    chains: dict[str, str] = field(default_factory=dict)  # weight tensor -> its coding chain
+    weight_bytes: int         # weights, biases, codebooks and tables in flash (<name>.c data)
+    choices: dict[str, dict] = field(default_factory=dict)  # weight tensor -> chain, flash, scratch
+    name: str = "model"       # the C prefix: <name>.h, <name>_run, <NAME>_ARENA_BYTES
+    package: list[Path] = field(default_factory=list)     # README, Makefile, example, ...
+    prefer: str = "balanced"
+    int8_arena_bytes: int = 0     # the same model with every weight raw int8, for comparison
+    int8_weight_bytes: int = 0
+
+    @property
+    def chains(self) -> dict[str, str]:
+        """weight tensor -> its coding chain (e.g. "sparse:gaps4+rans")."""
+        return {name: c["chain"] for name, c in self.choices.items()}
 
     @property
     def files(self) -> list[Path]:
-        return self.sources + self.headers
+        return self.sources + self.headers + self.package
+
+    @property
+    def header(self) -> Path:
+        return self.out_dir / f"{self.name}.h"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out_dir": str(self.out_dir), "sources": [str(p) for p in self.sources],
+        return {"out_dir": str(self.out_dir), "name": self.name, "sources": [str(p) for p in self.sources],
                 "headers": [str(p) for p in self.headers], "weight_format": self.weight_format,
                 "arena_bytes": self.arena_bytes, "activation_bytes": self.activation_bytes,
                 "scratch_bytes": self.scratch_bytes, "input_size": self.input_size,
-                "output_size": self.output_size, "weight_bytes": self.weight_bytes, "chains": self.chains}
+                "output_size": self.output_size, "weight_bytes": self.weight_bytes, "prefer": self.prefer,
+                "int8_arena_bytes": self.int8_arena_bytes, "int8_weight_bytes": self.int8_weight_bytes,
+                "chains": self.chains, "choices": self.choices}
 
 
 # --- what the op modules' `prepare` functions see -----------------------------------------------
@@ -103,7 +126,7 @@ class _Context:
                  activations: dict[str, tuple[int, int]]):
         self.graph, self.plan, self.bodies = graph, plan, bodies
         self.activations = activations
-        self.chains: dict[str, str] = {}
+        self.needs: dict[str, int] = {}   # weight tensor -> the decoding scratch its kernel needs
         self.scratch = 0
 
     def planned_scratch(self, node: Node) -> str | None:
@@ -132,10 +155,74 @@ class _Context:
                                  f"kernels index at most 65535")
         else:
             need = dense_channels * per if coded_dense(w) else 0
+        self.needs[t.name] = need
         self.scratch = max(self.scratch, need)
-        from levin.coding.weights import decode_tensor
-        self.chains[t.name] = decode_tensor(ByteReader(body, 0, len(body), t.name), t.shape, t.dtype).chain
         return w, arrays
+
+
+@dataclass
+class _Layout:
+    """The prepared nodes of one choice of weight bodies, and the arena they need."""
+
+    plan: ArenaPlan
+    ctx: _Context
+    nodes: list[dict]
+    bindings: list[ops.CBinding]
+
+    @property
+    def scratch_offset(self) -> int:
+        return -(-self.plan.arena_bytes // SCRATCH_ALIGN) * SCRATCH_ALIGN
+
+    @property
+    def arena(self) -> int:
+        return self.scratch_offset + self.ctx.scratch
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(a.nbytes for n in self.nodes for a in n["arrays"].values())
+
+
+def _layout(graph: Graph, bodies: dict[str, bytes], activations: dict[str, tuple[int, int]]) -> _Layout:
+    plan = _plan(graph, bodies)
+    ctx = _Context(graph, plan, bodies, activations)
+    nodes, bindings = [], []
+    for k, node in enumerate(graph.nodes):
+        binding = ops.get(node.op).c
+        d = _prepare(binding, ctx, node, k)
+        d.setdefault("arrays", {})
+        nodes.append({"k": k, "name": node.name, "op": node.op, "template": Path(binding.template).name, **d})
+        bindings.append(binding)
+    return _Layout(plan, ctx, nodes, bindings)
+
+
+def _within_int8_ram(graph: Graph, bodies: dict[str, bytes], raw: dict[str, bytes],
+                     activations: dict[str, tuple[int, int]]) -> dict[str, bytes]:
+    """prefer="balanced": the flash choice `bodies`, with tensors moved back to raw int8 (`raw`)
+    until the arena is at most int8's plus one output channel's decoding scratch. Coded weights
+    cost RAM twice: their decoding scratch, and a conv that decodes cannot stream its output
+    over its input (docs/runtime.md)."""
+    needs = _layout(graph, bodies, activations).ctx.needs
+    budget = _layout(graph, raw, activations).arena + max(graph.tensors[n].size // graph.tensors[n].shape[0]
+                                                          for n in bodies)
+    coded = {n for n, body in bodies.items() if not in_flash(body, graph.tensors[n])}
+    flash = {n: flash_bytes(raw[n], graph.tensors[n]) - flash_bytes(bodies[n], graph.tensors[n]) for n in coded}
+
+    def arena(choice: dict[str, bytes], still_coded: set[str]) -> int:
+        plan = _plan(graph, choice)
+        return (-(-plan.arena_bytes // SCRATCH_ALIGN) * SCRATCH_ALIGN
+                + max((needs[n] for n in still_coded), default=0))
+
+    # A coded tensor that alone (all others raw) exceeds the budget goes back first; then, while
+    # their combination still does, the one that saves the most arena per flash byte.
+    coded = {n for n in coded if arena(raw | {n: bodies[n]}, {n}) <= budget}
+    current = raw | {n: bodies[n] for n in coded}
+    now = arena(current, coded)
+    while now > budget and coded:
+        trials = {n: arena(current | {n: raw[n]}, coded - {n}) for n in coded}
+        best = max(coded, key=lambda n: ((now - trials[n]) / max(flash[n], 1), -flash[n]))
+        current[best], now = raw[best], trials[best]
+        coded.discard(best)
+    return current
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -184,6 +271,24 @@ def _load(graph_or_path: Graph | str | Path) -> tuple[Graph, dict[str, bytes]]:
     return tensor_bodies(path)
 
 
+def source_digest(graph_or_path: Graph | str | Path) -> tuple[str, str]:
+    """(what the model came from, its sha256): the .lvn file's bytes, or for a Graph in memory
+    its nodes and tensors (names, ops, attributes, shapes, data, quantization) in graph order."""
+    if not isinstance(graph_or_path, Graph):
+        path = Path(graph_or_path)
+        return path.name, hashlib.sha256(path.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    for node in graph_or_path.nodes:
+        h.update(repr((node.name, node.op, node.inputs, node.output, sorted(node.attrs.items()))).encode())
+    for t in graph_or_path.tensors.values():
+        q = t.quant
+        h.update(repr((t.name, t.shape, str(t.dtype), None if q is None else
+                       (np.asarray(q.scale).tolist(), np.asarray(q.zero_point).tolist()))).encode())
+        if t.data is not None:
+            h.update(np.ascontiguousarray(t.data).tobytes())
+    return f"graph {comment_text(graph_or_path.name)} in memory", h.hexdigest()
+
+
 def _check_graph(graph: Graph) -> None:
     graph.validate()
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
@@ -214,50 +319,62 @@ def _plan(graph: Graph, bodies: dict[str, bytes]) -> ArenaPlan:
 
 
 def arena_plan(graph_or_lvn_path: Graph | str | Path, weight_format: str = "auto",
-               prefer: str = "flash") -> ArenaPlan:
+               prefer: str = "balanced") -> ArenaPlan:
     """The activation plan `export_c` would use (which convs stream depends on the weight format)."""
     if weight_format not in FORMATS:
         raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
     graph, stored = _load(graph_or_lvn_path)
-    graph = fuse_activations(graph)[0]
-    return _plan(graph, code_weights(graph, weight_format, stored, prefer))
+    graph, activations = fuse_activations(graph)
+    bodies, _ = _choose_bodies(graph, weight_format, stored, prefer, activations)
+    return _plan(graph, bodies)
+
+
+def _choose_bodies(graph: Graph, weight_format: str, stored: dict[str, bytes], prefer: str,
+                   activations: dict[str, tuple[int, int]]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(the weight bodies the export uses, the raw int8 bodies to compare with)."""
+    bodies = code_weights(graph, weight_format, stored, prefer)
+    raw = code_weights(graph, "int8", {})
+    if prefer == "balanced" and weight_format == "auto":
+        bodies = _within_int8_ram(graph, bodies, raw, activations)
+    return bodies, raw
 
 
 def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_format: str = "auto",
-             prefer: str = "flash") -> ExportResult:
-    """Write model.c, model.h and the C runtime for an integer graph into `out_dir`.
+             prefer: str = "balanced", name: str = "model") -> ExportResult:
+    """Write <name>.c, <name>.h, the C runtime and the package around them into `out_dir`.
 
     Args:
         graph_or_lvn_path: an integer Graph (int8 activations), or the path of a .lvn file.
         out_dir: created if needed; existing model/runtime files in it are overwritten.
         weight_format: "auto", "int8", "packed", "codebook", "rans" or "sparse" (module docstring).
-        prefer: "flash" (default) or "speed": what "auto" and "sparse" minimize per tensor,
-            flash bytes or estimated Cortex-M4 instructions (`weight_fields`, `weight_cost`).
+        prefer: what "auto" (and "sparse") choose per tensor by: "flash" the fewest flash bytes,
+            "speed" the fewest estimated Cortex-M4 instructions (`weight_fields`, `weight_cost`),
+            "ram" raw int8 (no scratch, every conv streams), "balanced" (default) the flash
+            choice within int8's arena plus one output channel's decoding scratch.
+        name: the C prefix of the model's files, functions and macros (`package.check_name`);
+            models exported under different names into one folder form one package.
     Raises:
-        LevinError / GraphError: unknown format or preference, unreadable file, a graph the
-            runtime cannot run.
+        LevinError / GraphError: unknown format or preference, a bad name, unreadable file, a
+            graph the runtime cannot run.
     """
     if weight_format not in FORMATS:
         raise LevinError(f"weight format {weight_format!r} is not one of {', '.join(FORMATS)}")
+    check_name(name)
     graph, stored = _load(graph_or_lvn_path)
+    source, sha256 = source_digest(graph_or_lvn_path)
     _check_graph(graph)
     graph, activations = fuse_activations(graph)
-    bodies = code_weights(graph, weight_format, stored, prefer)
-    plan = _plan(graph, bodies)
-    ctx = _Context(graph, plan, bodies, activations)
-    nodes, bindings = [], []
-    for k, node in enumerate(graph.nodes):
-        binding = ops.get(node.op).c
-        d = _prepare(binding, ctx, node, k)
-        d.setdefault("arrays", {})
-        nodes.append({"k": k, "name": node.name, "op": node.op, "template": Path(binding.template).name, **d})
-        bindings.append(binding)
-    activation = plan.arena_bytes
-    scratch_offset = -(-activation // SCRATCH_ALIGN) * SCRATCH_ALIGN
-    arena = scratch_offset + ctx.scratch
+    bodies, raw = _choose_bodies(graph, weight_format, stored, prefer, activations)
+    int8 = _layout(graph, raw, activations)
+    layout = _layout(graph, bodies, activations)
+    plan, ctx, nodes, bindings = layout.plan, layout.ctx, layout.nodes, layout.bindings
+    activation, scratch_offset, arena = plan.arena_bytes, layout.scratch_offset, layout.arena
     t_in, t_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
-    weight_bytes = sum(a.nbytes for n in nodes for a in n["arrays"].values())
-    model = {"name": graph.name, "nodes": nodes, "arena": max(arena, 1), "activation": activation,
+    weight_bytes = layout.weight_bytes
+    model = {"name": graph.name, "prefix": name, "P": name.upper(), "version": levin.__version__,
+             "source": source, "sha256": sha256,
+             "raw_only": all(in_flash(body, graph.tensors[t]) for t, body in bodies.items()),
+             "nodes": nodes, "arena": max(arena, 1), "activation": activation,
              "scratch": ctx.scratch, "scratch_offset": scratch_offset, "align": SCRATCH_ALIGN,
              "input": {"size": t_in.size, "offset": plan.offset(t_in.name), "shape": t_in.shape,
                        "scale": repr(float(t_in.quant.scale[0])), "zp": int(t_in.quant.zero_point[0])},
@@ -268,28 +385,33 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
     env = _environment(tuple(dict.fromkeys(Path(b.template).parent for b in bindings
                                            if isinstance(b.template, Path))))
     header = env.get_template("model.h.j2").render(m=model)
-    source = env.get_template("model.c.j2").render(m=model)
+    code = env.get_template("model.c.j2").render(m=model)
     sources = _kernel_sources(bindings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "model.h", header)
-    write_atomic(out / "model.c", source)
-    for path in [*sources, *(C_DIR / h for h in runtime.HEADERS)]:
+    write_atomic(out / f"{name}.h", header)
+    write_atomic(out / f"{name}.c", code)
+    for path in [*sources, *(C_DIR / h for h in runtime.HEADERS if h != CONFIG_HEADER)]:
         shutil.copyfile(path, out / path.name)
-    write_atomic(out / CONFIG_HEADER, _config(graph, bodies))
-    return ExportResult(out, [out / "model.c"] + [out / p.name for p in sources],
-                        [out / "model.h"] + [out / h for h in runtime.HEADERS], weight_format, arena,
-                        activation, ctx.scratch, t_in.size, t_out.size, weight_bytes, ctx.chains)
+    package = write_package(out, env, levin.__version__)
+    return ExportResult(out, [out / f"{name}.c"] + [out / p.name for p in sources],
+                        [out / f"{name}.h"] + [out / h for h in runtime.HEADERS], weight_format, arena,
+                        activation, ctx.scratch, t_in.size, t_out.size, weight_bytes,
+                        _choices(graph, bodies, raw, ctx.needs), name,
+                        [p for p in package if p.name != CONFIG_HEADER], prefer, int8.arena, int8.weight_bytes)
 
 
-def _config(graph: Graph, bodies: dict[str, bytes]) -> str:
-    """levin_config.h for this model: the shipped default, plus LEVIN_WEIGHTS_RAW_ONLY when every
-    weight tensor is read in place from flash (the linker then drops the weight decoders)."""
-    text = (C_DIR / CONFIG_HEADER).read_text()
-    if all(in_flash(body, graph.tensors[name]) for name, body in bodies.items()):
-        end = text.rindex("#endif")
-        text = text[:end] + "#define LEVIN_WEIGHTS_RAW_ONLY 1\n\n" + text[end:]
-    return text
+def _choices(graph: Graph, bodies: dict[str, bytes], raw: dict[str, bytes], needs: dict[str, int]) -> dict:
+    """What each weight tensor's coding costs: its chain, flash bytes (and raw int8's), scratch."""
+    from levin.coding.weights import decode_tensor
+
+    out = {}
+    for name, body in bodies.items():
+        t = graph.tensors[name]
+        out[name] = {"chain": decode_tensor(ByteReader(body, 0, len(body), name), t.shape, t.dtype).chain,
+                     "flash_bytes": flash_bytes(body, t), "int8_flash_bytes": flash_bytes(raw[name], t),
+                     "scratch_bytes": needs.get(name, 0)}
+    return out
 
 
 def _prepare(binding: ops.CBinding, ctx: _Context, node: Node, k: int) -> dict:

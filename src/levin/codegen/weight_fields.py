@@ -12,7 +12,10 @@ Weight formats (`weight_format`; the C reader, levin_weights.c, reads them all):
   own bytes when the C reader takes its chain (Huffman and varint it does not; kept on ties).
 
 `prefer` says what "auto" and "sparse" choose by (`choose`):
-- "flash" (the default): the fewest flash bytes, as above;
+- "flash": the fewest flash bytes, as above;
+- "balanced" (the default): as "flash" here; `export_c` then moves tensors back to raw int8 until
+  the arena is within int8's plus one output channel's decoding scratch;
+- "ram": "auto" stores every tensor raw int8 (no decoding scratch, every conv streams);
 - "speed": the fewest Cortex-M4 instructions of the tensor's layer as `weight_cost` estimates
   them, among the same candidates plus sparse codings that decode fast (positions as a packed
   bitmask, values raw or packed); of the candidates within SPEED_SLACK of the fastest, the one
@@ -57,7 +60,7 @@ FORMATS: dict[str, WeightCodecConfig] = {
 }
 _CODER_IDS = {name: CODER_IDS[name] for name in _C_CODERS}   # the C reader's LEVIN_CODER_* ids
 DENSE = POS_DENSE
-PREFER = ("flash", "speed")
+PREFER = ("balanced", "flash", "ram", "speed")
 SPEED_SLACK = 0.05              # prefer="speed": within 5% of the fastest estimate, fewest bytes
 # Sparse codings that decode fast (prefer="speed"): values raw, or packed (with a codebook where
 # smaller); their positions are then recoded as a packed bitmask.
@@ -171,6 +174,8 @@ def code_weights(graph: Graph, weight_format: str, stored: dict[str, bytes],
     """The coded body of every weight tensor, by name (`prefer`: module docstring)."""
     if prefer not in PREFER:
         raise LevinError(f"prefer {prefer!r} is not one of {', '.join(PREFER)}")
+    if prefer == "ram" and weight_format == "auto":
+        weight_format = "int8"
     bodies = {}
     for node in graph.nodes:
         if ops.get(node.op).weighted:

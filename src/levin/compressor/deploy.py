@@ -47,7 +47,7 @@ def flash_bytes(export) -> tuple[int, str]:
                                   "arm-none-eabi-size", "Cortex-M4, arm-none-eabi-gcc -Os")
     else:
         flags, cc, size, where = ("-Os",), None, "size", "host gcc -Os (no arm-none-eabi-gcc)"
-    objects = build.compile_objects(export, flags, cc=cc, obj_dir=export.out_dir / "obj")
+    objects = build.compile_objects(export, flags, cc=cc, obj_dir=build.build_dir(export) / "obj")
     sizes = build.section_sizes(objects, size)
     return sum(s["text"] + s["data"] for s in sizes.values()), where
 

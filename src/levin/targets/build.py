@@ -1,7 +1,8 @@
 """Build and run generated C models on the host with gcc (or $CC): the bit-exact check's other half.
 
-`build_harness(result)` compiles model.c + the runtime + a small harness (templates/harness.c.j2)
-with the strict flags; `run_harness(binary, inputs)` feeds a batch of int8 inputs through one
+`build_harness(result)` compiles the model + the runtime + a small harness (templates/harness.c.j2)
+with the strict flags, in a build folder beside the package (`build_dir`: the package itself
+holds only what a firmware project takes); `run_harness(binary, inputs)` feeds a batch of int8 inputs through one
 process and returns the outputs (and, with `repeats`, the host time per inference);
 `compile_objects` compiles without linking (for -m32 / -Os / cross checks) and `section_sizes`
 reads `size` of the objects. `compare` gives the first differing elements of two outputs.
@@ -55,17 +56,24 @@ def _run(cmd: list[str], what: str) -> None:
         raise LevinError(f"{what} failed ({' '.join(cmd[:3])} ...):\n{proc.stderr.strip()[:4000]}")
 
 
+def build_dir(result: ExportResult) -> Path:
+    """Where levin's own builds of an export go: `<out_dir>-build/<name>/`, beside the package."""
+    out = Path(result.out_dir)
+    return out.with_name(out.name + "-build") / result.name
+
+
 def build_harness(result: ExportResult, opt: str = "-O2", cc: str | None = None,
                   extra: tuple[str, ...] = (), sanitize: bool | None = None) -> Path:
-    """Compile the exported model with the host harness; return the executable's path.
+    """Compile the exported model with the host harness (in `build_dir`); return the executable.
 
     sanitize: add SANITIZE (ASan + UBSan, reports fatal); None follows LEVIN_C_SANITIZE."""
-    out = result.out_dir
-    harness = out / "harness.c"
-    harness.write_text(_environment().get_template("harness.c.j2").render())
-    exe = out / "harness"
+    work = build_dir(result)
+    work.mkdir(parents=True, exist_ok=True)
+    harness = work / "harness.c"
+    harness.write_text(_environment().get_template("harness.c.j2").render(p=result.name, P=result.name.upper()))
+    exe = work / "harness"
     san = SANITIZE if (sanitize_requested() if sanitize is None else sanitize) else ()
-    cmd = [_cc(cc), *STRICT, opt, *san, *extra, "-I", str(out), "-o", str(exe), str(harness),
+    cmd = [_cc(cc), *STRICT, opt, *san, *extra, "-I", str(result.out_dir), "-o", str(exe), str(harness),
            *(str(s) for s in result.sources)]
     _run(cmd, "building the host harness")
     return exe

@@ -439,11 +439,11 @@ def layer_nodes(export) -> dict[int, str]:
     """node index -> the node's name as model.c's comment gives it (levin.codegen.comment_text),
     for every LEVIN_LAYER_DONE hook the exported model.c calls, in call order. The indices are
     those of the graph the C code was generated from (after any fusion)."""
-    model_c = Path(export.out_dir) / "model.c"
+    model_c = Path(export.out_dir) / f"{export.name}.c"
     if not model_c.is_file():
         return {}
     out, name = {}, None
-    for line in model_c.read_text().split("levin_model_run(", 1)[-1].splitlines():
+    for line in model_c.read_text().split(f"{export.name}_run(", 1)[-1].splitlines():
         if name is None and (m := _NODE_COMMENT.match(line)):
             name = m.group(1)          # the node's own comment comes first, its kernel's may follow
         elif (m := _HOOK_CALL.match(line)):
@@ -468,11 +468,12 @@ def model_firmware(export, inputs: np.ndarray, out_dir: Path, core: str = cores.
     if per_layer:
         nodes = layer_nodes(export)
         if not nodes:
-            raise LevinError(f"{export.out_dir}/model.c calls no LEVIN_LAYER_DONE hook; re-export the model")
+            raise LevinError(f"{export.out_dir}/{export.name}.c calls no LEVIN_LAYER_DONE hook; re-export the model")
         layers = (f"volatile uint32_t levin_layer_ticks[{max(nodes) + 1}];\n"
                   f"const uint32_t levin_layer_count = {max(nodes) + 1}u;")
         code_cflags = ("-include", str(LAYER_HOOK))
     case = out_dir / "model_case.c"
-    case.write_text(render_template("model_case.c.in", count=len(x), inputs=rows, layers=layers))
+    case.write_text(render_template("model_case.c.in", count=len(x), inputs=rows, layers=layers,
+                                    model=export.name, MODEL=export.name.upper()))
     return build(export.sources, case, out_dir / "fw", include_dirs=[Path(export.out_dir)], core=core,
                  opt=opt, code_cflags=code_cflags)

@@ -22,7 +22,8 @@ typedef enum {
     LEVIN_OK = 0,
     LEVIN_ERR_ARG = 1,         /* NULL pointer or parameters a kernel cannot take */
     LEVIN_ERR_CORRUPT = 2,     /* a coded weight stream does not decode (flash corrupted?) */
-    LEVIN_ERR_UNSUPPORTED = 3  /* a weight format this build does not read */
+    LEVIN_ERR_UNSUPPORTED = 3, /* a weight format this build does not read */
+    LEVIN_ERR_ARENA = 4        /* the arena is smaller than the model needs, or misaligned */
 } levin_status;
 
 /* Printable name of a status (never NULL). */

@@ -7,6 +7,7 @@ static const char *const status_names[] = {
     [LEVIN_ERR_ARG] = "bad argument",
     [LEVIN_ERR_CORRUPT] = "corrupt weight stream",
     [LEVIN_ERR_UNSUPPORTED] = "unsupported weight format",
+    [LEVIN_ERR_ARENA] = "arena too small or misaligned",
 };
 
 const char *levin_status_str(levin_status status) {
