@@ -24,8 +24,8 @@ Makefile and CMakeLists.txt (library levin_models), example/main.c: try `make -C
 Weight formats: int8 (raw, read in place), packed (low-bit), codebook, rans (decoded two output
 channels at a time into scratch), sparse (nonzeros only), auto (per tensor, by --optimize).
 --optimize (what auto picks per tensor by; sparse too, for speed):
-  balanced  the fewest flash bytes within int8's RAM plus one output channel's decoding scratch
-            (the default: coded weights cost scratch, and a conv that decodes cannot stream)
+  balanced  the fewest flash bytes within int8's RAM plus the largest decoding scratch of one
+            kernel (the default: a conv that decodes its weights cannot stream, which can double RAM)
   flash     the fewest flash bytes (the .lvn's own coding where the C reader takes it)
   ram       raw int8: no decoding scratch, every conv streams
   speed     the fewest estimated Cortex-M4 instructions (sparse where it runs faster than dense),

@@ -26,8 +26,8 @@ weight bytes in flash and each weight tensor's chain (e.g. "sparse:gaps4+rans").
 Weight formats: `levin.codegen.weight_fields` ("int8", "packed", "codebook", "rans", "sparse",
 "auto"); `prefer` says what "auto" and "sparse" pick per tensor by: the fewest flash bytes
 ("flash"), the fewest estimated Cortex-M4 instructions ("speed", `weight_cost`), raw int8
-("ram"), or (default, "balanced") the fewest flash bytes within int8's arena plus one output
-channel's decoding scratch (`_within_int8_ram`). `ExportResult.choices` says what each costs. The arena
+("ram"), or (default, "balanced") the fewest flash bytes within int8's arena plus the largest
+decoding scratch of one kernel (`_within_int8_ram`). `ExportResult.choices` says what each costs. The arena
 plan streams pooling and every conv whose weights are read in place from flash
 (`weight_fields.streamed`, `analyze.memory.stream_shift`).
 
@@ -198,13 +198,13 @@ def _layout(graph: Graph, bodies: dict[str, bytes], activations: dict[str, tuple
 def _within_int8_ram(graph: Graph, bodies: dict[str, bytes], raw: dict[str, bytes],
                      activations: dict[str, tuple[int, int]]) -> dict[str, bytes]:
     """prefer="balanced": the flash choice `bodies`, with tensors moved back to raw int8 (`raw`)
-    until the arena is at most int8's plus one output channel's decoding scratch. Coded weights
-    cost RAM twice: their decoding scratch, and a conv that decodes cannot stream its output
-    over its input (docs/runtime.md)."""
+    until the arena is at most int8's plus the largest decoding scratch of one kernel (what it
+    decodes at a time: one or two output channels). Coded weights cost RAM twice: that scratch,
+    and a conv that decodes cannot stream its output over its input (docs/runtime.md); the
+    budget admits the first, not the second."""
     needs = _layout(graph, bodies, activations).ctx.needs
-    budget = _layout(graph, raw, activations).arena + max(graph.tensors[n].size // graph.tensors[n].shape[0]
-                                                          for n in bodies)
     coded = {n for n, body in bodies.items() if not in_flash(body, graph.tensors[n])}
+    budget = _layout(graph, raw, activations).arena + max((needs[n] for n in coded), default=0)
     flash = {n: flash_bytes(raw[n], graph.tensors[n]) - flash_bytes(bodies[n], graph.tensors[n]) for n in coded}
 
     def arena(choice: dict[str, bytes], still_coded: set[str]) -> int:
@@ -350,7 +350,7 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
         prefer: what "auto" (and "sparse") choose per tensor by: "flash" the fewest flash bytes,
             "speed" the fewest estimated Cortex-M4 instructions (`weight_fields`, `weight_cost`),
             "ram" raw int8 (no scratch, every conv streams), "balanced" (default) the flash
-            choice within int8's arena plus one output channel's decoding scratch.
+            choice within int8's arena plus the largest decoding scratch of one kernel.
         name: the C prefix of the model's files, functions and macros (`package.check_name`);
             models exported under different names into one folder form one package.
     Raises:

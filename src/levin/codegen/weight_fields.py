@@ -14,7 +14,7 @@ Weight formats (`weight_format`; the C reader, levin_weights.c, reads them all):
 `prefer` says what "auto" and "sparse" choose by (`choose`):
 - "flash": the fewest flash bytes, as above;
 - "balanced" (the default): as "flash" here; `export_c` then moves tensors back to raw int8 until
-  the arena is within int8's plus one output channel's decoding scratch;
+  the arena is within int8's plus the largest decoding scratch of one kernel;
 - "ram": "auto" stores every tensor raw int8 (no decoding scratch, every conv streams);
 - "speed": the fewest Cortex-M4 instructions of the tensor's layer as `weight_cost` estimates
   them, among the same candidates plus sparse codings that decode fast (positions as a packed

@@ -12,12 +12,13 @@ from levin.compressor.pipeline import CompressResult, compress as run_recipe, tr
 from levin.compressor.recipe import Recipe, load
 from levin.errors import LevinError
 from levin.train import data as datasets
+from levin.train.seeding import deterministic, seed_all
 
 
 def compress(model: nn.Module | str | Any, data: datasets.Dataset | str | None = None, *,
              recipe: Recipe | str | Path, out_dir: str | Path | None = None,
              data_dir: str | Path | None = None, weights: str | Path | None = None,
-             progress: bool = True) -> CompressResult:
+             progress: bool = True, seed: int = 0, threads: int | None = None) -> CompressResult:
     """Compress `model` by `recipe` and freeze it to an integer graph and a .lvn file.
 
     Args:
@@ -30,7 +31,19 @@ def compress(model: nn.Module | str | Any, data: datasets.Dataset | str | None =
         recipe: a Recipe, a YAML file, or a preset name (`levin.compressor.recipe.preset_names()`).
         out_dir: checkpoints of every step, model.lvn and summary.json (resumable); None: memory only.
         weights: a checkpoint to load into `model` when it is a zoo name or file.py:factory.
+        seed: seeds torch before a model named by `model` is built and again before the work,
+            as `levin compress` does (it passes 0).
+        threads: torch threads for the whole run (default 1, `levin.train.seeding.THREADS`).
+            The bytes depend on the seed, not on the machine's cores or the caller's thread
+            count: the same levin, seed, data and platform give the same .lvn, from Python and
+            from `levin compress` alike (README, "Determinism"); another `threads` gives bytes
+            reproducible at that count.
     """
+    with deterministic(seed, threads):
+        return _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed)
+
+
+def _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed) -> CompressResult:
     from levin.data.fit import check_model_takes
     from levin.data.splits import with_validation
     from levin.models import LoadedModel, load_model
@@ -50,6 +63,7 @@ def compress(model: nn.Module | str | Any, data: datasets.Dataset | str | None =
         data = with_validation(datasets.load(data, data_dir))
     if name is not None:
         check_model_takes(model, name, loaded.input_shape, data)
+    seed_all(seed)                       # the work starts from the seed, whoever built the model
     if untrained:
         baseline_dir = Path(out_dir) / "baseline" if out_dir is not None else None
         model = train_baseline(model, data, name, baseline_dir, progress=progress)

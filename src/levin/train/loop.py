@@ -31,6 +31,7 @@ from levin.config import TrainConfig
 from levin.errors import CheckpointError, LevinError, TrainingInterrupted  # noqa: F401 (re-exported)
 from levin.train import checkpoint
 from levin.train.data import Dataset
+from levin.train.seeding import deterministic
 
 CHECKPOINT = "checkpoint.safetensors"
 FINAL = "model.safetensors"
@@ -121,17 +122,31 @@ def _stop_requests():
 
 def train(model: nn.Module, data: Dataset, config: TrainConfig, out_dir: str | Path | None = None,
           *, model_name: str = "custom", teacher: nn.Module | None = None,
-          on_step: Callable[[int, int], None] | None = None, progress: bool = True) -> TrainResult:
+          on_step: Callable[[int, int], None] | None = None, progress: bool = True,
+          threads: int | None = None) -> TrainResult:
     """Train `model` on `data`; with `out_dir`, checkpoint there and resume what is there.
+
+    The same model (initial weights), data and `config.seed` give the same weights, bit for bit,
+    on any machine of the same platform: every step is seeded from (seed, epoch, step) and torch
+    runs on a fixed number of threads (levin.train.seeding). `levin train` seeds torch with
+    `config.seed` before it builds the model; do the same (`levin.train.seeding.seed_all`) to
+    get its initial weights.
 
     Args:
         model_name: recorded in the checkpoint; a rerun must name the same model.
         teacher: distil from this model's soft targets (needs `config.distill_alpha` > 0).
         on_step: called as on_step(epoch, step) after every optimizer step (tests use it).
+        threads: torch threads (default: the enclosing `seeding.deterministic` region's, else 1);
+            the weights are reproducible at a given count.
     Raises:
         TrainingInterrupted: on SIGINT/SIGTERM, after writing a checkpoint.
         CheckpointError: `out_dir` holds a run with other settings.
     """
+    with deterministic(config.seed, threads):
+        return _train(model, data, config, out_dir, model_name, teacher, on_step, progress)
+
+
+def _train(model, data, config, out_dir, model_name, teacher, on_step, progress) -> TrainResult:
     if config.distill_alpha > 0 and teacher is None:
         raise LevinError("distill_alpha > 0 needs a teacher model")
     run = {"model": model_name, "dataset": data.name, "config": config.to_dict()}
