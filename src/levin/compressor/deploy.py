@@ -28,11 +28,15 @@ class RuntimeCheck:
     accuracy: float                       # of the C outputs on those inputs
     flash_bytes: int                      # text + rodata + data of the model and runtime
     flash_target: str                     # what the flash was compiled for
-    ram_bytes: int                        # LEVIN_MODEL_ARENA_SIZE: activations + scratch
+    ram_bytes: int                        # <NAME>_ARENA_BYTES: activations + scratch
     scratch_bytes: int
     host_us_per_inference: float | None
     wall_s: float
     weight_format: str = "auto"           # of the exported C (which convs stream depends on it)
+    prefer: str = "balanced"              # what "auto" chose each tensor's coding by
+    weight_bytes: int = 0                 # weights, biases and tables in flash (code apart)
+    int8_weight_bytes: int = 0            # ... and RAM, with every weight raw int8: what the
+    int8_ram_bytes: int = 0               #     choice of codings cost or saved
 
     def to_dict(self) -> dict:
         return dict(vars(self))
@@ -53,10 +57,11 @@ def flash_bytes(export) -> tuple[int, str]:
 
 
 def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "auto",
-           samples: int | None = None) -> tuple[RuntimeCheck, object]:
+           prefer: str = "balanced", samples: int | None = None) -> tuple[RuntimeCheck, object]:
     """Export `result` (a CompressResult) to C in `out_dir`, build, run and verify it.
 
     Args:
+        weight_format, prefer: as `levin.codegen.export_c`'s.
         samples: test inputs to check (default: all of them).
     Returns:
         (RuntimeCheck, ExportResult).
@@ -71,7 +76,7 @@ def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "
     if build.compiler() is None:
         raise LevinError("no C compiler (cc/gcc) found; install gcc, or pass --no-c")
     source = result.lvn_path if result.lvn_path is not None else result.graph
-    export = codegen.export_c(source, out_dir, weight_format=weight_format)
+    export = codegen.export_c(source, out_dir, weight_format=weight_format, prefer=prefer)
     exe = build.build_harness(export)
     x = data.x_test[:samples]
     graph = result.graph
@@ -87,5 +92,6 @@ def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "
     accuracy = float((got.argmax(1) == data.y_test[:len(got)]).mean())
     check = RuntimeCheck(True, len(got), accuracy, flash, where, export.arena_bytes, export.scratch_bytes,
                          None if per_inference is None else 1e6 * per_inference,
-                         time.perf_counter() - started, weight_format)
+                         time.perf_counter() - started, weight_format, prefer, export.weight_bytes,
+                         export.int8_weight_bytes, export.int8_arena_bytes)
     return check, export

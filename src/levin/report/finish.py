@@ -17,7 +17,8 @@ from levin.train import data as datasets
 
 
 def finish(result: CompressResult, recipe: Recipe, data: datasets.Dataset, out_dir: str | Path, *,
-           c: bool = True, report: bool = True, weight_format: str = "auto", samples: int | None = None,
+           c: bool = True, report: bool = True, weight_format: str = "auto", prefer: str = "balanced",
+           samples: int | None = None,
            device: str = "cortex-m4", title: str | None = None, progress: bool = True) -> dict:
     """The rest of the flow after the freeze: export C to OUT/c, build and run it on the test
     set and check it bit for bit against the reference (`c`), write OUT/report.html (`report`).
@@ -27,7 +28,7 @@ def finish(result: CompressResult, recipe: Recipe, data: datasets.Dataset, out_d
     if c:
         if progress:
             print("C runtime: export, build, run on the test set, compare with the reference", file=sys.stderr)
-        check, _ = deploy(result, data, out / "c", weight_format=weight_format, samples=samples)
+        check, _ = deploy(result, data, out / "c", weight_format=weight_format, prefer=prefer, samples=samples)
     page = None
     if report:
         page = build(result, recipe, out / "report.html", title=title or f"{result.dataset}: {recipe.name}",

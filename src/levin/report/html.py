@@ -65,7 +65,8 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
 
     `runtime` is a levin.compressor.deploy.RuntimeCheck when the C runtime was built and run."""
     graph = result.graph
-    plan = arena_plan(result.lvn_path or graph, runtime.weight_format if runtime else "auto")
+    plan = arena_plan(result.lvn_path or graph, runtime.weight_format if runtime else "auto",
+                      runtime.prefer if runtime else "balanced")
     prof = profile(graph, plan)
     macs = {layer.name: layer.macs for layer in prof.layers}
     rows = layer_rows(result)
