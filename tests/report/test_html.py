@@ -14,6 +14,7 @@ from levin.compressor import compress, parse
 from levin.compressor.deploy import deploy
 from levin.config import TrainConfig
 from levin.report import figures
+from levin.compressor.summary import layer_rows
 from levin.report.html import build, tried_points
 from levin.train.data import load
 from levin.train.loop import train
@@ -65,6 +66,14 @@ def test_tried_points_are_measured_sizes(run):
     assert pts[0]["bytes"] == result.float32_bytes and pts[-1]["bytes"] == result.lvn_bytes
     assert all(p["bytes"] > 0 for p in pts)
     assert pts[1]["bytes"] > pts[2]["bytes"]                        # pruning shrank the coded weights
+    # Whole files: every point but fp32 carries the .lvn's non-weight sections, measured.
+    rest = result.lvn_bytes - sum(r["weight_bytes"] for r in layer_rows(result))
+    assert 0 < rest < result.lvn_bytes and all(p["bytes"] > rest for p in pts[1:])
+    assert [p.get("front", True) for p in pts][:2] == [False, True]
+
+
+def test_sizes_read_in_readable_units():
+    assert [figures.readable_bytes(n) for n in (512, 4000, 1500000)] == ["512 B", "4 KB", "1.5 MB"]
 
 
 def test_memory_timeline_counts_live_activations(run):

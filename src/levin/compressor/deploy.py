@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ class RuntimeCheck:
     weight_bytes: int = 0                 # weights, biases and tables in flash (code apart)
     int8_weight_bytes: int = 0            # ... and RAM, with every weight raw int8: what the
     int8_ram_bytes: int = 0               #     choice of codings cost or saved
+    flashed: dict = field(default_factory=dict)   # weight tensor -> the coding in flash
 
     def to_dict(self) -> dict:
         return dict(vars(self))
@@ -93,5 +94,5 @@ def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "
     check = RuntimeCheck(True, len(got), accuracy, flash, where, export.arena_bytes, export.scratch_bytes,
                          None if per_inference is None else 1e6 * per_inference,
                          time.perf_counter() - started, weight_format, prefer, export.weight_bytes,
-                         export.int8_weight_bytes, export.int8_arena_bytes)
+                         export.int8_weight_bytes, export.int8_arena_bytes, export.chains)
     return check, export

@@ -25,11 +25,12 @@ def layer_rows(result) -> list[dict[str, Any]]:
         consts = [t for t in node.inputs[1:] if graph.tensors[t].is_constant]
         codes = w.data
         nonzero = codes[codes != 0]
-        rows.append({"layer": node.name, "op": node.op, "weights": int(codes.size),
+        rows.append({"layer": node.name, "op": node.op, "weight": w.name, "weights": int(codes.size),
                      "sparsity": float(1 - nonzero.size / codes.size),
                      "bits": int(w.quant.bits) if w.quant is not None and w.quant.bits else 8,
                      "values": int(np.unique(nonzero).size), "chain": chains.get(w.name, ""),
-                     "bytes": int(sum(nbytes.get(t, 0) for t in consts))})
+                     "bytes": int(sum(nbytes.get(t, 0) for t in consts)),
+                     "weight_bytes": int(nbytes.get(w.name, 0))})
     for row in rows:
         row["share"] = row["bytes"] / result.lvn_bytes
     return rows

@@ -57,7 +57,10 @@ def weight_histograms(before: Mapping[str, np.ndarray], after: Mapping[str, np.n
 
 
 def pareto(points: Sequence[dict], title: str = "size vs accuracy") -> bytes:
-    """Scatter of {label, bytes, accuracy, kind} points (log-size axis) with the Pareto front."""
+    """Scatter of {label, bytes, accuracy, kind} points (log-size axis) with the Pareto front of
+    those not marked {"front": False}."""
+    from matplotlib.ticker import FuncFormatter
+
     fig = _figure(7.0, 4.5)
     ax = fig.add_subplot(1, 1, 1)
     for kind in dict.fromkeys(p.get("kind", "") for p in points):
@@ -67,16 +70,25 @@ def pareto(points: Sequence[dict], title: str = "size vs accuracy") -> bytes:
     for p in points:
         ax.annotate(p["label"], (p["bytes"], 100 * p["accuracy"]), fontsize="x-small",
                     xytext=(4, 3), textcoords="offset points")
-    front = pareto_front(points)
+    front = pareto_front([p for p in points if p.get("front", True)])
     ax.step([p["bytes"] for p in front], [100 * p["accuracy"] for p in front], where="post",
             color="0.3", linewidth=1, linestyle="--", label="Pareto front")
     ax.set_xscale("log")
-    ax.set_xlabel("bytes (log scale)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: readable_bytes(v)))
+    ax.set_xlabel("size (log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title, fontsize="medium")
     ax.grid(True, alpha=0.3, which="both")
     ax.legend(fontsize="small", loc="best")
     return _png(fig)
+
+
+def readable_bytes(n: float) -> str:
+    """512 B, 4 KB, 1.5 MB (KB = 1,000 B, as file sizes are counted)."""
+    for unit, size in (("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.3g} B"
 
 
 def pareto_front(points: Sequence[dict]) -> list[dict]:
