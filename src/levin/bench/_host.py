@@ -26,7 +26,8 @@ def time_inference(export, x: np.ndarray, out_dir: Path, batches: int = 5,
     out_dir.mkdir(parents=True, exist_ok=True)
     src = out_dir / "host_timer.c"
     src.write_text(Template(TIMER.read_text()).substitute(
-        name=export.name, NAME=export.name.upper(), input=", ".join(map(str, np.asarray(x, dtype=np.int8).tolist()))))
+        name=export.name, NAME=export.name.upper(), in_size=f"{export.input_size}u", out_size=f"{export.output_size}u",
+        call=export.call("input", "output", "arena", "sizeof arena"), input=", ".join(map(str, np.asarray(x, dtype=np.int8).tolist()))))
     exe = out_dir / "host_timer"
     cmd = [cc, *HOST_CFLAGS, f"-I{export.out_dir}", str(src), *map(str, export.sources), "-o", str(exe)]
     done = subprocess.run(cmd, capture_output=True, text=True)

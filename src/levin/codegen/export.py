@@ -81,8 +81,8 @@ class ExportResult:
     arena_bytes: int          # LEVIN_MODEL_ARENA_SIZE = activation_bytes (aligned) + scratch_bytes
     activation_bytes: int     # the memory planner's static arena
     scratch_bytes: int        # the largest weight-decoding scratch of one kernel
-    input_size: int
-    output_size: int
+    input_size: int           # bytes of one sample's inputs, all of them (in graph order)
+    output_size: int          # likewise, its outputs
     weight_bytes: int         # weights, biases, codebooks and tables in flash (<name>.c data)
     choices: dict[str, dict] = field(default_factory=dict)  # weight tensor -> chain, flash, scratch
     name: str = "model"       # the C prefix: <name>.h, <name>_run, <NAME>_ARENA_BYTES
@@ -90,6 +90,15 @@ class ExportResult:
     prefer: str = "balanced"
     int8_arena_bytes: int = 0     # the same model with every weight raw int8, for comparison
     int8_weight_bytes: int = 0
+    input_sizes: list[int] = field(default_factory=list)    # per graph input / output
+    output_sizes: list[int] = field(default_factory=list)
+
+    def call(self, inputs: str, outputs: str, arena: str, arena_bytes: str) -> str:
+        """C for `<name>_run` on one sample: `inputs` and `outputs` are int8 pointers to the
+        sample's inputs and outputs one after the other (graph order), as the harnesses hold them."""
+        ins = _offsets(inputs, self.input_sizes or [self.input_size])
+        outs = _offsets(outputs, self.output_sizes or [self.output_size])
+        return f"{self.name}_run({', '.join(ins + outs)}, {arena}, {arena_bytes})"
 
     @property
     def chains(self) -> dict[str, str]:
@@ -112,6 +121,11 @@ class ExportResult:
                 "output_size": self.output_size, "weight_bytes": self.weight_bytes, "prefer": self.prefer,
                 "int8_arena_bytes": self.int8_arena_bytes, "int8_weight_bytes": self.int8_weight_bytes,
                 "chains": self.chains, "choices": self.choices}
+
+
+def _offsets(base: str, sizes: list[int]) -> list[str]:
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+    return [f"({base}) + {s}" if s else f"({base})" for s in starts]
 
 
 # --- what the op modules' `prepare` functions see -----------------------------------------------
@@ -291,9 +305,10 @@ def source_digest(graph_or_path: Graph | str | Path) -> tuple[str, str]:
 
 def _check_graph(graph: Graph) -> None:
     graph.validate()
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise GraphError(f"graph {graph.name!r}: the C API takes one input and one output, the graph "
-                         f"has {len(graph.inputs)} and {len(graph.outputs)}")
+    shared = set(graph.inputs) & set(graph.outputs)
+    if shared:
+        raise GraphError(f"tensor {sorted(shared)[0]!r} is both a graph input and an output; the C API "
+                         f"copies inputs in and outputs out (add an op between them)")
     for t in graph.activations():
         if t.dtype != np.int8:
             raise GraphError(f"tensor {t.name!r} is {t.dtype}; the C runtime runs int8 activations "
@@ -304,7 +319,7 @@ def _check_graph(graph: Graph) -> None:
         raise GraphError(f"node {unknown[0].name!r}: op {unknown[0].op} has no C kernel; "
                          f"supported: {', '.join(with_c)}")
     check_activation_bytes(graph)   # before the oracle allocates them: a file may ask for gigabytes
-    zero = np.zeros(graph.tensors[graph.inputs[0]].shape, np.int8)
+    zero = {name: np.zeros(graph.tensors[name].shape, np.int8) for name in graph.inputs}
     reference.run(graph, zero)  # the oracle's own checks (parameters its kernels reject)
 
 
@@ -369,17 +384,17 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
     layout = _layout(graph, bodies, activations)
     plan, ctx, nodes, bindings = layout.plan, layout.ctx, layout.nodes, layout.bindings
     activation, scratch_offset, arena = plan.arena_bytes, layout.scratch_offset, layout.arena
-    t_in, t_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    inputs, outputs = _io(graph, plan, graph.inputs, "input"), _io(graph, plan, graph.outputs, "output")
     weight_bytes = layout.weight_bytes
     model = {"name": graph.name, "prefix": name, "P": name.upper(), "version": levin.__version__,
              "source": source, "sha256": sha256,
              "raw_only": all(in_flash(body, graph.tensors[t]) for t, body in bodies.items()),
              "nodes": nodes, "arena": max(arena, 1), "activation": activation,
              "scratch": ctx.scratch, "scratch_offset": scratch_offset, "align": SCRATCH_ALIGN,
-             "input": {"size": t_in.size, "offset": plan.offset(t_in.name), "shape": t_in.shape,
-                       "scale": repr(float(t_in.quant.scale[0])), "zp": int(t_in.quant.zero_point[0])},
-             "output": {"size": t_out.size, "offset": plan.offset(t_out.name), "shape": t_out.shape,
-                        "scale": repr(float(t_out.quant.scale[0])), "zp": int(t_out.quant.zero_point[0])},
+             "inputs": inputs, "outputs": outputs,
+             "params": ", ".join([f"const int8_t *{io['arg']}" for io in inputs]
+                                 + [f"int8_t *{io['arg']}" for io in outputs]),
+             "args": ", ".join(io["arg"] for io in inputs + outputs),
              "weight_format": weight_format, "weight_bytes": weight_bytes}
     # Render both before writing either: an error leaves no half export.
     env = _environment(tuple(dict.fromkeys(Path(b.template).parent for b in bindings
@@ -396,9 +411,24 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
     package = write_package(out, env, levin.__version__)
     return ExportResult(out, [out / f"{name}.c"] + [out / p.name for p in sources],
                         [out / f"{name}.h"] + [out / h for h in runtime.HEADERS], weight_format, arena,
-                        activation, ctx.scratch, t_in.size, t_out.size, weight_bytes,
+                        activation, ctx.scratch, sum(io["size"] for io in inputs),
+                        sum(io["size"] for io in outputs), weight_bytes,
                         _choices(graph, bodies, raw, ctx.needs), name,
-                        [p for p in package if p.name != CONFIG_HEADER], prefer, int8.arena, int8.weight_bytes)
+                        [p for p in package if p.name != CONFIG_HEADER], prefer, int8.arena, int8.weight_bytes,
+                        [io["size"] for io in inputs], [io["size"] for io in outputs])
+
+
+def _io(graph: Graph, plan: ArenaPlan, names: list[str], kind: str) -> list[dict]:
+    """The graph's inputs or outputs as the C API names them: `input` / INPUT for one, else
+    `input0`, `input1`, ... / INPUT0, INPUT1, ... (in the graph's order)."""
+    out = []
+    for k, name in enumerate(names):
+        t = graph.tensors[name]
+        arg = kind if len(names) == 1 else f"{kind}{k}"
+        out.append({"name": name, "arg": arg, "macro": arg.upper(), "size": t.size, "shape": t.shape,
+                    "offset": plan.offset(name), "scale": repr(float(t.quant.scale[0])),
+                    "zp": int(t.quant.zero_point[0])})
+    return out
 
 
 def _choices(graph: Graph, bodies: dict[str, bytes], raw: dict[str, bytes], needs: dict[str, int]) -> dict:

@@ -72,8 +72,10 @@ def write_package(out_dir: Path, env, version: str) -> list[Path]:
         raise LevinError(f"{out_dir}: no model header levin generated")
     sources = sorted(p.name for p in out_dir.glob("*.c"))
     for m in models:
-        m["input_shape"] = _shape(m.get("INPUT_SHAPE", ""))
-        m["output_shape"] = _shape(m.get("OUTPUT_SHAPE", ""))
+        for kind in ("input", "output"):
+            count = _int(m.get(f"{kind.upper()}_COUNT")) or 1
+            m[kind + "s"] = [kind if count == 1 else f"{kind}{k}" for k in range(count)]
+            m[kind + "_shape"] = ", ".join(_shape(m.get(f"{a.upper()}_SHAPE", "")) for a in m[kind + "s"])
         m["arena"], m["weights"] = _int(m.get("ARENA_BYTES")), _int(m.get("WEIGHT_BYTES"))
         m["sha256"] = m.get("SHA256", '""').strip('"')
     arena_expr = f"{models[-1]['NAME']}_ARENA_BYTES"

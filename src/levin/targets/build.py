@@ -70,7 +70,10 @@ def build_harness(result: ExportResult, opt: str = "-O2", cc: str | None = None,
     work = build_dir(result)
     work.mkdir(parents=True, exist_ok=True)
     harness = work / "harness.c"
-    harness.write_text(_environment().get_template("harness.c.j2").render(p=result.name, P=result.name.upper()))
+    harness.write_text(_environment().get_template("harness.c.j2").render(
+        p=result.name, P=result.name.upper(), in_size=result.input_size, out_size=result.output_size,
+        call=result.call(f"in + i * {result.input_size}", f"out + i * {result.output_size}", "arena",
+                         f"{result.name.upper()}_ARENA_BYTES")))
     exe = work / "harness"
     san = SANITIZE if (sanitize_requested() if sanitize is None else sanitize) else ()
     cmd = [_cc(cc), *STRICT, opt, *san, *extra, "-I", str(result.out_dir), "-o", str(exe), str(harness),

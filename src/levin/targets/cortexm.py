@@ -474,6 +474,8 @@ def model_firmware(export, inputs: np.ndarray, out_dir: Path, core: str = cores.
         code_cflags = ("-include", str(LAYER_HOOK))
     case = out_dir / "model_case.c"
     case.write_text(render_template("model_case.c.in", count=len(x), inputs=rows, layers=layers,
-                                    model=export.name, MODEL=export.name.upper()))
+                                    model=export.name, MODEL=export.name.upper(),
+                                    in_size=f"{export.input_size}u", out_size=f"{export.output_size}u",
+                                    call=export.call("inputs[i]", "output", "arena", "sizeof arena")))
     return build(export.sources, case, out_dir / "fw", include_dirs=[Path(export.out_dir)], core=core,
                  opt=opt, code_cflags=code_cflags)
