@@ -1,10 +1,12 @@
 """quantize(): a torch model (or a float Graph: an imported .onnx / .tflite) and its dataset in,
-the integer Graph and three accuracies out.
+the integer Graph and three scores out.
 
-float (the torch model, or the graph's `GraphModule`), fake-quant (the `GraphModule` of the final plan, run in float64, with
-the requantization's double rounding mirrored) and integer reference (`levin.reference`)
-accuracies on the test set, and how closely the fake-quant model predicts the integer one: the
-share of samples with the same argmax and the largest difference of an output code, in LSB.
+float (the torch model, or the graph's `GraphModule`), fake-quant (the `GraphModule` of the final
+plan, run in float64, with the requantization's double rounding mirrored) and integer reference
+(`levin.reference`) scores on the test set in the task's metric (`levin.metrics`: top-k accuracy,
+MSE, reconstruction MSE or anomaly AUC; the `*_accuracy` fields hold its headline value), and
+how closely the fake-quant model predicts the integer one: the share of samples with the same
+argmax and the largest difference of an output code, in LSB.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from levin import metrics
 from levin.config.quant import QuantConfig
+from levin.errors import LevinError
 from levin.ir.capture import capture
 from levin.ir.graph import Graph
 from levin.quant import mixed, ptq
@@ -25,7 +29,6 @@ from levin.quant.plan import QuantPlan, is_weighted
 from levin.quant.qat import quantization_aware_training
 from levin import reference
 from levin.train.data import Dataset
-from levin.train.loop import evaluate
 
 
 @dataclass
@@ -53,9 +56,17 @@ class QuantizeResult:
     float_weight_bytes: int
     qat_wall_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, metrics.Score] = field(default_factory=dict)   # float, fakequant, integer
+
+    @property
+    def metric(self) -> str:
+        """What the `*_accuracy` fields measure: "top-1 accuracy", "MSE", "AUC", ..."""
+        return self.scores["integer"].metric if self.scores else "top-1 accuracy"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"config": self.config.to_dict(), "float_accuracy": self.float_accuracy,
+        return {"config": self.config.to_dict(), "metric": self.metric,
+                "scores": {k: s.to_dict() for k, s in self.scores.items()},
+                "float_accuracy": self.float_accuracy,
                 "fakequant_accuracy": self.fakequant_accuracy,
                 "integer_accuracy": self.integer_accuracy, "agreement": self.agreement.to_dict(),
                 "weight_bits": self.weight_bits, "weight_bytes": self.weight_bytes,
@@ -120,14 +131,20 @@ def float_graph_of(model: nn.Module | Graph, x: np.ndarray) -> Graph:
 
 
 def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = QuantConfig(), *,
-             progress: bool = False, test_size: int | None = None) -> QuantizeResult:
+             progress: bool = False, test_size: int | None = None, task: str = "classification",
+             top_k: int = 1) -> QuantizeResult:
     """Capture `model` (a Graph: a float model already imported), quantize it (PTQ, then QAT if
     `config.qat_epochs`), measure it.
 
-    Calibration samples come from `data.x_train`; accuracies are on the first `test_size`
-    test samples (all by default).
+    Calibration samples come from `data.x_train` (labels are not needed); scores are on the first
+    `test_size` test samples (all by default), in `task`'s metric (`levin.metrics`).
     """
-    x_test, y_test = data.x_test[:test_size], data.y_test[:test_size]
+    metrics.check_task(task, top_k)
+    if task != "classification" and (config.max_drop is not None or config.qat_epochs):
+        raise LevinError(f"task {task}: mixed precision (max_drop) and QAT score and train top-1 "
+                         f"accuracy; quantize with fixed bits (PTQ) for this task")
+    x_test = data.x_test[:test_size]
+    y_test = None if data.y_test is None else data.y_test[:test_size]
     float_graph = float_graph_of(model, data.x_train)
     calib = ptq.calibration_set(data.x_train, config.calibration_size, config.calibration_seed)
     extra: dict[str, Any] = {}
@@ -144,17 +161,27 @@ def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = Quan
         qat = quantization_aware_training(float_graph, plan, data, config, progress=progress)
         plan, qat_wall = qat.plan, qat.wall_s
     graph = ptq.build_integer_graph(float_graph, plan)
-    float_acc = evaluate(GraphModule(model) if isinstance(model, Graph) else model, x_test, y_test)
+    module = GraphModule(model) if isinstance(model, Graph) else model
     fake = fakequant_outputs(float_graph, plan, x_test)
     ints = integer_outputs(graph, x_test)
+    scores = {"float": metrics.score(task, float_outputs(module, x_test), x_test, y_test, top_k),
+              "fakequant": metrics.score(task, reference.dequantize_output(graph, fake.astype(np.int64)),
+                                        x_test, y_test, top_k),
+              "integer": metrics.score(task, reference.dequantize_output(graph, ints), x_test, y_test, top_k)}
     bits, nbytes = weight_sizes(graph)
     float_bytes = sum(float_graph.tensors[n.inputs[1]].size * 4 for n in float_graph.nodes
                       if is_weighted(n.op))
     return QuantizeResult(
-        graph, float_graph, plan, config, float_acc,
-        float((fake.reshape(len(fake), -1).argmax(1) == y_test).mean()),
-        float((ints.reshape(len(ints), -1).argmax(1) == y_test).mean()),
-        agreement(fake, ints), bits, nbytes, float_bytes, qat_wall, extra)
+        graph, float_graph, plan, config, scores["float"].value, scores["fakequant"].value,
+        scores["integer"].value, agreement(fake, ints), bits, nbytes, float_bytes, qat_wall, extra, scores)
+
+
+@torch.no_grad()
+def float_outputs(module: nn.Module, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """The float model's outputs on `x` (N first), as numpy."""
+    module.eval()
+    return np.concatenate([module(torch.from_numpy(x[i:i + batch_size])).double().numpy()
+                           for i in range(0, len(x), batch_size)])
 
 
 def choose_bits(float_graph: Graph, calib: np.ndarray, data: Dataset, config: QuantConfig):
