@@ -107,8 +107,12 @@ def test_cli_bad_checkpoint_and_shape_exit_2(tmp_path, user_model, capsys):
 
 def test_factory_that_raises_is_one_line(tmp_path):
     (tmp_path / "bad.py").write_text("def net():\n    raise RuntimeError('boom')\n")
-    with pytest.raises(LevinError, match="calling it failed: RuntimeError: boom"):
+    with pytest.raises(LevinError, match=r"your model factory net\(\) raised RuntimeError: boom "
+                                         r"\(at .*bad.py:2\); the error is in your code"):
         load_model(f"{tmp_path / 'bad.py'}:net")
+    (tmp_path / "broken.py").write_text("import numpy\nx = 1 / 0\n")
+    with pytest.raises(LevinError, match=r"importing it raised ZeroDivisionError: .* \(at .*broken.py:2\)"):
+        load_model(f"{tmp_path / 'broken.py'}:net")
 
 
 def test_load_graph_with_weights(tmp_path, user_model):

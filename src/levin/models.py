@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from levin import zoo
 from levin.errors import CheckpointError, LevinError
 from levin.train import checkpoint
 from levin.train.loop import FINAL
+from levin.usercode import call_users, is_reference, load_function
 
 
 MAX_RANK = 4                  # one sample: (C,), (C, L), (C, H, W) or a 4-D tensor
@@ -37,31 +37,12 @@ class LoadedModel:
 
 
 def _from_factory(ref: str) -> LoadedModel:
-    path, _, attr = ref.rpartition(":")
-    file = Path(path)
-    if not file.is_file():
-        raise LevinError(f"model file {file} not found (expected path/to/file.py:factory)")
-    spec = importlib.util.spec_from_file_location(f"levin_user_{file.stem}", file)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # the user's code: report it in one line, whatever it raised
-        raise LevinError(f"{file}: importing it failed: {type(exc).__name__}: {exc}") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise LevinError(f"{file} has no callable {attr!r}")
-    try:
-        model = factory()
-    except Exception as exc:  # the user's code, as above
-        raise LevinError(f"{ref}: calling it failed: {type(exc).__name__}: {exc}") from None
+    file, factory = load_function(ref, "model")
+    model = call_users(file, f"your model factory {ref.rpartition(':')[2]}()", factory)
     if not isinstance(model, nn.Module):
         raise LevinError(f"{ref} returned {type(model).__name__}, not a torch.nn.Module")
     shape = getattr(model, "input_shape", None)
     return LoadedModel(model, ref, check_input_shape(shape, f"{ref}: input_shape") if shape else None, None)
-
-
-def _is_factory(ref: str) -> bool:
-    return ":" in ref and ref.rpartition(":")[0].endswith(".py")
 
 
 def _checkpoint_file(path: Path) -> Path:
@@ -122,7 +103,7 @@ def _from_checkpoint(path: Path) -> LoadedModel:
         raise CheckpointError(f"{file}: checkpoint does not say which model it holds (metadata "
                               f"'model' is {type(name).__name__}, expected a zoo name)")
     if name not in zoo.names():
-        hint = (f"--model {name} --weights {path}" if _is_factory(name)
+        hint = (f"--model {name} --weights {path}" if is_reference(name)
                 else "--model path/to/file.py:factory --weights " + str(path))
         raise CheckpointError(f"{file}: holds weights of {name!r}, not a zoo model; levin never imports "
                               f"code a checkpoint names: pass the definition yourself: {hint}")
@@ -138,7 +119,7 @@ def load_model(ref: str, weights: str | Path | None = None) -> LoadedModel:
         raise LevinError(f"{ref} is a model file, not code levin can train: `levin quantize --model "
                          f"{ref}` or `levin convert {ref} --data ...` quantize it (a float model), "
                          f"`levin convert` codes it (int8); `levin profile --model {ref}` profiles it")
-    if _is_factory(ref):
+    if is_reference(ref):
         base = _from_factory(ref)
     else:
         path = Path(ref)

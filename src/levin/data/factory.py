@@ -10,8 +10,6 @@ its type, its first line and where in your file, never a levin traceback.
 
 from __future__ import annotations
 
-import importlib.util
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +18,18 @@ import numpy as np
 from levin.data.layout import to_channels_first
 from levin.data.raw import Part, RawData, labels_to_ints
 from levin.errors import DatasetError
+from levin.usercode import call_users, is_reference, load_function
 
 RETURNS = "a torch Dataset of (input, label) pairs, a pair (x, y), or a dict {'train': ..., 'test': ...}"
 
 
 def is_factory(source: str) -> bool:
-    path, sep, attr = source.rpartition(":")
-    return bool(sep) and path.endswith(".py") and attr.isidentifier()
+    return is_reference(source)
 
 
 def load_factory(source: str, layout: str | None, model_shape) -> RawData:
-    path, _, attr = source.rpartition(":")
-    file = Path(path)
-    if not file.is_file():
-        raise DatasetError(f"data file {file} not found (expected path/to/file.py:factory)")
-    spec = importlib.util.spec_from_file_location(f"levin_user_data_{file.stem}", file)
-    module = importlib.util.module_from_spec(spec)
-    _yours(file, "importing it", spec.loader.exec_module, module)
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise DatasetError(f"{file} has no function {attr!r} (expected path/to/file.py:factory)")
+    file, factory = load_function(source, "data", DatasetError)
+    attr = source.rpartition(":")[2]
     returned = _yours(file, f"your dataset factory {attr}()", factory)
     if isinstance(returned, dict) and {"train", "test"} <= set(returned):
         given = {"train": returned["train"], "test": returned["test"]}
@@ -58,18 +48,7 @@ def load_factory(source: str, layout: str | None, model_shape) -> RawData:
 
 
 def _yours(file: Path, doing: str, call, *args) -> Any:
-    """call(*args), with any exception reported in one line as the user's, at its line in `file`."""
-    try:
-        return call(*args)
-    except DatasetError:
-        raise
-    except Exception as exc:  # the user's code: whatever it raised, one line, no traceback
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == file.resolve()
-                  or Path(f.filename) == file]
-        at = f"{file}:{frames[-1].lineno}" if frames else str(file)
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise DatasetError(f"{doing} raised {type(exc).__name__}: {first} (at {at}); "
-                           f"the error is in your code, not levin's") from None
+    return call_users(file, doing, call, *args, error=DatasetError)
 
 
 def _arrays(value: Any, source: str) -> tuple[np.ndarray, np.ndarray]:
