@@ -215,7 +215,6 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
         TrainingInterrupted: on Ctrl-C, after a checkpoint; rerun to resume.
     """
     from levin.coding import container
-    from levin.compressor.validation import choose_bits_on_validation
     from levin.quant.pipeline import quantize
 
     started = time.perf_counter()
@@ -239,9 +238,7 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
     records = run_steps(model, ctx, "validation" if held_out else "test")
 
     ctx.log(f"freeze: {recipe.quantize.weight_bits}-bit weights, int8 activations")
-    qconfig, mixed = choose_bits_on_validation(model, data, recipe.quantize)
-    quant = quantize(model, data, qconfig, progress=progress)       # the test split, scored once
-    quant.extra.update(mixed)
+    quant = quantize(model, data, recipe.quantize, progress=progress)   # the test split, scored once
     blob = container.encode(quant.graph, recipe.code)
     lvn_path = None
     if out is not None:

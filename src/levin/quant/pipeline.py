@@ -11,7 +11,7 @@ argmax and the largest difference of an output code, in LSB.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -149,12 +149,17 @@ def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = Quan
     calib = ptq.calibration_set(data.x_train, config.calibration_size, config.calibration_seed)
     extra: dict[str, Any] = {}
     if config.max_drop is not None:
-        chosen = choose_bits(float_graph, calib, data, config)
-        config = config.with_(layer_bits=chosen.bits)
+        # Scored on the validation split when the data has one (levin.data.with_validation), else
+        # on training samples; never on the test split, which is scored once, below.
+        held_out = data.x_val is not None
+        scoring = replace(data, x_train=data.x_val, y_train=data.y_val) if held_out else data
+        chosen = choose_bits(float_graph, calib, scoring, config)
         extra["mixed"] = {"bits": chosen.bits, "validation_drop_pp": 100 * chosen.drop,
                           "validation_size": chosen.samples, "total_weight_bits": chosen.total_bits,
-                          "sensitivity": chosen.sensitivity.correct,
+                          "scored_on": "validation split" if held_out else "training samples",
+                          "max_drop_pp": config.max_drop, "sensitivity": chosen.sensitivity.correct,
                           "sensitivity_base": chosen.sensitivity.base_correct}
+        config = replace(config, layer_bits=chosen.bits, max_drop=None)
     plan = ptq.prepare(float_graph, calib, config)
     qat_wall = None
     if config.qat_epochs:
