@@ -1,6 +1,8 @@
-"""Concat along one axis. TFLite: CONCATENATION. Integer kernel: inputs whose parameters differ
-from the output's are requantized as TFLite's int8 -> int8 QUANTIZE; C: `levin_concat_s8`
-(levin_elementwise.c)."""
+"""Concat along one axis. TFLite: CONCATENATION. PTQ ties the inputs and the output to one
+(scale, zero point) (`output_quant="inputs"`), as TFLite's converter does and TFLite Micro's int8
+kernel requires (it copies codes). The integer kernel still takes inputs whose parameters differ
+from the output's (imported graphs, hand-built ones), requantized as TFLite's int8 -> int8
+QUANTIZE; C: `levin_concat_s8` (levin_elementwise.c)."""
 
 from __future__ import annotations
 
@@ -43,4 +45,5 @@ def _concat_torch(*xs, axis):
 
 CONCAT = register(Op(
     "Concat", (1, -1), {"axis": -1}, shape, lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_torch,
-    reference, CBinding("op_concat.c.j2", prepare, ("levin_elementwise.c",)), code_bytes=384))
+    reference, CBinding("op_concat.c.j2", prepare, ("levin_elementwise.c",)), code_bytes=384,
+    output_quant="inputs"))
