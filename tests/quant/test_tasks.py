@@ -57,6 +57,14 @@ def test_reconstruction_and_regression_score_mse(sounds):
     assert r.metric == "MSE" and set(r.scores["integer"].extra) == {"mse", "mae"}
 
 
-def test_mixed_precision_is_refused_outside_classification(sounds):
-    with pytest.raises(LevinError, match="quantize with fixed bits"):
-        quantize(autoencoder(64), sounds, QuantConfig(max_drop=1.0), task="anomaly")
+def test_qat_is_refused_outside_classification(sounds):
+    with pytest.raises(LevinError, match="QAT trains for top-1"):
+        quantize(autoencoder(64), sounds, QuantConfig(qat_epochs=1), task="anomaly")
+
+
+def test_max_drop_speaks_the_task_metric(sounds):
+    model = fit(autoencoder(64), sounds.x_train, sounds.x_train)
+    r = quantize(model, sounds, QuantConfig(max_drop=5.0), task="reconstruction")   # 5% more MSE
+    mixed = r.extra["mixed"]
+    assert mixed["validation_drop"] <= 5.0 and mixed["scored_on"] == "training samples"
+    assert min(mixed["bits"].values()) < 8                        # it did trade bits for error

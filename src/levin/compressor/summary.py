@@ -73,7 +73,7 @@ def render(result, title: str) -> str:
         m = q.extra["mixed"]
         lines.append(f"mixed precision: widths {sorted(set(m['bits'].values()))} chosen on "
                      f"{m.get('scored_on', 'training samples')} ({m['validation_size']:,} samples, "
-                     f"drop {m['validation_drop_pp']:.2f} pp)")
+                     f"drop {m['validation_drop']:.2f} pp)")
     fp32 = result.float32_bytes
     lines.append(f"\n{result.lvn_bytes:,} B .lvn vs {fp32:,} B of float32 parameters before: "
                  f"{fp32 / result.lvn_bytes:.1f}x smaller"

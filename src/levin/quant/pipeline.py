@@ -140,9 +140,9 @@ def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = Quan
     `test_size` test samples (all by default), in `task`'s metric (`levin.metrics`).
     """
     metrics.check_task(task, top_k)
-    if task != "classification" and (config.max_drop is not None or config.qat_epochs):
-        raise LevinError(f"task {task}: mixed precision (max_drop) and QAT score and train top-1 "
-                         f"accuracy; quantize with fixed bits (PTQ) for this task")
+    if task != "classification" and config.qat_epochs:
+        raise LevinError(f"task {task}: QAT trains for top-1 accuracy; quantize with PTQ "
+                         f"(and --max-drop, which speaks the task's metric) for this task")
     x_test = data.x_test[:test_size]
     y_test = None if data.y_test is None else data.y_test[:test_size]
     float_graph = float_graph_of(model, data.x_train)
@@ -153,11 +153,11 @@ def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = Quan
         # on training samples; never on the test split, which is scored once, below.
         held_out = data.x_val is not None
         scoring = replace(data, x_train=data.x_val, y_train=data.y_val) if held_out else data
-        chosen = choose_bits(float_graph, calib, scoring, config)
-        extra["mixed"] = {"bits": chosen.bits, "validation_drop_pp": 100 * chosen.drop,
+        chosen = choose_bits(float_graph, calib, scoring, config, task, top_k)
+        extra["mixed"] = {"bits": chosen.bits, "validation_drop": chosen.drop,
                           "validation_size": chosen.samples, "total_weight_bits": chosen.total_bits,
                           "scored_on": "validation split" if held_out else "training samples",
-                          "max_drop_pp": config.max_drop, "sensitivity": chosen.sensitivity.correct,
+                          "max_drop": config.max_drop, "sensitivity": chosen.sensitivity.correct,
                           "sensitivity_base": chosen.sensitivity.base_correct}
         config = replace(config, layer_bits=chosen.bits, max_drop=None)
     plan = ptq.prepare(float_graph, calib, config)
@@ -189,14 +189,16 @@ def float_outputs(module: nn.Module, x: np.ndarray, batch_size: int = 500) -> np
                            for i in range(0, len(x), batch_size)])
 
 
-def choose_bits(float_graph: Graph, calib: np.ndarray, data: Dataset, config: QuantConfig):
-    """Mixed precision (`levin.quant.mixed`) from the 8-bit plan, measured on
-    `config.validation_size` seeded training samples: never the test set, but samples the model
-    was trained on, where accuracy is near 100% and drops look smaller than on unseen data."""
+def choose_bits(float_graph: Graph, calib: np.ndarray, data: Dataset, config: QuantConfig,
+                task: str = "classification", top_k: int = 1):
+    """Mixed precision (`levin.quant.mixed`) from the 8-bit plan, scored in `task`'s metric on
+    `config.validation_size` seeded samples of `data.x_train` (`quantize` hands it the
+    validation split there when the data has one)."""
     eight = config.with_(weight_bits=8, layer_bits={})
     plan = ptq.prepare(float_graph, calib, eight)
     idx = np.random.default_rng(config.calibration_seed + 1).permutation(len(data.x_train))
     idx = np.sort(idx[:config.validation_size])
-    return mixed.mixed_precision(float_graph, plan, data.x_train[idx], data.y_train[idx],
-                                 config.max_drop / 100, per_channel=config.per_channel,
-                                 method=config.weight_observer)
+    y = None if data.y_train is None else data.y_train[idx]
+    return mixed.mixed_precision(float_graph, plan, data.x_train[idx], y, config.max_drop,
+                                 per_channel=config.per_channel, method=config.weight_observer,
+                                 task=task, top_k=top_k)
