@@ -4,6 +4,8 @@ column measures.
 
 Run: .venv/bin/python benchmarks/runtime.py [options of `levin bench runtime`]
      (writes benchmarks/results/runtime.json)
+Your own models: `levin bench runtime model.lvn kws.tflite --json FILE` (the build `levin export`
+makes; the same measurement as `levin profile model.lvn --device D`, levin.targets.device_numbers).
 """
 
 from __future__ import annotations

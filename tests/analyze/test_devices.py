@@ -31,9 +31,68 @@ def test_the_required_devices():
     assert devices.SRAM_PJ == 5.0 and MAC_PJ == {"float32": 3.7 + 0.9, "int8": 0.2 + 0.1}
 
 
+def test_every_cortex_m_device_names_its_core_and_active_power():
+    from levin.targets import cores
+
+    cortex = {name: d for name, d in DEVICES.items() if d.core}
+    assert set(cortex) == set(cores.CORES)          # one built-in board per core levin builds for
+    for name, d in cortex.items():
+        assert d.core == name and 0.001 < d.active_power_w < 1 and "MHz" in d.power_source, name
+        assert d.description.startswith("Arm Cortex-M") and f"{d.clock_hz / 1e6:g} MHz" in d.description
+    assert DEVICES["accelerator"].core is None and DEVICES["accelerator"].active_power_w is None
+
+
 def test_unknown_device_lists_the_known_ones():
-    with pytest.raises(LevinError, match="unknown device 'esp32'; known devices: cortex-m4, cortex-m7, accelerator"):
+    with pytest.raises(LevinError, match="unknown device 'esp32'; known devices: cortex-m4, cortex-m7, "
+                                         "cortex-m0plus, cortex-m3, cortex-m33, accelerator, or a board.yaml"):
         devices.get("esp32")
+
+
+def test_the_documented_board_file_parses(tmp_path, lenet5):
+    path = tmp_path / "board.yaml"
+    path.write_text(devices.BOARD_YAML)
+    board = devices.get(str(path))
+    assert (board.name, board.core, board.clock_hz) == ("my-board", "cortex-m4", 64e6)
+    assert (board.sram_bytes, board.flash_bytes, board.active_power_w) == (128 * KB, 512 * KB, 0.0125)
+    m4 = DEVICES["cortex-m4"]                    # float models: the cost model of the same core
+    assert board.macs_per_cycle == m4.macs_per_cycle and board.reuse == m4.reuse
+    assert "board.yaml" in board.power_source
+    slower = estimate(lenet5, board).latency_s / estimate(lenet5, m4).latency_s
+    assert 1.2 < slower < 1.3                    # the M4's cost model at 64 instead of 80 MHz
+    path.write_text("core: M0+\nclock_mhz: 16\nsram_kb: 2.5\nflash_kb: 32\nactive_mw: 3\n")
+    small = devices.load_board(path)
+    assert (small.name, small.core, small.sram_bytes) == ("board", "cortex-m0plus", 2560)   # core alias
+
+
+@pytest.mark.parametrize("text, message", [
+    ("core: cortex-m4\nclock_mhz: 64\nsram_kb: 128\nflash_kb: 512\n",
+     "b.yaml: missing field 'active_mw' (a board needs core, clock_mhz, sram_kb, flash_kb, active_mw)"),
+    ("core: cortex-m4\nclock_mhz: fast\nsram_kb: 128\nflash_kb: 512\nactive_mw: 5\n",
+     "b.yaml: clock_mhz must be a positive number, got 'fast'"),
+    ("core: cortex-m4\nclock_mhz: 64\nsram_kb: -1\nflash_kb: 512\nactive_mw: 5\n",
+     "b.yaml: sram_kb must be a positive number, got -1"),
+    ("core: cortex-m4\nclock_mhz: 64\nsram_kb: true\nflash_kb: 512\nactive_mw: 5\n",
+     "b.yaml: sram_kb must be a positive number, got True"),
+    ("core: 4\nclock_mhz: 64\nsram_kb: 1\nflash_kb: 512\nactive_mw: 5\n",
+     "b.yaml: core must be a non-empty string, got 4"),
+    ("core: esp32\nclock_mhz: 64\nsram_kb: 1\nflash_kb: 512\nactive_mw: 5\n",
+     "b.yaml: unknown core 'esp32'; known cores: cortex-m0plus, cortex-m3, cortex-m4, cortex-m7, cortex-m33"),
+    ("core: cortex-m4\nclock_mhz: 64\nsram_kb: 1\nflash_kb: 512\nactive_mw: 5\nram_kb: 3\n",
+     "b.yaml: unknown field 'ram_kb'; a board has core, clock_mhz, sram_kb, flash_kb, active_mw, name, description"),
+    ("- core\n", "b.yaml: expected a mapping of core, clock_mhz, sram_kb, flash_kb, active_mw, got list"),
+    ("core: [cortex-m4\n", "b.yaml: not valid YAML (line 2, column 1)"),
+])
+def test_bad_board_files_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "b.yaml"
+    path.write_text(text)
+    with pytest.raises(LevinError) as info:
+        devices.get(str(path))
+    assert str(info.value) == message.replace("b.yaml", str(path), 1) and "\n" not in str(info.value)
+
+
+def test_a_missing_board_file_is_one_line(tmp_path):
+    with pytest.raises(LevinError, match="cannot read .*nope.yaml: No such file"):
+        devices.get(str(tmp_path / "nope.yaml"))
 
 
 def test_fit_verdict_and_margins(lenet5):

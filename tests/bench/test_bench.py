@@ -28,6 +28,15 @@ def test_unknown_model_or_format_is_a_one_line_error(capsys):
     assert "unknown model or format zip" in capsys.readouterr().err
 
 
+def test_bad_model_files_are_one_line_errors(capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["bench", "runtime", str(tmp_path / "notes.txt")]) == 2
+    assert "expected a .lvn, .tflite or .onnx model file" in capsys.readouterr().err
+    assert main(["bench", "runtime", str(tmp_path / "gone.lvn")]) == 2
+    err = capsys.readouterr().err
+    assert "gone.lvn" in err and err.count("\n") == 1
+
+
 def test_tradeoff_line_comes_from_the_rows():
     rows = [dict(model="lenet5-w4-d8", format=f, density=0.08, instructions=i, flash=b)
             for f, i, b in [("int8", 100, 4000), ("sparse", 60, 900)]]
@@ -90,3 +99,28 @@ def test_runtime_bench_per_layer(tmp_path, capsys):
     assert [layer["op"] for layer in layers][:1] == ["Conv2d"] and layers[-1]["op"] == "Linear"
     # The layers hold the whole inference but the output copy and return (and add the hooks).
     assert abs(row["instructions"] - sum(layer["instructions"] for layer in layers)) < 200
+
+
+def test_runtime_bench_of_a_model_file_matches_profile(tmp_path, capsys):
+    """`levin bench runtime model.lvn`: the build `levin export` makes, measured by the function
+    behind `levin profile model.lvn` (so both report the same bytes and instructions)."""
+    try:
+        cortexm.require_toolchain()
+        cortexm.require_qemu()
+    except cortexm.ToolMissing as exc:
+        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    from levin.targets import device_numbers
+    from levin.bench._graphs import int8_graph
+    from levin.coding import container
+
+    graph, _ = int8_graph("digits_cnn", n_inputs=1, weight_bits=4)
+    lvn = tmp_path / "digits.lvn"
+    container.write(graph, lvn)
+    assert main(["bench", "runtime", str(lvn), "--inputs", "1", "--no-host", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    (row,) = json.loads(captured.out)["rows"]           # --json -: only JSON on stdout
+    assert "digits" in captured.err and "M4 instr" in captured.err
+    assert (row["model"], row["format"], row["file"], row["m4_exact"]) == ("digits", "auto", str(lvn), True)
+    n = device_numbers.measure(lvn, tmp_path / "profile")
+    assert (row["flash"], row["weight_bytes"], row["ram"], row["stack"], row["instructions"]) == \
+        (n.flash, n.weight_bytes, n.ram, n.stack, n.instructions)

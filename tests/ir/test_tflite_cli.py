@@ -19,7 +19,7 @@ def test_help_examples_run(tmp_path, monkeypatch, capsys):
     shutil.copy(model_path("kws"), tmp_path / "model.tflite")
     monkeypatch.chdir(tmp_path)
     lines = [ln.split("#")[0].split()[1:] for ln in convert.EXAMPLES.splitlines() if ln.strip().startswith("levin ")]
-    assert len(lines) == 3
+    assert len(lines) == 4
     for argv in lines:
         assert main(argv) == 0, argv
     assert "model.tflite (53,936 B) -> model.lvn" in capsys.readouterr().out

@@ -17,11 +17,19 @@ Energy (Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm, per 32-bit ac
 SRAM 5 pJ, DRAM 640 pJ, float32 mult 3.7 + add 0.9 pJ, int8 mult 0.2 pJ with an int32
 accumulate 0.1 pJ, int8 add 0.03 pJ. On-chip flash has no figure there; we charge it as SRAM,
 which understates the flash share.
+
+Boards: every Cortex-M device names the `core` levin builds its C for (levin.targets.cores) and
+an `active_power_w`, the part's typical run-mode power at that clock (datasheet run current x
+3.3 V, rounded; a board's regulators, sensors and radio draw more). `levin profile model.lvn
+--device D` multiplies it by the estimated time of one inference to give an estimated energy.
+A user's own board is a YAML file (`load_board`, BOARD_YAML below); its cost-model figures for
+float models are those of the built-in device with the same core.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 from levin.analyze.profile import LayerProfile, ProfileResult
 from levin.errors import LevinError
@@ -49,6 +57,9 @@ class DeviceProfile:
     weights_cached: bool               # weights copied once into SRAM, then read from there
     layer_overhead_cycles: int
     assumptions: str
+    core: str | None = None            # the Cortex-M core its C is built for (levin.targets.cores)
+    active_power_w: float | None = None  # typical run-mode power at clock_hz (an estimate's input)
+    power_source: str = ""             # where active_power_w comes from
 
 
 DEVICES: dict[str, DeviceProfile] = {d.name: d for d in (
@@ -57,12 +68,33 @@ DEVICES: dict[str, DeviceProfile] = {d.name: d for d in (
         80e6, 256 * KB, 1 * MB, "flash", SRAM_PJ,
         {"float32": 0.25, "int8": 0.5}, {"float32": 0.5, "int8": 1.0}, 2.0, 4.0, 4.0, False, 200,
         "int8 0.5 MAC/cycle: MLPerf Tiny ResNet-8 (12.5 M MACs) runs in ~0.2 s on a 120 MHz M4 "
-        "with CMSIS-NN; float32 0.25 MAC/cycle: one FPU MAC plus its operand loads"),
+        "with CMSIS-NN; float32 0.25 MAC/cycle: one FPU MAC plus its operand loads",
+        "cortex-m4", 0.026, "STM32L4 run mode ~100 uA/MHz x 80 MHz x 3.3 V"),
     DeviceProfile(
         "cortex-m7", "Arm Cortex-M7 @ 480 MHz, 512 KB SRAM, 2 MB flash (e.g. STM32H7)",
         480e6, 512 * KB, 2 * MB, "flash", SRAM_PJ,
         {"float32": 0.5, "int8": 1.0}, {"float32": 1.0, "int8": 2.0}, 2.0, 8.0, 8.0, False, 200,
-        "dual issue: about twice the M4's per-cycle throughput; flash behind a cache"),
+        "dual issue: about twice the M4's per-cycle throughput; flash behind a cache",
+        "cortex-m7", 0.4, "STM32H7 run mode ~250 uA/MHz x 480 MHz x 3.3 V"),
+    DeviceProfile(
+        "cortex-m0plus", "Arm Cortex-M0+ @ 48 MHz, 32 KB SRAM, 256 KB flash (e.g. SAMD21)",
+        48e6, 32 * KB, 256 * KB, "flash", SRAM_PJ,
+        {"float32": 0.02, "int8": 0.15}, {"float32": 0.05, "int8": 0.5}, 1.0, 2.0, 2.0, False, 200,
+        "no DSP or FPU: a soft-float MAC takes ~50 cycles, an int8 MAC ~7 (two 2-cycle loads, "
+        "a multiply, an add, loop overhead)",
+        "cortex-m0plus", 0.011, "SAMD21 run mode ~70 uA/MHz x 48 MHz x 3.3 V"),
+    DeviceProfile(
+        "cortex-m3", "Arm Cortex-M3 @ 72 MHz, 64 KB SRAM, 512 KB flash (e.g. STM32F103xE)",
+        72e6, 64 * KB, 512 * KB, "flash", SRAM_PJ,
+        {"float32": 0.03, "int8": 0.25}, {"float32": 0.1, "int8": 1.0}, 1.0, 4.0, 4.0, False, 200,
+        "no DSP or FPU: soft-float MACs; int8 at half the M4's rate without its SIMD MACs",
+        "cortex-m3", 0.12, "STM32F103 run mode ~36 mA at 72 MHz x 3.3 V"),
+    DeviceProfile(
+        "cortex-m33", "Arm Cortex-M33 @ 160 MHz, 768 KB SRAM, 2 MB flash (e.g. STM32U5)",
+        160e6, 768 * KB, 2 * MB, "flash", SRAM_PJ,
+        {"float32": 0.25, "int8": 0.5}, {"float32": 0.5, "int8": 1.0}, 2.0, 4.0, 4.0, False, 200,
+        "DSP extension and FPU as on the M4, at the M4's per-cycle throughput",
+        "cortex-m33", 0.01, "STM32U5 run mode ~19 uA/MHz (SMPS) x 160 MHz x 3.3 V"),
     DeviceProfile(
         "accelerator", "generic massively parallel accelerator @ 1 GHz: 4096 int8 MAC units, "
         "8 MB on-chip SRAM, weights in 8 GB DRAM at 64 GB/s",
@@ -74,11 +106,90 @@ DEVICES: dict[str, DeviceProfile] = {d.name: d for d in (
 )}
 
 
+BOARD_YAML = """\
+# board.yaml: a device of your own for `levin profile --device board.yaml`
+name: my-board          # optional (default: the file's name)
+core: cortex-m4         # cortex-m0plus, cortex-m3, cortex-m4, cortex-m7 or cortex-m33
+clock_mhz: 64           # the core clock the estimates use
+sram_kb: 128            # RAM for the arena, scratch, stack and the code's own data (1 KB = 1024 B)
+flash_kb: 512           # flash for weights and code
+active_mw: 12.5         # run-mode power at that clock (datasheet current x supply voltage)
+"""
+BOARD_FIELDS = {"core": str, "clock_mhz": float, "sram_kb": float, "flash_kb": float, "active_mw": float}
+BOARD_OPTIONAL = {"name": str, "description": str}
+
+
+def parse_board(data, where: str) -> DeviceProfile:
+    """A DeviceProfile from a board mapping (BOARD_YAML's fields); LevinError naming the field."""
+    if not isinstance(data, dict):
+        raise LevinError(f"{where}: expected a mapping of {', '.join(BOARD_FIELDS)}, "
+                         f"got {type(data).__name__}")
+    unknown = sorted(map(str, set(data) - set(BOARD_FIELDS) - set(BOARD_OPTIONAL)))
+    if unknown:
+        raise LevinError(f"{where}: unknown field {unknown[0]!r}; a board has "
+                         f"{', '.join([*BOARD_FIELDS, *BOARD_OPTIONAL])}")
+    missing = [k for k in BOARD_FIELDS if k not in data]
+    if missing:
+        raise LevinError(f"{where}: missing field {missing[0]!r} (a board needs "
+                         f"{', '.join(BOARD_FIELDS)})")
+    values = {}
+    for key, kind in {**BOARD_FIELDS, **BOARD_OPTIONAL}.items():
+        if key not in data:
+            continue
+        v = data[key]
+        if kind is float:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v == float("inf"):
+                raise LevinError(f"{where}: {key} must be a positive number, got {v!r}")
+        elif not isinstance(v, str) or not v.strip():
+            raise LevinError(f"{where}: {key} must be a non-empty string, got {v!r}")
+        values[key] = v
+    # The built-in devices name every core levin builds for (levin.targets.cores, which this
+    # layer does not import): "m4", "M0+" and "cortex-m4" all name one.
+    known = {d.core: d for d in sorted((d for d in DEVICES.values() if d.core), key=lambda d: _CORE_ORDER.index(d.core))}
+    core = values["core"].strip().lower().replace("+", "plus")
+    core = core if core.startswith("cortex-") else "cortex-" + core
+    if core not in known:
+        raise LevinError(f"{where}: unknown core {values['core']!r}; known cores: {', '.join(known)}")
+    template = known[core]
+    mhz, sram, flash, mw = (values[k] for k in ("clock_mhz", "sram_kb", "flash_kb", "active_mw"))
+    name = values.get("name", Path(where).stem)
+    return replace(template, name=name,
+                   description=values.get("description", f"{core} @ {mhz:g} MHz, {sram:g} KB SRAM, "
+                                                         f"{flash:g} KB flash ({where})"),
+                   clock_hz=mhz * 1e6, sram_bytes=int(sram * KB), flash_bytes=int(flash * KB),
+                   active_power_w=mw / 1e3, power_source=f"active_mw in {where}",
+                   assumptions=f"cost model of the built-in {template.name}: {template.assumptions}")
+
+
+def load_board(path: str | Path) -> DeviceProfile:
+    """The board described by the YAML file `path` (BOARD_YAML); one-line LevinError otherwise."""
+    import yaml
+
+    from levin.fileio import read_bytes
+
+    where = str(path)
+    text = read_bytes(path).decode("utf-8", errors="replace")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise LevinError(f"{where}: not valid YAML{at}") from None
+    return parse_board(data, where)
+
+
+_CORE_ORDER = ("cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33")   # smallest first
+
+
 def get(name: str) -> DeviceProfile:
+    """A built-in device by name, or a board file (a path ending in .yaml / .yml)."""
+    if str(name).endswith((".yaml", ".yml")):
+        return load_board(name)
     try:
         return DEVICES[name]
     except KeyError:
-        raise LevinError(f"unknown device {name!r}; known devices: {', '.join(DEVICES)}") from None
+        raise LevinError(f"unknown device {name!r}; known devices: {', '.join(DEVICES)}, "
+                         f"or a board.yaml file") from None
 
 
 @dataclass
@@ -141,15 +252,21 @@ class Estimate:
     def to_dict(self) -> dict:
         d = self.device
         return {
-            "device": {"name": d.name, "description": d.description, "clock_hz": d.clock_hz,
-                       "sram_bytes": d.sram_bytes, "flash_bytes": d.flash_bytes,
-                       "weight_memory": d.weight_memory, "assumptions": d.assumptions},
+            "device": device_dict(d),
             "fit": self.fit.to_dict(),
             "estimated": True,
             "latency_s": self.latency_s, "energy_pj": self.energy_pj,
             "compute_pj": self.compute_pj, "memory_pj": self.memory_pj,
             "layers": [asdict(layer) for layer in self.layers],
         }
+
+
+def device_dict(d: DeviceProfile) -> dict:
+    """What a report says about the device it used."""
+    return {"name": d.name, "description": d.description, "clock_hz": d.clock_hz,
+            "sram_bytes": d.sram_bytes, "flash_bytes": d.flash_bytes, "weight_memory": d.weight_memory,
+            "core": d.core, "active_power_w": d.active_power_w, "power_source": d.power_source,
+            "assumptions": d.assumptions}
 
 
 def _dtype(layer: LayerProfile) -> str:

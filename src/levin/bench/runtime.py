@@ -13,81 +13,89 @@ build with model.c's per-layer hook, levin.targets.cortexm; each count includes 
 instructions), printed as a table per row.
 Every model is run with 8-bit weights. LeNet-5 is also run with 4-bit weights ("lenet5-w4": packed
 4-bit, a 16-entry codebook), and with 4-bit weights magnitude-pruned to ~8% density (no training,
-"lenet5-w4-d8"), which puts the sparse kernel against dense int8 on the very same weights. Graphs are seeded random initialisations quantized by PTQ:
-sizes and instruction counts do not depend on accuracy.
+"lenet5-w4-d8"), which puts the sparse kernel against dense int8 on the very same weights. Graphs
+are seeded random initialisations quantized by PTQ: sizes and instruction counts do not depend on
+accuracy.
+Model files (`levin bench runtime model.lvn kws.tflite`): your own .lvn or int8 .tflite / .onnx,
+run on seeded random int8 inputs in the build `levin export` makes (--formats auto) unless
+--formats says otherwise. The M4 figures come from levin.targets.device_numbers.measure, the
+function behind `levin profile model.lvn --device D`, so the two report the same bytes and counts.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from levin import reference
+from levin.targets import device_numbers
 from levin.bench import _layers
 from levin.bench._graphs import int8_graph, weight_density
 from levin.bench._host import time_inference
+from levin.coding import container
 from levin.errors import LevinError
+from levin.ir.graph import Graph
 from levin.output import table, write_json
 from levin.targets import cortexm
 
-from levin import reference
-
 MODELS = ("digits_cnn", "lenet5", "lenet300", "resnet8", "dscnn")
 FORMATS = ("int8", "packed", "codebook", "rans", "sparse")
+ALL_FORMATS = ("auto",) + FORMATS   # auto: per tensor, as `levin export` chooses (balanced)
 SPARSE_DENSITY = 0.08
 SPARSE_MODEL = "lenet5"
 LOW_BITS = 4
 
 
-def _codegen():
-    try:
-        from levin import codegen
-    except ImportError as exc:  # the generator ships with the runtime; say so if it is absent
-        raise LevinError(f"levin.codegen is not available: {exc}") from None
-    return codegen
-
-
 def measure(graph, inputs: np.ndarray, fmt: str, work: Path, host: bool = True,
-            per_layer: bool = False) -> dict:
-    """One row: export `graph` in `fmt`, run it on the M4 (qemu) and the host, check bit-exactness;
-    with `per_layer`, add `layers` (instructions per node of input 0)."""
-    t = time.perf_counter()
-    export = _codegen().export_c(graph, work / "c", weight_format=fmt)
-    export_s = time.perf_counter() - t
-    want = reference.run(graph, inputs.reshape((len(inputs),) + graph.tensors[graph.inputs[0]].shape[1:]))
-    want = want[graph.outputs[0]].reshape(len(inputs), -1).astype(np.int8)
-    fw = cortexm.model_firmware(export, inputs, work / "m4")
-    results = cortexm.run(fw, timeout=600)
-    m4_exact = all(r.status == 0 and np.array_equal(np.frombuffer(r.output, np.int8), w)
-                   for r, w in zip(results, want))
-    instr = [r.instructions for r in results]
-    stack = max(r.stack_bytes for r in results)
-    row = dict(format=fmt, chains=sorted(set(export.chains.values())),
-               flash=fw.code.text + fw.code.rodata + fw.code.data, text=fw.code.text,
-               rodata=fw.code.rodata, data=fw.code.data, bss=fw.code.bss,
-               weight_bytes=export.weight_bytes, arena=export.arena_bytes,
-               activation=export.activation_bytes, scratch=export.scratch_bytes, stack=stack,
-               ram=export.arena_bytes + fw.code.data + fw.code.bss + stack,
-               instructions=int(np.median(instr)), instructions_per_input=instr,
-               m4_exact=m4_exact, export_s=round(export_s, 3))
+            per_layer: bool = False, prefer: str = "balanced") -> dict:
+    """One row: export `graph` (an integer Graph or a .lvn path) in `fmt`, run it on the M4
+    (qemu, `levin.targets.device_numbers.measure`: the numbers `levin profile` reports) and the
+    host, check bit-exactness; with `per_layer`, add `layers` (instructions per node of input 0)."""
+    n = device_numbers.measure(graph, work, inputs, weight_format=fmt, prefer=prefer, per_layer=per_layer)
+    row = dict(format=fmt, chains=sorted(set(n.chains.values())), flash=n.flash, text=n.text,
+               rodata=n.rodata, data=n.data, bss=n.bss, weight_bytes=n.weight_bytes, arena=n.arena,
+               activation=n.activation, scratch=n.scratch, stack=n.stack, ram=n.ram,
+               instructions=n.instructions, instructions_per_input=n.instructions_per_input,
+               m4_exact=n.exact, export_s=n.export_s)
+    graph = graph if isinstance(graph, Graph) else container.read(graph)
     if per_layer:
-        fw_layers = cortexm.model_firmware(export, inputs[:1], work / "m4-layers", per_layer=True)
-        (counted,) = cortexm.run(fw_layers, timeout=600)
-        row["layers"] = [dict(node=k, **d, instructions=counted.layers[k])
-                         for k, d in _layers.describe(graph, export).items()]
+        counted = {layer.index: layer.instructions for layer in n.layers}
+        row["layers"] = [dict(node=k, **d, instructions=counted.get(k, 0))
+                         for k, d in _layers.describe(graph, n.export).items()]
     if host:
-        ns, out = time_inference(export, inputs[0], work / "host")
-        row.update(host_us=round(ns / 1e3, 2), host_exact=np.array_equal(np.frombuffer(out, np.int8), want[0]))
+        shape = (1,) + tuple(graph.tensors[graph.inputs[0]].shape[1:])
+        want = reference.run(graph, inputs[:1].reshape(shape))[graph.outputs[0]].reshape(-1).astype(np.int8)
+        ns, out = time_inference(n.export, inputs[0], work / "host")
+        row.update(host_us=round(ns / 1e3, 2), host_exact=np.array_equal(np.frombuffer(out, np.int8), want))
     return row
 
 
+def load_file(path: str) -> Graph:
+    """The integer graph of a model file: a .lvn, or an int8 .tflite / QDQ .onnx."""
+    if str(path).endswith(".lvn"):
+        return container.read(path)
+    from levin.models import is_graph_file, load_graph
+
+    if not is_graph_file(path):
+        raise LevinError(f"{path}: expected a .lvn, .tflite or .onnx model file (or a zoo name in --models)")
+    graph = load_graph(path)
+    if graph.tensors[graph.inputs[0]].is_float:
+        raise LevinError(f"{path} is a float model; the C runtime runs int8: `levin convert {path} "
+                         f"--dataset NAME` (or --data) quantizes it")
+    return graph
+
+
 def run_bench(models=MODELS, formats=FORMATS, sparse_density: float | None = SPARSE_DENSITY,
-              n_inputs: int = 2, host: bool = True, log=print, per_layer: bool = False) -> list[dict]:
-    """Measure every (model, format); add the pruned SPARSE_MODEL rows at `sparse_density`."""
+              n_inputs: int = 2, host: bool = True, log=print, per_layer: bool = False,
+              files: tuple[str, ...] = (), file_formats: tuple[str, ...] = ("auto",)) -> list[dict]:
+    """Measure every (model, format); add the pruned SPARSE_MODEL rows at `sparse_density`; then
+    every model file in `files` (.lvn, int8 .tflite) in `file_formats`, on seeded random inputs."""
+    graphs = [(load_file(f), f) for f in files]   # every file read before the long work starts
     cortexm.require_toolchain()
     cortexm.require_qemu()
     jobs = [(m, 8, None) for m in models]
@@ -96,17 +104,27 @@ def run_bench(models=MODELS, formats=FORMATS, sparse_density: float | None = SPA
         if sparse_density is not None:
             jobs.append((SPARSE_MODEL, LOW_BITS, sparse_density))
     rows = []
+
+    def one(label: str, model, graph: Graph, inputs: np.ndarray, fmt: str, extra: dict, work: Path):
+        row = dict(model=label, **extra, density=round(weight_density(graph), 4),
+                   **measure(model, inputs, fmt, work, host, per_layer))
+        rows.append(row)
+        log(f"  {label:<12} {fmt:<9} flash {row['flash']:>8,} B  instr {row['instructions']:>12,}"
+            f"  exact {row['m4_exact'] and row.get('host_exact', True)}")
+
     with tempfile.TemporaryDirectory(prefix="levin-bench-") as tmp:
         for name, bits, density in jobs:
             graph, inputs = int8_graph(name, density, n_inputs=n_inputs, weight_bits=bits)
             label = name + (f"-w{bits}" if bits != 8 else "")
             label += f"-d{100 * weight_density(graph):.0f}" if density is not None else ""
             for fmt in formats:
-                row = dict(model=label, weight_bits=bits, density=round(weight_density(graph), 4),
-                           **measure(graph, inputs, fmt, Path(tmp) / label / fmt, host, per_layer))
-                rows.append(row)
-                log(f"  {label:<12} {fmt:<9} flash {row['flash']:>8,} B  instr {row['instructions']:>12,}"
-                    f"  exact {row['m4_exact'] and row.get('host_exact', True)}")
+                one(label, graph, graph, inputs, fmt, dict(weight_bits=bits), Path(tmp) / label / fmt)
+        for k, (graph, path) in enumerate(graphs):
+            model = path if str(path).endswith(".lvn") else graph   # a .lvn keeps its own coding
+            inputs = device_numbers.random_inputs(graph, n_inputs)
+            for fmt in file_formats:
+                one(Path(path).stem, model, graph, inputs, fmt, dict(file=str(path)),
+                    Path(tmp) / f"file{k}" / fmt)
     return rows
 
 
@@ -145,8 +163,12 @@ def tradeoff(rows: list[dict]) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="levin bench runtime", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo models")
-    p.add_argument("--formats", default=",".join(FORMATS), help="comma-separated weight formats")
+    p.add_argument("files", nargs="*", metavar="MODEL_FILE",
+                   help="your own models: .lvn, or int8 .tflite / .onnx (run in --formats, default "
+                        "auto: the build `levin export` makes; no zoo models unless --models is given)")
+    p.add_argument("--models", help=f"comma-separated zoo models (default {','.join(MODELS)})")
+    p.add_argument("--formats", help=f"comma-separated weight formats of {', '.join(ALL_FORMATS)} "
+                                     f"(default: {','.join(FORMATS)} for zoo models, auto for files)")
     p.add_argument("--inputs", type=int, default=2, help="inputs run per model on the M4 (default 2)")
     p.add_argument("--no-host", action="store_true", help="skip the host timing")
     p.add_argument("--per-layer", action="store_true", help="also count M4 instructions per node (input 0)")
@@ -157,23 +179,27 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str], json_path: str | None = None) -> int:
     args = parser().parse_args(argv)
-    models = [m for m in args.models.split(",") if m]
-    formats = [f for f in args.formats.split(",") if f]
-    bad = [m for m in models if m not in MODELS] + [f for f in formats if f not in FORMATS]
+    text = sys.stderr if json_path == "-" else sys.stdout   # `--json -`: only JSON on stdout
+    models = [m for m in (args.models if args.models is not None
+                          else "" if args.files else ",".join(MODELS)).split(",") if m]
+    formats = [f for f in (args.formats or ",".join(FORMATS)).split(",") if f]
+    file_formats = [f for f in (args.formats or "auto").split(",") if f]
+    bad = [m for m in models if m not in MODELS] + [f for f in formats + file_formats if f not in ALL_FORMATS]
     if bad:
-        raise LevinError(f"unknown model or format {', '.join(bad)}; models: {', '.join(MODELS)}; "
-                         f"formats: {', '.join(FORMATS)}")
+        raise LevinError(f"unknown model or format {', '.join(dict.fromkeys(bad))}; models: "
+                         f"{', '.join(MODELS)}; formats: {', '.join(ALL_FORMATS)}")
     if args.inputs < 1:
         raise LevinError("--inputs must be at least 1")
     rows = run_bench(models, formats, args.density or None, args.inputs, not args.no_host,
-                     per_layer=args.per_layer)
-    print(render(rows))
+                     per_layer=args.per_layer, files=tuple(args.files), file_formats=tuple(file_formats),
+                     log=lambda line: print(line, file=text))
+    print(render(rows), file=text)
     for row in rows:
         if "layers" in row:
-            print(f"\n{row['model']} {row['format']}: M4 instructions per layer (input 0)")
-            print(render_layers(row))
+            print(f"\n{row['model']} {row['format']}: M4 instructions per layer (input 0)", file=text)
+            print(render_layers(row), file=text)
     for line in tradeoff(rows):
-        print(line)
+        print(line, file=text)
     if json_path:
         write_json(dict(benchmark="runtime", target="Cortex-M4 (-mcpu=cortex-m4 -mthumb -Os), qemu "
                         "mps2-an386, -icount shift=3 (instructions exact to 5, not cycles)",

@@ -11,9 +11,13 @@ EXAMPLES = """examples:
   levin bench runtime --json runtime.json
   levin bench runtime --models lenet5 --formats int8,sparse
   levin bench runtime --models dscnn --formats int8 --per-layer
+  levin bench runtime model.lvn kws.tflite --per-layer
   levin bench kernels --models kws,ad01 --opt Os --cores m4,m0+,m33
   levin bench runtime --help-bench
 Options after NAME that `levin bench` does not know go to the benchmark itself.
+`levin bench runtime MODEL_FILE...` measures your own .lvn / int8 .tflite files on the Cortex-M4
+(qemu) and the host: the numbers `levin profile MODEL_FILE` reports, with host time and a
+bit-exactness check on several inputs. With `--json -` the table goes to stderr.
 """
 
 

@@ -1,12 +1,16 @@
-"""Helpers shared by subcommands: output folders and argument types (tables and JSON: levin.output)."""
+"""Helpers shared by subcommands: output folders, checks made before any work, argument types
+(tables and JSON: levin.output). Light on imports: `levin --help` loads this module."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 from levin.errors import LevinError
 
@@ -34,21 +38,137 @@ def writable_dir(path: str | Path) -> Path:
     return out
 
 
+def check_writable(path: str | Path, what: str = "") -> Path:
+    """Prove that the folder `path` can be written (made, if missing) without writing anything:
+    a probe file in it, or in its nearest existing parent, is created and removed. For the
+    checks made before long work; `writable_dir` makes the folder when the work starts.
+
+    Raises:
+        LevinError: one line naming the argument (`what`), `path` and why.
+    """
+    out = Path(path)
+    label = f"{what}: " if what else ""
+    if out.exists() and not out.is_dir():
+        raise LevinError(f"{label}cannot write to {out}: it exists and is not a folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise LevinError(f"{label}cannot write to {out}: {parent} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".levin-write-test", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise LevinError(f"{label}cannot write to {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def check_output_file(path: str | None, what: str) -> None:
+    """Prove that the file `path` can be written later ('-' is stdout; None: no file), before
+    any work: not a folder, its folder writable (it is made when the file is written)."""
+    if path is None or path == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise LevinError(f"{what}: cannot write {target}: it is a folder")
+    check_writable(target.parent, what)
+
+
+def write_output(data, target: str) -> None:
+    """`levin.output.write_json` to `target` ('-': stdout), making its folder first."""
+    from levin.output import write_json
+
+    if target != "-":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    write_json(data, target)
+
+
+def check_c_compiler() -> None:
+    """A C compiler is there ($CC, gcc or cc), before the work that ends in a C build."""
+    from levin.targets.build import compiler
+
+    if compiler() is None:
+        raise LevinError("no C compiler found (cc, gcc or $CC): install gcc, or pass --no-c")
+
+
+class LazyChoices(Sequence):
+    """argparse `choices` read from a module only when a value is checked or the command's help
+    is shown, so that building the parser imports nothing heavy. Give the argument a `metavar`
+    (argparse lists choices in the usage line otherwise) and `%(choices)s` in its help."""
+
+    def __init__(self, load: Callable[[], Sequence[str]]):
+        self._load, self._items = load, None
+
+    def _all(self) -> tuple:
+        if self._items is None:
+            self._items = tuple(self._load())
+        return self._items
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __contains__(self, value) -> bool:
+        return value in self._all()
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __str__(self) -> str:
+        return ", ".join(map(str, self._all()))
+
+
 def human(args) -> TextIO:
     """Where the human-readable output goes: stdout, or stderr when `--json -` puts the JSON on
     stdout (so `levin CMD --json - | python -c 'import json, sys; json.load(sys.stdin)'` works)."""
     return sys.stderr if getattr(args, "json", None) == "-" else sys.stdout
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (thread counts, sample counts): 0 and -1 are typos, not defaults."""
+def bounded(kind: type, ok, expected: str, name: str):
+    """An argparse type: `kind(text)` where `ok` holds for it, else "expected <expected>, got ..."
+    (0 and -1 are typos, not defaults)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    parse.__name__ = name
+    return parse
+
+
+positive_int = bounded(int, lambda v: v >= 1, "a positive integer", "positive_int")   # counts, threads
+seed = bounded(int, lambda v: v >= 0, "an integer >= 0", "seed")    # numpy takes no negative seeds
+open_fraction = bounded(float, lambda v: 0 < v < 1, "a share between 0 and 1 (e.g. 0.1)", "open_fraction")
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a number >= 0 (weight decay)."""
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
+
+
+def add_out_argument(p, required: bool = True, default: str | None = None, help: str = "run directory") -> None:
+    """`-o/--out`: one spelling of the output argument for every command."""
+    p.add_argument("-o", "--out", required=required, default=default, metavar="DIR", help=help)
+
+
+def add_threads_argument(p) -> None:
+    """`--threads`: torch threads of the run, and part of what makes its bytes (levin.train.seeding)."""
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="torch threads (default 1). The bytes depend on the seed and data, not on the "
+                        "machine's cores; another N can be faster on a big model, and gives the same "
+                        "bytes at that N only")
 
 
 def add_weights_argument(p) -> None:
@@ -59,32 +179,51 @@ def add_weights_argument(p) -> None:
                         "needed for a model defined in your own path/to/file.py:factory")
 
 
-def add_data_arguments(p) -> None:
-    """The data options of every command that takes data: a built-in dataset or your own source."""
-    from levin.data.layout import LAYOUTS
+def dataset_names() -> list[str]:
     from levin.train import data as datasets
 
-    p.add_argument("--dataset", help=f"a built-in dataset: {', '.join(datasets.names())} "
-                                     f"(default: the zoo model's own)")
+    return datasets.names()
+
+
+def layouts() -> tuple[str, ...]:
+    from levin.data.layout import LAYOUTS
+
+    return LAYOUTS
+
+
+def add_data_arguments(p) -> None:
+    """The data options of every command that takes data: a built-in dataset or your own source."""
+    p.add_argument("--dataset", choices=LazyChoices(dataset_names), metavar="NAME",
+                   help="a built-in dataset: %(choices)s (default: the zoo model's own)")
     p.add_argument("--data", metavar="SOURCE",
                    help="your own data: a .npz (x, y), .npy, or .csv file, a folder of images or WAV "
                         "clips in class subfolders, or path/to/file.py:factory (see docs/data.md)")
     p.add_argument("--data-dir", help="folder with the built-in dataset's files (default: $LEVIN_DATA_DIR)")
-    p.add_argument("--layout", choices=LAYOUTS, help="axes of --data arrays (default: inferred, and echoed)")
+    p.add_argument("--layout", choices=LazyChoices(layouts), metavar="LAYOUT",
+                   help="axes of --data arrays: %(choices)s (default: inferred, and echoed)")
     p.add_argument("--label-column", metavar="NAME", help="--data CSV: the label column (default: label)")
     p.add_argument("--audio-features", choices=("logmel", "mfcc"), default="logmel",
                    help="--data WAV folder: features per frame, by librosa (default logmel)")
     p.add_argument("--skip-bad", action="store_true",
                    help="--data folder: skip unreadable files (default: stop and name them)")
-    p.add_argument("--validation", type=float, default=0.1, metavar="FRACTION",
+    p.add_argument("--validation", type=open_fraction, default=0.1, metavar="FRACTION",
                    help="share of the training samples held out to score choices on (default 0.1)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the validation (and test) split (0)")
+    p.add_argument("--split-seed", type=seed, default=0, metavar="SEED",
+                   help="seed of the validation (and test) split (0)")
 
 
-def load_data(args, loaded):
+def check_data_arguments(args) -> None:
+    """What the data options can be told wrong without reading any data (the data itself is
+    read, and checked against the model, by `load_data`, still before any work)."""
+    if getattr(args, "data", None) and getattr(args, "dataset", None):
+        raise LevinError("give --data (your own) or --dataset (a built-in one), not both")
+
+
+def load_data(args, loaded, task: str = "classification"):
     """The data a command runs on, for the model `loaded` (levin.models.LoadedModel): --data or
     --dataset (else the zoo model's own), with its validation split; checked against the model
-    and echoed in one line. Raises LevinError on any mismatch."""
+    and echoed in one line. A reconstruction task takes unlabelled data; labels are checked
+    against the model's outputs for classification only. Raises LevinError on any mismatch."""
     from levin import zoo
     from levin.data import DataOptions, describe, load_source, with_validation
     from levin.data.fit import check_model_takes
@@ -95,7 +234,7 @@ def load_data(args, loaded):
     if args.data:
         options = DataOptions(layout=args.layout, label_column=args.label_column,
                               audio_features=args.audio_features, skip_bad=args.skip_bad,
-                              seed=args.split_seed)
+                              seed=args.split_seed, unlabelled=task == "reconstruction")
         data = load_source(args.data, options, loaded.input_shape)
     else:
         name = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
@@ -104,6 +243,7 @@ def load_data(args, loaded):
         data = datasets.load(name, args.data_dir)
         data = replace(data, split={"source": name, "test_from": "given"})
     data = with_validation(data, args.validation, args.split_seed)
-    check_model_takes(loaded.module, loaded.name, loaded.input_shape, data)
+    check_model_takes(loaded.module, loaded.name, loaded.input_shape, data,
+                      labels=task == "classification")
     print(describe(data), file=human(args))
     return data

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 
 from levin import zoo
-from levin.analyze import devices
-from levin.cli.common import add_data_arguments, add_weights_argument, human, load_data, positive_int, writable_dir
-from levin.output import write_json
-from levin.codegen.weight_fields import FORMATS
+from levin.cli.common import (LazyChoices, add_data_arguments, add_out_argument, add_threads_argument,
+                              add_weights_argument, check_c_compiler, check_data_arguments,
+                              check_output_file, check_writable, human, load_data, positive_int,
+                              writable_dir, write_output)
 
-# Shown by --help and parsed by tests/cli/test_compress.py: keep it a valid recipe.
+# Shown by --help and loaded by tests/cli/test_help.py: keep it a valid recipe.
 EXAMPLE_RECIPE = """\
 name: prune-share-code
 distill: {alpha: 0.5, temperature: 4}      # optional: learn from the uncompressed model
@@ -25,11 +25,15 @@ code: {}                                    # CodeConfig fields
 
 EXAMPLES = f"""examples:
   levin compress --model runs/lenet5 --recipe recipes/deep-compression-lenet5.yaml --data-dir ../shared/data --out runs/dc-lenet5
-  levin compress --model digits_cnn --recipe digits --out runs/digits-compressed --json -
+  levin compress --model digits_cnn --recipe digits -o runs/digits-compressed --json -
   levin compress --model my_model.py:build --weights runs/mine --data images/ --recipe digits --out runs/mine-c
 
 The steps are scored on the validation split (--validation, --split-seed: the same samples
 `levin train` held out); the test split is scored for the baseline and the frozen graph only.
+
+Every argument (recipe, model, data, --out, --json, a C compiler unless --no-c) is checked
+before any work. The same levin, data and platform give the same model.lvn, byte for byte, at
+any core count (torch runs on --threads, default 1; README, "Determinism").
 
 An untrained zoo model is trained first (its own preset, in OUT/baseline). Rerunning the same
 command after an interruption resumes: finished steps are loaded from OUT/steps, an interrupted
@@ -39,60 +43,88 @@ A recipe (YAML):
 {EXAMPLE_RECIPE}"""
 
 
-def register(sub) -> None:
+def _devices() -> list[str]:
+    from levin.analyze import devices
+
+    return list(devices.DEVICES)
+
+
+def _formats() -> list[str]:
+    from levin.codegen.weight_fields import FORMATS
+
+    return list(FORMATS)
+
+
+def _presets() -> list[str]:
     from levin.compressor.recipe import preset_names
 
+    return preset_names()
+
+
+def register(sub) -> None:
     p = sub.add_parser("compress", help="prune / share / quantize / code a model by a recipe",
                        description=__doc__, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
                    help=f"checkpoint directory, zoo name ({', '.join(zoo.names())}) or path/to/file.py:factory")
     add_weights_argument(p)
-    p.add_argument("--recipe", required=True,
-                   help=f"recipe YAML file, or a preset: {', '.join(preset_names())}")
+    recipe = p.add_argument("--recipe", required=True, metavar="RECIPE",
+                            help="recipe YAML file, or a preset: %(presets)s")
+    recipe.presets = LazyChoices(_presets)      # read when the help is shown (not a restriction)
     add_data_arguments(p)
-    p.add_argument("--out", required=True, help="run directory: steps/, model.lvn, summary.json")
+    add_out_argument(p, help="run directory: steps/, model.lvn, summary.json")
     p.add_argument("--no-c", action="store_true", help="skip the C export, build and bit-exact check")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
-    p.add_argument("--format", default="auto", dest="weight_format", choices=list(FORMATS),
-                   help="C weight format (default auto)")
+    p.add_argument("--format", default="auto", dest="weight_format", choices=LazyChoices(_formats),
+                   metavar="FORMAT", help="C weight format: %(choices)s (default auto)")
+    p.add_argument("--optimize", default="balanced", choices=("balanced", "flash", "ram", "speed"),
+                   help="what the C export picks each weight's coding by (default balanced: the "
+                        "fewest flash bytes within int8's RAM plus one kernel's decoding scratch; "
+                        "the export command's help says more)")
     p.add_argument("--verify-samples", type=positive_int, metavar="N",
                    help="test inputs the C output is compared on (default: all)")
-    p.add_argument("--device", default="cortex-m4", choices=list(devices.DEVICES),
-                   help="device for the report's fit verdict (default cortex-m4)")
-    p.add_argument("--threads", type=positive_int, metavar="N",
-                   help="torch threads (default: one per core; 1 is faster while other jobs share the cores)")
+    p.add_argument("--device", default="cortex-m4", choices=LazyChoices(_devices), metavar="DEVICE",
+                   help="device for the report's fit verdict: %(choices)s (default cortex-m4)")
+    add_threads_argument(p)
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or step lines")
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
+SEED = 0        # what `levin compress` seeds torch with; levin.compress's default too
 
+
+def run(args: argparse.Namespace) -> int:
     from levin.compressor.api import compress
-    from levin.report.finish import finish
     from levin.compressor.recipe import load
     from levin.compressor.summary import render, summary_dict
-
     from levin.models import load_model
+    from levin.report.finish import finish
+    from levin.train.seeding import deterministic
 
-    recipe = load(args.recipe)           # a bad recipe fails before any work
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    loaded = load_model(args.model, args.weights)
-    data = load_data(args, loaded)       # and so does bad data
-    out = writable_dir(args.out)
-    result = compress(loaded, data, recipe=recipe, out_dir=out, progress=not args.quiet)
-    title = f"{args.model} on {result.dataset}, recipe {recipe.name}"
-    extra = finish(result, recipe, result.data, out, c=not args.no_c,
-                   report=not args.no_report, weight_format=args.weight_format,
-                   samples=args.verify_samples, device=args.device, title=title, progress=not args.quiet)
+    # Everything a user can get wrong is checked before any work.
+    recipe = load(args.recipe)
+    check_data_arguments(args)
+    check_writable(args.out, "--out")
+    check_output_file(args.json, "--json")
+    if not args.no_c:
+        check_c_compiler()
+    # Seeded as levin.compress seeds (the initial weights of an untrained zoo model are part of
+    # the run), on --threads threads (default 1) from start to end.
+    with deterministic(SEED, args.threads):
+        loaded = load_model(args.model, args.weights)
+        data = load_data(args, loaded)       # bad data, or data the model cannot take
+        out = writable_dir(args.out)
+        result = compress(loaded, data, recipe=recipe, out_dir=out, progress=not args.quiet,
+                          seed=SEED, threads=args.threads)
+        title = f"{args.model} on {result.dataset}, recipe {recipe.name}"
+        extra = finish(result, recipe, result.data, out, c=not args.no_c,
+                       report=not args.no_report, weight_format=args.weight_format,
+                       prefer=args.optimize, samples=args.verify_samples, device=args.device, title=title, progress=not args.quiet)
     print(render(result, title), file=human(args))
     print(deployment_lines(extra), file=human(args))
     if args.json:
-        write_json({**summary_dict(result, recipe), **extra}, args.json)
+        write_output({**summary_dict(result, recipe), **extra}, args.json)
     return 0
 
 
@@ -104,6 +136,10 @@ def deployment_lines(extra: dict) -> str:
                      f"({100 * rt['accuracy']:.2f}% accuracy); flash {rt['flash_bytes']:,} B "
                      f"({rt['flash_target']}), RAM {rt['ram_bytes']:,} B (arena incl. "
                      f"{rt['scratch_bytes']:,} B scratch)")
+        lines.append(f"weight codings (--optimize {rt['prefer']}): weights {rt['weight_bytes']:,} B in "
+                     f"flash and arena {rt['ram_bytes']:,} B, against {rt['int8_weight_bytes']:,} B and "
+                     f"{rt['int8_ram_bytes']:,} B with every weight raw int8; per weight: "
+                     + ", ".join(f"{name} {chain}" for name, chain in rt["flashed"].items()))
     if extra.get("report"):
         lines.append(f"report: {extra['report']}")
     return "\n".join(lines)

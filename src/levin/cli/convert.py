@@ -14,19 +14,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-import numpy as np
-
-from levin import tflite_shrink
-from levin.cli.common import positive_int
-from levin.coding import container
-from levin.data.layout import LAYOUTS
+from levin.cli.common import (LazyChoices, check_data_arguments, check_output_file, dataset_names, human,
+                              bounded, layouts, positive_int, seed, write_output)
 from levin.errors import GraphError, LevinError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXAMPLES = """examples:
   levin convert model.tflite                     # -> model.lvn, weights coded losslessly
   levin convert model.tflite -o small.lvn --kmeans 16 --prune 0.3
   levin convert model.lvn -o model.tflite        # back to .tflite, for TFLite Micro
+  levin convert model.tflite --out model.lvn --json -   # sizes as JSON on stdout
+Every argument (input, output folder, --kmeans, --prune, data options) is checked before any work.
 """
 FLOAT_EXAMPLES = """float models are quantized to int8 on calibration inputs (--data or --dataset):
   levin convert digits_cnn.onnx --dataset digits                # -> digits_cnn.lvn
@@ -43,22 +45,33 @@ def register(sub) -> None:
                        description=__doc__, epilog=EXAMPLES + FLOAT_EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="a .tflite, .onnx or .lvn file")
-    p.add_argument("-o", "--out", help="output file, .lvn or .tflite (default: the input's name with "
-                                       ".lvn, or .tflite for a .lvn input)")
+    p.add_argument("-o", "--out", metavar="FILE",
+                   help="output file, .lvn or .tflite (default: the input's name with .lvn, or .tflite "
+                        "for a .lvn input)")
     p.add_argument("--data", metavar="SOURCE",
                    help="float models: calibration inputs of your own, a .npz / .npy / .csv file, a folder "
                         "of images or WAV clips, or path/to/file.py:factory (docs/data.md)")
-    p.add_argument("--layout", choices=LAYOUTS, help="axes of --data arrays (default: inferred)")
-    p.add_argument("--dataset", help="float models: calibrate on a built-in dataset's training inputs")
+    p.add_argument("--layout", choices=LazyChoices(layouts), metavar="LAYOUT",
+                   help="axes of --data arrays: %(choices)s (default: inferred)")
+    p.add_argument("--dataset", choices=LazyChoices(dataset_names), metavar="NAME",
+                   help="float models: calibrate on a built-in dataset's training inputs (%(choices)s)")
     p.add_argument("--data-dir", help="folder with the built-in dataset's files (default: $LEVIN_DATA_DIR)")
     p.add_argument("--calibration-size", type=positive_int, default=1000,
                    help="samples to calibrate on (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="which calibration samples (default 0)")
-    p.add_argument("--kmeans", type=int, metavar="K", help="replace each weight tensor's int8 codes by "
-                                                           "its K nearest integer centroids (zero kept)")
-    p.add_argument("--prune", type=float, metavar="FRACTION",
-                   help="set this fraction of each weight tensor's smallest codes to zero (before --kmeans)")
+    p.add_argument("--seed", type=seed, default=0, help="which calibration samples (default 0)")
+    p.add_argument("--kmeans", type=kmeans_k, metavar="K", help="replace each weight tensor's int8 codes "
+                                                                "by its K nearest integer centroids (zero "
+                                                                "kept), K in 2..256")
+    p.add_argument("--prune", type=prune_fraction, metavar="FRACTION",
+                   help="set this fraction, in [0, 1), of each weight tensor's smallest codes to zero "
+                        "(before --kmeans)")
+    p.add_argument("--json", metavar="FILE", help="also write the sizes as JSON ('-' for stdout)")
     p.set_defaults(run=run)
+
+
+# --kmeans: 2..256 values (zero and K - 1 centroids; int8 has 256 codes); --prune: a share.
+kmeans_k = bounded(int, lambda k: 2 <= k <= 256, "an integer in 2..256", "kmeans_k")
+prune_fraction = bounded(float, lambda v: 0 <= v < 1, "a share in [0, 1), e.g. 0.3", "prune_fraction")
 
 
 def _suffix(path: Path, what: str, allowed: tuple[str, ...]) -> str:
@@ -67,15 +80,16 @@ def _suffix(path: Path, what: str, allowed: tuple[str, ...]) -> str:
     return path.suffix
 
 
-def calibration_inputs(args, graph) -> np.ndarray:
+def calibration_inputs(args, graph) -> "np.ndarray":
     """Calibration inputs for float `graph` in levin's layout (channels first): --data (your own
     source, levin.data) or --dataset (a built-in dataset's training inputs)."""
+    import numpy as np
+
     from levin.data import DataOptions, load_source
     from levin.models import channels_first
     from levin.train import data as datasets
 
-    if args.data and args.dataset:
-        raise LevinError("give --data (your own) or --dataset (a built-in one), not both")
+    check_data_arguments(args)
     shape = graph.tensors[graph.inputs[0]].shape
     if args.data:
         data = load_source(args.data, DataOptions(layout=args.layout, unlabelled=True), channels_first(shape))
@@ -85,10 +99,12 @@ def calibration_inputs(args, graph) -> np.ndarray:
     return calibration_layout(x, shape, what)
 
 
-def calibration_layout(x: np.ndarray, input_shape: tuple[int, ...], what: str) -> np.ndarray:
+def calibration_layout(x: "np.ndarray", input_shape: tuple[int, ...], what: str) -> "np.ndarray":
     """`x` (N, ...) in levin's layout for a graph input of `input_shape` (NHWC for rank 4):
     channels first; an (N, H, W, C) array is transposed. Where both fit (C == H == W), channels
     first wins."""
+    import numpy as np
+
     from levin.models import channels_first
 
     sample, first = tuple(input_shape[1:]), channels_first(input_shape)
@@ -102,6 +118,7 @@ def calibration_layout(x: np.ndarray, input_shape: tuple[int, ...], what: str) -
 
 def load_input(src: Path):
     """The graph of `src` (.tflite, .onnx or .lvn): float or integer."""
+    from levin.coding import container
     from levin.models import load_graph
 
     return container.read(src) if _suffix(src, "input", INPUTS) == ".lvn" else load_graph(str(src))
@@ -111,10 +128,11 @@ def is_float(graph) -> bool:
     return graph.tensors[graph.inputs[0]].is_float
 
 
-def quantize_float(graph, calibration: np.ndarray, check: int = 64):
+def quantize_float(graph, calibration: "np.ndarray", check: int = 64):
     """(int8 graph, agreement) of float `graph` calibrated on `calibration`; the int8 graph is
     run by levin's integer reference on the first `check` calibration samples against the float
     graph (an int32 overflow there is a GraphError, not a broken file written)."""
+    import numpy as np
     import torch
 
     from levin import reference
@@ -133,10 +151,12 @@ def quantize_float(graph, calibration: np.ndarray, check: int = 64):
 
 
 def convert(src: Path, out: Path, kmeans: int | None = None, prune: float | None = None,
-            calibration: np.ndarray | None = None, graph=None) -> tuple[int, int]:
+            calibration: "np.ndarray | None" = None, graph=None, log: TextIO | None = None) -> tuple[int, int]:
     """Convert `src` to `out` (formats by suffix); return (input bytes, output bytes). A float
     model is quantized on `calibration` (levin's layout, see `calibration_layout`). `graph`: the
-    graph of `src`, if already loaded."""
+    graph of `src`, if already loaded. `log`: where the int8-vs-float line goes (stdout)."""
+    from levin import tflite_shrink
+    from levin.coding import container
     from levin.ir import tflite_export
 
     graph = load_input(src) if graph is None else graph
@@ -152,11 +172,12 @@ def convert(src: Path, out: Path, kmeans: int | None = None, prune: float | None
                              f"{exc}") from None
         print(f"int8 vs float on {min(len(calibration), 64)} calibration samples: max |diff| "
               f"{agree.max_lsb} LSB of the output, {100 * agree.differing:.1f}% of codes differ, "
-              f"same argmax {100 * agree.argmax_match:.1f}%")
+              f"same argmax {100 * agree.argmax_match:.1f}%", file=log or sys.stdout)
     if prune is not None:
         graph = tflite_shrink.prune_codes(graph, prune)
     if kmeans is not None:
         graph = tflite_shrink.kmeans_codes(graph, kmeans)
+    out.parent.mkdir(parents=True, exist_ok=True)          # checked writable before any work
     if out.suffix == ".lvn":
         size = container.write(graph, out)
     else:
@@ -166,7 +187,9 @@ def convert(src: Path, out: Path, kmeans: int | None = None, prune: float | None
 
 def run(args: argparse.Namespace) -> int:
     from levin.quant import ptq
+    from levin.train.seeding import deterministic
 
+    # Everything a user can get wrong is checked before any work (and before anything is written).
     src = Path(args.input)
     if not src.is_file():
         raise LevinError(f"input {src} does not exist")
@@ -175,17 +198,30 @@ def run(args: argparse.Namespace) -> int:
     if out.resolve() == src.resolve():
         raise LevinError(f"output {out} would overwrite the input; pass -o")
     _suffix(out, "output", OUTPUTS)
+    check_output_file(str(out), "output")
+    check_output_file(args.json, "--json")
+    check_data_arguments(args)
+    log = human(args)
     calibration = None
-    graph = load_input(src)
-    if args.data or args.dataset:
-        if not is_float(graph):
-            print(f"levin convert: note: {src} is already int8; --data / --dataset is not used", file=sys.stderr)
-        else:
-            calibration = ptq.calibration_set(calibration_inputs(args, graph), args.calibration_size, args.seed)
-    before, after = convert(src, out, args.kmeans, args.prune, calibration, graph)
+    with deterministic(args.seed):
+        graph = load_input(src)
+        if args.data or args.dataset:
+            if not is_float(graph):
+                print(f"levin convert: note: {src} is already int8; --data / --dataset is not used",
+                      file=sys.stderr)
+            else:
+                calibration = ptq.calibration_set(calibration_inputs(args, graph), args.calibration_size,
+                                                  args.seed)
+        before, after = convert(src, out, args.kmeans, args.prune, calibration, graph, log=log)
     how = (f", int8 calibrated on {len(calibration):,} samples of {args.data or args.dataset}"
            if calibration is not None else "")
-    print(f"{src} ({before:,} B) -> {out} ({after:,} B), {after / before:.3f}x{how}")
+    print(f"{src} ({before:,} B) -> {out} ({after:,} B), {after / before:.3f}x{how}", file=log)
     if after > before:
         print(f"levin convert: warning: {out} is larger than {src}", file=sys.stderr)
+    if args.json:
+        write_output({"input": str(src), "output": str(out), "input_bytes": before, "output_bytes": after,
+                      "ratio": after / before, "format": out.suffix[1:],
+                      "calibration": None if calibration is None else {
+                          "source": args.data or args.dataset, "samples": len(calibration), "seed": args.seed},
+                      "kmeans": args.kmeans, "prune": args.prune}, args.json)
     return 0

@@ -4,11 +4,13 @@ entropy bound of its symbols) and in total (header, graph description, framing).
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from levin.coding.cost import levin_cost
-from levin.coding import container
-from levin.cli.common import human
-from levin.output import table, write_json
+from levin.cli.common import check_output_file, human, write_output
+from levin.output import table
+
+if TYPE_CHECKING:
+    from levin.coding import container
 
 EXAMPLES = """examples:
   levin inspect model.lvn
@@ -25,15 +27,20 @@ def register(sub) -> None:
                        description=__doc__, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", help="a .lvn file")
-    p.add_argument("--json", metavar="FILE", help="also write everything as JSON ('-' for stdout)")
+    p.add_argument("--json", metavar="FILE", help="also write everything as JSON ('-' for stdout: "
+                                                  "then the table goes to stderr)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from levin.coding import container
+    from levin.coding.cost import levin_cost
+
+    check_output_file(args.json, "--json")
     report = container.inspect(container.read_bytes(args.file))
     print(render(report, args.file), file=human(args))
     if args.json:
-        write_json(dict(file=args.file, **report.to_dict(), levin_cost=levin_cost(report).to_dict()), args.json)
+        write_output(dict(file=args.file, **report.to_dict(), levin_cost=levin_cost(report).to_dict()), args.json)
     return 0
 
 
@@ -41,7 +48,9 @@ def _dims(shape) -> str:
     return "x".join(map(str, shape)) or "scalar"
 
 
-def render(report: container.ContainerReport, name: str = "model") -> str:
+def render(report: "container.ContainerReport", name: str = "model") -> str:
+    from levin.coding.cost import levin_cost
+
     g = report.graph
     weights = sum(t.elements for t in report.tensors)
     h0 = sum(t.entropy_bits for t in report.tensors) / 8

@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 
 from levin import zoo
-from levin.cli.common import add_data_arguments, add_weights_argument, human, load_data, positive_int, writable_dir
+from levin.cli.common import (add_data_arguments, add_out_argument, add_threads_argument,
+                              add_weights_argument, check_data_arguments, check_output_file,
+                              check_writable, human, load_data, nonnegative_float, positive_int,
+                              seed, writable_dir, write_output)
 from levin.config import TrainConfig
 from levin.errors import LevinError
-from levin.output import write_json
 
 EXAMPLES = """examples:
   levin train --model lenet5 --dataset mnist --data-dir ../shared/data --out runs/lenet5
-  levin train --model digits_cnn --epochs 5 --out runs/digits --json -
+  levin train --model digits_cnn --epochs 5 -o runs/digits --json -
   levin train --model my_model.py:build --data readings.csv --label-column activity --out runs/har
 The validation split (--validation, seeded by --split-seed) is held out of training, so that
 `levin quantize` and `levin compress` on the same data can score their choices on it.
 Rerunning the same command after an interruption resumes from the last checkpoint.
+Every argument is checked before training starts. The same --seed, data and platform give the
+same weights, bit for bit, at any core count (torch runs on --threads, default 1).
 """
 
 
@@ -29,21 +33,20 @@ def register(sub) -> None:
                         f"or a checkpoint directory to fine-tune")
     add_weights_argument(p)
     add_data_arguments(p)
-    p.add_argument("--out", required=True, help="run directory: checkpoints, model.safetensors, model.json")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    add_out_argument(p, help="run directory: checkpoints, model.safetensors, model.json")
+    p.add_argument("--epochs", type=positive_int, help="default: the zoo model's preset, else 10")
+    p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=float, help="peak learning rate (cosine decay to 0)")
     p.add_argument("--optimizer", choices=("sgd", "adam"))
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--weight-decay", type=nonnegative_float)
+    p.add_argument("--seed", type=seed, help="seeds the initial weights and every step (default 0)")
     p.add_argument("--shift", type=int, metavar="PIXELS",
                    help="augment by random translation of up to PIXELS pixels")
-    p.add_argument("--checkpoint-every", type=int, metavar="STEPS")
+    p.add_argument("--checkpoint-every", type=positive_int, metavar="STEPS")
     p.add_argument("--teacher", help="distil from this model (zoo name or checkpoint directory)")
     p.add_argument("--distill-alpha", type=float, help="weight of the teacher's soft targets "
                                                        "(default 0.5 with --teacher)")
-    p.add_argument("--threads", type=positive_int, metavar="N",
-                   help="torch threads (default: one per core; 1 is faster while other jobs share the cores)")
+    add_threads_argument(p)
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(run=run)
@@ -59,25 +62,26 @@ def config_for(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from levin.models import load_model
     from levin.train.loop import FINAL, train
+    from levin.train.seeding import deterministic
 
+    # Everything a user can get wrong is checked before any work (and before anything is written).
     base = zoo.spec(args.model).train if args.model in zoo.names() else TrainConfig()
     config = config_for(args, base)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(config.seed)          # the initial weights are part of the run
-    loaded = load_model(args.model, args.weights)
-    data = load_data(args, loaded)          # bad data fails before anything is written
-    out = writable_dir(args.out)
-    dataset = data.name
-    teacher = load_model(args.teacher).module if args.teacher else None
-    if config.distill_alpha > 0 and teacher is None:
+    if config.distill_alpha > 0 and not args.teacher:
         raise LevinError("--distill-alpha needs --teacher")
-    result = train(loaded.module, data, config, out, model_name=loaded.name, teacher=teacher,
-                   progress=not args.quiet)
+    check_data_arguments(args)
+    check_writable(args.out, "--out")
+    check_output_file(args.json, "--json")
+    with deterministic(config.seed, args.threads):   # the initial weights are part of the run
+        loaded = load_model(args.model, args.weights)
+        teacher = load_model(args.teacher).module if args.teacher else None
+        data = load_data(args, loaded)          # bad data, or data the model cannot take
+        out = writable_dir(args.out)
+        dataset = data.name
+        result = train(loaded.module, data, config, out, model_name=loaded.name, teacher=teacher,
+                       progress=not args.quiet)
     summary = {k: result.meta[k] for k in ("model", "dataset", "test_accuracy", "train_wall_s")}
     summary.update(test_error=1 - result.test_accuracy, epochs=config.epochs,
                    checkpoint=str(out / FINAL), split=data.split)
@@ -87,6 +91,6 @@ def run(args: argparse.Namespace) -> int:
           f"(error {100 * (1 - result.test_accuracy):.2f}%), {config.epochs} epochs, "
           f"{result.wall_s:.1f} s training; saved {out / FINAL}", file=human(args))
     if args.json:
-        write_json(summary, args.json)
+        write_output(summary, args.json)
     return 0
 

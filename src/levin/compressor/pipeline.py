@@ -43,6 +43,7 @@ from levin.prune.masks import select_layers, sparsity_report
 from levin.train import checkpoint
 from levin.train.data import Dataset
 from levin.train.loop import evaluate, train
+from levin.train.seeding import deterministic
 
 STEP_FILE = "model.safetensors"
 
@@ -205,6 +206,9 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
              model_name: str | None = None, train_config: TrainConfig | None = None,
              progress: bool = True) -> CompressResult:
     """Compress a trained `model` (a copy; the argument is not changed) with `recipe` on `data`.
+    It runs on a fixed number of torch threads (the enclosing `levin.train.seeding.deterministic`
+    region's, else 1), so its bytes do not depend on the machine's cores; `levin.compress` also
+    seeds torch, as the CLI does.
 
     Args:
         model_name: names the model in checkpoints (a zoo name picks that model's training preset).
@@ -214,6 +218,11 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
     Raises:
         TrainingInterrupted: on Ctrl-C, after a checkpoint; rerun to resume.
     """
+    with deterministic(seed=None):
+        return _compress(model, data, recipe, out_dir, model_name, train_config, progress)
+
+
+def _compress(model, data, recipe, out_dir, model_name, train_config, progress) -> CompressResult:
     from levin.coding import container
     from levin.quant.pipeline import quantize
 

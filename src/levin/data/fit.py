@@ -9,9 +9,9 @@ from levin.errors import LevinError
 from levin.train.data import Dataset
 
 
-def check_model_takes(module, name: str, model_shape, data: Dataset) -> None:
-    """Raise LevinError when `module` cannot take `data`'s inputs, or has fewer outputs than
-    `data` has classes (a label the model cannot predict)."""
+def check_model_takes(module, name: str, model_shape, data: Dataset, labels: bool = True) -> None:
+    """Raise LevinError when `module` cannot take `data`'s inputs, or (`labels`: class labels)
+    has fewer outputs than `data` has classes (a label the model cannot predict)."""
     import torch
     from torch import nn
 
@@ -36,8 +36,10 @@ def check_model_takes(module, name: str, model_shape, data: Dataset) -> None:
     finally:
         module.train(was_training)
     outputs = int(np.prod(out.shape[1:]))
-    labels = [y for y in (data.y_train, data.y_val, data.y_test) if y is not None and len(y)]
-    top = max(int(y.max()) for y in labels)
+    given = [y for y in (data.y_train, data.y_val, data.y_test) if y is not None and len(y)]
+    if not labels or not given:
+        return
+    top = max(int(y.max()) for y in given)
     if top >= outputs:
         raise LevinError(f"labels go up to {top} ({top + 1} classes) but model {name} has {outputs} "
                          f"outputs; relabel the data 0..{outputs - 1} or give the model {top + 1} outputs")
