@@ -54,6 +54,25 @@ def test_report_has_every_section_and_embeds_its_plots(run):
     assert "bit-exact" in page and "fits" in page and "Levin cost" in page
 
 
+def test_the_device_section_shows_the_measured_build_per_layer(run):
+    from levin.analyze import devices
+    from levin.targets import cortexm, device_numbers
+
+    try:
+        cortexm.require_toolchain()
+        cortexm.require_qemu()
+    except cortexm.ToolMissing as exc:
+        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    result, data, out = run
+    numbers = device_numbers.measure(result.lvn_path, out / "m4", per_layer=True, cycles=True)
+    page = build(result, RECIPE, out / "device.html", title="digits test", numbers=numbers).read_text()
+    assert "<h2>On the cortex-m4, per layer" in page and f"{numbers.instructions:,}" in page
+    assert f"flash {numbers.flash:,} B = weights {numbers.weight_bytes:,} B" in page
+    fit = numbers.fit(devices.get("cortex-m4"))
+    assert f"{fit.sram_needed:,} B" in page and fit.sram_needed == numbers.ram   # the stack counts
+    assert "ESTIMATES, not measured" in page
+
+
 def test_pareto_front_keeps_only_undominated_points():
     pts = [{"label": "a", "bytes": 100, "accuracy": 0.9}, {"label": "b", "bytes": 50, "accuracy": 0.95},
            {"label": "c", "bytes": 200, "accuracy": 0.99}, {"label": "d", "bytes": 60, "accuracy": 0.5}]

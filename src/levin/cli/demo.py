@@ -57,15 +57,22 @@ def run(args: argparse.Namespace) -> int:
         result = compress(MODEL, recipe=recipe, out_dir=out, progress=not args.quiet, seed=0, threads=1)
         extra = finish(result, recipe, result.data, out, title=f"levin demo: {MODEL} on digits",
                        progress=not args.quiet)
-    rt = extra["runtime"]
+    rt, dev = extra["runtime"], extra["device"]
+    if dev:     # measured on the Cortex-M4 image under qemu (levin.targets.device_numbers)
+        memory = [["RAM (arena + stack)", "", f"{dev['ram']:,} B"],
+                  ["flash (weights + code)", "", f"{dev['flash']:,} B (Cortex-M4 image, -Os)"],
+                  ["Cortex-M4 instructions", "", f"{dev['instructions']:,} (qemu), "
+                                                 f"est. {dev['ms_estimate']:.1f} ms at 80 MHz"]]
+    else:       # no Cortex-M toolchain: the host build's numbers
+        memory = [["RAM (arena)", "", f"{rt['ram_bytes']:,} B"],
+                  ["flash (weights + code)", "", f"{rt['flash_bytes']:,} B ({rt['flash_target']})"]]
     print(file=human(args))
     print(table(["", "before", "after"], [
         ["test accuracy", f"{100 * result.baseline_accuracy:.2f}% (float)",
          f"{100 * rt['accuracy']:.2f}% (C runtime, int8)"],
         ["model bytes", f"{result.float32_bytes:,} (fp32)", f"{result.lvn_bytes:,} (.lvn)"],
         ["ratio", "", f"{result.float32_bytes / result.lvn_bytes:.1f}x"],
-        ["RAM (arena)", "", f"{rt['ram_bytes']:,} B"],
-        ["flash (weights + code)", "", f"{rt['flash_bytes']:,} B ({rt['flash_target']})"],
+        *memory,
         ["C vs reference", "", f"bit-exact on {rt['samples']:,} test images"],
     ]), file=human(args))
     print(f"\nreport: {extra['report']}   ({time.perf_counter() - started:.0f} s in all)", file=human(args))

@@ -64,10 +64,12 @@ def tried_points(result) -> list[dict]:
 
 
 def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex-m4",
-          runtime=None, extra_points: Sequence[dict] = ()) -> Path:
+          runtime=None, numbers=None, extra_points: Sequence[dict] = ()) -> Path:
     """Write the report for a `levin.compressor.CompressResult` to `path`; returns the path.
 
-    `runtime` is a levin.compressor.deploy.RuntimeCheck when the C runtime was built and run."""
+    `runtime` is a levin.compressor.deploy.RuntimeCheck when the C runtime was built and run;
+    `numbers` a levin.targets.device_numbers.DeviceNumbers when it was measured on the device's
+    core (its flash, RAM and stack then decide the fit)."""
     graph = result.graph
     plan = arena_plan(result.lvn_path or graph, runtime.weight_format if runtime else "auto",
                       runtime.prefer if runtime else "balanced")
@@ -78,7 +80,7 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
     scratch = runtime.scratch_bytes if runtime else 0
     flash = runtime.flash_bytes if runtime and runtime.flash_bytes else result.lvn_bytes + code_size_estimate(graph)
     ram = runtime.ram_bytes if runtime and runtime.ram_bytes else plan.arena_bytes + scratch
-    fit = devices.Fit(ram, dev.sram_bytes, flash, dev.flash_bytes)
+    fit = numbers.fit(dev) if numbers is not None else devices.Fit(ram, dev.sram_bytes, flash, dev.flash_bytes)
     measured = runtime is not None and runtime.flash_bytes is not None
     q = result.quantize
     cost = levin_cost(result.container)
@@ -130,7 +132,12 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
         ["", "needed", "available", "margin"],
         [["RAM", f"{fit.sram_needed:,} B", f"{fit.sram_available:,} B", f"{fit.sram_margin:,} B"],
          ["flash", f"{fit.flash_needed:,} B", f"{fit.flash_available:,} B", f"{fit.flash_margin:,} B"]]))
-    parts.append('<p class="note">' + ("flash and RAM measured from the C build." if measured else
+    if numbers is not None:
+        parts.append(device_section(numbers, dev))
+    parts.append('<p class="note">' + (
+        f"flash and RAM measured on the {html.escape(numbers.core)} build (linker map; RAM = arena + "
+        f"the code's data + the stack's high-water mark)." if numbers is not None else
+        "flash and RAM measured from the C build." if measured else
                  "flash = .lvn bytes + an ESTIMATE of the runtime code; RAM = the planned arena"
                  + (" + scratch" if scratch else "") + ".") + "</p>")
     if runtime is not None:
@@ -147,6 +154,33 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
     write_atomic(path, page)
     return path
 
+
+
+def device_section(n, dev) -> str:
+    """Per layer and in total, what the C build uses on the device's core (measured under qemu),
+    and the time and energy estimated from it."""
+    def est(value, fmt):
+        return "" if value is None else fmt.format(value)
+
+    rows = [[layer.name + (f" (+{layer.fused})" if layer.fused else ""), layer.op, f"{layer.macs:,}",
+             f"{layer.weight_bytes:,}", f"{layer.scratch_bytes:,}", f"{layer.instructions:,}",
+             est(layer.cycles, "{:,.0f}"), est(n.seconds(dev, layer.cycles), "{:.3f}") if layer.cycles else ""]
+            for layer in n.layers]
+    seconds, joules = n.seconds(dev), n.joules(dev)
+    rows.append(["total", "", f"{sum(layer.macs for layer in n.layers):,}", f"{n.weight_bytes:,}",
+                 f"{n.scratch:,}", f"{n.instructions:,}", est(n.cycles, "{:,.0f}"),
+                 est(None if seconds is None else 1e3 * seconds, "{:.3f}")])
+    return (f"<h2>On the {html.escape(n.core)}, per layer</h2>"
+            + _table(["layer", "op", "MACs", "weights B", "scratch B", "instructions", "est. cycles",
+                      f"est. ms @ {dev.clock_hz / 1e6:g} MHz"], rows)
+            + f'<p class="note">Measured under qemu (instructions: <code>-icount</code>, each layer with its '
+              f"2-4 counting instructions; bytes: the linked image): flash {n.flash:,} B = weights "
+              f"{n.weight_bytes:,} B + code {n.code_bytes:,} B; RAM {n.ram:,} B = arena {n.arena:,} B "
+              f"(incl. scratch {n.scratch:,} B) + the code's data {n.data + n.bss:,} B + stack {n.stack:,} B. "
+              "ESTIMATES, not measured: cycles from the executed instruction mix and the core's timing "
+              "table; ms at the device's clock"
+            + (f"; energy {1e6 * joules:,.1f} µJ per inference at {1e3 * dev.active_power_w:g} mW"
+               if joules is not None else "") + ". `levin profile model.lvn --device D` reports the same.</p>")
 
 
 def sweep_page(title: str, note: str, png: bytes, tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]],

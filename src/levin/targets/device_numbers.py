@@ -212,7 +212,7 @@ def measure(model: Graph | str | Path, work: str | Path, inputs: np.ndarray | No
     """
     from levin.codegen import arena_plan, export_c
 
-    work = Path(work)
+    work = Path(work).resolve()      # the compilers run in their own folders
     cortexm.require_toolchain()
     cortexm.require_qemu()
     spec = cores.get(core)
