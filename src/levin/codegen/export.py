@@ -185,7 +185,7 @@ class _Layout:
 
     @property
     def scratch_offset(self) -> int:
-        return -(-self.plan.arena_bytes // SCRATCH_ALIGN) * SCRATCH_ALIGN
+        return _aligned(self.plan.arena_bytes)
 
     @property
     def arena(self) -> int:
@@ -194,6 +194,11 @@ class _Layout:
     @property
     def weight_bytes(self) -> int:
         return sum(a.nbytes for n in self.nodes for a in n["arrays"].values())
+
+
+def _aligned(n: int) -> int:
+    """Where the scratch starts after `n` bytes of activations."""
+    return -(-n // SCRATCH_ALIGN) * SCRATCH_ALIGN
 
 
 def _layout(graph: Graph, bodies: dict[str, bytes], activations: dict[str, tuple[int, int]]) -> _Layout:
@@ -222,9 +227,7 @@ def _within_int8_ram(graph: Graph, bodies: dict[str, bytes], raw: dict[str, byte
     flash = {n: flash_bytes(raw[n], graph.tensors[n]) - flash_bytes(bodies[n], graph.tensors[n]) for n in coded}
 
     def arena(choice: dict[str, bytes], still_coded: set[str]) -> int:
-        plan = _plan(graph, choice)
-        return (-(-plan.arena_bytes // SCRATCH_ALIGN) * SCRATCH_ALIGN
-                + max((needs[n] for n in still_coded), default=0))
+        return _aligned(_plan(graph, choice).arena_bytes) + max((needs[n] for n in still_coded), default=0)
 
     # A coded tensor that alone (all others raw) exceeds the budget goes back first; then, while
     # their combination still does, the one that saves the most arena per flash byte.
