@@ -79,8 +79,8 @@ def register(sub) -> None:
                    metavar="FORMAT", help="C weight format: %(choices)s (default auto)")
     p.add_argument("--optimize", default="balanced", choices=("balanced", "flash", "ram", "speed"),
                    help="what the C export picks each weight's coding by (default balanced: the "
-                        "fewest flash bytes within int8's RAM plus one kernel's decoding scratch; "
-                        "the export command's help says more)")
+                        "fewest flash bytes within 2x of the fastest and int8's RAM plus one "
+                        "kernel's decoding scratch; the export command's help says more)")
     p.add_argument("--verify-samples", type=positive_int, metavar="N",
                    help="test inputs the C output is compared on (default: all)")
     p.add_argument("--device", default="cortex-m4", choices=LazyChoices(_devices), metavar="DEVICE",

@@ -24,8 +24,10 @@ Makefile and CMakeLists.txt (library levin_models), example/main.c: try `make -C
 Weight formats: int8 (raw, read in place), packed (low-bit), codebook, rans (decoded two output
 channels at a time into scratch), sparse (nonzeros only), auto (per tensor, by --optimize).
 --optimize (what auto picks per tensor by; sparse too, for speed):
-  balanced  the fewest flash bytes within int8's RAM plus the largest decoding scratch of one
-            kernel (the default: a conv that decodes its weights cannot stream, which can double RAM)
+  balanced  the fewest flash bytes among codings within 2x of the fastest estimate, and within
+            int8's RAM plus the largest decoding scratch of one kernel (the default: a conv that
+            decodes its weights cannot stream, which can double RAM; a layer whose weights are
+            each read once can run 20x slower rANS-coded)
   flash     the fewest flash bytes (the .lvn's own coding where the C reader takes it)
   ram       raw int8: no decoding scratch, every conv streams
   speed     the fewest estimated Cortex-M4 instructions (sparse where it runs faster than dense),

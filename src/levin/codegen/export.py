@@ -26,8 +26,8 @@ weight bytes in flash and each weight tensor's chain (e.g. "sparse:gaps4+rans").
 Weight formats: `levin.codegen.weight_fields` ("int8", "packed", "codebook", "rans", "sparse",
 "auto"); `prefer` says what "auto" and "sparse" pick per tensor by: the fewest flash bytes
 ("flash"), the fewest estimated Cortex-M4 instructions ("speed", `weight_cost`), raw int8
-("ram"), or (default, "balanced") the fewest flash bytes within int8's arena plus the largest
-decoding scratch of one kernel (`_within_int8_ram`). `ExportResult.choices` says what each costs. The arena
+("ram"), or (default, "balanced") the fewest flash bytes among codings within 2x of the fastest
+estimate, within int8's arena plus the largest decoding scratch of one kernel (`_within_int8_ram`). `ExportResult.choices` says what each costs. The arena
 plan streams pooling and every conv whose weights are read in place from flash
 (`weight_fields.streamed`, `analyze.memory.stream_shift`).
 
@@ -367,8 +367,9 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
         weight_format: "auto", "int8", "packed", "codebook", "rans" or "sparse" (module docstring).
         prefer: what "auto" (and "sparse") choose per tensor by: "flash" the fewest flash bytes,
             "speed" the fewest estimated Cortex-M4 instructions (`weight_fields`, `weight_cost`),
-            "ram" raw int8 (no scratch, every conv streams), "balanced" (default) the flash
-            choice within int8's arena plus the largest decoding scratch of one kernel.
+            "ram" raw int8 (no scratch, every conv streams), "balanced" (default) the fewest
+            flash bytes within 2x of the fastest estimate and int8's arena plus the largest
+            decoding scratch of one kernel.
         name: the C prefix of the model's files, functions and macros (`package.check_name`);
             models exported under different names into one folder form one package.
     Raises:

@@ -13,8 +13,10 @@ Weight formats (`weight_format`; the C reader, levin_weights.c, reads them all):
 
 `prefer` says what "auto" and "sparse" choose by (`choose`):
 - "flash": the fewest flash bytes, as above;
-- "balanced" (the default): as "flash" here; `export_c` then moves tensors back to raw int8 until
-  the arena is within int8's plus the largest decoding scratch of one kernel;
+- "balanced" (the default): the fewest flash bytes among the codings within BALANCED_SLACK of the
+  fastest estimate (a coding that decodes every weight of a layer read once, e.g. a fully
+  connected layer's rANS, runs many times int8's instructions); `export_c` then moves tensors
+  back to raw int8 until the arena is within int8's plus the largest decoding scratch of one kernel;
 - "ram": "auto" stores every tensor raw int8 (no decoding scratch, every conv streams);
 - "speed": the fewest Cortex-M4 instructions of the tensor's layer as `weight_cost` estimates
   them, among the same candidates plus sparse codings that decode fast (positions as a packed
@@ -62,6 +64,8 @@ _CODER_IDS = {name: CODER_IDS[name] for name in _C_CODERS}   # the C reader's LE
 DENSE = POS_DENSE
 PREFER = ("balanced", "flash", "ram", "speed")
 SPEED_SLACK = 0.05              # prefer="speed": within 5% of the fastest estimate, fewest bytes
+BALANCED_SLACK = 1.0            # prefer="balanced": within 2x of the fastest estimate
+SLACK = {"speed": SPEED_SLACK, "balanced": BALANCED_SLACK}   # the preferences that weigh speed
 # Sparse codings that decode fast (prefer="speed"): values raw, or packed (with a codebook where
 # smaller); their positions are then recoded as a packed bitmask.
 _FAST_SPARSE = (WeightCodecConfig(coders=("raw",), sparse="always", codebook="never"),
@@ -183,8 +187,8 @@ def code_weights(graph: Graph, weight_format: str, stored: dict[str, bytes],
             # Symmetric (zero point 0), as TFLite's; the oracle run in export_c rejects others.
             if t.dtype != np.int8:
                 raise GraphError(f"weight {t.name!r}: the C kernels take int8 weights, got {t.dtype}")
-            layer = weight_cost.layer_of(graph, node) if prefer == "speed" else None
-            bodies[t.name] = _code_weight(t, weight_format, stored.get(t.name), layer)
+            layer = weight_cost.layer_of(graph, node) if prefer in SLACK else None
+            bodies[t.name] = _code_weight(t, weight_format, stored.get(t.name), layer, SLACK.get(prefer, 0.0))
     return bodies
 
 
@@ -206,8 +210,9 @@ def in_flash(body: bytes, t: Tensor) -> bool:
     return w["pos_method"] == DENSE and w["coder"] == _CODER_IDS["raw"] and w["codebook"] is None
 
 
-def _code_weight(t: Tensor, weight_format: str, stored: bytes | None, layer: weight_cost.Layer | None) -> bytes:
-    """The body of one tensor; `layer` given: chosen for speed (module docstring)."""
+def _code_weight(t: Tensor, weight_format: str, stored: bytes | None, layer: weight_cost.Layer | None,
+                 slack: float = SPEED_SLACK) -> bytes:
+    """The body of one tensor; `layer` given: chosen among the fast ones (module docstring)."""
     if weight_format not in ("auto", "sparse"):
         return _encode(t, weight_format)
     if weight_format == "sparse":
@@ -217,15 +222,16 @@ def _code_weight(t: Tensor, weight_format: str, stored: bytes | None, layer: wei
         candidates += [_encode(t, f) for f in FORMATS]
     if layer is not None:
         candidates += _fast_sparse(t)
-    return choose(candidates, t, layer)
+    return choose(candidates, t, layer, slack)
 
 
-def choose(candidates: list[bytes], t: Tensor, layer: weight_cost.Layer | None = None) -> bytes:
+def choose(candidates: list[bytes], t: Tensor, layer: weight_cost.Layer | None = None,
+           slack: float = SPEED_SLACK) -> bytes:
     """The body with the fewest flash bytes (the first on ties); with a `layer`, among those whose
-    estimated M4 instructions are within SPEED_SLACK of the fewest."""
+    estimated M4 instructions are within `slack` of the fewest."""
     if layer is not None:
         cost = [weight_cost.instructions(parse_weights(b, t, "w")[0], layer) for b in candidates]
-        fast = min(cost) * (1 + SPEED_SLACK)
+        fast = min(cost) * (1 + slack)
         candidates = [b for b, c in zip(candidates, cost) if c <= fast]
     return min(candidates, key=lambda body: flash_bytes(body, t))
 
