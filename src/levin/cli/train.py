@@ -47,6 +47,10 @@ def register(sub) -> None:
     p.add_argument("--distill-alpha", type=float, help="weight of the teacher's soft targets "
                                                        "(default 0.5 with --teacher)")
     add_threads_argument(p)
+    p.add_argument("--task", choices=("classification", "reconstruction", "anomaly"),
+                   help="the loss and the score: cross-entropy and accuracy (classification, the "
+                        "default), or MSE against the input (reconstruction: unlabelled data is "
+                        "enough; anomaly: scored by ROC AUC of the reconstruction error)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(run=run)
@@ -58,7 +62,8 @@ def config_for(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
         alpha = 0.5
     return base.with_(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       optimizer=args.optimizer, weight_decay=args.weight_decay, seed=args.seed,
-                      shift=args.shift, checkpoint_every=args.checkpoint_every, distill_alpha=alpha)
+                      shift=args.shift, checkpoint_every=args.checkpoint_every, distill_alpha=alpha,
+                      task=args.task)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,18 +82,22 @@ def run(args: argparse.Namespace) -> int:
     with deterministic(config.seed, args.threads):   # the initial weights are part of the run
         loaded = load_model(args.model, args.weights)
         teacher = load_model(args.teacher).module if args.teacher else None
-        data = load_data(args, loaded)          # bad data, or data the model cannot take
+        data = load_data(args, loaded, config.task)   # bad data, or data the model cannot take
         out = writable_dir(args.out)
         dataset = data.name
         result = train(loaded.module, data, config, out, model_name=loaded.name, teacher=teacher,
                        progress=not args.quiet)
-    summary = {k: result.meta[k] for k in ("model", "dataset", "test_accuracy", "train_wall_s")}
-    summary.update(test_error=1 - result.test_accuracy, epochs=config.epochs,
-                   checkpoint=str(out / FINAL), split=data.split)
+    summary = {k: result.meta[k] for k in ("model", "dataset", "task", "metric", "test_accuracy", "train_wall_s")}
+    summary.update(epochs=config.epochs, checkpoint=str(out / FINAL), split=data.split)
+    if config.task == "classification":
+        summary["test_error"] = 1 - result.test_accuracy
+        scored = (f"test accuracy {100 * result.test_accuracy:.2f}% "
+                  f"(error {100 * (1 - result.test_accuracy):.2f}%)")
+    else:
+        scored = f"test {result.meta['metric']} {result.test_accuracy:.4g}"
     if result.resumed_at is not None:
         summary["resumed_at"] = {"epoch": result.resumed_at[0] + 1, "step": result.resumed_at[1]}
-    print(f"{loaded.name} on {dataset}: test accuracy {100 * result.test_accuracy:.2f}% "
-          f"(error {100 * (1 - result.test_accuracy):.2f}%), {config.epochs} epochs, "
+    print(f"{loaded.name} on {dataset}: {scored}, {config.epochs} epochs, "
           f"{result.wall_s:.1f} s training; saved {out / FINAL}", file=human(args))
     if args.json:
         write_output(summary, args.json)

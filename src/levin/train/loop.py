@@ -41,7 +41,7 @@ SUMMARY = "model.json"
 @dataclass
 class TrainResult:
     model: nn.Module
-    test_accuracy: float
+    test_accuracy: float          # the task's headline score (accuracy for classification)
     history: list[dict[str, float]]
     wall_s: float
     resumed_at: tuple[int, int] | None = None   # (epoch, step) a resumed run started from
@@ -90,15 +90,36 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
                            weight_decay=config.weight_decay)
 
 
-def task_loss(logits, labels, config: TrainConfig, teacher_logits=None):
-    """Cross-entropy, mixed with the teacher's soft targets when distilling."""
-    hard = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+def task_loss(logits, labels, config: TrainConfig, teacher_logits=None, inputs=None):
+    """The task's loss (`config.task`): cross-entropy for classification, else the mean squared
+    error against the targets (regression) or the inputs (reconstruction, anomaly); mixed with
+    the teacher's soft targets (or outputs) when distilling."""
+    if config.task == "classification":
+        hard = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+    else:
+        target = labels if config.task == "regression" else inputs
+        hard = F.mse_loss(logits, target.reshape(logits.shape).to(logits.dtype))
     if teacher_logits is None or config.distill_alpha == 0:
         return hard
-    t = config.distill_temperature
-    soft = F.kl_div(F.log_softmax(logits / t, 1), F.log_softmax(teacher_logits / t, 1),
-                    reduction="batchmean", log_target=True) * t * t
+    if config.task != "classification":
+        soft = F.mse_loss(logits, teacher_logits)
+    else:
+        t = config.distill_temperature
+        soft = F.kl_div(F.log_softmax(logits / t, 1), F.log_softmax(teacher_logits / t, 1),
+                        reduction="batchmean", log_target=True) * t * t
     return (1 - config.distill_alpha) * hard + config.distill_alpha * soft
+
+
+@torch.no_grad()
+def score(model: nn.Module, x: np.ndarray, y: np.ndarray | None, task: str = "classification",
+          batch_size: int = 1000):
+    """`model` on (x, y) in `task`'s metric (a `levin.metrics.Score`)."""
+    from levin import metrics
+
+    model.eval()
+    out = np.concatenate([model(torch.from_numpy(x[i:i + batch_size])).double().numpy()
+                          for i in range(0, len(x), batch_size)])
+    return metrics.score(task, out, x, y)
 
 
 @contextmanager
@@ -203,19 +224,21 @@ def _train(model, data, config, out_dir, model_name, teacher, on_step, progress)
                 if teacher is not None and config.distill_alpha > 0:
                     with torch.no_grad():
                         teacher_logits = teacher(x)
-                loss = task_loss(logits, y, config, teacher_logits)
+                loss = task_loss(logits, y, config, teacher_logits, x)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
 
                 running["loss"] += float(loss.detach()) * len(idx)
-                running["correct"] += int((logits.argmax(1) == y).sum())
+                if config.task == "classification":
+                    running["correct"] += int((logits.argmax(1) == y).sum())
                 running["seen"] += len(idx)
                 state["step"] = step + 1
                 state["elapsed_s"] = time.perf_counter() - started
                 bar.update(1)
                 bar.set_postfix(loss=f"{running['loss'] / running['seen']:.4f}",
-                                acc=f"{100 * running['correct'] / running['seen']:.2f}%")
+                                **({"acc": f"{100 * running['correct'] / running['seen']:.2f}%"}
+                                   if config.task == "classification" else {}))
                 if on_step is not None:
                     on_step(epoch, step)
                 if stop["stop"]:
@@ -228,24 +251,32 @@ def _train(model, data, config, out_dir, model_name, teacher, on_step, progress)
                 if (step + 1) % config.checkpoint_every == 0 and step + 1 < steps_per_epoch:
                     save()
             bar.close()
-            test_acc = evaluate(model, data.x_test, data.y_test)
+            test = score(model, data.x_test, data.y_test, config.task)
+            test_acc = test.value
             record = {"epoch": epoch + 1, "loss": running["loss"] / max(running["seen"], 1),
                       "train_accuracy": running["correct"] / max(running["seen"], 1),
-                      "test_accuracy": test_acc, "elapsed_s": time.perf_counter() - started}
+                      "test_accuracy": test_acc, "metric": test.metric,
+                      "elapsed_s": time.perf_counter() - started}
             state["history"].append(record)
             state.update(epoch=epoch + 1, step=0, elapsed_s=record["elapsed_s"],
                          running={"loss": 0.0, "correct": 0, "seen": 0})
             if progress:
-                print(f"epoch {epoch + 1:3d}/{config.epochs}  loss {record['loss']:.4f}  "
-                      f"train {100 * record['train_accuracy']:6.2f}%  "
-                      f"test {100 * test_acc:6.2f}%  {record['elapsed_s']:7.1f}s", file=sys.stderr)
+                scores = (f"train {100 * record['train_accuracy']:6.2f}%  test {100 * test_acc:6.2f}%"
+                          if config.task == "classification" else f"test {test.metric} {test.text()}")
+                print(f"epoch {epoch + 1:3d}/{config.epochs}  loss {record['loss']:.4f}  {scores}  "
+                      f"{record['elapsed_s']:7.1f}s", file=sys.stderr)
             save()
 
     history = state["history"]
-    test_acc = history[-1]["test_accuracy"] if history else evaluate(model, data.x_test, data.y_test)
+    if history:
+        test_acc, metric = history[-1]["test_accuracy"], history[-1].get("metric", "top-1 accuracy")
+    else:
+        final = score(model, data.x_test, data.y_test, config.task)
+        test_acc, metric = final.value, final.metric
     meta = {"levin_version": levin.__version__, "kind": "model", **run,
-            "input_shape": list(data.input_shape), "num_classes": data.num_classes,
-            "test_accuracy": test_acc, "train_wall_s": state["elapsed_s"], "history": history}
+            "input_shape": list(data.input_shape),
+            "num_classes": data.num_classes if config.task == "classification" else None,
+            "task": config.task, "metric": metric, "test_accuracy": test_acc, "train_wall_s": state["elapsed_s"], "history": history}
     if out is not None:
         checkpoint.save(out / FINAL, meta, model)
         _write_json(out / SUMMARY, meta)
