@@ -68,3 +68,10 @@ def test_max_drop_speaks_the_task_metric(sounds):
     mixed = r.extra["mixed"]
     assert mixed["validation_drop"] <= 5.0 and mixed["scored_on"] == "training samples"
     assert min(mixed["bits"].values()) < 8                        # it did trade bits for error
+
+
+def test_a_test_subset_spreads_over_the_split():
+    from levin.quant.pipeline import spread
+
+    assert spread(10, None).tolist() == list(range(10)) and spread(10, 20).tolist() == list(range(10))
+    assert spread(10000, 1000)[:3].tolist() == [0, 10, 20] and len(spread(10000, 1000)) == 1000

@@ -145,6 +145,7 @@ def bounded(kind: type, ok, expected: str, name: str):
 positive_int = bounded(int, lambda v: v >= 1, "a positive integer", "positive_int")   # counts, threads
 seed = bounded(int, lambda v: v >= 0, "an integer >= 0", "seed")    # numpy takes no negative seeds
 open_fraction = bounded(float, lambda v: 0 < v < 1, "a share between 0 and 1 (e.g. 0.1)", "open_fraction")
+positive_float = bounded(float, lambda v: 0 < v < float("inf"), "a positive number", "positive_float")
 
 
 def nonnegative_float(text: str) -> float:
@@ -210,6 +211,9 @@ def add_data_arguments(p) -> None:
                    help="share of the training samples held out to score choices on (default 0.1)")
     p.add_argument("--split-seed", type=seed, default=0, metavar="SEED",
                    help="seed of the validation (and test) split (0)")
+    p.add_argument("--input-scale", type=positive_float, metavar="FACTOR",
+                   help="multiply every input by FACTOR, e.g. 255 for a model trained on 0..255 "
+                        "pixels (levin's built-in image datasets are in 0..1)")
 
 
 def check_data_arguments(args) -> None:
@@ -242,6 +246,13 @@ def load_data(args, loaded, task: str = "classification"):
             raise LevinError("--data SOURCE (or --dataset NAME) is required for a model outside the zoo")
         data = datasets.load(name, args.data_dir)
         data = replace(data, split={"source": name, "test_from": "given"})
+    if getattr(args, "input_scale", None):
+        import numpy as np
+
+        f = np.float32(args.input_scale)
+        data = replace(data, x_train=data.x_train * f, x_test=data.x_test * f,
+                       x_val=None if data.x_val is None else data.x_val * f,
+                       split={**data.split, "input_scale": args.input_scale})
     data = with_validation(data, args.validation, args.split_seed)
     check_model_takes(loaded.module, loaded.name, loaded.input_shape, data,
                       labels=task == "classification")

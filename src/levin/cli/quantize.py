@@ -63,7 +63,7 @@ def register(sub) -> None:
                    choices=("classification", "reconstruction", "anomaly"),
                    help="what the model does, so what it is scored by (default classification)")
     p.add_argument("--top-k", type=positive_int, default=1, help="classification: top-k accuracy (1)")
-    p.add_argument("--test-size", type=int, help="evaluate on the first N test samples (all)")
+    p.add_argument("--test-size", type=int, help="score on N test samples spread evenly over the test split (all)")
     p.add_argument("--seed", type=seed, help="calibration / QAT seed (0)")
     add_out_argument(p, required=False, help="write the integer graph here (model.lvn, result.json)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-' for stdout)")
@@ -82,7 +82,7 @@ def config_for(args: argparse.Namespace) -> QuantConfig:
 def run(args: argparse.Namespace) -> int:
     from levin.coding import container
     from levin.models import is_graph_file, load_float_model_file, load_model
-    from levin.quant.pipeline import quantize
+    from levin.quant.pipeline import quantize, spread
     from levin.train.seeding import deterministic
 
     # Everything a user can get wrong is checked before any work (and before anything is written).
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         model = loaded.module if graph is None else graph
         result = quantize(model, data, config, progress=not args.quiet, test_size=args.test_size,
                           task=args.task, top_k=args.top_k)
-    summary = {"model": args.model, "dataset": dataset, "test_size": len(data.x_test[:args.test_size]),
+    summary = {"model": args.model, "dataset": dataset, "test_size": len(spread(len(data.x_test), args.test_size)),
                "split": data.split, **result.to_dict()}
     print(render(args.model, dataset, result), file=human(args))
     if out is not None:

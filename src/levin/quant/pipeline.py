@@ -136,15 +136,17 @@ def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = Quan
     """Capture `model` (a Graph: a float model already imported), quantize it (PTQ, then QAT if
     `config.qat_epochs`), measure it.
 
-    Calibration samples come from `data.x_train` (labels are not needed); scores are on the first
-    `test_size` test samples (all by default), in `task`'s metric (`levin.metrics`).
+    Calibration samples come from `data.x_train` (labels are not needed); scores are on
+    `test_size` test samples spread evenly over the test split (all by default: a test split
+    sorted by class stays balanced), in `task`'s metric (`levin.metrics`).
     """
     metrics.check_task(task, top_k)
     if task != "classification" and config.qat_epochs:
         raise LevinError(f"task {task}: QAT trains for top-1 accuracy; quantize with PTQ "
                          f"(and --max-drop, which speaks the task's metric) for this task")
-    x_test = data.x_test[:test_size]
-    y_test = None if data.y_test is None else data.y_test[:test_size]
+    pick = spread(len(data.x_test), test_size)
+    x_test = data.x_test[pick]
+    y_test = None if data.y_test is None else data.y_test[pick]
     float_graph = float_graph_of(model, data.x_train)
     calib = ptq.calibration_set(data.x_train, config.calibration_size, config.calibration_seed)
     extra: dict[str, Any] = {}
@@ -179,6 +181,13 @@ def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = Quan
     return QuantizeResult(
         graph, float_graph, plan, config, scores["float"].value, scores["fakequant"].value,
         scores["integer"].value, agreement(fake, ints), bits, nbytes, float_bytes, qat_wall, extra, scores)
+
+
+def spread(n: int, size: int | None) -> np.ndarray:
+    """Indices of `size` samples spread evenly over `n` (all of them without a size)."""
+    if size is None or size >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max(size, 1)).round().astype(np.int64))
 
 
 @torch.no_grad()
