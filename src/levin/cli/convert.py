@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from levin.cli.common import (LazyChoices, check_data_arguments, check_output_file, dataset_names, human,
-                              bounded, layouts, positive_int, seed, write_output)
+                              bounded, layouts, positive_float, positive_int, seed, write_output)
 from levin.errors import GraphError, LevinError
 
 if TYPE_CHECKING:
@@ -65,6 +65,12 @@ def register(sub) -> None:
     p.add_argument("--prune", type=prune_fraction, metavar="FRACTION",
                    help="set this fraction, in [0, 1), of each weight tensor's smallest codes to zero "
                         "(before --kmeans)")
+    p.add_argument("--task", choices=("classification", "reconstruction", "anomaly"),
+                   help="score the int8 model and the one written (after --prune / --kmeans) on the "
+                        "test split of --data / --dataset: top-1 accuracy, reconstruction MSE, or "
+                        "anomaly ROC AUC (test labels 0 normal, 1 anomalous)")
+    p.add_argument("--input-scale", type=positive_float, metavar="FACTOR",
+                   help="multiply the data by FACTOR (e.g. 255 for a model trained on 0..255 pixels)")
     p.add_argument("--json", metavar="FILE", help="also write the sizes as JSON ('-' for stdout)")
     p.set_defaults(run=run)
 
@@ -151,10 +157,11 @@ def quantize_float(graph, calibration: "np.ndarray", check: int = 64):
 
 
 def convert(src: Path, out: Path, kmeans: int | None = None, prune: float | None = None,
-            calibration: "np.ndarray | None" = None, graph=None, log: TextIO | None = None) -> tuple[int, int]:
-    """Convert `src` to `out` (formats by suffix); return (input bytes, output bytes). A float
-    model is quantized on `calibration` (levin's layout, see `calibration_layout`). `graph`: the
-    graph of `src`, if already loaded. `log`: where the int8-vs-float line goes (stdout)."""
+            calibration: "np.ndarray | None" = None, graph=None, log: TextIO | None = None) -> tuple:
+    """Convert `src` to `out` (formats by suffix); return (input bytes, output bytes, the int8
+    graph, the graph written: after --prune / --kmeans). A float model is quantized on
+    `calibration` (levin's layout, see `calibration_layout`). `graph`: the graph of `src`, if
+    already loaded. `log`: where the int8-vs-float line goes (stdout)."""
     from levin import tflite_shrink
     from levin.coding import container
     from levin.ir import tflite_export
@@ -173,6 +180,7 @@ def convert(src: Path, out: Path, kmeans: int | None = None, prune: float | None
         print(f"int8 vs float on {min(len(calibration), 64)} calibration samples: max |diff| "
               f"{agree.max_lsb} LSB of the output, {100 * agree.differing:.1f}% of codes differ, "
               f"same argmax {100 * agree.argmax_match:.1f}%", file=log or sys.stdout)
+    int8 = graph
     if prune is not None:
         graph = tflite_shrink.prune_codes(graph, prune)
     if kmeans is not None:
@@ -182,10 +190,39 @@ def convert(src: Path, out: Path, kmeans: int | None = None, prune: float | None
         size = container.write(graph, out)
     else:
         size = tflite_export.save(graph, out)
-    return src.stat().st_size, size
+    return src.stat().st_size, size, int8, graph
+
+
+def task_scores(args, graphs: dict) -> dict:
+    """Each integer graph of `graphs` scored on the test split of --data / --dataset in the
+    --task metric (`levin.metrics`): what --kmeans / --prune cost, on the user's data."""
+    from dataclasses import replace as replaced
+
+    import numpy as np
+
+    from levin import metrics, reference
+    from levin.data import DataOptions, load_source
+    from levin.models import channels_first
+    from levin.train import data as datasets
+
+    first = next(iter(graphs.values()))
+    shape = first.tensors[first.inputs[0]].shape[1:]
+    if args.data:
+        data = load_source(args.data, DataOptions(layout=args.layout, unlabelled=args.task == "reconstruction"),
+                           channels_first(shape))
+    else:
+        data = datasets.load(args.dataset, args.data_dir)
+    if args.input_scale:
+        data = replaced(data, x_test=data.x_test * np.float32(args.input_scale))
+    scores = {}
+    for name, g in graphs.items():
+        codes = reference.run(g, reference.quantize_batch(g, data.x_test))[g.outputs[0]]
+        scores[name] = metrics.score(args.task, reference.dequantize_output(g, codes), data.x_test, data.y_test)
+    return {"samples": len(data.x_test), **scores}
 
 
 def run(args: argparse.Namespace) -> int:
+    from levin import metrics
     from levin.quant import ptq
     from levin.train.seeding import deterministic
 
@@ -201,21 +238,30 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(str(out), "output")
     check_output_file(args.json, "--json")
     check_data_arguments(args)
+    if args.task and not (args.data or args.dataset):
+        raise LevinError("--task scores on the test split of --data SOURCE or --dataset NAME: give one")
     log = human(args)
     calibration = None
     with deterministic(args.seed):
         graph = load_input(src)
         if args.data or args.dataset:
             if not is_float(graph):
-                print(f"levin convert: note: {src} is already int8; --data / --dataset is not used",
-                      file=sys.stderr)
+                if not args.task:
+                    print(f"levin convert: note: {src} is already int8; --data / --dataset is not used",
+                          file=sys.stderr)
             else:
                 calibration = ptq.calibration_set(calibration_inputs(args, graph), args.calibration_size,
                                                   args.seed)
-        before, after = convert(src, out, args.kmeans, args.prune, calibration, graph, log=log)
+        before, after, int8, final = convert(src, out, args.kmeans, args.prune, calibration, graph, log=log)
+        scored = task_scores(args, {"int8": int8, "written": final}) if args.task else None
     how = (f", int8 calibrated on {len(calibration):,} samples of {args.data or args.dataset}"
            if calibration is not None else "")
     print(f"{src} ({before:,} B) -> {out} ({after:,} B), {after / before:.3f}x{how}", file=log)
+    if scored:
+        a, b = scored["int8"], scored["written"]
+        unit = "pp" if a.higher_is_better else "%"
+        print(f"{a.metric} on {scored['samples']:,} test samples: int8 {a.text()}, as written {b.text()} "
+              f"(worse by {metrics.drop(a, b):+.2f} {unit})", file=log)
     if after > before:
         print(f"levin convert: warning: {out} is larger than {src}", file=sys.stderr)
     if args.json:
@@ -223,5 +269,9 @@ def run(args: argparse.Namespace) -> int:
                       "ratio": after / before, "format": out.suffix[1:],
                       "calibration": None if calibration is None else {
                           "source": args.data or args.dataset, "samples": len(calibration), "seed": args.seed},
-                      "kmeans": args.kmeans, "prune": args.prune}, args.json)
+                      "kmeans": args.kmeans, "prune": args.prune,
+                      "scores": None if not scored else {"samples": scored["samples"],
+                                                         "int8": scored["int8"].to_dict(),
+                                                         "written": scored["written"].to_dict()}},
+                     args.json)
     return 0
