@@ -91,7 +91,7 @@ def test_golden_lvn_bit_exact(weight_format, tmp_path):
     path = GOLDEN / "golden.lvn"
     g = container.read(path)
     inputs = np.random.default_rng(3).integers(-128, 128, (16, 5, 5, 3)).astype(np.int8)
-    result = codegen.export_c(path, tmp_path, weight_format)
+    result = codegen.export_c(path, tmp_path, weight_format, prefer="flash")
     got, _ = build.run_harness(build.build_harness(result), inputs, result.output_size)
     assert build.compare(got, reference.run(g, inputs)[g.outputs[0]]) is None
     if weight_format == "packed":

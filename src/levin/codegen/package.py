@@ -70,7 +70,8 @@ def write_package(out_dir: Path, env, version: str) -> list[Path]:
     models = models_in(out_dir)
     if not models:
         raise LevinError(f"{out_dir}: no model header levin generated")
-    sources = sorted(p.name for p in out_dir.glob("*.c"))
+    # The models' sources and the runtime's: not whatever else a folder holds (an old harness.c).
+    sources = sorted({f"{m['name']}.c" for m in models} | {p.name for p in out_dir.glob("levin_*.c")})
     for m in models:
         for kind in ("input", "output"):
             count = _int(m.get(f"{kind.upper()}_COUNT")) or 1
