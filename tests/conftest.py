@@ -22,3 +22,14 @@ def shared_data(subdir: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data {path} is absent (set LEVIN_TEST_DATA to the data folder)")
     return path
+
+
+def require_cortex_m() -> None:
+    """Skip the test, with the reason, without the Cortex-M cross toolchain and qemu."""
+    from levin.targets import cortexm
+
+    try:
+        cortexm.require_toolchain()
+        cortexm.require_qemu()
+    except cortexm.ToolMissing as exc:
+        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")

@@ -8,7 +8,7 @@ import pytest
 from levin import bench
 from levin.bench import runtime
 from levin.cli.main import main
-from levin.targets import cortexm
+from tests.conftest import require_cortex_m  # noqa: E402
 
 
 def test_benchmarks_are_discovered_by_listing_the_package():
@@ -46,11 +46,7 @@ def test_tradeoff_line_comes_from_the_rows():
 
 
 def test_runtime_bench_end_to_end(tmp_path, capsys):
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    require_cortex_m()
     pytest.importorskip("levin.codegen", reason="the C code generator is not available")
     out = tmp_path / "r.json"
     code = main(["bench", "runtime", "--models", "digits_cnn", "--formats", "int8,rans",
@@ -84,11 +80,7 @@ def test_bench_examples_parse():
 
 
 def test_runtime_bench_per_layer(tmp_path, capsys):
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    require_cortex_m()
     pytest.importorskip("levin.codegen", reason="the C code generator is not available")
     out = tmp_path / "r.json"
     assert main(["bench", "runtime", "--models", "digits_cnn", "--formats", "int8", "--inputs", "1",
@@ -104,11 +96,7 @@ def test_runtime_bench_per_layer(tmp_path, capsys):
 def test_runtime_bench_of_a_model_file_matches_profile(tmp_path, capsys):
     """`levin bench runtime model.lvn`: the build `levin export` makes, measured by the function
     behind `levin profile model.lvn` (so both report the same bytes and instructions)."""
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    require_cortex_m()
     from levin.targets import device_numbers
     from levin.bench._graphs import int8_graph
     from levin.coding import container

@@ -10,8 +10,7 @@ from levin.bench import kernels
 from levin.bench._layers import variant
 from levin.cli.main import main
 from levin.ir.graph import Graph
-from levin.targets import cortexm
-from tests.conftest import shared_data
+from tests.conftest import require_cortex_m, shared_data
 
 
 def test_builds_run_the_m4_at_every_level_and_other_cores_at_os():
@@ -38,11 +37,7 @@ def test_unknown_model_or_level_is_a_one_line_error(capsys):
 
 
 def test_kernels_bench_end_to_end_on_the_autoencoder(tmp_path, capsys):
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    require_cortex_m()
     data = shared_data("models").parent
     out = tmp_path / "k.json"
     assert main(["bench", "kernels", "--models", "ad01", "--inputs", "1", "--opt", "Os",

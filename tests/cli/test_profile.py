@@ -142,13 +142,9 @@ def test_profile_a_checkpoint_directory(capsys, tmp_path):
 # --- integer models: the C build, measured ------------------------------------------------------
 
 def needs_qemu():
-    from levin.targets import cortexm
+    from tests.conftest import require_cortex_m
 
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    require_cortex_m()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from levin.codegen import export_c
 from levin.errors import GraphError
 from levin.ir.graph import Graph, QuantParams
 from levin.targets import build, cortexm
+from tests.conftest import require_cortex_m  # noqa: E402
 
 pytestmark = pytest.mark.skipif(build.compiler() is None, reason="needs a host C compiler")
 
@@ -64,11 +65,7 @@ def test_host_harness_is_bit_exact(case, tmp_path):
 
 
 def test_cortex_m4_is_bit_exact(case, tmp_path):
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"needs the cross toolchain and qemu: {exc}")
+    require_cortex_m()
     g, x, want = case
     export = export_c(g, tmp_path / "c")
     results = cortexm.run(cortexm.model_firmware(export, x[:2], tmp_path / "m4"))

@@ -18,6 +18,7 @@ from levin.codegen import export_c
 from levin.codegen.package import check_name
 from levin.errors import LevinError
 from levin.targets import build, cortexm
+from tests.conftest import require_cortex_m  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "golden.lvn"
 STATUS_ARENA = 4   # LEVIN_ERR_ARENA
@@ -95,11 +96,7 @@ def test_two_models_link_into_one_host_program_bit_exact(models, tmp_path):
 
 
 def test_two_models_link_into_one_cortex_m4_image(models, tmp_path):
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"needs the cross toolchain and qemu: {exc}")
+    require_cortex_m()
     (a, xa), (b, xb) = models
     ea, eb = export_both(models, tmp_path / "pkg")
     case = tmp_path / "case.c"

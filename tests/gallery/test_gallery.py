@@ -12,6 +12,7 @@ from levin import codegen, reference
 from levin.coding import container
 from levin.targets import build, cortexm
 from tests.gallery import models
+from tests.conftest import require_cortex_m  # noqa: E402
 
 NAMES = list(models.GALLERY)
 
@@ -89,11 +90,7 @@ def test_c_bit_exact_on_host(name, quantized, tmp_path):
 
 
 def _m4_tools():
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"Cortex-M tests need the cross toolchain and qemu: {exc}")
+    require_cortex_m()
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -19,6 +19,7 @@ from levin.report.html import build, tried_points
 from levin.train.data import load
 from levin.train.loop import train
 from levin.zoo import create
+from tests.conftest import require_cortex_m  # noqa: E402
 
 RECIPE = parse("""
 steps:
@@ -56,13 +57,9 @@ def test_report_has_every_section_and_embeds_its_plots(run):
 
 def test_the_device_section_shows_the_measured_build_per_layer(run):
     from levin.analyze import devices
-    from levin.targets import cortexm, device_numbers
+    from levin.targets import device_numbers
 
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    require_cortex_m()
     result, data, out = run
     numbers = device_numbers.measure(result.lvn_path, out / "m4", per_layer=True, cycles=True)
     page = build(result, RECIPE, out / "device.html", title="digits test", numbers=numbers).read_text()

@@ -9,6 +9,7 @@ from levin.errors import LevinError
 from levin.targets import cores, cortexm
 
 from levin import reference
+from tests.conftest import require_cortex_m  # noqa: E402
 
 
 @pytest.mark.parametrize("core", list(cores.CORES.values()), ids=list(cores.CORES))
@@ -32,11 +33,7 @@ def test_core_names_and_defaults():
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"Cortex-M tests need the cross toolchain and qemu: {exc}")
+    require_cortex_m()
     codegen = pytest.importorskip("levin.codegen", reason="the C code generator is not available")
     graph, inputs = int8_graph("digits_cnn", n_inputs=2)
     export = codegen.export_c(graph, tmp_path_factory.mktemp("digits") / "c", weight_format="int8")

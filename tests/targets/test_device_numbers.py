@@ -7,7 +7,7 @@ import pytest
 from levin.targets import device_numbers as dn
 from levin.analyze.devices import DEVICES, DeviceProfile
 from levin.analyze.memory import ArenaPlan, Placement
-from levin.targets import cortexm
+from tests.conftest import require_cortex_m  # noqa: E402
 
 
 def numbers(**kw):
@@ -51,11 +51,7 @@ def test_random_inputs_are_seeded_int8_rows():
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    require_cortex_m()
     from levin.bench._graphs import int8_graph
 
     graph, inputs = int8_graph("digits_cnn", n_inputs=2, weight_bits=4)

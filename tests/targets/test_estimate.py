@@ -6,6 +6,7 @@ import pytest
 
 from levin.targets import cortexm, estimate, timing
 from levin.targets.estimate import _Blocks
+from tests.conftest import require_cortex_m  # noqa: E402
 
 
 @pytest.mark.parametrize("mnemonic,want", [
@@ -99,11 +100,7 @@ def test_the_log_scan_drops_blocks_qemu_did_not_run_and_skips_interrupts():
 
 @pytest.fixture
 def tools():
-    try:
-        cortexm.require_toolchain()
-        cortexm.require_qemu()
-    except cortexm.ToolMissing as exc:
-        pytest.skip(f"Cortex-M tests need the cross toolchain and qemu: {exc}")
+    require_cortex_m()
 
 
 @pytest.mark.parametrize("core,per_iteration", [("cortex-m4", 1 + 3), ("cortex-m33", 1 + 2)])
