@@ -36,12 +36,35 @@ class Score:
     extra: dict[str, float] = field(default_factory=dict)
 
     def text(self) -> str:
-        """The value as a person reads it: 98.89% for accuracy and AUC, 3 significant digits else."""
-        return f"{100 * self.value:.2f}%" if self.higher_is_better else f"{self.value:.4g}"
+        return text(self.value, self.higher_is_better)
 
     def to_dict(self) -> dict:
         return {"task": self.task, "metric": self.metric, "value": self.value,
                 "higher_is_better": self.higher_is_better, **self.extra}
+
+
+def text(value: float | None, higher_is_better: bool = True) -> str:
+    """A score as a person reads it: 98.89% for accuracy and AUC, 4 significant digits for an
+    error; "" for None."""
+    if value is None:
+        return ""
+    return f"{100 * value:.2f}%" if higher_is_better else f"{value:.4g}"
+
+
+def headline(task: str, top_k: int = 1) -> tuple[str, bool]:
+    """(the metric's name, whether higher is better) of `task`, before anything is scored."""
+    check_task(task, top_k)
+    name = f"top-{top_k} accuracy" if task == "classification" else _HEADLINE[task]
+    return name, task in ("classification", "anomaly")
+
+
+def tuning_task(task: str, y: np.ndarray | None) -> str:
+    """The task choices are scored by on labels `y`: `task` itself, except an anomaly detector
+    whose split holds no anomalies (held out of normal training data, as usual): there its AUC
+    is undefined, and it is scored by what it is trained for, reconstruction MSE."""
+    if task == "anomaly" and (y is None or len(np.unique(np.asarray(y))) < 2):
+        return "reconstruction"
+    return task
 
 
 def check_task(task: str, top_k: int = 1) -> None:

@@ -45,7 +45,7 @@ def test_report_has_every_section_and_embeds_its_plots(run):
     check, export = deploy(result, data, out / "c", samples=100)
     assert check.bit_exact and check.samples == 100 and check.flash_bytes > export.weight_bytes
     page = build(result, RECIPE, out / "report.html", title="digits test", runtime=check).read_text()
-    for heading in ("Layers", "Weights before and after", "Size vs accuracy", "Memory", "Device", "C runtime"):
+    for heading in ("Layers", "Weights before and after", "Size vs top-1 accuracy", "Memory", "Device", "C runtime"):
         assert f"<h2>{heading}" in page, heading
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 3

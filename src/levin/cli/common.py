@@ -216,11 +216,34 @@ def add_data_arguments(p) -> None:
                         "pixels (levin's built-in image datasets are in 0..1)")
 
 
+def add_task_arguments(p, help: str) -> None:
+    """--task and --top-k: what the model does, so what its loss and score are (levin.metrics)."""
+    p.add_argument("--task", default="classification", choices=("classification", "reconstruction", "anomaly"),
+                   help=help + " (default classification)")
+    p.add_argument("--top-k", type=positive_int, default=1, help="classification: score by top-k accuracy (1)")
+
+
+def check_task_arguments(args) -> None:
+    if args.top_k > 1 and args.task != "classification":
+        raise LevinError(f"--top-k is for --task classification; {args.task} scores by its own metric")
+
+
 def check_data_arguments(args) -> None:
     """What the data options can be told wrong without reading any data (the data itself is
     read, and checked against the model, by `load_data`, still before any work)."""
     if getattr(args, "data", None) and getattr(args, "dataset", None):
         raise LevinError("give --data (your own) or --dataset (a built-in one), not both")
+
+
+def check_anomaly_labels(data, task: str, source: str) -> None:
+    """An anomaly detector trains on normal samples, labelled or not, and is scored by ROC AUC on
+    test labels 0 (normal) and 1 (anomalous): both must be there, said before any work."""
+    import numpy as np
+
+    if task == "anomaly" and set(np.unique(data.y_test).tolist()) != {0, 1}:
+        raise LevinError(f"--task anomaly: the test labels of {source} must be 0 (normal) and 1 "
+                         f"(anomalous), both present (found {sorted(set(np.unique(data.y_test).tolist()))[:5]}); "
+                         f"e.g. a .npz with x_train (normal frames), x_test and y_test")
 
 
 def load_data(args, loaded, task: str = "classification"):
@@ -238,8 +261,9 @@ def load_data(args, loaded, task: str = "classification"):
     if args.data:
         options = DataOptions(layout=args.layout, label_column=args.label_column,
                               audio_features=args.audio_features, skip_bad=args.skip_bad,
-                              seed=args.split_seed, unlabelled=task == "reconstruction")
+                              seed=args.split_seed, unlabelled=task in ("reconstruction", "anomaly"))
         data = load_source(args.data, options, loaded.input_shape)
+        check_anomaly_labels(data, task, args.data)
     else:
         name = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
         if name is None:

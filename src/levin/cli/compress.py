@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from levin import zoo
-from levin.cli.common import (LazyChoices, add_data_arguments, add_out_argument, add_threads_argument,
-                              add_weights_argument, check_c_compiler, check_data_arguments,
+from levin.cli.common import (LazyChoices, add_data_arguments, add_out_argument, add_task_arguments,
+                              add_threads_argument, add_weights_argument, check_c_compiler,
+                              check_data_arguments, check_task_arguments,
                               check_output_file, check_writable, human, load_data, positive_int,
                               writable_dir, write_output)
 
@@ -27,6 +28,13 @@ EXAMPLES = f"""examples:
   levin compress --model runs/lenet5 --recipe recipes/deep-compression-lenet5.yaml --data-dir ../shared/data --out runs/dc-lenet5
   levin compress --model digits_cnn --recipe digits -o runs/digits-compressed --json -
   levin compress --model my_model.py:build --weights runs/mine --data images/ --recipe digits --out runs/mine-c
+  levin compress --model ae.py:build --weights runs/ae --data frames.npz --task anomaly --recipe prune-ae.yaml -o runs/ae-c
+
+--task sets the fine-tuning loss and what every score is in: classification (cross-entropy; top-1
+accuracy, or top-k with --top-k), reconstruction (MSE against the input; unlabelled data is
+enough) or anomaly (MSE against the input; ROC AUC of the reconstruction error on test labels 0
+normal, 1 anomalous). The recipe's quantize.max_drop speaks the same metric: percentage points of
+accuracy or AUC, or % more MSE.
 
 The steps are scored on the validation split (--validation, --split-seed: the same samples
 `levin train` held out); the test split is scored for the baseline and the frozen graph only.
@@ -72,6 +80,7 @@ def register(sub) -> None:
                             help="recipe YAML file, or a preset: %(presets)s")
     recipe.presets = LazyChoices(_presets)      # read when the help is shown (not a restriction)
     add_data_arguments(p)
+    add_task_arguments(p, "what the model does: its fine-tuning loss and what it is scored by")
     add_out_argument(p, help="run directory: steps/, model.lvn, summary.json")
     p.add_argument("--no-c", action="store_true", help="skip the C export, build and bit-exact check")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
@@ -96,6 +105,7 @@ SEED = 0        # what `levin compress` seeds torch with; levin.compress's defau
 
 def run(args: argparse.Namespace) -> int:
     from levin.compressor.api import compress
+    from levin.compressor.pipeline import check_task
     from levin.compressor.recipe import load
     from levin.compressor.summary import render, summary_dict
     from levin.models import load_model
@@ -104,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
 
     # Everything a user can get wrong is checked before any work.
     recipe = load(args.recipe)
+    check_task_arguments(args)
+    check_task(recipe, args.task, args.top_k)
     check_data_arguments(args)
     check_writable(args.out, "--out")
     check_output_file(args.json, "--json")
@@ -113,27 +125,27 @@ def run(args: argparse.Namespace) -> int:
     # the run), on --threads threads (default 1) from start to end.
     with deterministic(SEED, args.threads):
         loaded = load_model(args.model, args.weights)
-        data = load_data(args, loaded)       # bad data, or data the model cannot take
+        data = load_data(args, loaded, args.task)   # bad data, or data the model cannot take
         out = writable_dir(args.out)
         result = compress(loaded, data, recipe=recipe, out_dir=out, progress=not args.quiet,
-                          seed=SEED, threads=args.threads)
+                          seed=SEED, threads=args.threads, task=args.task, top_k=args.top_k)
         title = f"{args.model} on {result.dataset}, recipe {recipe.name}"
         extra = finish(result, recipe, result.data, out, c=not args.no_c,
                        report=not args.no_report, weight_format=args.weight_format,
                        prefer=args.optimize, samples=args.verify_samples, device=args.device, title=title, progress=not args.quiet)
     print(render(result, title), file=human(args))
-    print(deployment_lines(extra), file=human(args))
+    print(deployment_lines(extra, result), file=human(args))
     if args.json:
         write_output({**summary_dict(result, recipe), **extra}, args.json)
     return 0
 
 
-def deployment_lines(extra: dict) -> str:
+def deployment_lines(extra: dict, result) -> str:
     lines = []
     rt = extra.get("runtime")
     if rt:
         lines.append(f"C runtime: bit-exact with the integer reference on {rt['samples']:,} test inputs "
-                     f"({100 * rt['accuracy']:.2f}% accuracy); flash {rt['flash_bytes']:,} B "
+                     f"({result.metric} {result.text(rt['accuracy'])}); flash {rt['flash_bytes']:,} B "
                      f"({rt['flash_target']}), RAM {rt['ram_bytes']:,} B (arena incl. "
                      f"{rt['scratch_bytes']:,} B scratch)")
         lines.append(f"weight codings (--optimize {rt['prefer']}): weights {rt['weight_bytes']:,} B in "

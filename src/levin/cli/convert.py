@@ -201,6 +201,7 @@ def task_scores(args, graphs: dict) -> dict:
     import numpy as np
 
     from levin import metrics, reference
+    from levin.cli.common import check_anomaly_labels
     from levin.data import DataOptions, load_source
     from levin.models import channels_first
     from levin.train import data as datasets
@@ -208,8 +209,10 @@ def task_scores(args, graphs: dict) -> dict:
     first = next(iter(graphs.values()))
     shape = first.tensors[first.inputs[0]].shape[1:]
     if args.data:
-        data = load_source(args.data, DataOptions(layout=args.layout, unlabelled=args.task == "reconstruction"),
+        data = load_source(args.data, DataOptions(layout=args.layout,
+                                                  unlabelled=args.task in ("reconstruction", "anomaly")),
                            channels_first(shape))
+        check_anomaly_labels(data, args.task, args.data)
     else:
         data = datasets.load(args.dataset, args.data_dir)
     if args.input_scale:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 
 from levin import zoo
-from levin.cli.common import (add_data_arguments, add_out_argument, add_weights_argument,
-                              check_data_arguments, check_output_file, check_writable, human, load_data,
+from levin.cli.common import (add_data_arguments, add_out_argument, add_task_arguments, add_weights_argument,
+                              check_data_arguments, check_task_arguments, check_output_file, check_writable, human, load_data,
                               positive_int, seed, writable_dir, write_output)
 from levin.config import QuantConfig
 from levin.config.quant import ACTIVATION_OBSERVERS, WEIGHT_OBSERVERS
@@ -59,10 +59,7 @@ def register(sub) -> None:
     p.add_argument("--max-drop", type=float, metavar="DROP",
                    help="mixed precision: fewest weight bits within DROP of 8-bit on the validation "
                         "split (percentage points of accuracy or AUC; %% more MSE)")
-    p.add_argument("--task", default="classification",
-                   choices=("classification", "reconstruction", "anomaly"),
-                   help="what the model does, so what it is scored by (default classification)")
-    p.add_argument("--top-k", type=positive_int, default=1, help="classification: top-k accuracy (1)")
+    add_task_arguments(p, "what the model does, so what it is scored by")
     p.add_argument("--test-size", type=int, help="score on N test samples spread evenly over the test split (all)")
     p.add_argument("--seed", type=seed, help="calibration / QAT seed (0)")
     add_out_argument(p, required=False, help="write the integer graph here (model.lvn, result.json)")
@@ -91,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
         raise LevinError("--test-size must be >= 1")
     if args.percentile is not None and config.observer != "percentile":
         raise LevinError("--percentile is for --observer percentile")
-    if args.top_k > 1 and args.task != "classification":
-        raise LevinError(f"--top-k is for --task classification; {args.task} scores by its own metric")
+    check_task_arguments(args)
     if args.task != "classification" and args.qat_epochs:
         raise LevinError(f"--qat-epochs trains for top-1 accuracy; drop it for --task {args.task}")
     check_data_arguments(args)

@@ -8,7 +8,7 @@ from typing import Any
 from torch import nn
 
 from levin import zoo
-from levin.compressor.pipeline import CompressResult, compress as run_recipe, train_baseline
+from levin.compressor.pipeline import CompressResult, check_task, compress as run_recipe, train_baseline
 from levin.compressor.recipe import Recipe, load
 from levin.errors import LevinError
 from levin.train import data as datasets
@@ -18,7 +18,8 @@ from levin.train.seeding import deterministic, seed_all
 def compress(model: nn.Module | str | Any, data: datasets.Dataset | str | None = None, *,
              recipe: Recipe | str | Path, out_dir: str | Path | None = None,
              data_dir: str | Path | None = None, weights: str | Path | None = None,
-             progress: bool = True, seed: int = 0, threads: int | None = None) -> CompressResult:
+             progress: bool = True, seed: int = 0, threads: int | None = None,
+             task: str = "classification", top_k: int = 1) -> CompressResult:
     """Compress `model` by `recipe` and freeze it to an integer graph and a .lvn file.
 
     Args:
@@ -38,17 +39,21 @@ def compress(model: nn.Module | str | Any, data: datasets.Dataset | str | None =
             count: the same levin, seed, data and platform give the same .lvn, from Python and
             from `levin compress` alike (README, "Determinism"); another `threads` gives bytes
             reproducible at that count.
+        task, top_k: what the model does and how it is scored (`levin.metrics.TASKS`):
+            classification (top-k accuracy), regression, reconstruction (MSE) or anomaly (ROC AUC
+            of the reconstruction error); fine-tuning, steps, budget and results speak its metric.
     """
     with deterministic(seed, threads):
-        return _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed)
+        return _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed, task, top_k)
 
 
-def _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed) -> CompressResult:
+def _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed, task, top_k) -> CompressResult:
     from levin.data.fit import check_model_takes
     from levin.data.splits import with_validation
     from levin.models import LoadedModel, load_model
 
     recipe = recipe if isinstance(recipe, Recipe) else load(recipe)
+    check_task(recipe, task, top_k)
     loaded = load_model(model, weights) if isinstance(model, str) else model
     if isinstance(loaded, LoadedModel):
         model, name = loaded.module, loaded.name
@@ -62,9 +67,9 @@ def _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed) -
     if isinstance(data, str):            # a built-in dataset, held out as the CLI holds it out
         data = with_validation(datasets.load(data, data_dir))
     if name is not None:
-        check_model_takes(model, name, loaded.input_shape, data)
+        check_model_takes(model, name, loaded.input_shape, data, labels=task == "classification")
     seed_all(seed)                       # the work starts from the seed, whoever built the model
     if untrained:
         baseline_dir = Path(out_dir) / "baseline" if out_dir is not None else None
         model = train_baseline(model, data, name, baseline_dir, progress=progress)
-    return run_recipe(model, data, recipe, out_dir, model_name=name, progress=progress)
+    return run_recipe(model, data, recipe, out_dir, model_name=name, progress=progress, task=task, top_k=top_k)

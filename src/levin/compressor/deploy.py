@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from levin import metrics
 from levin.errors import LevinError, VerificationError
 from levin.train.data import Dataset
 
@@ -25,7 +26,7 @@ class RuntimeCheck:
 
     bit_exact: bool
     samples: int                          # test inputs compared with the reference
-    accuracy: float                       # of the C outputs on those inputs
+    accuracy: float                       # the C outputs' score on those inputs (the run's metric)
     flash_bytes: int                      # text + rodata + data of the model and runtime
     flash_target: str                     # what the flash was compiled for
     ram_bytes: int                        # <NAME>_ARENA_BYTES: activations + scratch
@@ -90,7 +91,8 @@ def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "
     if problem is not None:
         raise VerificationError(f"the C runtime differs from the integer reference: {problem}")
     flash, where = flash_bytes(export)
-    accuracy = float((got.argmax(1) == data.y_test[:len(got)]).mean())
+    accuracy = metrics.score(result.task, reference.dequantize_output(graph, got.astype(np.int64)),
+                             x, None if data.y_test is None else data.y_test[:len(got)], result.top_k).value
     check = RuntimeCheck(True, len(got), accuracy, flash, where, export.arena_bytes, export.scratch_bytes,
                          None if per_inference is None else 1e6 * per_inference,
                          time.perf_counter() - started, weight_format, prefer, export.weight_bytes,

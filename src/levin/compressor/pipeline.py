@@ -23,7 +23,7 @@ import copy
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from levin import zoo
+from levin import metrics, zoo
 from levin.compressor.recipe import Recipe, Step
 from levin.config import TrainConfig
 from levin.errors import CheckpointError, LevinError
@@ -42,7 +42,7 @@ from levin.compressor.steps import STEPS, StepContext
 from levin.prune.masks import select_layers, sparsity_report
 from levin.train import checkpoint
 from levin.train.data import Dataset
-from levin.train.loop import evaluate, train
+from levin.train.loop import score, train
 from levin.train.seeding import deterministic
 
 STEP_FILE = "model.safetensors"
@@ -92,6 +92,23 @@ class CompressResult:
     wall_s: float
     data: Dataset | None = None       # what it was fine-tuned and tested on
     baseline_validation_accuracy: float | None = None
+    task: str = "classification"      # what every *accuracy* field scores: `metric`, in its unit
+    metric: str = "top-1 accuracy"
+    higher_is_better: bool = True
+    top_k: int = 1
+    scored_task: str = "classification"   # what the steps were scored by (metrics.tuning_task)
+
+    def text(self, value: float | None) -> str:
+        """A test score of this run as a person reads it (98.89%, or an MSE of 0.0123)."""
+        return metrics.text(value, self.higher_is_better)
+
+    @property
+    def step_metric(self) -> str:
+        return metrics.headline(self.scored_task, self.top_k)[0]
+
+    def step_text(self, value: float | None) -> str:
+        """A step's score (StepRecord.accuracy, on validation) as a person reads it."""
+        return metrics.text(value, metrics.headline(self.scored_task, self.top_k)[1])
 
     @property
     def dataset(self) -> str:
@@ -139,6 +156,8 @@ def _identity(ctx: StepContext, upto: int) -> dict:
     identity = {"model": ctx.model_name, "dataset": ctx.data.name,
                 "steps": [s.to_dict() for s in ctx.recipe.steps[:upto + 1]],
                 "finetune": ctx.recipe.finetune, "distill": ctx.recipe.distill}
+    if ctx.base_train.task != "classification":   # (absent before issue 19: old runs resume)
+        identity["task"] = ctx.base_train.task
     if "validation_seed" in ctx.data.split:       # the samples held out of fine-tuning
         identity["validation"] = {k: ctx.data.split[k] for k in ("validation_fraction", "validation_seed")}
     return identity
@@ -174,6 +193,7 @@ def run_steps(model: nn.Module, ctx: StepContext, scored_on: str = "test") -> li
     """Every step of the recipe on `model` (in place), skipping those a previous run finished;
     each scored on `ctx.data.x_test`, which is the `scored_on` split."""
     records = []
+    metric, higher = metrics.headline(ctx.scored_task, ctx.top_k)
     for i, step in enumerate(ctx.recipe.steps):
         folder = _step_dir(ctx, i, step)
         done = _finished(ctx, i, step)
@@ -190,10 +210,10 @@ def run_steps(model: nn.Module, ctx: StepContext, scored_on: str = "test") -> li
         started = time.perf_counter()
         info = STEPS[step.kind].run(model, ctx, step, folder)
         holds.release(model)
-        accuracy = evaluate(model, ctx.data.x_test, ctx.data.y_test)
+        accuracy = ctx.evaluate(model)
         record = _record(model, ctx, i, step, accuracy, time.perf_counter() - started, info, scored_on)
         records.append(record)
-        ctx.log(f"step {i + 1} {step.kind}: {scored_on} accuracy {100 * accuracy:.2f}%, "
+        ctx.log(f"step {i + 1} {step.kind}: {scored_on} {metric} {metrics.text(accuracy, higher)}, "
                 f"{100 * record.density:.2f}% of weights nonzero")
         if folder is not None:
             meta = {"kind": "compress-step", "identity": _identity(ctx, i), "info": info,
@@ -204,7 +224,7 @@ def run_steps(model: nn.Module, ctx: StepContext, scored_on: str = "test") -> li
 
 def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Path | None = None, *,
              model_name: str | None = None, train_config: TrainConfig | None = None,
-             progress: bool = True) -> CompressResult:
+             progress: bool = True, task: str = "classification", top_k: int = 1) -> CompressResult:
     """Compress a trained `model` (a copy; the argument is not changed) with `recipe` on `data`.
     It runs on a fixed number of torch threads (the enclosing `levin.train.seeding.deterministic`
     region's, else 1), so its bytes do not depend on the machine's cores; `levin.compress` also
@@ -215,20 +235,37 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
         train_config: the fine-tuning base the recipe's settings override (default: the zoo preset
             of `model_name`, else TrainConfig()).
         out_dir: where steps checkpoint and `model.lvn` / `summary.json` go; None keeps it in memory.
+        task, top_k: what the model does and how it is scored (`levin.metrics`): the fine-tuning
+            loss, every step's score, the mixed-precision budget and the result speak its metric.
     Raises:
         TrainingInterrupted: on Ctrl-C, after a checkpoint; rerun to resume.
     """
     with deterministic(seed=None):
-        return _compress(model, data, recipe, out_dir, model_name, train_config, progress)
+        return _compress(model, data, recipe, out_dir, model_name, train_config, progress, task, top_k)
 
 
-def _compress(model, data, recipe, out_dir, model_name, train_config, progress) -> CompressResult:
+def check_task(recipe: Recipe, task: str, top_k: int = 1) -> None:
+    """Refuse, before any work, a task the recipe cannot serve."""
+    metrics.check_task(task, top_k)
+    if task != "classification":
+        if any(s.kind == "mdl" for s in recipe.steps):
+            raise LevinError(f"an mdl step trains for top-1 accuracy; task {task} compresses with "
+                             f"prune, nm, channels, share and finetune steps")
+        if recipe.quantize.qat_epochs:
+            raise LevinError(f"quantization-aware training trains for top-1 accuracy; drop "
+                             f"quantize.qat_epochs for task {task}")
+
+
+def _compress(model, data, recipe, out_dir, model_name, train_config, progress, task, top_k) -> CompressResult:
     from levin.coding import container
     from levin.quant.pipeline import quantize
 
+    check_task(recipe, task, top_k)
     started = time.perf_counter()
     name = model_name or type(model).__name__
     base = train_config or (zoo.spec(name).train if name in zoo.names() else TrainConfig())
+    base = replace(base, task=task)
+    metric, higher = metrics.headline(task, top_k)
     out = Path(out_dir) if out_dir is not None else None
     model = copy.deepcopy(model)
     holds.release(model)
@@ -237,17 +274,20 @@ def _compress(model, data, recipe, out_dir, model_name, train_config, progress) 
     teacher = copy.deepcopy(model).eval() if recipe.distill else None
     held_out = data.x_val is not None
     # The steps see the validation split where they look for test data: they never see the test split.
-    ctx = StepContext(data.tuning() if held_out else data, recipe, base, name, out, teacher, progress)
-    baseline_val = evaluate(model, data.x_val, data.y_val) if held_out else None
-    baseline = evaluate(model, data.x_test, data.y_test)
-    ctx.log(f"{name}: baseline test accuracy {100 * baseline:.2f}%"
-            + (f", validation {100 * baseline_val:.2f}%" if held_out else "")
+    ctx = StepContext(data.tuning() if held_out else data, recipe, base, name, out, teacher, progress, top_k)
+    baseline_val = ctx.evaluate(model) if held_out else None
+    baseline = score(model, data.x_test, data.y_test, task, top_k=top_k).value
+    val_metric, val_higher = metrics.headline(ctx.scored_task, top_k)
+    ctx.log(f"{name}: baseline test {metric} {metrics.text(baseline, higher)}"
+            + (f", validation {val_metric} {metrics.text(baseline_val, val_higher)}" if held_out else "")
             + f"; {len(recipe.steps)} step(s)")
-    _warn_if_at_chance(name, baseline, data.num_classes)
+    if task == "classification" and top_k == 1:
+        _warn_if_at_chance(name, baseline, data.num_classes)
     records = run_steps(model, ctx, "validation" if held_out else "test")
 
     ctx.log(f"freeze: {recipe.quantize.weight_bits}-bit weights, int8 activations")
-    quant = quantize(model, data, recipe.quantize, progress=progress)   # the test split, scored once
+    quant = quantize(model, data, recipe.quantize, progress=progress,   # the test split, scored once
+                     task=task, top_k=top_k)
     blob = container.encode(quant.graph, recipe.code)
     lvn_path = None
     if out is not None:
@@ -255,7 +295,8 @@ def _compress(model, data, recipe, out_dir, model_name, train_config, progress) 
         lvn_path = out / "model.lvn"
         write_atomic(lvn_path, blob)
     result = CompressResult(model, quant.graph, lvn_path, len(blob), baseline, fp32, records, before, quant,
-                            container.inspect(blob), time.perf_counter() - started, data, baseline_val)
+                            container.inspect(blob), time.perf_counter() - started, data, baseline_val,
+                            task, metric, higher, top_k, ctx.scored_task)
     if out is not None:
         from levin.compressor.summary import summary_dict
         write_atomic(out / "summary.json", json.dumps(summary_dict(result, recipe), indent=2) + "\n")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from levin import metrics
 from levin.config import ChannelPruneConfig, MDLConfig, NMConfig, PruneConfig, ShareConfig, TrainConfig
 from levin.errors import LevinError
 from levin.prune.channel import prune_channels
@@ -34,13 +35,14 @@ from levin.prune.nm import prune_nm
 from levin.share import holds
 from levin.share.kmeans import share
 from levin.train.data import Dataset
-from levin.train.loop import evaluate, train
+from levin.train.loop import score, train
 
 
 @dataclass
 class StepContext:
-    """What the steps of one run share: data, recipe, training base, and the layers whose zeros
-    (`sparse`) and values (`shared`) earlier steps fixed."""
+    """What the steps of one run share: data, recipe, training base (its `task` is the run's),
+    the metric scores are in (`top_k` for classification), and the layers whose zeros (`sparse`)
+    and values (`shared`) earlier steps fixed."""
 
     data: Dataset
     recipe: Any                       # recipe.Recipe
@@ -49,8 +51,19 @@ class StepContext:
     out: Path | None
     teacher: nn.Module | None
     progress: bool
+    top_k: int = 1
     sparse: set[str] = field(default_factory=set)
     shared: set[str] = field(default_factory=set)
+
+    @property
+    def scored_task(self) -> str:
+        """What the steps are scored by: the task's metric (`metrics.tuning_task`: an anomaly
+        detector held out on normal samples only is scored by its reconstruction error)."""
+        return metrics.tuning_task(self.base_train.task, self.data.y_test)
+
+    def evaluate(self, model: nn.Module) -> float:
+        """`model`'s headline score on the split the steps are scored on (`scored_task`)."""
+        return score(model, self.data.x_test, self.data.y_test, self.scored_task, top_k=self.top_k).value
 
     def log(self, message: str) -> None:
         if self.progress:
@@ -91,7 +104,7 @@ def step_kind(name: str, config: type | None = None, *, replay: Replay | None = 
 def _finetune(model: nn.Module, ctx: StepContext, step, folder: Path | None) -> float:
     config = ctx.recipe.train_config(ctx.base_train, step)
     if config is None:
-        return evaluate(model, ctx.data.x_test, ctx.data.y_test)
+        return ctx.evaluate(model)
     return train(model, ctx.data, config, folder, model_name=ctx.model_name, teacher=ctx.teacher,
                  progress=ctx.progress).test_accuracy
 
@@ -128,7 +141,7 @@ def _run_nm(model, ctx, step, folder) -> dict:
     holds.hold(model, ctx.sparse, ctx.shared)
     result = prune_nm(model, step.config, example_input(ctx.data))
     ctx.sparse |= set(result.masks)
-    before = evaluate(model, ctx.data.x_test, ctx.data.y_test)
+    before = ctx.evaluate(model)
     _finetune(model, ctx, step, folder and folder / "finetune")
     return {"accuracy_before_finetune": before, "skipped_layers": dict(result.skipped)}
 
@@ -141,7 +154,7 @@ def _replay_channels(model, ctx, info) -> None:
 @step_kind("channels", ChannelPruneConfig, replay=_replay_channels, removes_weights=True)
 def _run_channels(model, ctx, step, folder) -> dict:
     result = prune_channels(model, example_input(ctx.data), step.config, _batches(ctx.data))
-    before = evaluate(model, ctx.data.x_test, ctx.data.y_test)
+    before = ctx.evaluate(model)
     holds.hold(model, ctx.sparse, ctx.shared)
     _finetune(model, ctx, step, folder and folder / "finetune")
     return {"accuracy_before_finetune": before,
@@ -155,7 +168,7 @@ def _run_share(model, ctx, step, folder) -> dict:
     holds.release(model)
     books = share(model, step.config)
     holds.hold(model, ctx.sparse - set(books), ())     # layers outside the codebooks keep their zeros
-    before = evaluate(model, ctx.data.x_test, ctx.data.y_test)
+    before = ctx.evaluate(model)
     _finetune(model, ctx, step, folder and folder / "finetune")
     ctx.shared |= set(books)
     return {"accuracy_before_finetune": before, "bits": {n: b.bits for n, b in books.items()}}

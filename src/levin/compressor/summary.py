@@ -39,7 +39,8 @@ def layer_rows(result) -> list[dict[str, Any]]:
 def summary_dict(result, recipe) -> dict[str, Any]:
     q = result.quantize
     data = result.data
-    return {"recipe": recipe.to_dict(), "baseline_accuracy": result.baseline_accuracy,
+    return {"recipe": recipe.to_dict(), "task": result.task, "metric": result.metric,
+            "higher_is_better": result.higher_is_better, "steps_metric": result.step_metric, "baseline_accuracy": result.baseline_accuracy,
             "baseline_validation_accuracy": result.baseline_validation_accuracy,
             "split": data.split if data is not None else {},
             "steps": [s.to_dict() for s in result.steps],
@@ -59,27 +60,26 @@ def render(result, title: str) -> str:
           r["chain"], f"{r['bytes']:,}", f"{100 * r['share']:.1f}%"] for r in rows]
         + [["total (.lvn file)", f"{sum(r['weights'] for r in rows):,}", "", "", "", "",
             f"{result.lvn_bytes:,}", "100.0%"]])]
-    val = result.baseline_validation_accuracy
-    steps = [["baseline (float)", _pct(val), _pct(result.baseline_accuracy), "", ""]]
+    val, text = result.baseline_validation_accuracy, result.text
+    steps = [["baseline (float)", result.step_text(val), text(result.baseline_accuracy), "", ""]]
     steps += [[f"{s.index}. {s.kind}" + (" (resumed)" if s.resumed else ""),
-               _pct(s.accuracy) if s.scored_on == "validation" else "",
-               _pct(s.accuracy) if s.scored_on == "test" else "",
+               result.step_text(s.accuracy) if s.scored_on == "validation" else "",
+               result.step_text(s.accuracy) if s.scored_on == "test" else "",
                f"{100 * s.density:.2f}%", f"{s.wall_s:.0f}s"] for s in result.steps]
     q = result.quantize
-    steps += [["float after the steps", "", _pct(q.float_accuracy), "", ""],
-              ["integer graph (levin reference)", "", _pct(q.integer_accuracy), "", ""]]
-    lines += ["", table(["stage", "validation accuracy", "test accuracy", "nonzero weights", "time"], steps)]
+    steps += [["float after the steps", "", text(q.float_accuracy), "", ""],
+              ["integer graph (levin reference)", "", text(q.integer_accuracy), "", ""]]
+    lines += ["", table(["stage", f"validation {result.step_metric}", f"test {result.metric}",
+                         "nonzero weights", "time"], steps)]
     if q.extra.get("mixed"):
         m = q.extra["mixed"]
+        unit = "% more error" if m.get("metric") == "MSE" else "pp"
         lines.append(f"mixed precision: widths {sorted(set(m['bits'].values()))} chosen on "
                      f"{m.get('scored_on', 'training samples')} ({m['validation_size']:,} samples, "
-                     f"drop {m['validation_drop']:.2f} pp)")
+                     f"drop {m['validation_drop']:.2f} {unit} of {m.get('metric', 'top-1 accuracy')})")
     fp32 = result.float32_bytes
     lines.append(f"\n{result.lvn_bytes:,} B .lvn vs {fp32:,} B of float32 parameters before: "
                  f"{fp32 / result.lvn_bytes:.1f}x smaller"
                  + (f"; written to {result.lvn_path}" if result.lvn_path else ""))
     return "\n".join(lines)
 
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.2f}%"

@@ -4,7 +4,9 @@ A .npz holds `x` and `y` (levin makes the test split), or `x_train`, `y_train`, 
 `y_test` (the split is yours). A .npy holds the inputs; its labels are the sibling file named
 with `x` swapped for `y` (x.npy -> y.npy, x_train.npy -> y_train.npy) or `<stem>_labels.npy`.
 Integer images (uint8) are scaled to [0, 1], as the built-in datasets are. Where the caller only
-calibrates (`unlabelled`), labels may be missing: a .npz with `x` alone, a .npy with no sibling.
+calibrates or reconstructs (`unlabelled`), labels may be missing: a .npz with `x` alone, or with
+`x_train`, `x_test` and `y_test` (an anomaly detector's normal training frames), a .npy with no
+sibling.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def load_npz(path: Path, layout: str | None, model_shape, unlabelled: bool = Fal
     except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         raise DatasetError(f"{path}: not a readable .npz ({exc}); expected {NPZ_LAYOUT}") from None
     if "x_train" in arrays:
-        missing = [k for k in ("y_train", "x_test", "y_test") if k not in arrays]
+        missing = [k for k in ("y_train", "x_test", "y_test") if k not in arrays
+                   and not (k.startswith("y") and unlabelled)]
         names = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
     else:
         missing = [k for k in ("x", "y") if k not in arrays and not (k == "y" and unlabelled)]

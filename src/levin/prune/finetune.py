@@ -22,7 +22,7 @@ from levin.prune.magnitude import prune
 from levin.prune.masks import sparsity_report
 from levin.train import checkpoint
 from levin.train.data import Dataset
-from levin.train.loop import FINAL, evaluate, train
+from levin.train.loop import FINAL, score, train
 
 
 @dataclass
@@ -97,12 +97,12 @@ def prune_and_finetune(model: nn.Module, data: Dataset, config: PruneConfig, tra
             layer = {n: (schedule.iterative(s, r, rounds) if rounds > 1 else s)
                      for n, s in config.layer_sparsity.items()}
             prune(model, config, target, layer)
-            pruned_accuracy = evaluate(model, data.x_test, data.y_test)
+            pruned_accuracy = score(model, data.x_test, data.y_test, train_config.task).value
             name = f"round{r}"
             done = _round_dir(out, name)
             if done is not None and (done / FINAL).exists():     # finished before: reuse it
                 checkpoint.load(done / FINAL, model)
-                accuracy = evaluate(model, data.x_test, data.y_test)
+                accuracy = score(model, data.x_test, data.y_test, train_config.task).value
             else:
                 accuracy = finetune(name)
             stages.append({"stage": name, "sparsity": target, "accuracy_before_finetune":

@@ -159,6 +159,7 @@ def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = Quan
         extra["mixed"] = {"bits": chosen.bits, "validation_drop": chosen.drop,
                           "validation_size": chosen.samples, "total_weight_bits": chosen.total_bits,
                           "scored_on": "validation split" if held_out else "training samples",
+                          "metric": metrics.headline(chosen.points.task, top_k)[0],
                           "max_drop": config.max_drop, "sensitivity": chosen.sensitivity.correct,
                           "sensitivity_base": chosen.sensitivity.base_correct}
         config = replace(config, layer_bits=chosen.bits, max_drop=None)
@@ -210,4 +211,4 @@ def choose_bits(float_graph: Graph, calib: np.ndarray, data: Dataset, config: Qu
     y = None if data.y_train is None else data.y_train[idx]
     return mixed.mixed_precision(float_graph, plan, data.x_train[idx], y, config.max_drop,
                                  per_channel=config.per_channel, method=config.weight_observer,
-                                 task=task, top_k=top_k)
+                                 task=metrics.tuning_task(task, y), top_k=top_k)

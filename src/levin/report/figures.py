@@ -56,27 +56,30 @@ def weight_histograms(before: Mapping[str, np.ndarray], after: Mapping[str, np.n
     return _png(fig)
 
 
-def pareto(points: Sequence[dict], title: str = "size vs accuracy") -> bytes:
+def pareto(points: Sequence[dict], title: str = "size vs accuracy", *, metric: str = "accuracy",
+           higher_is_better: bool = True) -> bytes:
     """Scatter of {label, bytes, accuracy, kind} points (log-size axis) with the Pareto front of
-    those not marked {"front": False}."""
+    those not marked {"front": False}. "accuracy" holds the score in `metric` (a fraction drawn
+    in percent when higher is better, an error drawn as it is)."""
     from matplotlib.ticker import FuncFormatter
 
     fig = _figure(7.0, 4.5)
     ax = fig.add_subplot(1, 1, 1)
+    scale = 100 if higher_is_better else 1
     for kind in dict.fromkeys(p.get("kind", "") for p in points):
         sel = [p for p in points if p.get("kind", "") == kind]
-        ax.scatter([p["bytes"] for p in sel], [100 * p["accuracy"] for p in sel], label=kind or None,
+        ax.scatter([p["bytes"] for p in sel], [scale * p["accuracy"] for p in sel], label=kind or None,
                    s=30, zorder=3)
     for p in points:
-        ax.annotate(p["label"], (p["bytes"], 100 * p["accuracy"]), fontsize="x-small",
+        ax.annotate(p["label"], (p["bytes"], scale * p["accuracy"]), fontsize="x-small",
                     xytext=(4, 3), textcoords="offset points")
-    front = pareto_front([p for p in points if p.get("front", True)])
-    ax.step([p["bytes"] for p in front], [100 * p["accuracy"] for p in front], where="post",
+    front = pareto_front([p for p in points if p.get("front", True)], higher_is_better)
+    ax.step([p["bytes"] for p in front], [scale * p["accuracy"] for p in front], where="post",
             color="0.3", linewidth=1, linestyle="--", label="Pareto front")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: readable_bytes(v)))
     ax.set_xlabel("size (log scale)")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel(f"{metric} (%)" if higher_is_better else f"{metric} (lower is better)")
     ax.set_title(title, fontsize="medium")
     ax.grid(True, alpha=0.3, which="both")
     ax.legend(fontsize="small", loc="best")
@@ -91,13 +94,15 @@ def readable_bytes(n: float) -> str:
     return f"{n:.3g} B"
 
 
-def pareto_front(points: Sequence[dict]) -> list[dict]:
-    """The points no other point beats on both size (smaller) and accuracy (higher), by size."""
-    front, best = [], -1.0
-    for p in sorted(points, key=lambda p: (p["bytes"], -p["accuracy"])):
-        if p["accuracy"] > best:
+def pareto_front(points: Sequence[dict], higher_is_better: bool = True) -> list[dict]:
+    """The points no other point beats on both size (smaller) and score ("accuracy": higher, or
+    lower for an error), by size."""
+    sign = 1 if higher_is_better else -1
+    front, best = [], -float("inf")
+    for p in sorted(points, key=lambda p: (p["bytes"], -sign * p["accuracy"])):
+        if sign * p["accuracy"] > best:
             front.append(p)
-            best = p["accuracy"]
+            best = sign * p["accuracy"]
     return front
 
 

@@ -54,12 +54,12 @@ def tried_points(result) -> list[dict]:
     pts = [{"label": "baseline fp32", "bytes": result.float32_bytes, "accuracy": result.baseline_accuracy,
             "kind": "float32 parameters", "front": False},
            {"label": "baseline", "bytes": coded_weight_bytes(result.baseline_weights) + rest,
-            "accuracy": result.baseline_accuracy, "kind": "whole file, weights as int8 (test accuracy)"}]
+            "accuracy": result.baseline_accuracy, "kind": "whole file, weights as int8 (test score)"}]
     pts += [{"label": f"{s.index}. {s.kind}", "bytes": s.coded_bytes + rest, "accuracy": s.accuracy,
-             "kind": f"whole file, weights as int8 ({s.scored_on} accuracy)"}
-            for s in result.steps if s.coded_bytes]
+             "kind": f"whole file, weights as int8 ({s.scored_on} score)"}
+            for s in result.steps if s.coded_bytes and result.step_metric == result.metric]
     pts.append({"label": ".lvn", "bytes": result.lvn_bytes, "accuracy": result.integer_accuracy,
-                "kind": "the .lvn file (integer test accuracy)"})
+                "kind": "the .lvn file (integer test score)"})
     return pts
 
 
@@ -90,8 +90,8 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
              f"{html.escape(' → '.join(s.kind for s in recipe.steps) or 'no steps')} → "
              f"{recipe.quantize.weight_bits}-bit weights, int8 activations → .lvn</p>"]
     parts.append(_table(["", "before", "after"], [
-        ["test accuracy", f"{100 * result.baseline_accuracy:.2f}% (float)",
-         f"{100 * q.integer_accuracy:.2f}% (integer reference)"],
+        [f"test {result.metric}", f"{result.text(result.baseline_accuracy)} (float)",
+         f"{result.text(q.integer_accuracy)} (integer reference)"],
         ["size", f"{result.float32_bytes:,} B (fp32 parameters)", f"{result.lvn_bytes:,} B (.lvn file)"],
         ["ratio", "", f"{result.float32_bytes / result.lvn_bytes:.1f}x"],
         ["MACs per inference", "", f"{prof.macs:,}"],
@@ -112,16 +112,18 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
                     f"weights {runtime.weight_bytes:,} B and arena {runtime.ram_bytes:,} B, against "
                     f"{runtime.int8_weight_bytes:,} B and {runtime.int8_ram_bytes:,} B with every weight raw int8."
                     if flashed else "") + "</p>")
-    parts.append(_table(["stage", "accuracy", "scored on", "nonzero weights", "weights coded", "time"],
-                        [["baseline", f"{100 * result.baseline_accuracy:.2f}%", "test", "100%", "", ""]]
-                        + [[f"{s.index}. {s.kind}", f"{100 * s.accuracy:.2f}%", s.scored_on,
+    parts.append(_table(["stage", "score", "scored on", "nonzero weights", "weights coded", "time"],
+                        [["baseline", result.text(result.baseline_accuracy), f"test ({result.metric})", "100%", "", ""]]
+                        + [[f"{s.index}. {s.kind}", result.step_text(s.accuracy), f"{s.scored_on} ({result.step_metric})",
                             f"{100 * s.density:.2f}%", f"{s.coded_bytes:,} B", f"{s.wall_s:.0f} s"]
                            for s in result.steps]))
     after = layer_weights(result.model)
     parts.append("<h2>Weights before and after</h2>"
                  + _img(figures.weight_histograms(result.baseline_weights, after), "weight histograms"))
-    parts.append("<h2>Size vs accuracy</h2>"
-                 + _img(figures.pareto([*tried_points(result), *extra_points]), "Pareto plot"))
+    parts.append(f"<h2>Size vs {html.escape(result.metric)}</h2>"
+                 + _img(figures.pareto([*tried_points(result), *extra_points], f"size vs {result.metric}",
+                                       metric=result.metric, higher_is_better=result.higher_is_better),
+                        "Pareto plot"))
     parts.append('<p class="note">Whole files: each step\'s float weights quantized to int8 (one scale '
                  "per layer) and entropy-coded, plus the .lvn's other sections (graph, biases, scales, "
                  "header) as measured on the final file; the .lvn point is that file. The dashed line is "
@@ -143,7 +145,8 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
     if runtime is not None:
         ok = '<span class="ok">bit-exact</span>' if runtime.bit_exact else '<span class="bad">MISMATCH</span>'
         parts.append(f"<h2>C runtime</h2><p>{ok} against the integer reference on {runtime.samples:,} "
-                     f"test inputs (accuracy of the C outputs: {100 * runtime.accuracy:.2f}%)" + (
+                     f"test inputs ({html.escape(result.metric)} of the C outputs: "
+                     f"{result.text(runtime.accuracy)})" + (
                          f"; {runtime.host_us_per_inference:.1f} µs per inference on the host"
                          if runtime.host_us_per_inference is not None else "")
                      + f". Flash measured for {html.escape(runtime.flash_target)}.</p>")

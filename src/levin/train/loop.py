@@ -112,14 +112,15 @@ def task_loss(logits, labels, config: TrainConfig, teacher_logits=None, inputs=N
 
 @torch.no_grad()
 def score(model: nn.Module, x: np.ndarray, y: np.ndarray | None, task: str = "classification",
-          batch_size: int = 1000):
-    """`model` on (x, y) in `task`'s metric (a `levin.metrics.Score`)."""
+          batch_size: int = 1000, top_k: int = 1):
+    """`model` on (x, y) in `task`'s metric (a `levin.metrics.Score`); an anomaly detector on
+    normal samples only, in its reconstruction error (`levin.metrics.tuning_task`)."""
     from levin import metrics
 
     model.eval()
     out = np.concatenate([model(torch.from_numpy(x[i:i + batch_size])).double().numpy()
                           for i in range(0, len(x), batch_size)])
-    return metrics.score(task, out, x, y)
+    return metrics.score(metrics.tuning_task(task, y), out, x, y, top_k)
 
 
 @contextmanager
