@@ -165,6 +165,16 @@ def load_float_model_file(ref: str):
     return LoadedModel(GraphModule(graph).eval(), str(ref), shape, None, {"file": str(ref)}), graph
 
 
+def load_for_compression(ref: str, weights: str | Path | None = None) -> LoadedModel:
+    """`load_model`, and a float .onnx / .tflite as its graph's module, which the compressor
+    trains as a `levin.quant.trainable.TrainableGraph`."""
+    if not is_graph_file(ref):
+        return load_model(ref, weights)
+    if weights is not None:
+        raise LevinError(f"--weights goes with a model definition; {ref} carries its own weights")
+    return load_float_model_file(ref)[0]
+
+
 def load_graph(ref: str, input_shape: tuple[int, ...] | None = None, weights: str | Path | None = None):
     """Load the model `ref` names (`weights` as in `load_model`) and capture it into a
     `levin.ir.Graph` on a batch-1 input. A `.onnx` or `.tflite` file is imported as it is (its

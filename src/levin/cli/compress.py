@@ -28,7 +28,7 @@ EXAMPLES = f"""examples:
   levin compress --model runs/lenet5 --recipe recipes/deep-compression-lenet5.yaml --data-dir ../shared/data --out runs/dc-lenet5
   levin compress --model digits_cnn --recipe digits -o runs/digits-compressed --json -
   levin compress --model my_model.py:build --weights runs/mine --data images/ --recipe digits --out runs/mine-c
-  levin compress --model ae.py:build --weights runs/ae --data frames.npz --task anomaly --recipe prune-ae.yaml -o runs/ae-c
+  levin compress --model ad01_fp32.tflite --data frames.npz --task anomaly --recipe prune-ae.yaml -o runs/ad
 
 --task sets the fine-tuning loss and what every score is in: classification (cross-entropy; top-1
 accuracy, or top-k with --top-k), reconstruction (MSE against the input; unlabelled data is
@@ -74,7 +74,8 @@ def register(sub) -> None:
                        description=__doc__, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
-                   help=f"checkpoint directory, zoo name ({', '.join(zoo.names())}) or path/to/file.py:factory")
+                   help=f"checkpoint directory, zoo name ({', '.join(zoo.names())}), path/to/file.py:factory, "
+                        f"or a float .onnx / .tflite")
     add_weights_argument(p)
     recipe = p.add_argument("--recipe", required=True, metavar="RECIPE",
                             help="recipe YAML file, or a preset: %(presets)s")
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from levin.compressor.pipeline import check_task
     from levin.compressor.recipe import load
     from levin.compressor.summary import render, summary_dict
-    from levin.models import load_model
+    from levin.models import load_for_compression
     from levin.report.finish import finish
     from levin.train.seeding import deterministic
 
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     # Seeded as levin.compress seeds (the initial weights of an untrained zoo model are part of
     # the run), on --threads threads (default 1) from start to end.
     with deterministic(SEED, args.threads):
-        loaded = load_model(args.model, args.weights)
+        loaded = load_for_compression(args.model, args.weights)
         data = load_data(args, loaded, args.task)   # bad data, or data the model cannot take
         out = writable_dir(args.out)
         result = compress(loaded, data, recipe=recipe, out_dir=out, progress=not args.quiet,

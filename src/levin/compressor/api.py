@@ -50,11 +50,11 @@ def compress(model: nn.Module | str | Any, data: datasets.Dataset | str | None =
 def _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed, task, top_k) -> CompressResult:
     from levin.data.fit import check_model_takes
     from levin.data.splits import with_validation
-    from levin.models import LoadedModel, load_model
+    from levin.models import LoadedModel, load_for_compression
 
     recipe = recipe if isinstance(recipe, Recipe) else load(recipe)
     check_task(recipe, task, top_k)
-    loaded = load_model(model, weights) if isinstance(model, str) else model
+    loaded = load_for_compression(model, weights) if isinstance(model, str) else model
     if isinstance(loaded, LoadedModel):
         model, name = loaded.module, loaded.name
         untrained = name in zoo.names() and not loaded.meta

@@ -40,6 +40,8 @@ from levin.ir import Graph
 from levin.share import holds
 from levin.compressor.steps import STEPS, StepContext
 from levin.prune.masks import select_layers, sparsity_report
+from levin.quant.graphmodule import GraphModule
+from levin.quant.trainable import TrainableGraph
 from levin.train import checkpoint
 from levin.train.data import Dataset
 from levin.train.loop import score, train
@@ -256,18 +258,39 @@ def check_task(recipe: Recipe, task: str, top_k: int = 1) -> None:
                              f"quantize.qat_epochs for task {task}")
 
 
+def trainable(model: nn.Module | Graph) -> nn.Module:
+    """A copy of `model` the steps can change: an imported float graph (a Graph, or the
+    GraphModule `levin.models.load_float_model_file` gives) as a `TrainableGraph`."""
+    if isinstance(model, Graph):
+        return TrainableGraph(model)
+    if isinstance(model, GraphModule) and not isinstance(model, TrainableGraph):
+        return TrainableGraph(model.graph)
+    return copy.deepcopy(model)
+
+
+def check_steps_fit(model: nn.Module, recipe: Recipe) -> None:
+    """An imported graph keeps the shapes it was imported with: no step may remove channels."""
+    if isinstance(model, TrainableGraph):
+        for kind in ("channels", "mdl"):
+            if any(s.kind == kind for s in recipe.steps):
+                raise LevinError(f"a {kind} step removes channels, and an imported model (.onnx, "
+                                 f".tflite) keeps its graph's shapes; use prune, nm, share and "
+                                 f"finetune steps, or compress the model's PyTorch code")
+
+
 def _compress(model, data, recipe, out_dir, model_name, train_config, progress, task, top_k) -> CompressResult:
     from levin.coding import container
     from levin.quant.pipeline import quantize
 
     check_task(recipe, task, top_k)
     started = time.perf_counter()
-    name = model_name or type(model).__name__
+    name = model_name or (model.name if isinstance(model, Graph) else type(model).__name__)
     base = train_config or (zoo.spec(name).train if name in zoo.names() else TrainConfig())
     base = replace(base, task=task)
     metric, higher = metrics.headline(task, top_k)
     out = Path(out_dir) if out_dir is not None else None
-    model = copy.deepcopy(model)
+    model = trainable(model)
+    check_steps_fit(model, recipe)
     holds.release(model)
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     before = layer_weights(model)
@@ -286,7 +309,8 @@ def _compress(model, data, recipe, out_dir, model_name, train_config, progress, 
     records = run_steps(model, ctx, "validation" if held_out else "test")
 
     ctx.log(f"freeze: {recipe.quantize.weight_bits}-bit weights, int8 activations")
-    quant = quantize(model, data, recipe.quantize, progress=progress,   # the test split, scored once
+    frozen = model.to_graph() if isinstance(model, TrainableGraph) else model
+    quant = quantize(frozen, data, recipe.quantize, progress=progress,   # the test split, scored once
                      task=task, top_k=top_k)
     blob = container.encode(quant.graph, recipe.code)
     lvn_path = None
