@@ -47,7 +47,7 @@ def test_csv_through_train_quantize_and_compress(files, capsys):
     assert main(["compress", *weights, *data, "--recipe", str(t / "recipe.yaml"), "--out", str(t / "c"),
                  "--no-c", "--no-report", "--quiet", "--json", str(t / "c.json")]) == 0
     printed = capsys.readouterr().out
-    assert "validation accuracy" in printed and "integer graph (levin reference)" in printed
+    assert "validation top-1 accuracy" in printed and "integer graph (levin reference)" in printed
     c = _json(t / "c.json")
     assert c["split"]["validation"] == 5 and c["steps"][0]["scored_on"] == "validation"
     assert c["baseline_validation_accuracy"] is not None and (t / "c" / "model.lvn").exists()

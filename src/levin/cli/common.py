@@ -216,9 +216,12 @@ def add_data_arguments(p) -> None:
                         "pixels (levin's built-in image datasets are in 0..1)")
 
 
+TASKS = ("classification", "regression", "reconstruction", "anomaly")    # levin.metrics.TASKS
+
+
 def add_task_arguments(p, help: str) -> None:
     """--task and --top-k: what the model does, so what its loss and score are (levin.metrics)."""
-    p.add_argument("--task", default="classification", choices=("classification", "reconstruction", "anomaly"),
+    p.add_argument("--task", default="classification", choices=TASKS,
                    help=help + " (default classification)")
     p.add_argument("--top-k", type=positive_int, default=1, help="classification: score by top-k accuracy (1)")
 
@@ -261,13 +264,17 @@ def load_data(args, loaded, task: str = "classification"):
     if args.data:
         options = DataOptions(layout=args.layout, label_column=args.label_column,
                               audio_features=args.audio_features, skip_bad=args.skip_bad,
-                              seed=args.split_seed, unlabelled=task in ("reconstruction", "anomaly"))
+                              seed=args.split_seed, unlabelled=task in ("reconstruction", "anomaly"),
+                              values=task == "regression")
         data = load_source(args.data, options, loaded.input_shape)
         check_anomaly_labels(data, task, args.data)
     else:
         name = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
         if name is None:
             raise LevinError("--data SOURCE (or --dataset NAME) is required for a model outside the zoo")
+        if task == "regression":
+            raise LevinError(f"the built-in dataset {name} has class labels; --task regression takes "
+                             f"--data SOURCE with numeric targets")
         data = datasets.load(name, args.data_dir)
         data = replace(data, split={"source": name, "test_from": "given"})
     if getattr(args, "input_scale", None):

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from levin.cli.common import (LazyChoices, check_data_arguments, check_output_file, dataset_names, human,
+from levin.cli.common import (TASKS, LazyChoices, check_data_arguments, check_output_file, dataset_names, human,
                               bounded, layouts, positive_float, positive_int, seed, write_output)
 from levin.errors import GraphError, LevinError
 
@@ -65,7 +65,7 @@ def register(sub) -> None:
     p.add_argument("--prune", type=prune_fraction, metavar="FRACTION",
                    help="set this fraction, in [0, 1), of each weight tensor's smallest codes to zero "
                         "(before --kmeans)")
-    p.add_argument("--task", choices=("classification", "reconstruction", "anomaly"),
+    p.add_argument("--task", choices=TASKS,
                    help="score the int8 model and the one written (after --prune / --kmeans) on the "
                         "test split of --data / --dataset: top-1 accuracy, reconstruction MSE, or "
                         "anomaly ROC AUC (test labels 0 normal, 1 anomalous)")
@@ -210,7 +210,8 @@ def task_scores(args, graphs: dict) -> dict:
     shape = first.tensors[first.inputs[0]].shape[1:]
     if args.data:
         data = load_source(args.data, DataOptions(layout=args.layout,
-                                                  unlabelled=args.task in ("reconstruction", "anomaly")),
+                                                  unlabelled=args.task in ("reconstruction", "anomaly"),
+                                                  values=args.task == "regression"),
                            channels_first(shape))
         check_anomaly_labels(data, args.task, args.data)
     else:

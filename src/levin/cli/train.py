@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from levin import zoo
-from levin.cli.common import (add_data_arguments, add_out_argument, add_threads_argument,
+from levin.cli.common import (TASKS, add_data_arguments, add_out_argument, add_threads_argument,
                               add_weights_argument, check_data_arguments, check_output_file,
                               check_writable, human, load_data, nonnegative_float, positive_int,
                               seed, writable_dir, write_output)
@@ -47,10 +47,11 @@ def register(sub) -> None:
     p.add_argument("--distill-alpha", type=float, help="weight of the teacher's soft targets "
                                                        "(default 0.5 with --teacher)")
     add_threads_argument(p)
-    p.add_argument("--task", choices=("classification", "reconstruction", "anomaly"),
+    p.add_argument("--task", choices=TASKS,
                    help="the loss and the score: cross-entropy and accuracy (classification, the "
-                        "default), or MSE against the input (reconstruction: unlabelled data is "
-                        "enough; anomaly: scored by ROC AUC of the reconstruction error)")
+                        "default), MSE against numeric targets (regression), or MSE against the "
+                        "input (reconstruction: unlabelled data is enough; anomaly: scored by ROC "
+                        "AUC of the reconstruction error)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(run=run)

@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from levin.data.layout import to_channels_first
-from levin.data.raw import Part, RawData, labels_to_ints
+from levin.data.raw import Part, RawData, targets
 from levin.errors import DatasetError
 
 NPZ_LAYOUT = "arrays x and y, or x_train, y_train, x_test and y_test"
 
 
-def load_npz(path: Path, layout: str | None, model_shape, unlabelled: bool = False) -> RawData:
+def load_npz(path: Path, layout: str | None, model_shape, unlabelled: bool = False,
+             values: bool = False) -> RawData:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -41,17 +42,18 @@ def load_npz(path: Path, layout: str | None, model_shape, unlabelled: bool = Fal
         raise DatasetError(f"{path}: no array {missing[0]!r} (has {', '.join(arrays) or 'none'}); "
                            f"expected {NPZ_LAYOUT}")
     return _raw(str(path), {split: (arrays[x], arrays.get(y)) for split, (x, y) in names.items()},
-                layout, model_shape)
+                layout, model_shape, values)
 
 
-def load_npy(path: Path, layout: str | None, model_shape, unlabelled: bool = False) -> RawData:
+def load_npy(path: Path, layout: str | None, model_shape, unlabelled: bool = False,
+             values: bool = False) -> RawData:
     labels = _label_file(path)
     if labels is None and unlabelled:
         return _raw(str(path), {"all": (_read_npy(path), None)}, layout, model_shape)
     if labels is None:
         raise DatasetError(f"{path}: no labels beside it; save them as {_swap(path.name) or 'y.npy'} "
                            f"or {path.stem}_labels.npy, or use a .npz with arrays x and y")
-    raw = _raw(str(path), {"all": (_read_npy(path), _read_npy(labels))}, layout, model_shape)
+    raw = _raw(str(path), {"all": (_read_npy(path), _read_npy(labels))}, layout, model_shape, values)
     raw.notes.append(f"labels from {labels.name}")
     return raw
 
@@ -82,8 +84,10 @@ def _label_file(path: Path) -> Path | None:
     return None
 
 
-def _raw(source: str, parts: dict[str, tuple[np.ndarray, np.ndarray | None]], layout, model_shape) -> RawData:
-    """Checked, channels-first parts; labels None: unlabelled (all zero, no classes)."""
+def _raw(source: str, parts: dict[str, tuple[np.ndarray, np.ndarray | None]], layout, model_shape,
+         values: bool = False) -> RawData:
+    """Checked, channels-first parts; labels None: unlabelled (all zero, no classes); `values`:
+    regression targets (float), not class labels."""
     notes, out, count = [], {}, 0
     for split, (x, y) in parts.items():
         where = f"{source} ({split})" if split != "all" else source
@@ -97,7 +101,7 @@ def _raw(source: str, parts: dict[str, tuple[np.ndarray, np.ndarray | None]], la
         if y is None:
             y = np.zeros(len(x), np.int64)
         else:
-            y, names = labels_to_ints(y, where)
+            y, names = targets(y, where, values)
             count = max(count, len(names))
         out[split] = Part(x, y)
         if not notes:

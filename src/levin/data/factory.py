@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from levin.data.layout import to_channels_first
-from levin.data.raw import Part, RawData, labels_to_ints
+from levin.data.raw import Part, RawData, targets
 from levin.errors import DatasetError
 from levin.usercode import call_users, is_reference, load_function
 
@@ -27,7 +27,7 @@ def is_factory(source: str) -> bool:
     return is_reference(source)
 
 
-def load_factory(source: str, layout: str | None, model_shape) -> RawData:
+def load_factory(source: str, layout: str | None, model_shape, values: bool = False) -> RawData:
     file, factory = load_function(source, "data", DatasetError)
     attr = source.rpartition(":")[2]
     returned = _yours(file, f"your dataset factory {attr}()", factory)
@@ -40,7 +40,7 @@ def load_factory(source: str, layout: str | None, model_shape) -> RawData:
         x, y = _yours(file, f"reading the samples of {attr}()", _arrays, value, source)
         where = source if split == "all" else f"{source} ({split})"
         x, how = to_channels_first(x, layout, model_shape, where)
-        y, names = labels_to_ints(y, where)
+        y, names = targets(y, where, values)
         count = max(count, len(names))
         parts[split] = Part(x, y)
         notes = notes or [how]

@@ -32,6 +32,25 @@ class RawData:
     notes: list[str] = field(default_factory=list)   # echoed: layout, resizing, skipped files
 
 
+def targets(y: np.ndarray, where: str, values: bool = False) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A source's targets: class labels as `labels_to_ints` reads them, or (`values`, a regression
+    task) numbers kept as float32 in whatever shape they have per sample, with no classes."""
+    if not values:
+        return labels_to_ints(y, where)
+    y = np.asarray(y)
+    if y.dtype == object:
+        try:
+            y = y.astype(np.float64)
+        except ValueError:
+            raise DatasetError(f"{where}: regression targets must be numbers, not labels like "
+                               f"{y.reshape(-1)[0]!r}") from None
+    if y.dtype.kind not in "iufb":
+        raise DatasetError(f"{where}: regression targets of type {y.dtype}; expected numbers")
+    y = y.astype(np.float32)
+    check_finite(y.reshape(len(y), -1), f"{where} (targets)")
+    return y, ()
+
+
 def labels_to_ints(y: np.ndarray, where: str, classes: Sequence[str] | None = None
                    ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Labels as int64 class indices and the class names: integers stay as they are (names

@@ -35,27 +35,31 @@ class DataOptions:
     skip_bad: bool = False               # image / WAV folders: skip unreadable files
     seed: int = 0                        # the test split, when levin makes it
     unlabelled: bool = False             # arrays without labels are welcome (calibration only)
+    values: bool = False                 # regression: the targets are numbers, not class labels
     test_fraction: float = TEST_FRACTION
 
 
 def read(source: str, options: DataOptions, model_shape=None) -> RawData:
     """The source's samples as read, before splitting."""
     if factory.is_factory(source):
-        return factory.load_factory(source, options.layout, model_shape)
+        return factory.load_factory(source, options.layout, model_shape, options.values)
     path = Path(source).expanduser()
     if not path.exists():
         raise DatasetError(f"no such file or folder {source} (--data takes {KINDS})")
     if path.is_dir():
+        if options.values:
+            raise DatasetError(f"{source}: a folder of class subfolders holds classes; regression "
+                               f"targets come from a .npz, .npy, .csv or path/to/file.py:factory")
         if any(f.suffix.lower() in WAV for f in files_in(path)[:1000]):
             return audio.load_wav_folder(path, options.audio_features, model_shape, options.skip_bad)
         return images.load_image_folder(path, model_shape, options.skip_bad)
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return arrays.load_npz(path, options.layout, model_shape, options.unlabelled)
+        return arrays.load_npz(path, options.layout, model_shape, options.unlabelled, options.values)
     if suffix == ".npy":
-        return arrays.load_npy(path, options.layout, model_shape, options.unlabelled)
+        return arrays.load_npy(path, options.layout, model_shape, options.unlabelled, options.values)
     if suffix == ".csv":
-        return table.load_csv(path, options.label_column)
+        return table.load_csv(path, options.label_column, options.values)
     raise DatasetError(f"{source}: unknown kind of data ({suffix or 'no extension'}); --data takes {KINDS}")
 
 
@@ -102,4 +106,6 @@ def describe(data: Dataset) -> str:
     parts.append(test)
     read = "; ".join(s.get("read", []))
     return (f"data: {data.name}: {total:,} samples of {'x'.join(map(str, data.input_shape))}, "
-            f"{data.num_classes} classes" + (f"; {read}" if read else "") + f"; split {' / '.join(parts)}")
+            + (f"{data.num_classes} classes" if data.y_train.dtype.kind in "iu" else
+               f"targets of {'x'.join(map(str, data.y_train.shape[1:])) or 1} value(s)")
+            + (f"; {read}" if read else "") + f"; split {' / '.join(parts)}")

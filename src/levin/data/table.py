@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from levin.data.raw import Part, RawData, labels_to_ints
+from levin.data.raw import Part, RawData, targets
 from levin.errors import DatasetError
 
 
-def load_csv(path: Path, label_column: str | None) -> RawData:
+def load_csv(path: Path, label_column: str | None, values: bool = False) -> RawData:
     label_column = label_column or "label"
     try:
         with path.open(newline="") as f:
@@ -45,7 +45,7 @@ def load_csv(path: Path, label_column: str | None) -> RawData:
                 raise DatasetError(f"{path} line {line}, column {header[i]!r}: {row[i]!r} is not a "
                                    f"number") from None
         labels.append(row[at].strip())
-    y, classes = labels_to_ints(_as_numbers(labels), str(path))
+    y, classes = targets(_as_numbers(labels), str(path), values)
     names = ", ".join(header[i] for i in inputs[:4]) + (" ..." if len(inputs) > 4 else "")
     return RawData(str(path), {"all": Part(x, y)}, classes,
                    [f"{len(inputs)} input column(s) ({names}), label column {label_column!r}"])
