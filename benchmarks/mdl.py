@@ -9,7 +9,11 @@ before coding (entropies + exact tables, `levin.coding.estimate`) against their 
 predicted file bytes (that estimate + the file's other bytes, measured); the soft differentiable
 estimate the loss optimized (order-0 over all weights, not what the sparse coder pays); test
 error before the snap, after it, after the fine-tune, and of the integer graph in the file
-(levin's reference interpreter, the error that counts); decode steps and Levin cost.
+(levin's reference interpreter, the error that counts); decode steps and Levin cost; and, with the
+Cortex-M toolchain and qemu, the Levin cost measured (`levin.targets.levin_cost`): the file's bits
+plus log2 of the Cortex-M4 instructions one inference runs with every weight in its smallest C
+coding, beside the fastest coding's instructions, so the report shows what each byte saved costs
+in time (`--measure` re-measures the points of the last sweep without training).
 
 Published (MNIST): LeNet-5 - Deep Compression 44 KB (0.74%), soft weight-sharing 10.6 KB (0.97%),
 Bayesian compression ~4 KB (1.0%); LeNet-300-100 - Deep Compression 27 KB (1.58%), soft
@@ -74,7 +78,11 @@ def plot(results: dict) -> None:
     import matplotlib.pyplot as plt
 
     models = [m for m in ("lenet300", "lenet5") if results.get(m, {}).get("points")]
-    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
+    timed = any(p.get("device") for m in models for p in results[m]["points"])
+    fig, axes = plt.subplots(1 + timed, len(models), figsize=(6 * len(models), 4.5 * (1 + timed)), squeeze=False)
+    if timed:
+        for ax, model in zip(axes[1], models):
+            time_plot(ax, model, [p for p in results[model]["points"] if p.get("device")])
     for ax, model in zip(axes[0], models):
         pts = sorted(results[model]["points"], key=lambda p: p["file_bytes"])
         ax.plot([p["file_bytes"] / 1000 for p in pts], [100 * p["integer_error"] for p in pts], "o",
@@ -104,19 +112,68 @@ def plot(results: dict) -> None:
     fig.savefig(PLOT, dpi=120)
 
 
+def time_plot(ax, model: str, points: list[dict]) -> None:
+    """Bits against Cortex-M4 instructions per inference: the Levin trade, one line per point from
+    its smallest C coding to its fastest."""
+    if not points:
+        ax.text(0.5, 0.5, "not measured: needs the Cortex-M toolchain and qemu (--measure)",
+                ha="center", transform=ax.transAxes, fontsize=8)
+    for p in sorted(points, key=lambda p: p["file_bytes"]):
+        d = p["device"]
+        ax.plot([d["flash_instructions"] / 1e6, d["speed_instructions"] / 1e6], [p["file_bytes"] / 1000] * 2,
+                "-", color="0.6", zorder=1)
+        ax.plot(d["flash_instructions"] / 1e6, p["file_bytes"] / 1000, "o", color="tab:blue", zorder=2)
+        ax.plot(d["speed_instructions"] / 1e6, p["file_bytes"] / 1000, "s", color="tab:orange", zorder=2)
+        ax.annotate(f"λ={p['lam']:g}, {100 * p['integer_error']:.2f}%",
+                    (d["flash_instructions"] / 1e6, p["file_bytes"] / 1000), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.plot([], [], "o", color="tab:blue", label="weights in their smallest C coding")
+    ax.plot([], [], "s", color="tab:orange", label="weights in their fastest C coding")
+    ax.set_xlabel("Cortex-M4 instructions per inference, millions (qemu, decoding included)")
+    ax.set_ylabel(".lvn file size (KB)")
+    ax.set_title(f"{model}: bits vs Cortex-M4 instructions")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def report(results: dict) -> None:
     """mdl.html: the Pareto plot and, per model, every point of its last sweep and the command."""
     from levin.report.html import sweep_page
 
-    headers = ["lambda", ".lvn B", "predicted B", "nonzero", "integer error", "Levin cost", "Pareto"]
+    headers = ["lambda", ".lvn B", "predicted B", "nonzero", "integer error", "Levin cost (counted)",
+               "M4 instructions, smallest / fastest coding", "weights in flash B", "Levin cost (measured)", "Pareto"]
     tables = [(f"{model}: {entry['command']}", headers,
                [[f"{p['lam']:g}", f"{p['file_bytes']:,}", f"{p['predicted_bytes']:,.0f}", f"{p['nonzero']:,}",
-                 f"{100 * p['integer_error']:.2f}%", f"{p['levin_cost']:,.1f}", "yes" if p["pareto"] else ""]
+                 f"{100 * p['integer_error']:.2f}%", f"{p['levin_cost']:,.1f}", *_device_cells(p.get("device")),
+                 "yes" if p["pareto"] else ""]
                 for p in sorted(entry["points"], key=lambda p: p["file_bytes"])])
               for model, entry in results.items() if entry.get("points")]
     sweep_page("levin: description-length training, lambda sweeps",
                "Every size is the whole .lvn file; error is levin's integer reference on the 10,000 MNIST "
                "test images. Published points for context.", PLOT.read_bytes(), tables, REPORT)
+
+
+def _device_cells(d: dict | None) -> list[str]:
+    if not d:
+        return ["not measured", "", ""]
+    return [f"{d['flash_instructions']:,} / {d['speed_instructions']:,} ({d['decode_price']:.2f}x)",
+            f"{d['flash_weight_bytes']:,} / {d['speed_weight_bytes']:,}", f"{d['levin_cost']:,.1f}"]
+
+
+def point_dir(model: str, lam: float) -> Path:
+    return ROOT.parent / "runs" / "mdl" / model / f"lam{lam:g}"
+
+
+def device_cost(model: str, lam: float) -> dict | None:
+    """The point's measured Levin cost on Cortex-M4 (qemu), or None without the toolchain."""
+    from levin.targets.cortexm import ToolMissing
+    from levin.targets.levin_cost import measured_cost
+
+    try:
+        return measured_cost(point_dir(model, lam) / "model.lvn", point_dir(model, lam) / "device").to_dict()
+    except ToolMissing as exc:
+        log(f"{model} lambda={lam:g}: not measured on the device ({exc})")
+        return None
 
 
 def load_init(model: str, init: str | None):
@@ -147,8 +204,8 @@ def run_point(args: argparse.Namespace, lam: float) -> dict:
                        prune_at=tuple(args.prune_at), prune_max_fraction=args.prune_max_fraction)
     log(f"{args.model} lambda={lam:g}: {args.epochs} epochs from {init}")
     t0 = time.perf_counter()
-    r = train_mdl(loaded.module, data, config, train, out_dir=ROOT.parent / "runs" / "mdl" / args.model
-                  / f"lam{lam:g}", progress=args.jobs == 1, name=args.model, teacher=teacher)
+    r = train_mdl(loaded.module, data, config, train, out_dir=point_dir(args.model, lam),
+                  progress=args.jobs == 1, name=args.model, teacher=teacher)
     d = r.to_dict()
     log(f"{args.model} lambda={lam:g}: {d['file_bytes']:,} B, integer error {100 * d['integer_error']:.2f}%")
     return {"lam": lam, "init": init, "baseline_error": 1 - loaded.meta.get("test_accuracy", float("nan")),
@@ -163,7 +220,26 @@ def run_point(args: argparse.Namespace, lam: float) -> dict:
             "layers": {k: {f: v[f] for f in ("weights", "shape", "nonzero", "distinct", "predicted_bytes_soft",
                                                "estimated_bytes", "estimated_chain", "body_bytes",
                                                "file_bytes", "chain")} for k, v in d["layers"].items()},
-            "history": d["history"], "wall_s": time.perf_counter() - t0}
+            "history": d["history"], "wall_s": time.perf_counter() - t0,
+            "device": device_cost(args.model, lam)}
+
+
+def measure_points(model: str) -> int:
+    """`--measure`: the device columns of the last sweep's points, from their saved files."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    points = results.get(model, {}).get("points", [])
+    missing = [p["lam"] for p in points if not (point_dir(model, p["lam"]) / "model.lvn").exists()]
+    if not points or missing:
+        print(f"no saved .lvn for {model} lambda {missing or 'any'} in runs/mdl/{model}; run the sweep first",
+              file=sys.stderr)
+        return 2
+    for p in points:
+        p["device"] = device_cost(model, p["lam"])
+        log(f"{model} lambda={p['lam']:g}: {_device_cells(p['device'])}")
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    plot(results)
+    report(results)
+    return 0
 
 
 def main() -> int:
@@ -193,7 +269,12 @@ def main() -> int:
     ap.add_argument("--data-dir", default="/work/shared/data")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per lambda")
     ap.add_argument("--jobs", type=int, default=1, help="lambdas trained at once")
+    ap.add_argument("--measure", action="store_true",
+                    help="no training: measure the Levin cost on Cortex-M4 of the model's points in "
+                         "mdl.json from their runs/mdl/<model>/lam<lambda>/model.lvn")
     args = ap.parse_args()
+    if args.measure:
+        return measure_points(args.model)
     # One command is one sweep: its points replace the model's old ones (a changed method would
     # otherwise leave stale points on the plot).
     entry = {"points": []}

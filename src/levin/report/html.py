@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -97,6 +98,9 @@ def build(result, recipe, path: str | Path, *, title: str, device: str = "cortex
         ["MACs per inference", "", f"{prof.macs:,}"],
         ["decode work (symbols, all weights)", "", f"{cost.decode_steps:,}"],
         ["Levin cost = bits + log2(decode work)", "", f"{cost.cost:,.1f}"],
+        *([[f"Levin cost measured = bits + log2({numbers.core} instructions)", "",
+            f"{cost.bits + math.log2(max(numbers.instructions, 1)):,.1f} ({numbers.instructions:,} "
+            f"instructions per inference, qemu)"]] if numbers is not None else []),
         ["activation arena", "", f"{plan.arena_bytes:,} B"],
     ]))
     flashed = runtime.flashed if runtime is not None else {}
