@@ -8,6 +8,7 @@
                                                           error (MSE), as MLPerf Tiny scores its
                                                           anomaly detection benchmark
 
+A model with several outputs is scored on one of them (`output_of`; the CLI's `--score-output K`).
 `score(task, outputs, x, y)` takes float outputs (dequantized for an integer model), the inputs
 and the targets, and returns a `Score`: the headline value, whether higher is better, and the
 other numbers of the task. `drop(task, before, after)` is how much worse `after` is, in the
@@ -65,6 +66,19 @@ def tuning_task(task: str, y: np.ndarray | None) -> str:
     if task == "anomaly" and (y is None or len(np.unique(np.asarray(y))) < 2):
         return "reconstruction"
     return task
+
+
+def output_of(outputs, k: int = 0):
+    """Output `k` of a model that returns several (a tuple or list: two heads, say), else its
+    only one. The task scores that output; levin quantizes, codes and checks all of them."""
+    if isinstance(outputs, (tuple, list)):
+        if not 0 <= k < len(outputs):
+            raise LevinError(f"output {k} asked for, but the model returns {len(outputs)} "
+                             f"(0..{len(outputs) - 1})")
+        return outputs[k]
+    if k != 0:
+        raise LevinError(f"output {k} asked for, but the model returns one output (0)")
+    return outputs
 
 
 def check_task(task: str, top_k: int = 1) -> None:

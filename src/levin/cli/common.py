@@ -249,7 +249,7 @@ def check_anomaly_labels(data, task: str, source: str) -> None:
                          f"e.g. a .npz with x_train (normal frames), x_test and y_test")
 
 
-def load_data(args, loaded, task: str = "classification"):
+def load_data(args, loaded, task: str = "classification", output: int = 0, trains: bool = False):
     """The data a command runs on, for the model `loaded` (levin.models.LoadedModel): --data or
     --dataset (else the zoo model's own), with its validation split; checked against the model
     and echoed in one line. A reconstruction task takes unlabelled data; labels are checked
@@ -286,6 +286,6 @@ def load_data(args, loaded, task: str = "classification"):
                        split={**data.split, "input_scale": args.input_scale})
     data = with_validation(data, args.validation, args.split_seed)
     check_model_takes(loaded.module, loaded.name, loaded.input_shape, data,
-                      labels=task == "classification")
+                      labels=task == "classification", output=output, trains=trains)
     print(describe(data), file=human(args))
     return data

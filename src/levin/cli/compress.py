@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     # the run), on --threads threads (default 1) from start to end.
     with deterministic(SEED, args.threads):
         loaded = load_for_compression(args.model, args.weights)
-        data = load_data(args, loaded, args.task)   # bad data, or data the model cannot take
+        data = load_data(args, loaded, args.task, trains=True)   # bad data, or data the model cannot take
         out = writable_dir(args.out)
         result = compress(loaded, data, recipe=recipe, out_dir=out, progress=not args.quiet,
                           seed=SEED, threads=args.threads, task=args.task, top_k=args.top_k)

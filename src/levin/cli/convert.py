@@ -69,6 +69,8 @@ def register(sub) -> None:
                    help="score the int8 model and the one written (after --prune / --kmeans) on the "
                         "test split of --data / --dataset: top-1 accuracy, reconstruction MSE, or "
                         "anomaly ROC AUC (test labels 0 normal, 1 anomalous)")
+    p.add_argument("--score-output", type=int, default=0, metavar="K",
+                   help="--task on a model with several outputs: the one it scores (default 0)")
     p.add_argument("--input-scale", type=positive_float, metavar="FACTOR",
                    help="multiply the data by FACTOR (e.g. 255 for a model trained on 0..255 pixels)")
     p.add_argument("--json", metavar="FILE", help="also write the sizes as JSON ('-' for stdout)")
@@ -220,8 +222,11 @@ def task_scores(args, graphs: dict) -> dict:
         data = replaced(data, x_test=data.x_test * np.float32(args.input_scale))
     scores = {}
     for name, g in graphs.items():
-        codes = reference.run(g, reference.quantize_batch(g, data.x_test))[g.outputs[0]]
-        scores[name] = metrics.score(args.task, reference.dequantize_output(g, codes), data.x_test, data.y_test)
+        if not 0 <= args.score_output < len(g.outputs):
+            raise LevinError(f"--score-output {args.score_output}: the model has {len(g.outputs)} output(s)")
+        out = g.outputs[args.score_output]
+        codes = reference.run(g, reference.quantize_batch(g, data.x_test))[out]
+        scores[name] = metrics.score(args.task, reference.dequantize_output(g, codes, out), data.x_test, data.y_test)
     return {"samples": len(data.x_test), **scores}
 
 

@@ -60,6 +60,9 @@ def register(sub) -> None:
                    help="mixed precision: fewest weight bits within DROP of 8-bit on the validation "
                         "split (percentage points of accuracy or AUC; %% more MSE)")
     add_task_arguments(p, "what the model does, so what it is scored by")
+    p.add_argument("--score-output", type=int, default=0, metavar="K",
+                   help="a model with several outputs: the one the task scores (default 0); all "
+                        "are quantized and written")
     p.add_argument("--test-size", type=int, help="score on N test samples spread evenly over the test split (all)")
     p.add_argument("--seed", type=seed, help="calibration / QAT seed (0)")
     add_out_argument(p, required=False, help="write the integer graph here (model.lvn, result.json)")
@@ -107,12 +110,12 @@ def run(args: argparse.Namespace) -> int:
         if loaded.name in zoo.names() and not loaded.meta:
             print(f"note: {args.model} is an untrained zoo model (random weights); pass a checkpoint "
                   f"directory from `levin train` to quantize a trained one", file=human(args))
-        data = load_data(args, loaded, args.task)   # bad data, or data the model cannot take
+        data = load_data(args, loaded, args.task, output=args.score_output)   # bad data, or data the model cannot take
         out = writable_dir(args.out) if args.out else None
         dataset = data.name
         model = loaded.module if graph is None else graph
         result = quantize(model, data, config, progress=not args.quiet, test_size=args.test_size,
-                          task=args.task, top_k=args.top_k)
+                          task=args.task, top_k=args.top_k, output=args.score_output)
     summary = {"model": args.model, "dataset": dataset, "test_size": len(spread(len(data.x_test), args.test_size)),
                "split": data.split, **result.to_dict()}
     print(render(args.model, dataset, result), file=human(args))
@@ -140,8 +143,10 @@ def render(model: str, dataset: str, r) -> str:
     unit = "pp" if s["float"].higher_is_better else "%"
     rows = [[name, s[key].text(), "-" if key == "float" else f"{metrics.drop(s['float'], s[key]):+.2f} {unit}"]
             for name, key in (("float", "float"), ("fake-quant", "fakequant"), ("integer reference", "integer"))]
+    scored = r.extra.get("scored_output")
     return "\n".join([
-        f"{model} on {dataset}: {how}",
+        f"{model} on {dataset}: {how}"
+        + (f"; scored on output {scored['index']} ({scored['name']}) of {len(scored['outputs'])}" if scored else ""),
         table(["model", s["float"].metric, "worse than float by"], rows),
         f"fake-quant vs integer: same argmax on {100 * a.argmax_match:.2f}% of samples, max |diff| "
         f"{a.max_lsb} LSB ({100 * a.differing:.2f}% of output codes differ)",

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     with deterministic(config.seed, args.threads):   # the initial weights are part of the run
         loaded = load_model(args.model, args.weights)
         teacher = load_model(args.teacher).module if args.teacher else None
-        data = load_data(args, loaded, config.task)   # bad data, or data the model cannot take
+        data = load_data(args, loaded, config.task, trains=True)   # bad data, or data the model cannot take
         out = writable_dir(args.out)
         dataset = data.name
         result = train(loaded.module, data, config, out, model_name=loaded.name, teacher=teacher,

@@ -34,6 +34,7 @@ from torch import nn
 from levin import metrics, zoo
 from levin.compressor.recipe import Recipe, Step
 from levin.config import TrainConfig
+from levin.data.fit import check_model_takes
 from levin.errors import CheckpointError, LevinError
 from levin.fileio import write_atomic
 from levin.ir import Graph
@@ -291,6 +292,7 @@ def _compress(model, data, recipe, out_dir, model_name, train_config, progress, 
     out = Path(out_dir) if out_dir is not None else None
     model = trainable(model)
     check_steps_fit(model, recipe)
+    check_model_takes(model, name, None, data, labels=False, trains=True)
     holds.release(model)
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     before = layer_weights(model)

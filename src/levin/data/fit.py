@@ -9,9 +9,11 @@ from levin.errors import LevinError
 from levin.train.data import Dataset
 
 
-def check_model_takes(module, name: str, model_shape, data: Dataset, labels: bool = True) -> None:
+def check_model_takes(module, name: str, model_shape, data: Dataset, labels: bool = True, output: int = 0,
+                      trains: bool = False) -> None:
     """Raise LevinError when `module` cannot take `data`'s inputs, or (`labels`: class labels)
-    has fewer outputs than `data` has classes (a label the model cannot predict)."""
+    its scored output (`output`, of a model that returns several) has fewer values than `data`
+    has classes (a label the model cannot predict), or (`trains`) returns several outputs."""
     import torch
     from torch import nn
 
@@ -35,7 +37,13 @@ def check_model_takes(module, name: str, model_shape, data: Dataset, labels: boo
                          f"({detail[:160]})") from None
     finally:
         module.train(was_training)
-    outputs = int(np.prod(out.shape[1:]))
+    if trains and isinstance(out, (tuple, list)):
+        raise LevinError(f"model {name} returns {len(out)} outputs; levin trains and fine-tunes "
+                         f"models with one (the data has one target): quantize it (`levin quantize "
+                         f"--score-output K` scores output K) or convert it, all outputs kept")
+    from levin.metrics import output_of
+
+    outputs = int(np.prod(output_of(out, output).shape[1:]))
     given = [y for y in (data.y_train, data.y_val, data.y_test) if y is not None and len(y)]
     if not labels or not given:
         return

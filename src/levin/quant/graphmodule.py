@@ -52,7 +52,8 @@ def _key(name: str) -> str:
 class GraphModule(nn.Module):
     """A float Graph as a torch module; fake-quantized if given a `QuantPlan`.
 
-    Runs graphs with one input and returns their first output (the zoo's and capture's case).
+    Runs graphs with one input; returns their output, or a tuple of them for a graph with
+    several (as the two-headed torch module it was captured from returns them).
     """
 
     def __init__(self, graph: Graph, plan: QuantPlan | None = None, double_round: bool = True,
@@ -112,7 +113,11 @@ class GraphModule(nn.Module):
             values[node.output] = self._step(node, values)
             if record is not None:
                 record(node.output, values[node.output])
-        out = values[self.graph.outputs[0]]
+        outs = tuple(self._torch_layout(values[name], one_d) for name in self.graph.outputs)
+        return outs[0] if len(outs) == 1 else outs
+
+    @staticmethod
+    def _torch_layout(out: torch.Tensor, one_d: bool) -> torch.Tensor:
         if out.dim() == 4 and one_d and out.shape[1] == 1:
             return nchw(out).squeeze(2)
         return nchw(out) if out.dim() == 4 else out

@@ -34,14 +34,15 @@ class Points:
     """A model's score on (x, y) as integer points, higher better, and the points a drop of
     `max_drop` (in `metrics.drop`'s unit: percentage points, or % of the error) allows."""
 
-    def __init__(self, task: str = "classification", top_k: int = 1):
+    def __init__(self, task: str = "classification", top_k: int = 1, output: int = 0):
         metrics.check_task(task, top_k)
-        self.task, self.top_k, self.base_error = task, top_k, None
+        self.task, self.top_k, self.output, self.base_error = task, top_k, output, None
 
     @torch.no_grad()
     def __call__(self, module: GraphModule, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> int:
         module.eval()
-        out = np.concatenate([module(torch.from_numpy(x[i:i + batch_size])).double().numpy()
+        out = np.concatenate([metrics.output_of(module(torch.from_numpy(x[i:i + batch_size])),
+                                                self.output).double().numpy()
                               for i in range(0, len(x), batch_size)])
         s = metrics.score(self.task, out, x, y, self.top_k)
         if self.task == "classification":
@@ -157,11 +158,11 @@ def assign_bits(sens: Sensitivity, budget: int, bits: tuple[int, ...] = CANDIDAT
 def mixed_precision(graph: Graph, plan: QuantPlan, x: np.ndarray, y: np.ndarray | None, max_drop: float,
                     *, bits: tuple[int, ...] = CANDIDATE_BITS, per_channel: bool = True,
                     method: str = "minmax", max_rounds: int = 20, task: str = "classification",
-                    top_k: int = 1) -> MixedResult:
+                    top_k: int = 1, output: int = 0) -> MixedResult:
     """Per-layer widths for the least weight bits whose `task` metric on (x, y) is at most
     `max_drop` worse than all-8-bit (`metrics.drop`'s unit: 0.3 = 0.3 percentage points of
     accuracy or AUC, or 0.3% more error)."""
-    points = Points(task, top_k)
+    points = Points(task, top_k, output)
     sens = sensitivity_scan(graph, plan, x, y, tuple(b for b in bits if b != 8),
                             per_channel=per_channel, method=method, points=points)
     limit = points.limit(max_drop, len(x))

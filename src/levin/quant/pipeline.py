@@ -74,18 +74,20 @@ class QuantizeResult:
                 **self.extra}
 
 
-def integer_outputs(graph: Graph, x: np.ndarray, batch_size: int = 500, single_round: bool = False) -> np.ndarray:
-    """int8 codes of the first output of integer `graph` on float inputs `x` (N, C, H, W)."""
+def integer_outputs(graph: Graph, x: np.ndarray, batch_size: int = 500, single_round: bool = False,
+                    output: int = 0) -> np.ndarray:
+    """int8 codes of output `output` (the first by default) of integer `graph` on float inputs
+    `x` (N, C, H, W)."""
     outs = []
     for i in range(0, len(x), batch_size):
         q = reference.quantize_batch(graph, x[i:i + batch_size])
-        outs.append(reference.run(graph, q, single_round=single_round)[graph.outputs[0]])
+        outs.append(reference.run(graph, q, single_round=single_round)[graph.outputs[output]])
     return np.concatenate(outs)
 
 
 @torch.no_grad()
 def fakequant_outputs(graph: Graph, plan: QuantPlan, x: np.ndarray, batch_size: int = 500,
-                      single_round: bool = False) -> np.ndarray:
+                      single_round: bool = False, output: int = 0) -> np.ndarray:
     """Output codes of the fake-quant model of (float `graph`, `plan`), run in float64, with
     the rounding of `integer_outputs(..., single_round)`.
 
@@ -97,11 +99,12 @@ def fakequant_outputs(graph: Graph, plan: QuantPlan, x: np.ndarray, batch_size: 
     measures how well the model QAT trains predicts the integer graph."""
     module = GraphModule(graph, plan, double_round=not single_round,
                          integer_requant=single_round).double().eval()
-    outs = [module(torch.from_numpy(x[i:i + batch_size]).double()).numpy()
+    outs = [metrics.output_of(module(torch.from_numpy(x[i:i + batch_size]).double()), output).numpy()
             for i in range(0, len(x), batch_size)]
     y = np.concatenate(outs)
-    y = reference.nhwc(y, len(graph.tensors[graph.outputs[0]].shape))
-    s, zp = plan.params(graph.outputs[0])
+    name = graph.outputs[output]
+    y = reference.nhwc(y, len(graph.tensors[name].shape))
+    s, zp = plan.params(name)
     return np.sign(y / s) * np.floor(np.abs(y / s) + 0.5) + zp
 
 
@@ -132,18 +135,21 @@ def float_graph_of(model: nn.Module | Graph, x: np.ndarray) -> Graph:
 
 def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = QuantConfig(), *,
              progress: bool = False, test_size: int | None = None, task: str = "classification",
-             top_k: int = 1) -> QuantizeResult:
+             top_k: int = 1, output: int = 0) -> QuantizeResult:
     """Capture `model` (a Graph: a float model already imported), quantize it (PTQ, then QAT if
     `config.qat_epochs`), measure it.
 
     Calibration samples come from `data.x_train` (labels are not needed); scores are on
     `test_size` test samples spread evenly over the test split (all by default: a test split
-    sorted by class stays balanced), in `task`'s metric (`levin.metrics`).
+    sorted by class stays balanced), in `task`'s metric (`levin.metrics`), on the model's output
+    `output` when it has several (all of them are quantized).
     """
     metrics.check_task(task, top_k)
     if task != "classification" and config.qat_epochs:
         raise LevinError(f"task {task}: QAT trains for top-1 accuracy; quantize with PTQ "
                          f"(and --max-drop, which speaks the task's metric) for this task")
+    if output and config.qat_epochs:
+        raise LevinError("QAT trains one output of a model; quantize a multi-output model with PTQ")
     pick = spread(len(data.x_test), test_size)
     x_test = data.x_test[pick]
     y_test = None if data.y_test is None else data.y_test[pick]
@@ -155,7 +161,7 @@ def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = Quan
         # on training samples; never on the test split, which is scored once, below.
         held_out = data.x_val is not None
         scoring = replace(data, x_train=data.x_val, y_train=data.y_val) if held_out else data
-        chosen = choose_bits(float_graph, calib, scoring, config, task, top_k)
+        chosen = choose_bits(float_graph, calib, scoring, config, task, top_k, output)
         extra["mixed"] = {"bits": chosen.bits, "validation_drop": chosen.drop,
                           "validation_size": chosen.samples, "total_weight_bits": chosen.total_bits,
                           "scored_on": "validation split" if held_out else "training samples",
@@ -170,12 +176,15 @@ def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = Quan
         plan, qat_wall = qat.plan, qat.wall_s
     graph = ptq.build_integer_graph(float_graph, plan)
     module = GraphModule(model) if isinstance(model, Graph) else model
-    fake = fakequant_outputs(float_graph, plan, x_test)
-    ints = integer_outputs(graph, x_test)
-    scores = {"float": metrics.score(task, float_outputs(module, x_test), x_test, y_test, top_k),
-              "fakequant": metrics.score(task, reference.dequantize_output(graph, fake.astype(np.int64)),
+    fake = fakequant_outputs(float_graph, plan, x_test, output=output)
+    ints = integer_outputs(graph, x_test, output=output)
+    scored = graph.outputs[output]
+    scores = {"float": metrics.score(task, float_outputs(module, x_test, output=output), x_test, y_test, top_k),
+              "fakequant": metrics.score(task, reference.dequantize_output(graph, fake.astype(np.int64), scored),
                                         x_test, y_test, top_k),
-              "integer": metrics.score(task, reference.dequantize_output(graph, ints), x_test, y_test, top_k)}
+              "integer": metrics.score(task, reference.dequantize_output(graph, ints, scored), x_test, y_test, top_k)}
+    if len(graph.outputs) > 1:
+        extra["scored_output"] = {"index": output, "name": scored, "outputs": list(graph.outputs)}
     bits, nbytes = weight_sizes(graph)
     float_bytes = sum(float_graph.tensors[n.inputs[1]].size * 4 for n in float_graph.nodes
                       if is_weighted(n.op))
@@ -192,15 +201,15 @@ def spread(n: int, size: int | None) -> np.ndarray:
 
 
 @torch.no_grad()
-def float_outputs(module: nn.Module, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """The float model's outputs on `x` (N first), as numpy."""
+def float_outputs(module: nn.Module, x: np.ndarray, batch_size: int = 500, output: int = 0) -> np.ndarray:
+    """The float model's output `output` on `x` (N first), as numpy."""
     module.eval()
-    return np.concatenate([module(torch.from_numpy(x[i:i + batch_size])).double().numpy()
+    return np.concatenate([metrics.output_of(module(torch.from_numpy(x[i:i + batch_size])), output).double().numpy()
                            for i in range(0, len(x), batch_size)])
 
 
 def choose_bits(float_graph: Graph, calib: np.ndarray, data: Dataset, config: QuantConfig,
-                task: str = "classification", top_k: int = 1):
+                task: str = "classification", top_k: int = 1, output: int = 0):
     """Mixed precision (`levin.quant.mixed`) from the 8-bit plan, scored in `task`'s metric on
     `config.validation_size` seeded samples of `data.x_train` (`quantize` hands it the
     validation split there when the data has one)."""
@@ -211,4 +220,4 @@ def choose_bits(float_graph: Graph, calib: np.ndarray, data: Dataset, config: Qu
     y = None if data.y_train is None else data.y_train[idx]
     return mixed.mixed_precision(float_graph, plan, data.x_train[idx], y, config.max_drop,
                                  per_channel=config.per_channel, method=config.weight_observer,
-                                 task=metrics.tuning_task(task, y), top_k=top_k)
+                                 task=metrics.tuning_task(task, y), top_k=top_k, output=output)
