@@ -1,5 +1,6 @@
 """A model with two heads: quantized whole, each head scored by its own task (`--score-output K`);
-training and compression, which have one target to train on, refuse it in one line."""
+`levin train`, which would have no target for the other head, refuses it in one line
+(compressing one: tests/compressor/test_multi_output.py)."""
 
 import json
 
@@ -61,7 +62,8 @@ def test_each_head_is_scored_by_its_own_task_and_both_are_kept(files, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["quantize", "--data", "classes.npz", "--score-output", "2"], "output 2 asked for, but the model returns 2"),
     (["train", "--data", "classes.npz", "-o", "t"], "returns 2 outputs; levin trains"),
-    (["compress", "--data", "classes.npz", "--recipe", "digits", "-o", "c", "--no-c"], "returns 2 outputs"),
+    (["compress", "--data", "classes.npz", "--recipe", "digits", "-o", "c", "--score-output", "5"],
+     "output 5 asked for, but the model returns 2"),
 ])
 def test_what_cannot_take_two_heads_says_so(files, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(files)

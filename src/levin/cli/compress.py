@@ -82,6 +82,9 @@ def register(sub) -> None:
     recipe.presets = LazyChoices(_presets)      # read when the help is shown (not a restriction)
     add_data_arguments(p)
     add_task_arguments(p, "what the model does: its fine-tuning loss and what it is scored by")
+    p.add_argument("--score-output", type=int, default=0, metavar="K",
+                   help="a model with several outputs: the one the task trains and scores (default "
+                        "0); the others are fine-tuned toward the uncompressed model's outputs")
     add_out_argument(p, help="run directory: steps/, model.lvn, summary.json")
     p.add_argument("--no-c", action="store_true", help="skip the C export, build and bit-exact check")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
@@ -126,10 +129,11 @@ def run(args: argparse.Namespace) -> int:
     # the run), on --threads threads (default 1) from start to end.
     with deterministic(SEED, args.threads):
         loaded = load_for_compression(args.model, args.weights)
-        data = load_data(args, loaded, args.task, trains=True)   # bad data, or data the model cannot take
+        data = load_data(args, loaded, args.task, output=args.score_output)   # bad data, or data the model cannot take
         out = writable_dir(args.out)
         result = compress(loaded, data, recipe=recipe, out_dir=out, progress=not args.quiet,
-                          seed=SEED, threads=args.threads, task=args.task, top_k=args.top_k)
+                          seed=SEED, threads=args.threads, task=args.task, top_k=args.top_k,
+                          output=args.score_output)
         title = f"{args.model} on {result.dataset}, recipe {recipe.name}"
         extra = finish(result, recipe, result.data, out, c=not args.no_c,
                        report=not args.no_report, weight_format=args.weight_format,

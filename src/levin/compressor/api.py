@@ -19,7 +19,7 @@ def compress(model: nn.Module | str | Any, data: datasets.Dataset | str | None =
              recipe: Recipe | str | Path, out_dir: str | Path | None = None,
              data_dir: str | Path | None = None, weights: str | Path | None = None,
              progress: bool = True, seed: int = 0, threads: int | None = None,
-             task: str = "classification", top_k: int = 1) -> CompressResult:
+             task: str = "classification", top_k: int = 1, output: int = 0) -> CompressResult:
     """Compress `model` by `recipe` and freeze it to an integer graph and a .lvn file.
 
     Args:
@@ -42,12 +42,14 @@ def compress(model: nn.Module | str | Any, data: datasets.Dataset | str | None =
         task, top_k: what the model does and how it is scored (`levin.metrics.TASKS`):
             classification (top-k accuracy), regression, reconstruction (MSE) or anomaly (ROC AUC
             of the reconstruction error); fine-tuning, steps, budget and results speak its metric.
+        output: which output of a model with several the task trains and scores (the others
+            follow the uncompressed model's).
     """
     with deterministic(seed, threads):
-        return _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed, task, top_k)
+        return _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed, task, top_k, output)
 
 
-def _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed, task, top_k) -> CompressResult:
+def _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed, task, top_k, output) -> CompressResult:
     from levin.data.fit import check_model_takes
     from levin.data.splits import with_validation
     from levin.models import LoadedModel, load_for_compression
@@ -67,9 +69,10 @@ def _compress(model, data, recipe, out_dir, data_dir, weights, progress, seed, t
     if isinstance(data, str):            # a built-in dataset, held out as the CLI holds it out
         data = with_validation(datasets.load(data, data_dir))
     if name is not None:
-        check_model_takes(model, name, loaded.input_shape, data, labels=task == "classification")
+        check_model_takes(model, name, loaded.input_shape, data, labels=task == "classification", output=output)
     seed_all(seed)                       # the work starts from the seed, whoever built the model
     if untrained:
         baseline_dir = Path(out_dir) / "baseline" if out_dir is not None else None
         model = train_baseline(model, data, name, baseline_dir, progress=progress)
-    return run_recipe(model, data, recipe, out_dir, model_name=name, progress=progress, task=task, top_k=top_k)
+    return run_recipe(model, data, recipe, out_dir, model_name=name, progress=progress, task=task, top_k=top_k,
+                      output=output)

@@ -58,6 +58,11 @@ def flash_bytes(export) -> tuple[int, str]:
     return sum(s["text"] + s["data"] for s in sizes.values()), where
 
 
+def _all_outputs(graph, values: dict) -> np.ndarray:
+    """Every graph output of a batch, one sample's after the other's as the harness writes them."""
+    return np.concatenate([values[n].reshape(len(values[n]), -1) for n in graph.outputs], axis=1)
+
+
 def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "auto",
            prefer: str = "balanced", samples: int | None = None) -> tuple[RuntimeCheck, object]:
     """Export `result` (a CompressResult) to C in `out_dir`, build, run and verify it.
@@ -85,13 +90,16 @@ def deploy(result, data: Dataset, out_dir: str | Path, *, weight_format: str = "
     inputs = reference.quantize_batch(graph, x)
     started = time.perf_counter()
     got, per_inference = build.run_harness(exe, inputs, export.output_size, repeats=1)
-    want = np.concatenate([reference.run(graph, inputs[i:i + 500])[graph.outputs[0]]
+    want = np.concatenate([_all_outputs(graph, reference.run(graph, inputs[i:i + 500]))
                            for i in range(0, len(inputs), 500)]).reshape(got.shape)
     problem = build.compare(got, want)
     if problem is not None:
         raise VerificationError(f"the C runtime differs from the integer reference: {problem}")
     flash, where = flash_bytes(export)
-    accuracy = metrics.score(result.task, reference.dequantize_output(graph, got.astype(np.int64)),
+    scored = graph.outputs[result.output]
+    start = sum(int(np.prod(graph.tensors[n].shape[1:])) for n in graph.outputs[:result.output])
+    codes = got[:, start:start + int(np.prod(graph.tensors[scored].shape[1:]))].astype(np.int64)
+    accuracy = metrics.score(result.task, reference.dequantize_output(graph, codes, scored),
                              x, None if data.y_test is None else data.y_test[:len(got)], result.top_k).value
     check = RuntimeCheck(True, len(got), accuracy, flash, where, export.arena_bytes, export.scratch_bytes,
                          None if per_inference is None else 1e6 * per_inference,

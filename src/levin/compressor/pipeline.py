@@ -100,6 +100,7 @@ class CompressResult:
     higher_is_better: bool = True
     top_k: int = 1
     scored_task: str = "classification"   # what the steps were scored by (metrics.tuning_task)
+    output: int = 0                   # the output the task scores, of a model with several
 
     def text(self, value: float | None) -> str:
         """A test score of this run as a person reads it (98.89%, or an MSE of 0.0123)."""
@@ -192,6 +193,17 @@ def _warn_if_at_chance(name: str, accuracy: float, classes: int) -> None:
               f"Compression keeps accuracy, it does not make it", file=sys.stderr)
 
 
+def _warn_if_emptied(model: nn.Module, step: Step) -> None:
+    """A layer left with no nonzero weight computes a constant: almost always a global ranking
+    that found all its weights small (a head, an input layer). Say so, with the remedy."""
+    with torch.no_grad():
+        empty = [name for name, m in select_layers(model).items() if not bool(m.weight.any())]
+    if empty:
+        print(f"levin: warning: after step {step.kind}, layer(s) {', '.join(empty)} have no nonzero "
+              f"weight left, so their outputs are constant; exclude them, give them a "
+              f"layer_sparsity, or prune with scope: layer", file=sys.stderr)
+
+
 def run_steps(model: nn.Module, ctx: StepContext, scored_on: str = "test") -> list[StepRecord]:
     """Every step of the recipe on `model` (in place), skipping those a previous run finished;
     each scored on `ctx.data.x_test`, which is the `scored_on` split."""
@@ -213,6 +225,7 @@ def run_steps(model: nn.Module, ctx: StepContext, scored_on: str = "test") -> li
         started = time.perf_counter()
         info = STEPS[step.kind].run(model, ctx, step, folder)
         holds.release(model)
+        _warn_if_emptied(model, step)
         accuracy = ctx.evaluate(model)
         record = _record(model, ctx, i, step, accuracy, time.perf_counter() - started, info, scored_on)
         records.append(record)
@@ -227,7 +240,8 @@ def run_steps(model: nn.Module, ctx: StepContext, scored_on: str = "test") -> li
 
 def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Path | None = None, *,
              model_name: str | None = None, train_config: TrainConfig | None = None,
-             progress: bool = True, task: str = "classification", top_k: int = 1) -> CompressResult:
+             progress: bool = True, task: str = "classification", top_k: int = 1,
+             output: int = 0) -> CompressResult:
     """Compress a trained `model` (a copy; the argument is not changed) with `recipe` on `data`.
     It runs on a fixed number of torch threads (the enclosing `levin.train.seeding.deterministic`
     region's, else 1), so its bytes do not depend on the machine's cores; `levin.compress` also
@@ -240,11 +254,13 @@ def compress(model: nn.Module, data: Dataset, recipe: Recipe, out_dir: str | Pat
         out_dir: where steps checkpoint and `model.lvn` / `summary.json` go; None keeps it in memory.
         task, top_k: what the model does and how it is scored (`levin.metrics`): the fine-tuning
             loss, every step's score, the mixed-precision budget and the result speak its metric.
+        output: a model with several outputs (heads): the one the task trains and scores; the
+            others are fine-tuned toward the uncompressed model's outputs (it is their teacher).
     Raises:
         TrainingInterrupted: on Ctrl-C, after a checkpoint; rerun to resume.
     """
     with deterministic(seed=None):
-        return _compress(model, data, recipe, out_dir, model_name, train_config, progress, task, top_k)
+        return _compress(model, data, recipe, out_dir, model_name, train_config, progress, task, top_k, output)
 
 
 def check_task(recipe: Recipe, task: str, top_k: int = 1) -> None:
@@ -269,8 +285,21 @@ def trainable(model: nn.Module | Graph) -> nn.Module:
     return copy.deepcopy(model)
 
 
-def check_steps_fit(model: nn.Module, recipe: Recipe) -> None:
-    """An imported graph keeps the shapes it was imported with: no step may remove channels."""
+def count_outputs(model: nn.Module, x: np.ndarray) -> int:
+    """How many outputs `model` returns (a tuple of heads, or one)."""
+    with torch.no_grad():
+        out = model.eval()(torch.from_numpy(x[:1]))
+    return len(out) if isinstance(out, (tuple, list)) else 1
+
+
+def check_steps_fit(model: nn.Module, recipe: Recipe, heads: int = 1) -> None:
+    """An imported graph keeps the shapes it was imported with: no step may remove channels.
+    A model with several outputs fine-tunes one on the task and the others on the teacher's
+    outputs (`train.loop.task_loss`); description-length training and QAT do not do that."""
+    if heads > 1:
+        if any(s.kind == "mdl" for s in recipe.steps) or recipe.quantize.qat_epochs:
+            raise LevinError(f"the model returns {heads} outputs: mdl steps and quantize.qat_epochs "
+                             f"train one; use prune, nm, channels, share and finetune steps")
     if isinstance(model, TrainableGraph):
         for kind in ("channels", "mdl"):
             if any(s.kind == kind for s in recipe.steps):
@@ -279,7 +308,7 @@ def check_steps_fit(model: nn.Module, recipe: Recipe) -> None:
                                  f"finetune steps, or compress the model's PyTorch code")
 
 
-def _compress(model, data, recipe, out_dir, model_name, train_config, progress, task, top_k) -> CompressResult:
+def _compress(model, data, recipe, out_dir, model_name, train_config, progress, task, top_k, output) -> CompressResult:
     from levin.coding import container
     from levin.quant.pipeline import quantize
 
@@ -287,21 +316,23 @@ def _compress(model, data, recipe, out_dir, model_name, train_config, progress, 
     started = time.perf_counter()
     name = model_name or (model.name if isinstance(model, Graph) else type(model).__name__)
     base = train_config or (zoo.spec(name).train if name in zoo.names() else TrainConfig())
-    base = replace(base, task=task)
+    base = replace(base, task=task, output=output)
     metric, higher = metrics.headline(task, top_k)
     out = Path(out_dir) if out_dir is not None else None
     model = trainable(model)
-    check_steps_fit(model, recipe)
-    check_model_takes(model, name, None, data, labels=False, trains=True)
+    check_model_takes(model, name, None, data, labels=False, output=output)
+    heads = count_outputs(model, data.x_train)
+    check_steps_fit(model, recipe, heads)
     holds.release(model)
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     before = layer_weights(model)
-    teacher = copy.deepcopy(model).eval() if recipe.distill else None
+    # the teacher also holds the heads the data has no targets for
+    teacher = copy.deepcopy(model).eval() if recipe.distill or heads > 1 else None
     held_out = data.x_val is not None
     # The steps see the validation split where they look for test data: they never see the test split.
     ctx = StepContext(data.tuning() if held_out else data, recipe, base, name, out, teacher, progress, top_k)
     baseline_val = ctx.evaluate(model) if held_out else None
-    baseline = score(model, data.x_test, data.y_test, task, top_k=top_k).value
+    baseline = score(model, data.x_test, data.y_test, task, top_k=top_k, output=output).value
     val_metric, val_higher = metrics.headline(ctx.scored_task, top_k)
     ctx.log(f"{name}: baseline test {metric} {metrics.text(baseline, higher)}"
             + (f", validation {val_metric} {metrics.text(baseline_val, val_higher)}" if held_out else "")
@@ -313,7 +344,7 @@ def _compress(model, data, recipe, out_dir, model_name, train_config, progress, 
     ctx.log(f"freeze: {recipe.quantize.weight_bits}-bit weights, int8 activations")
     frozen = model.to_graph() if isinstance(model, TrainableGraph) else model
     quant = quantize(frozen, data, recipe.quantize, progress=progress,   # the test split, scored once
-                     task=task, top_k=top_k)
+                     task=task, top_k=top_k, output=output)
     blob = container.encode(quant.graph, recipe.code)
     lvn_path = None
     if out is not None:
@@ -322,7 +353,7 @@ def _compress(model, data, recipe, out_dir, model_name, train_config, progress, 
         write_atomic(lvn_path, blob)
     result = CompressResult(model, quant.graph, lvn_path, len(blob), baseline, fp32, records, before, quant,
                             container.inspect(blob), time.perf_counter() - started, data, baseline_val,
-                            task, metric, higher, top_k, ctx.scored_task)
+                            task, metric, higher, top_k, ctx.scored_task, output)
     if out is not None:
         from levin.compressor.summary import summary_dict
         write_atomic(out / "summary.json", json.dumps(summary_dict(result, recipe), indent=2) + "\n")

@@ -63,7 +63,8 @@ class StepContext:
 
     def evaluate(self, model: nn.Module) -> float:
         """`model`'s headline score on the split the steps are scored on (`scored_task`)."""
-        return score(model, self.data.x_test, self.data.y_test, self.scored_task, top_k=self.top_k).value
+        return score(model, self.data.x_test, self.data.y_test, self.scored_task, top_k=self.top_k,
+                     output=self.base_train.output).value
 
     def log(self, message: str) -> None:
         if self.progress:

@@ -30,6 +30,8 @@ class TrainConfig(ConfigMixin):
     distill_temperature: float = 4.0
     checkpoint_every: int = 500     # steps between checkpoints (also one at every epoch end)
     task: str = "classification"    # levin.metrics.TASKS: the loss (cross-entropy or MSE) and the score
+    output: int = 0                 # a model with several outputs: the one the task trains and scores
+                                    # (the others follow the teacher's, which is then required)
 
     def __post_init__(self):
         self._check([
@@ -41,6 +43,7 @@ class TrainConfig(ConfigMixin):
             (self.distill_temperature > 0, "distill_temperature must be > 0"),
             (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
             (self.shift >= 0, "shift must be >= 0"),
+            (self.output >= 0, "output must be >= 0"),
             (self.task in ("classification", "regression", "reconstruction", "anomaly"),
              "task must be classification, regression, reconstruction or anomaly"),
         ])

@@ -97,12 +97,12 @@ def prune_and_finetune(model: nn.Module, data: Dataset, config: PruneConfig, tra
             layer = {n: (schedule.iterative(s, r, rounds) if rounds > 1 else s)
                      for n, s in config.layer_sparsity.items()}
             prune(model, config, target, layer)
-            pruned_accuracy = score(model, data.x_test, data.y_test, train_config.task).value
+            pruned_accuracy = score(model, data.x_test, data.y_test, train_config.task, output=train_config.output).value
             name = f"round{r}"
             done = _round_dir(out, name)
             if done is not None and (done / FINAL).exists():     # finished before: reuse it
                 checkpoint.load(done / FINAL, model)
-                accuracy = score(model, data.x_test, data.y_test, train_config.task).value
+                accuracy = score(model, data.x_test, data.y_test, train_config.task, output=train_config.output).value
             else:
                 accuracy = finetune(name)
             stages.append({"stage": name, "sparsity": target, "accuracy_before_finetune":

@@ -27,6 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 import levin
+from levin import metrics
 from levin.config import TrainConfig
 from levin.errors import CheckpointError, LevinError, TrainingInterrupted  # noqa: F401 (re-exported)
 from levin.train import checkpoint
@@ -93,7 +94,17 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 def task_loss(logits, labels, config: TrainConfig, teacher_logits=None, inputs=None):
     """The task's loss (`config.task`): cross-entropy for classification, else the mean squared
     error against the targets (regression) or the inputs (reconstruction, anomaly); mixed with
-    the teacher's soft targets (or outputs) when distilling."""
+    the teacher's soft targets (or outputs) when distilling. A model with several outputs is
+    trained on output `config.output`; each other output on the mean squared error to the
+    teacher's (the data has one target: the other heads keep what they computed)."""
+    if isinstance(logits, (tuple, list)):
+        if not isinstance(teacher_logits, (tuple, list)):
+            raise LevinError(f"a model with {len(logits)} outputs trains with a teacher for the "
+                             f"outputs the data has no targets for (levin compress gives it one)")
+        others = sum(F.mse_loss(out, t) for i, (out, t) in enumerate(zip(logits, teacher_logits))
+                     if i != config.output)
+        k = config.output
+        return task_loss(logits[k], labels, config, teacher_logits[k], inputs) + others
     if config.task == "classification":
         hard = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
     else:
@@ -112,13 +123,11 @@ def task_loss(logits, labels, config: TrainConfig, teacher_logits=None, inputs=N
 
 @torch.no_grad()
 def score(model: nn.Module, x: np.ndarray, y: np.ndarray | None, task: str = "classification",
-          batch_size: int = 1000, top_k: int = 1):
+          batch_size: int = 1000, top_k: int = 1, output: int = 0):
     """`model` on (x, y) in `task`'s metric (a `levin.metrics.Score`); an anomaly detector on
     normal samples only, in its reconstruction error (`levin.metrics.tuning_task`)."""
-    from levin import metrics
-
     model.eval()
-    out = np.concatenate([model(torch.from_numpy(x[i:i + batch_size])).double().numpy()
+    out = np.concatenate([metrics.output_of(model(torch.from_numpy(x[i:i + batch_size])), output).double().numpy()
                           for i in range(0, len(x), batch_size)])
     return metrics.score(metrics.tuning_task(task, y), out, x, y, top_k)
 
@@ -222,7 +231,7 @@ def _train(model, data, config, out_dir, model_name, teacher, on_step, progress)
                     group["lr"] = lr
                 logits = model(x)
                 teacher_logits = None
-                if teacher is not None and config.distill_alpha > 0:
+                if teacher is not None and (config.distill_alpha > 0 or isinstance(logits, tuple)):
                     with torch.no_grad():
                         teacher_logits = teacher(x)
                 loss = task_loss(logits, y, config, teacher_logits, x)
@@ -232,7 +241,8 @@ def _train(model, data, config, out_dir, model_name, teacher, on_step, progress)
 
                 running["loss"] += float(loss.detach()) * len(idx)
                 if config.task == "classification":
-                    running["correct"] += int((logits.argmax(1) == y).sum())
+                    head = metrics.output_of(logits, config.output)
+                    running["correct"] += int((head.argmax(1) == y).sum())
                 running["seen"] += len(idx)
                 state["step"] = step + 1
                 state["elapsed_s"] = time.perf_counter() - started
@@ -252,7 +262,7 @@ def _train(model, data, config, out_dir, model_name, teacher, on_step, progress)
                 if (step + 1) % config.checkpoint_every == 0 and step + 1 < steps_per_epoch:
                     save()
             bar.close()
-            test = score(model, data.x_test, data.y_test, config.task)
+            test = score(model, data.x_test, data.y_test, config.task, output=config.output)
             test_acc = test.value
             record = {"epoch": epoch + 1, "loss": running["loss"] / max(running["seen"], 1),
                       "train_accuracy": running["correct"] / max(running["seen"], 1),
@@ -272,7 +282,7 @@ def _train(model, data, config, out_dir, model_name, teacher, on_step, progress)
     if history:
         test_acc, metric = history[-1]["test_accuracy"], history[-1].get("metric", "top-1 accuracy")
     else:
-        final = score(model, data.x_test, data.y_test, config.task)
+        final = score(model, data.x_test, data.y_test, config.task, output=config.output)
         test_acc, metric = final.value, final.metric
     meta = {"levin_version": levin.__version__, "kind": "model", **run,
             "input_shape": list(data.input_shape),
