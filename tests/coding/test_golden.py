@@ -1,6 +1,8 @@
 """Frozen bytes: the golden .lvn files decode to the golden graph and the encoder still writes
 them byte for byte. A failure here is a format change: make it a decision (tests/golden/README.md)."""
 
+from pathlib import Path
+
 import pytest
 
 from levin.coding import container
@@ -23,4 +25,15 @@ def test_encoder_writes_the_golden_bytes(name):
 
 def test_golden_header_bytes_are_as_documented():
     data = (HERE / "golden.lvn").read_bytes()
-    assert data[:4] == b"LEVN" and data[4:6] == bytes([2, 0])
+    assert data[:4] == b"LEVN" and data[4:6] == bytes([3, 0])
+
+
+V2 = Path(__file__).resolve().parent / "v2"
+
+
+@pytest.mark.parametrize("name", ["golden-2.0.lvn", "golden-auto-2.0.lvn"])
+def test_format_2_0_files_still_decode_to_the_golden_graph(name):
+    """The golden files as format 2.0 wrote them (before kinds 4 and 5 and the golomb coder)."""
+    data = (V2 / name).read_bytes()
+    assert data[4:6] == bytes([2, 0])
+    assert_same_graph(golden_graph(), container.decode(data))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from levin.coding import rans, sparse
+from levin.coding import golomb, rans, sparse
 from levin.coding.bitstream import BitReader
 from levin.coding.entropy_model import FrequencyModel
 from levin.coding.fields import ByteReader
@@ -70,6 +70,9 @@ class _Values:
         elif self.coder == "huffman":
             code, pos = HuffmanCode.from_bytes(self.data, 0)
             self.huffman = _Huffman(code, self.data, pos)
+        elif self.coder == "golomb":    # u8 order k, then one code per value (golomb.py)
+            self.mode, self.k = param, self.data[0] if self.data else 0
+            self.bits = BitReader(self.data, 1, len(self.data), "golomb payload")
         elif self.coder == "rans":
             model, pos = FrequencyModel.from_bytes(self.data, 0)
             self.rans = rans.RansDecoder(self.data, model, total, rans.RansConfig(param + 1), pos=pos)
@@ -90,17 +93,31 @@ class _Values:
             u = np.asarray(u, dtype=np.int64)
         elif self.coder == "huffman":
             u = self.huffman.take(k)
+        elif self.coder == "golomb":
+            u = np.asarray([self._golomb() for _ in range(k)], dtype=np.int64)
         else:
             u = self.rans.take(k)
         self.done += k
         return u + self.offset
 
 
+    def _golomb(self) -> int:
+        """One residual: zeros up to a one, then (Exp-Golomb) zeros + k or (Rice) k more bits."""
+        zeros = 0
+        while not self.bits.read_bit():
+            zeros += 1
+        if self.mode == golomb.EXP_GOLOMB:
+            u = ((1 << (zeros + self.k)) | self.bits.read_code(zeros + self.k)) - (1 << self.k)
+        else:
+            u = (zeros << self.k) | self.bits.read_code(self.k)
+        return u >> 1 if not u & 1 else -((u + 1) >> 1)
+
+
 class _Positions:
     """Nonzero positions, consumed front to back: take(lo, hi) -> positions in [lo, hi)."""
 
     def __init__(self, blob: bytes, n: int):
-        head = sparse.read_head(blob, n)
+        head = sparse.read_head(blob, n, context=True)
         self.method, self.blob, self.n = head.method, blob, n
         config = rans.RansConfig(head.states)
         if head.method == sparse.GAPS:
@@ -114,6 +131,10 @@ class _Positions:
             # states in use). Gaps store it; packed bits are counted; a rANS bitmask would be
             # decoded twice, so the C code generator emits nnz as a constant instead.
             self.nnz = int(rans.RansDecoder(blob, head.model, n, config, pos=head.payload).take(n).sum())
+        elif head.method == sparse.CONTEXT:
+            # Decoded whole here (the model is sequential; the C runtime does not read method 3).
+            self.mask = sparse.decode_positions(blob, n)
+            self.nnz = int(self.mask.sum())
         else:
             self.nnz = int(_bits(blob[head.payload:], 0, 1, n).sum())
 
@@ -131,6 +152,8 @@ class _Positions:
             return lo + np.flatnonzero(_bits(self.blob[1:], lo, 1, hi - lo))
         if self.method == sparse.BITMASK:
             return lo + np.flatnonzero(self.dec.take(hi - lo))
+        if self.method == sparse.CONTEXT:
+            return lo + np.flatnonzero(self.mask[lo:hi])
         out = []
         while self.pending < hi:
             out.append(self.pending)

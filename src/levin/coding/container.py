@@ -6,14 +6,17 @@ Read me first. Layout (every field little-endian; full spec in docs/format.md):
     sections each: u8 kind, varint body length, body, u32 CRC32 of kind + length + body
              kind 1 GRAPH  exactly one graph section, first: tensors, nodes, inputs, outputs
                            (`graph_codec.py`); kind 3 is the same body, raw-DEFLATE compressed
-                           (format 2.0: the writer picks whichever is shorter; names and op
-                           names are a tenth of a small model's file otherwise)
+                           (format 2.0: names and op names are a tenth of a small model's file
+                           otherwise); kind 4 the compact form (`graph_compact.py`: derived
+                           shapes, scales and default attributes left out) and kind 5 that
+                           deflated (format 3.0). The writer ("auto") keeps the shortest.
              kind 2 TENSOR one per constant tensor, in tensor order: varint tensor index, then
                            the codec chain of its data (`weights.py`)
              kinds with bit 7 set are optional: a reader that does not know them skips them
 
-A reader accepts any minor version of major versions 1 and 2 (1.x files have no kind 3) and
-rejects a newer major version.
+A reader accepts any minor version of major versions 1, 2 and 3 (1.x files have no kind 3, only
+3.x files have kinds 4 and 5 and the golomb value coder) and rejects a newer major version.
+Format 3.0 broke 2.x readers (new graph kinds, a new coder), hence the major version.
 Reading never trusts a length: every count is checked against the bytes left and against the
 named limits of `limits.py` (docs/format.md, "Limits") before anything is allocated, each
 section's CRC32 is checked before its body is parsed, and every error is a LevinFormatError
@@ -29,18 +32,21 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from levin.coding import graph_codec, weights
+from levin.coding import graph_codec, graph_compact, weights
 from levin.coding.fields import ByteReader, ByteWriter
-from levin.coding.limits import LIMITS, exceeds
+from levin.coding.limits import LIMITS, check_activation_bytes, exceeds
 from levin.config.code import CodeConfig
 from levin.errors import LevinError, LevinFormatError
 from levin.ir.graph import Graph
 
 MAGIC = b"LEVN"
-VERSION = (2, 0)
-READS = (1, 2)                         # major versions this reader reads
-GRAPH, TENSOR, GRAPH_DEFLATE, OPTIONAL = 1, 2, 3, 0x80
-KIND_NAMES = {GRAPH: "graph", TENSOR: "tensor", GRAPH_DEFLATE: "graph (deflated)"}
+VERSION = (3, 0)
+READS = (1, 2, 3)                      # major versions this reader reads
+GRAPH, TENSOR, GRAPH_DEFLATE, GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE, OPTIONAL = 1, 2, 3, 4, 5, 0x80
+KIND_NAMES = {GRAPH: "graph", TENSOR: "tensor", GRAPH_DEFLATE: "graph (deflated)",
+              GRAPH_COMPACT: "graph (compact)", GRAPH_COMPACT_DEFLATE: "graph (compact, deflated)"}
+GRAPH_KINDS = (GRAPH, GRAPH_DEFLATE, GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE)
+SINCE = {GRAPH_DEFLATE: 2, GRAPH_COMPACT: 3, GRAPH_COMPACT_DEFLATE: 3}   # first major version with the kind
 
 
 @dataclass
@@ -108,14 +114,12 @@ class ContainerReport:
 def encode(graph: Graph, config: CodeConfig | None = None) -> bytes:
     """Return the .lvn bytes of `graph`, each constant tensor coded as `config` says."""
     config = config or CodeConfig()
-    body = graph_codec.encode_graph(graph)
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
-    packed = packer.compress(body) + packer.flush()
-    deflate = config.graph == "auto" and len(packed) < len(body)
-    sections = [_section(GRAPH_DEFLATE, packed) if deflate else _section(GRAPH, body)]
+    sections = [_section(*graph_section(graph, config.graph))]
     for i, t in enumerate(graph.tensors.values()):
         if t.is_constant:
-            coded = weights.encode_tensor(t.data, config.for_tensor(t.name), t.name)
+            # context=True: positions may take the context model (sparse.py), which only the
+            # Python reader decodes; the C export codes such tensors again for the C runtime.
+            coded = weights.encode_tensor(t.data, config.for_tensor(t.name), t.name, context=True)
             w = ByteWriter()
             w.varint(i)
             sections.append(_section(TENSOR, bytes(w.out) + coded.body))
@@ -126,6 +130,23 @@ def encode(graph: Graph, config: CodeConfig | None = None) -> bytes:
     head.varint(len(sections))
     head.u32(zlib.crc32(head.out))
     return bytes(head.out) + b"".join(sections)
+
+
+def _deflate(body: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(body) + packer.flush()
+
+
+def graph_section(graph: Graph, how: str = "auto") -> tuple[int, bytes]:
+    """(kind, body) of the graph section: "plain" the plain form (kind 1), "auto" the shortest
+    of the plain and compact forms, each as is or deflated (ties keep the lower kind)."""
+    plain = graph_codec.encode_graph(graph)
+    if how == "plain":
+        return GRAPH, plain
+    compact = graph_compact.encode_compact(graph)
+    forms = [(GRAPH, plain), (GRAPH_DEFLATE, _deflate(plain)),
+             (GRAPH_COMPACT, compact), (GRAPH_COMPACT_DEFLATE, _deflate(compact))]
+    return min(forms, key=lambda f: len(f[1]))
 
 
 def _section(kind: int, body: bytes) -> bytes:
@@ -186,18 +207,20 @@ def _parse(data: bytes, stats: bool) -> tuple[Graph, ContainerReport]:
     n = len(sections)
     known = [s for s in sections if not s.kind & OPTIONAL]
     for i, s in enumerate(sections):
-        if (s.kind not in KIND_NAMES or (s.kind == GRAPH_DEFLATE and version[0] < 2)) and not s.kind & OPTIONAL:
+        if (s.kind not in KIND_NAMES or version[0] < SINCE.get(s.kind, 1)) and not s.kind & OPTIONAL:
             raise LevinFormatError(f"{s.describe(i, n)}: unknown required section kind {s.kind}")
-    graphs = [s for s in known if s.kind in (GRAPH, GRAPH_DEFLATE)]
+    graphs = [s for s in known if s.kind in GRAPH_KINDS]
     if not known or known[0] not in graphs or len(graphs) != 1:
         raise LevinFormatError("sections: the file needs exactly one graph section, before the tensor sections")
     g = known[0]
-    if g.kind == GRAPH_DEFLATE:
+    decoder = graph_compact.decode_compact if g.kind in (GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE) \
+        else graph_codec.decode_graph
+    if g.kind in (GRAPH_DEFLATE, GRAPH_COMPACT_DEFLATE):
         body = _inflate(data[g.body:g.end], g.describe(sections.index(g), n))
-        desc = graph_codec.decode_graph(body, 0, len(body))
+        desc = decoder(body, 0, len(body))
         deflate = (g.end - g.body) - len(body)   # negative: the bytes deflate saved
     else:
-        desc = graph_codec.decode_graph(data, g.body, g.end)
+        desc = decoder(data, g.body, g.end)
         deflate = 0
     records = desc.tensors   # shapes, counts and sizes already checked against LIMITS
     constant_ids = [i for i, t in enumerate(records) if t.constant]
@@ -220,6 +243,8 @@ def _parse(data: bytes, stats: bool) -> tuple[Graph, ContainerReport]:
         missing = records[constant_ids[len(tensor_sections)]].name
         raise LevinFormatError(f"sections: constant tensor {missing!r} has no tensor section")
     graph = graph_codec.build_graph(desc, constants)
+    if g.kind in (GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE):
+        check_activation_bytes(graph)    # shapes the file left out, now rebuilt: bound them
     parts = dict(desc.parts)
     parts["tensors"] -= sum(t.meta_bytes for t in reports)
     parts["framing"] = g.nbytes - (g.end - g.body)

@@ -38,7 +38,7 @@ T_NONE, T_FALSE, T_TRUE, T_INT, T_INT64, T_FLOAT, T_STR, T_TUPLE, T_LIST = range
 @dataclass
 class TensorRecord:
     name: str
-    shape: tuple[int, ...]
+    shape: tuple[int, ...] | None     # None: a node output whose shape the compact form leaves out
     dtype: np.dtype
     constant: bool
     quant: QuantParams | None
@@ -358,7 +358,7 @@ def build_graph(desc: GraphDescription, constants: dict[str, np.ndarray]) -> Gra
             out = by_name[node.output]
             g.add_node(node.op, node.inputs, node.name, output=out.name, dtype=out.dtype, quant=out.quant,
                        **node.attrs)
-            if g.tensors[out.name].shape != out.shape:
+            if out.shape is not None and g.tensors[out.name].shape != out.shape:   # None: not stored
                 raise GraphError(f"output shape {g.tensors[out.name].shape} differs from the stored {out.shape}")
         what = "graph outputs"
         for name in desc.outputs:

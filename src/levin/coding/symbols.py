@@ -5,14 +5,17 @@ one stream. Except for "raw", a stream codes unsigned symbols u = value - offset
 unsigned values, and indices, all take the same path. Stream format (count n and dtype come from
 the container; the stream runs to the end of its tensor section):
 
-    u8       low nibble: coder (0 raw, 1 pack, 2 varint, 3 huffman, 4 rans)
-             high nibble: pack: bits - 1 (1..8 bits); rans: states - 1 (1..16); else 0
-    svarint  offset (not for raw): value = offset + u
+    u8       low nibble: coder (0 raw, 1 pack, 2 varint, 3 huffman, 4 rans, 5 golomb)
+             high nibble: pack: bits - 1 (1..8 bits); rans: states - 1 (1..16);
+             golomb: mode (0 Exp-Golomb, 1 Rice); else 0
+    svarint  offset (not for raw): value = offset + u; for golomb the center c of the residuals
     raw:     n values of the tensor's dtype, little-endian
     pack:    ceil(n * bits / 8) bytes of unsigned bits-wide symbols (`bitpack.py`)
     varint:  n LEB128 symbols (`varint.py`)
     huffman: code-length table over K = max(u) + 1 symbols, then the payload (`huffman.py`)
     rans:    frequency table (`entropy_model.py`), then the rANS payload (`rans.py`)
+    golomb:  u8 order k, then the codes of zigzag(value - c) (`golomb.py`; format 3.0 on):
+             no table, for wide near-symmetric streams such as int32 biases
 
 `stream_sizes` gives the exact byte size of every applicable coder without building all of them
 (closed forms for raw, pack, varint and Huffman; rANS is encoded, as its size has no closed
@@ -25,7 +28,7 @@ import heapq
 
 import numpy as np
 
-from levin.coding import bitpack, huffman, rans
+from levin.coding import bitpack, golomb, huffman, rans
 from levin.coding.entropy_model import (MAX_PRECISION, MIN_PRECISION, EntropyModelConfig, FrequencyModel,
                                         build_model, choose_precision, empirical_entropy_bits)
 from levin.coding.fields import ByteReader, ByteWriter, zigzag
@@ -34,7 +37,7 @@ from levin.coding.limits import LIMITS
 from levin.config.code import WeightCodecConfig
 from levin.errors import LevinFormatError
 
-CODER_IDS = {"raw": 0, "pack": 1, "varint": 2, "huffman": 3, "rans": 4}
+CODER_IDS = {"raw": 0, "pack": 1, "varint": 2, "huffman": 3, "rans": 4, "golomb": 5}
 CODER_NAMES = {v: k for k, v in CODER_IDS.items()}
 MAX_ALPHABET = LIMITS.alphabet_symbols
 
@@ -56,6 +59,7 @@ class Stream:
         self.values, self.dtype, self.config, self.indices = values, np.dtype(dtype), config, indices
         self.is_int = indices or self.dtype.kind in "iu"
         self._rans: bytes | None = None
+        self._golomb: golomb.GolombParams | None = None
         if self.is_int:
             self.offset = int(values.min()) if values.size else 0
             self.u = values.astype(np.int64) - self.offset
@@ -73,6 +77,8 @@ class Stream:
             if coder == "raw":
                 if not self.indices:
                     out.append(coder)
+                continue
+            if coder == "golomb" and self.indices:   # indices are small and one-sided: pack/rANS
                 continue
             if coder == "pack" and self.pack_bits() is None:
                 continue
@@ -101,6 +107,11 @@ class Stream:
             p = choose_precision(self.counts, range(self._min_precision(), MAX_PRECISION + 1))
         return build_model(self.counts, EntropyModelConfig(p))
 
+    def _golomb_params(self) -> golomb.GolombParams:
+        if self._golomb is None:
+            self._golomb = golomb.best(self.values)
+        return self._golomb
+
     def size(self, coder: str, bound: int | None = None) -> int | None:
         """The exact byte size of this stream coded by `coder` (header included); None when a lower
         bound shows it exceeds `bound` (only Huffman computes such a bound, see `huffman_size`)."""
@@ -112,6 +123,9 @@ class Stream:
             return head + bitpack.packed_size(n, self.pack_bits())
         if coder == "varint":
             return head + varint_sizes(self.u)
+        if coder == "golomb":
+            p = self._golomb_params()
+            return 2 + _svarint_size(p.center) + p.payload_bytes
         if coder == "huffman":
             size = huffman_size(self.counts, None if bound is None else bound - head)
             return None if size is None else head + size
@@ -127,6 +141,13 @@ class Stream:
         param = {"pack": (self.pack_bits() or 1) - 1, "rans": cfg.n_states - 1}.get(coder, 0)
         if coder == "rans" and self._rans is not None:
             return self._rans
+        if coder == "golomb":
+            p = self._golomb_params()
+            w.u8(CODER_IDS[coder] | p.mode << 4)
+            w.svarint(p.center)
+            w.u8(p.k)
+            w.raw(golomb.encode(self.values, p))
+            return bytes(w.out)
         w.u8(CODER_IDS[coder] | param << 4)
         w.svarint(self.offset)
         if coder == "pack":
@@ -194,7 +215,10 @@ def read_stream_head(r: ByteReader, dtype: np.dtype, indices: bool = False) -> t
         return coder, 0, 0
     if dtype.kind == "f" and not indices:
         raise r.fail(f"value stream: coder {coder} cannot hold {dtype} values (only raw can)")
-    if (coder == "pack" and param > 7) or coder not in ("rans", "pack") and param:
+    if coder == "golomb" and indices:
+        raise r.fail("value stream: golomb coder cannot hold codebook indices")
+    if (coder == "pack" and param > 7) or (coder == "golomb" and param > 1) or (
+            coder not in ("rans", "pack", "golomb") and param):
         raise r.fail(f"value stream: bad parameter {param} for coder {coder}")
     return coder, param, r.svarint("value stream offset")
 
@@ -214,9 +238,12 @@ def decode_stream(r: ByteReader, count: int, dtype: np.dtype, indices: bool = Fa
         r.expect_end()
         values = np.frombuffer(data, dtype=dtype.newbyteorder("<")).astype(dtype)
         return (values.astype(np.int64) if dtype.kind in "iu" else values), coder
+    k = r.u8("golomb order") if coder == "golomb" else 0
     payload = r.take(r.left, f"{coder} payload")
     try:
-        if coder == "pack":
+        if coder == "golomb":
+            u = golomb.decode(payload, count, param, k)
+        elif coder == "pack":
             u = bitpack.unpack_unsigned(payload, param + 1, count)
         elif coder == "varint":
             u = _read_varints(ByteReader(payload, 0, len(payload), "varint values"), count)

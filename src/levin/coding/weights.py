@@ -105,8 +105,13 @@ def read_codebook(r: ByteReader, dtype: np.dtype) -> np.ndarray:
     return book
 
 
-def encode_tensor(data: np.ndarray, config: WeightCodecConfig | None = None, name: str = "tensor") -> EncodedTensor:
-    """Return the smallest coding of `data` that `config` allows (format in the module docstring)."""
+def encode_tensor(data: np.ndarray, config: WeightCodecConfig | None = None, name: str = "tensor",
+                  context: bool = False) -> EncodedTensor:
+    """Return the smallest coding of `data` that `config` allows (format in the module docstring).
+
+    `context`: also try the context-modelled positions (`sparse.CONTEXT`, format 3.0): the .lvn
+    writer does; the C runtime does not read them, so callers that code for C leave it off.
+    """
     config = config or WeightCodecConfig()
     flat = np.ascontiguousarray(data).reshape(-1)
     is_int = flat.dtype.kind in "iu"
@@ -121,8 +126,9 @@ def encode_tensor(data: np.ndarray, config: WeightCodecConfig | None = None, nam
         head = bytes([SPARSE * is_sparse])
         method = None
         if is_sparse:
-            scfg = sparse.SparseConfig(config.gap_bits, config.precision_bits or 12, config.n_states)
-            pos = sparse.encode_positions(mask, scfg)
+            scfg = sparse.SparseConfig(config.gap_bits, config.precision_bits or 12, config.n_states,
+                                       context and config.context_positions)
+            pos = sparse.encode_positions(mask, scfg, np.shape(data))
             head = bytes([SPARSE]) + encode_varint(len(pos.blob)) + pos.blob
             method = pos.method
         values = flat[mask] if is_sparse else flat
@@ -171,9 +177,10 @@ def encode_tensor(data: np.ndarray, config: WeightCodecConfig | None = None, nam
 
 
 def _positions_stats(blob: bytes, mask: np.ndarray) -> StreamStats:
-    head = sparse.read_head(blob, mask.size)
+    head = sparse.read_head(blob, mask.size, context=True)
     method = head.name
     symbols = sparse.gap_symbols(mask, head.gap_bits) if head.method == sparse.GAPS else mask.astype(np.int64)
+    # context positions: the order-0 entropy of the bits, the bound the context model beats
     n = len(blob) + len(encode_varint(len(blob)))
     return StreamStats("positions", method, symbols.size, n, symbol_entropy_bits(symbols))
 
@@ -196,11 +203,15 @@ def decode_tensor(r: ByteReader, shape: tuple[int, ...], dtype: np.dtype, stats:
     if flags & SPARSE:
         blob = r.blob("sparse positions")
         try:
+            head = sparse.read_head(blob, n, context=True)
+            if head.method == sparse.CONTEXT and shape and head.rows != int(shape[0]):
+                raise LevinFormatError(f"sparse context: {head.rows} rows, the tensor has "
+                                       f"{int(shape[0])} output channels")
             mask = sparse.decode_positions(blob, n)
         except LevinFormatError as e:
             raise r.fail(str(e)) from None
         count = int(mask.sum())
-        method = sparse.read_head(blob, n).name
+        method = head.name
         if stats:
             streams.append(_positions_stats(blob, mask))
     if flags & CODEBOOK:

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from levin.config._base import ConfigMixin
 from levin.errors import LevinError
 
-CODERS = ("raw", "pack", "varint", "huffman", "rans")
+CODERS = ("raw", "pack", "varint", "huffman", "rans", "golomb")  # golomb: .lvn 3.0 on
 MODES = ("auto", "always", "never")
 
 
@@ -40,6 +40,9 @@ class WeightCodecConfig(ConfigMixin):
         pipelines, and cost 4 bytes each.
     precision_bits: rANS table precision (8..15); None chooses per stream (payload + table).
     gap_bits: escape widths tried for sparse gap coding (`levin.coding.sparse`).
+    context_positions: the .lvn writer may also code positions with the adaptive context model
+        (`levin.coding.context_positions`, .lvn 3.0), which the C runtime does not read (the C
+        export codes such tensors again); False keeps to the methods above.
     """
 
     coders: tuple[str, ...] = CODERS
@@ -50,6 +53,7 @@ class WeightCodecConfig(ConfigMixin):
     precision_bits: int | None = None
     gap_bits: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
     max_codebook: int = 256
+    context_positions: bool = True
 
     def __post_init__(self) -> None:
         self._normalise()
