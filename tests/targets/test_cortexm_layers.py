@@ -45,7 +45,9 @@ def test_icount_layers_agree_with_the_exact_log(digits, tmp_path):
     (counted,), (exact,) = cortexm.run(fw), estimate.estimate(fw)
     assert set(exact.layers) == set(cortexm.layer_nodes(export))
     for k, layer in exact.layers.items():
-        # A reading is a SysTick tick (5 instructions) and sits 1-2 instructions before the label.
-        assert abs(counted.layers[k] - layer["instructions"]) <= 5 + 2, k
+        # A reading is a SysTick tick (5 instructions) and sits a few instructions before the label
+        # (1-2 with the C kernels; up to 4 where the compiler schedules the hook's call around the
+        # kernels' inline assembly).
+        assert abs(counted.layers[k] - layer["instructions"]) <= 5 + 4, k
     in_layers = sum(v["instructions"] for v in exact.layers.values())
     assert in_layers + exact.rest["instructions"] == exact.instructions

@@ -8,7 +8,8 @@
  *     input and weights, one inner product (levin_dot.h); output channels go in pairs, and
  *     interior pixels in pairs where the plan allows (params.pairs), so each load serves two
  *     products;
- *   - depthwise (one output channel per input channel);
+ *   - depthwise (one output channel per input channel): a 3x3 window inside the input (or
+ *     gathered at the border) four channels per word load, the rest one channel at a time;
  *   - anything else (grouped, dilated along x): one inner product per tap.
  * Every window is clipped to the input once per pixel, so padding costs nothing inside the
  * loops (a padded tap would add (zp - zp) * w = 0).
@@ -143,16 +144,16 @@ static LEVIN_NOINLINE void conv_rows(const conv_job *j, const int8_t *in, int8_t
     }
 }
 
-/* One depthwise output pixel: each channel over its clipped window, rows x cols taps from x
- * (channel c at x + c), weights from w (channel c at w + c * per). One channel at a time keeps
- * the tap loop to a handful of live values, which -Os then keeps in registers. */
-static LEVIN_NOINLINE void depthwise_pixel(const conv_job *j, const int8_t *x, const int8_t *w,
-                                           int32_t rows, int32_t cols, int8_t *y) {
+/* One depthwise output pixel, channels ch0 and up: each channel over its clipped window, rows x
+ * cols taps from x (channel c at x + c, taps x_tap bytes apart, rows x_row), weights from w
+ * (channel c at w + c * per). One channel at a time keeps the tap loop to a handful of live
+ * values, which -Os then keeps in registers. */
+static LEVIN_NOINLINE void depthwise_pixel(const conv_job *j, const int8_t *x, const int8_t *w, int32_t rows,
+                                           int32_t cols, int32_t x_tap, int32_t x_row, int32_t ch0, int8_t *y) {
     const levin_conv_params *p = j->p;
-    const int32_t off = -p->in_zp, x_tap = p->dilation_w * p->in_c, x_tap2 = 2 * x_tap;
-    const int32_t x_row = p->dilation_h * p->in_w * p->in_c, w_skip = p->kernel_w - cols;
+    const int32_t off = -p->in_zp, x_tap2 = 2 * x_tap, w_skip = p->kernel_w - cols;
     int32_t ch, r;
-    for (ch = 0; ch < p->in_c; ++ch) {
+    for (ch = ch0; ch < p->in_c; ++ch) {
         const int8_t *xr = x + ch, *wt = w + ch * j->per;
         int32_t acc = j->bias ? j->bias[ch] : 0;
         for (r = 0; r < rows; ++r, xr += x_row, wt += w_skip) {
@@ -295,6 +296,132 @@ static LEVIN_ALWAYS_INLINE int32_t depthwise_3x3_taps(const int8_t **r0, const i
 #endif
 }
 
+#ifdef LEVIN_DOT_ASM
+/* acc[0..3] + the nine taps of four channels of a 3x3 depthwise window (rows r0, r1, r2, taps
+ * at 0, t1, 2 * t1 bytes; weights w, nine a channel): one word load serves the four channels of
+ * a tap, SXTAB16 widens it with the offset added (channels 0 and 2, then 1 and 3) and
+ * SMLABB / SMLATB multiply each halfword by its channel's weight, 11 instructions per 4 MACs
+ * where one channel at a time takes 16. Each pointer then moves four channels on. */
+static LEVIN_ALWAYS_INLINE void depthwise_3x3_taps4(const int8_t **r0, const int8_t **r1, const int8_t **r2,
+                                                    const int8_t **w, int32_t t1, uint32_t o2, int32_t *acc) {
+    const int8_t *a = *r0, *b = *r1, *c = *r2, *k = *w;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    uint32_t e, f, v;
+    __asm__ volatile(
+            "ldr     %[e], [%[a], %[t1]]\n\t"
+            "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+            "sxtab16 %[e], %[o2], %[e]\n\t"
+            "ldrsb   %[v], [%[k], #1]\n\t"
+            "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+            "ldrsb   %[v], [%[k], #10]\n\t"
+            "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+            "ldrsb   %[v], [%[k], #19]\n\t"
+            "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+            "ldrsb   %[v], [%[k], #28]\n\t"
+            "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+            "ldr     %[e], [%[a], %[t1], lsl #1]\n\t"
+            "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+            "sxtab16 %[e], %[o2], %[e]\n\t"
+            "ldrsb   %[v], [%[k], #2]\n\t"
+            "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+            "ldrsb   %[v], [%[k], #11]\n\t"
+            "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+            "ldrsb   %[v], [%[k], #20]\n\t"
+            "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+            "ldrsb   %[v], [%[k], #29]\n\t"
+            "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+            "ldr     %[e], [%[a]], #4\n\t"
+            "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+            "sxtab16 %[e], %[o2], %[e]\n\t"
+            "ldrsb   %[v], [%[k], #0]\n\t"
+            "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+            "ldrsb   %[v], [%[k], #9]\n\t"
+            "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+            "ldrsb   %[v], [%[k], #18]\n\t"
+            "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+            "ldrsb   %[v], [%[k], #27]\n\t"
+            "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+            "ldr     %[e], [%[b], %[t1]]\n\t"
+            "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+            "sxtab16 %[e], %[o2], %[e]\n\t"
+            "ldrsb   %[v], [%[k], #4]\n\t"
+            "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+            "ldrsb   %[v], [%[k], #13]\n\t"
+            "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+            "ldrsb   %[v], [%[k], #22]\n\t"
+            "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+            "ldrsb   %[v], [%[k], #31]\n\t"
+            "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+            "ldr     %[e], [%[b], %[t1], lsl #1]\n\t"
+            "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+            "sxtab16 %[e], %[o2], %[e]\n\t"
+            "ldrsb   %[v], [%[k], #5]\n\t"
+            "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+            "ldrsb   %[v], [%[k], #14]\n\t"
+            "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+            "ldrsb   %[v], [%[k], #23]\n\t"
+            "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+            "ldrsb   %[v], [%[k], #32]\n\t"
+            "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+            "ldr     %[e], [%[b]], #4\n\t"
+            "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+            "sxtab16 %[e], %[o2], %[e]\n\t"
+            "ldrsb   %[v], [%[k], #3]\n\t"
+            "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+            "ldrsb   %[v], [%[k], #12]\n\t"
+            "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+            "ldrsb   %[v], [%[k], #21]\n\t"
+            "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+            "ldrsb   %[v], [%[k], #30]\n\t"
+            "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+            "ldr     %[e], [%[c], %[t1]]\n\t"
+            "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+            "sxtab16 %[e], %[o2], %[e]\n\t"
+            "ldrsb   %[v], [%[k], #7]\n\t"
+            "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+            "ldrsb   %[v], [%[k], #16]\n\t"
+            "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+            "ldrsb   %[v], [%[k], #25]\n\t"
+            "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+            "ldrsb   %[v], [%[k], #34]\n\t"
+            "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+            "ldr     %[e], [%[c], %[t1], lsl #1]\n\t"
+            "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+            "sxtab16 %[e], %[o2], %[e]\n\t"
+            "ldrsb   %[v], [%[k], #8]\n\t"
+            "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+            "ldrsb   %[v], [%[k], #17]\n\t"
+            "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+            "ldrsb   %[v], [%[k], #26]\n\t"
+            "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+            "ldrsb   %[v], [%[k], #35]\n\t"
+            "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+            "ldr     %[e], [%[c]], #4\n\t"
+            "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+            "sxtab16 %[e], %[o2], %[e]\n\t"
+            "ldrsb   %[v], [%[k], #6]\n\t"
+            "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+            "ldrsb   %[v], [%[k], #15]\n\t"
+            "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+            "ldrsb   %[v], [%[k], #24]\n\t"
+            "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+            "ldrsb   %[v], [%[k], #33]\n\t"
+            "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+            "add     %[k], %[k], #36"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a] "+r"(a), [b] "+r"(b), [c] "+r"(c),
+              [k] "+r"(k), [e] "=&r"(e), [f] "=&r"(f), [v] "=&r"(v)
+            : [t1] "r"(t1), [o2] "r"(o2));
+    *r0 = a;
+    *r1 = b;
+    *r2 = c;
+    *w = k;
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
 /* A 3x3 depthwise pixel whose window lies inside the input (taps t1 bytes apart, rows x_row),
  * the common case: the nine taps unrolled, three row pointers stepping one channel at a time
  * (no loop per row or tap). */
@@ -303,13 +430,31 @@ static LEVIN_NOINLINE void depthwise_3x3_pixel(const conv_job *j, const int8_t *
     const levin_conv_params *p = j->p;
     const int32_t *const bias = j->bias, *const mult = j->multiplier, *const shift = j->shift;
     const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max, c = p->in_c;
-    const int32_t off = -p->in_zp, t2 = 2 * t1;
+    const int32_t off = -p->in_zp;
     const int8_t *r0 = x, *r1 = x + x_row, *r2 = r1 + x_row, *w = j->weights;
-    int32_t ch;
-    for (ch = 0; ch < c; ++ch) {
+    int32_t ch = 0;
+#ifdef LEVIN_DOT_ASM
+    const uint32_t o2 = levin_offset2(off);
+    const levin_out4 q = levin_out4_make(zp, lo, hi);
+    for (; ch + 4 <= c; ch += 4) {
+        int32_t acc[4]; /* constant indices only: kept in registers */
+        acc[0] = bias ? bias[ch] : 0;
+        acc[1] = bias ? bias[ch + 1] : 0;
+        acc[2] = bias ? bias[ch + 2] : 0;
+        acc[3] = bias ? bias[ch + 3] : 0;
+        depthwise_3x3_taps4(&r0, &r1, &r2, &w, t1, o2, acc);
+        output_codes4(acc, mult + ch, shift + ch, y + ch, &q);
+    }
+    if (ch < c) { /* the last c % 4 channels: rare, out of line */
+        depthwise_pixel(j, x, j->weights, 3, 3, t1, x_row, ch, y);
+    }
+#else
+    const int32_t t2 = 2 * t1;
+    for (; ch < c; ++ch) {
         const int32_t acc = depthwise_3x3_taps(&r0, &r1, &r2, &w, t1, t2, off, bias ? bias[ch] : 0);
         y[ch] = output_code(acc, mult[ch], shift[ch], zp, lo, hi);
     }
+#endif
 }
 
 /* Depthwise, one output channel per input channel, pixel after pixel. A 3x3 window at the
@@ -332,7 +477,8 @@ static LEVIN_NOINLINE void conv_depthwise(const conv_job *j, const int8_t *in, i
                 LEVIN_STORES_DONE();
                 depthwise_3x3_pixel(j, (const int8_t *)scratch, c, 3 * c, y);
             } else {
-                depthwise_pixel(j, x, j->weights + v.ky0 * p->kernel_w + v.kx0, v.ky1 - v.ky0, v.kx1 - v.kx0, y);
+                depthwise_pixel(j, x, j->weights + v.ky0 * p->kernel_w + v.kx0, v.ky1 - v.ky0, v.kx1 - v.kx0,
+                                p->dilation_w * c, p->dilation_h * p->in_w * c, 0, y);
             }
         }
     }
@@ -391,6 +537,9 @@ static LEVIN_NOINLINE void conv_widened(const conv_job *j, const int8_t *in, int
     const int32_t *const bias = j->bias, *const mult = j->multiplier, *const shift = j->shift;
     const int32_t out_c = p->out_c, n = p->in_c, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
     const int32_t off = -p->in_zp;
+#ifdef LEVIN_DOT_ASM
+    const levin_out4 q = levin_out4_make(zp, lo, hi);
+#endif
     int16_t *xw = (int16_t *)(void *)scratch;
     int32_t oy, ox, o;
     for (oy = 0; oy < p->out_h; ++oy) {
@@ -407,10 +556,14 @@ static LEVIN_NOINLINE void conv_widened(const conv_job *j, const int8_t *in, int
                 acc[2] = bias ? bias[o + 2] : 0;
                 acc[3] = bias ? bias[o + 3] : 0;
                 levin_row_widened_1x4(xw, w, w + n, w + 2 * n, w + 3 * n, n, acc);
+#ifdef LEVIN_DOT_ASM
+                output_codes4(acc, mult + o, shift + o, y + o, &q);
+#else
                 y[o] = output_code(acc[0], mult[o], shift[o], zp, lo, hi);
                 y[o + 1] = output_code(acc[1], mult[o + 1], shift[o + 1], zp, lo, hi);
                 y[o + 2] = output_code(acc[2], mult[o + 2], shift[o + 2], zp, lo, hi);
                 y[o + 3] = output_code(acc[3], mult[o + 3], shift[o + 3], zp, lo, hi);
+#endif
             }
             for (; o < out_c; ++o, w += n) { /* the last out_c % 4, from the bytes */
                 y[o] = output_code(levin_dot_1x1(x, w, n, off, bias ? bias[o] : 0), mult[o], shift[o], zp, lo, hi);

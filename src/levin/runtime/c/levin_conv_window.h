@@ -18,10 +18,119 @@ static inline int levin_is_sparse(const levin_weights *w) {
     return w->pos_method != LEVIN_POS_DENSE;
 }
 
+/* levin_requantize(acc, multiplier, shift) + out_zp, clamped to [act_min, act_max]. On Thumb-2
+ * (Cortex-M3 and up) in 20 instructions without a branch: the left shift (shift > 0) and the
+ * rounding right shift (shift < 0) are conditional on the sign of shift, so the register
+ * allocator sees one straight block, where GCC's C took two paths and spilled around them in the
+ * kernels' per-output code. The same arithmetic as levin_requantize, step for step. */
 static LEVIN_ALWAYS_INLINE int8_t output_code(int32_t acc, int32_t multiplier, int32_t shift,
                                               int32_t out_zp, int32_t act_min, int32_t act_max) {
+#ifdef LEVIN_THUMB2_ASM
+    int32_t k, lo, hi;
+    __asm__("mvns    %[k], %[s]\n\t"                  /* k = -shift - 1: right - 1; N: shift >= 0 */
+            "it      mi\n\t"
+            "lslmi   %[a], %[a], %[s]\n\t"            /* the left shift, wrapping */
+            "mov     %[lo], #0x40000000\n\t"
+            "mov     %[hi], #0\n\t"
+            "smlal   %[lo], %[hi], %[a], %[m]\n\t"    /* a * m + 2^30 */
+            "lsl     %[hi], %[hi], #1\n\t"
+            "orr     %[a], %[hi], %[lo], lsr #31\n\t" /* x = (a * m + 2^30) >> 31 */
+            "itttt   pl\n\t"                          /* right >= 1: */
+            "addpl   %[a], %[a], %[a], asr #31\n\t"   /* y = x - (x < 0) */
+            "asrpl   %[a], %[a], %[k]\n\t"
+            "andpl   %[lo], %[a], #1\n\t"
+            "addpl   %[a], %[lo], %[a], asr #1\n\t"   /* (y >> right) + bit right-1 of y */
+            "add     %[a], %[a], %[zp]\n\t"
+            "cmp     %[a], %[min]\n\t"
+            "it      lt\n\t"
+            "movlt   %[a], %[min]\n\t"
+            "cmp     %[a], %[max]\n\t"
+            "it      gt\n\t"
+            "movgt   %[a], %[max]"
+            : [a] "+&r"(acc), [k] "=&r"(k), [lo] "=&r"(lo), [hi] "=&r"(hi)
+            : [m] "r"(multiplier), [s] "r"(shift), [zp] "r"(out_zp), [min] "r"(act_min), [max] "r"(act_max)
+            : "cc");
+    return (int8_t)acc;
+#else
     return (int8_t)levin_clamp(levin_requantize(acc, multiplier, shift) + out_zp, act_min, act_max);
+#endif
 }
+
+#ifdef LEVIN_DOT_ASM
+/* Four consecutive output codes at once (DSP extension): each accumulator requantized, plus the
+ * zero point, saturated to int8 (SSAT), the four packed in a word and clamped to
+ * [act_min, act_max] with SSUB8 / SEL byte by byte, then one word store: 17 instructions an
+ * output where output_code and a byte store take 21. The same codes as output_code (act_min and
+ * act_max lie in -128..127, so saturating first changes nothing). */
+static LEVIN_ALWAYS_INLINE int32_t requantize_sat8(int32_t acc, int32_t multiplier, int32_t shift,
+                                                   int32_t out_zp) {
+    int32_t k, lo, hi;
+    __asm__("mvns    %[k], %[s]\n\t"
+            "it      mi\n\t"
+            "lslmi   %[a], %[a], %[s]\n\t"
+            "mov     %[lo], #0x40000000\n\t"
+            "mov     %[hi], #0\n\t"
+            "smlal   %[lo], %[hi], %[a], %[m]\n\t"
+            "lsl     %[hi], %[hi], #1\n\t"
+            "orr     %[a], %[hi], %[lo], lsr #31\n\t"
+            "itttt   pl\n\t"
+            "addpl   %[a], %[a], %[a], asr #31\n\t"
+            "asrpl   %[a], %[a], %[k]\n\t"
+            "andpl   %[lo], %[a], #1\n\t"
+            "addpl   %[a], %[lo], %[a], asr #1\n\t"
+            "add     %[a], %[a], %[zp]\n\t"
+            "ssat    %[a], #8, %[a]"
+            : [a] "+&r"(acc), [k] "=&r"(k), [lo] "=&r"(lo), [hi] "=&r"(hi)
+            : [m] "r"(multiplier), [s] "r"(shift), [zp] "r"(out_zp)
+            : "cc");
+    return acc;
+}
+
+/* The zero point and the clamp of output_codes4, set once per kernel call. */
+typedef struct {
+    int32_t zp;
+    uint32_t lo4, hi4; /* act_min, act_max in every byte */
+} levin_out4;
+
+static LEVIN_ALWAYS_INLINE levin_out4 levin_out4_make(int32_t out_zp, int32_t act_min, int32_t act_max) {
+    levin_out4 q;
+    q.zp = out_zp;
+    q.lo4 = 0x01010101u * (uint8_t)act_min;
+    q.hi4 = 0x01010101u * (uint8_t)act_max;
+    return q;
+}
+
+static LEVIN_ALWAYS_INLINE void output_codes4_inline(const int32_t *acc, const int32_t *multiplier,
+                                                     const int32_t *shift, int8_t *y, const levin_out4 *q) {
+    const int32_t out_zp = q->zp;
+    const uint32_t lo4 = q->lo4, hi4 = q->hi4;
+    uint32_t v = (uint32_t)requantize_sat8(acc[0], multiplier[0], shift[0], out_zp), t;
+    const uint32_t v1 = (uint32_t)requantize_sat8(acc[1], multiplier[1], shift[1], out_zp);
+    const uint32_t v2 = (uint32_t)requantize_sat8(acc[2], multiplier[2], shift[2], out_zp);
+    const uint32_t v3 = (uint32_t)requantize_sat8(acc[3], multiplier[3], shift[3], out_zp);
+    __asm__("bfi     %[v], %[v1], #8, #8\n\t"
+            "bfi     %[v], %[v2], #16, #8\n\t"
+            "bfi     %[v], %[v3], #24, #8\n\t"
+            "ssub8   %[t], %[v], %[lo4]\n\t"
+            "sel     %[v], %[v], %[lo4]\n\t"
+            "ssub8   %[t], %[hi4], %[v]\n\t"
+            "sel     %[v], %[v], %[hi4]"
+            : [v] "+&r"(v), [t] "=&r"(t)
+            : [v1] "r"(v1), [v2] "r"(v2), [v3] "r"(v3), [lo4] "r"(lo4), [hi4] "r"(hi4)
+            : "cc");
+    __builtin_memcpy(y, &v, 4u);
+}
+
+/* Inlined where speed is asked for; at -Os one shared copy (levin_dot.c), about 250 bytes less
+ * per kernel that uses it, for a call per four outputs. */
+void levin_output_codes4(const int32_t *acc, const int32_t *multiplier, const int32_t *shift, int8_t *y,
+                         const levin_out4 *q);
+#ifdef __OPTIMIZE_SIZE__
+#define output_codes4 levin_output_codes4
+#else
+#define output_codes4 output_codes4_inline
+#endif
+#endif
 
 /* The taps [*lo, *hi) of 0..k-1 whose input index i0 + tap * dil falls in 0..size-1. */
 static inline void taps_inside(int32_t i0, int32_t size, int32_t k, int32_t dil, int32_t *lo, int32_t *hi) {

@@ -3,7 +3,16 @@
  * the rows (decoded weights, a gathered window): each starts with LEVIN_STORES_DONE.
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "levin_dot.h"
+#include "levin_conv_window.h"
+
+#ifdef LEVIN_DOT_ASM
+/* The shared copy kernels call at -Os (levin_conv_window.h). Defined at every level, so that
+ * files built with different flags still link; --gc-sections drops it where nothing calls it. */
+void levin_output_codes4(const int32_t *acc, const int32_t *multiplier, const int32_t *shift, int8_t *y,
+                         const levin_out4 *q) {
+    output_codes4_inline(acc, multiplier, shift, y, q);
+}
+#endif
 
 void levin_dot_1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t off,
                    int32_t *acc) {
