@@ -84,4 +84,4 @@ def test_unlabelled_arrays_only_where_the_caller_calibrates(tmp_path):
         data = load_source(str(tmp_path / name), DataOptions(unlabelled=True))
         got = np.concatenate([data.x_train, data.x_test])
         assert sorted(map(tuple, got.reshape(20, -1))) == sorted(map(tuple, x.reshape(20, -1)))
-        assert "no labels (calibration only)" in describe(data)
+        assert "; no labels" in describe(data)

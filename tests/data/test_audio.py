@@ -32,3 +32,14 @@ def test_unreadable_wav_is_named(tmp_path):
     with pytest.raises(DatasetError, match="1 unreadable WAV file\\(s\\): low/bad.wav"):
         load_source(str(root))
     assert len(load_source(str(root), DataOptions(skip_bad=True)).x_test) == 2
+
+
+def test_class_folders_linked_into_place_are_read_as_wav(tmp_path):
+    shared = make.wav_folder(tmp_path / "shared")          # e.g. a dataset kept elsewhere
+    (tmp_path / "clips").mkdir()
+    for name in ("low", "high"):
+        (tmp_path / "clips" / name).symlink_to(shared / name, target_is_directory=True)
+    (tmp_path / "clips" / ".cache").mkdir()                # hidden folders stay out
+    (tmp_path / "clips" / ".cache" / "x.wav").write_bytes(b"not read")
+    data = load_source(str(tmp_path / "clips"))
+    assert data.classes == ("high", "low") and len(data.x_train) + len(data.x_test) == 8

@@ -106,6 +106,7 @@ def _raw(source: str, parts: dict[str, tuple[np.ndarray, np.ndarray | None]], la
         out[split] = Part(x, y)
         if not notes:
             notes.append(how + (", uint8 scaled to [0, 1]" if scaled else "")
-                         + ("; no labels (calibration only)" if parts[split][1] is None else ""))
+                         + (f"; no labels{'' if split == 'all' else ' in ' + split}"
+                            if parts[split][1] is None else ""))
     classes = tuple(str(i) for i in range(count))
     return RawData(source, out, classes, notes)

@@ -7,6 +7,7 @@ the values (finite, labels in range), makes the splits and builds the `Dataset` 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -115,7 +116,13 @@ def class_folders(root: Path, kind: str) -> list[Path]:
 
 
 def files_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    """The files under `folder`, hidden ones left out, following linked folders (a class folder
+    linked into place from a shared dataset is read as if copied; Path.rglob would skip it)."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root) / f for f in files if not f.startswith(".")]
+    return sorted(found)
 
 
 def split_folders(root: Path) -> dict[str, Path]:
