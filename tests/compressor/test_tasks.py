@@ -78,3 +78,10 @@ def test_reconstruction_and_top_k(sounds, detector):
 def test_a_task_the_recipe_cannot_serve_is_refused_first(sounds, detector, recipe, kwargs, message):
     with pytest.raises(LevinError, match=message):
         compress(detector, sounds, recipe=parse(recipe), progress=False, **kwargs)
+
+
+def test_a_model_the_freeze_cannot_capture_is_refused_before_the_steps(sounds):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.BatchNorm1d(64), nn.Linear(64, 64))   # nothing to fold the BatchNorm into
+    with pytest.raises(LevinError, match="BatchNorm"):
+        compress(model, sounds, recipe=parse(PRUNE), progress=False, task="reconstruction")

@@ -38,6 +38,7 @@ from levin.data.fit import check_model_takes
 from levin.errors import CheckpointError, LevinError
 from levin.fileio import write_atomic
 from levin.ir import Graph
+from levin.ir.capture import capture
 from levin.share import holds
 from levin.compressor.steps import STEPS, StepContext
 from levin.prune.masks import select_layers, sparsity_report
@@ -143,7 +144,7 @@ def coded_weight_bytes(weights: nn.Module | dict[str, np.ndarray]) -> int:
     for w in weights.values():
         peak = float(np.abs(w).max()) or 1.0
         codes = np.clip(np.round(w / peak * 127), -127, 127).astype(np.int8)
-        total += len(encode_tensor(codes).body)
+        total += len(encode_tensor(codes, context=True).body)
     return total
 
 
@@ -323,6 +324,8 @@ def _compress(model, data, recipe, out_dir, model_name, train_config, progress, 
     check_model_takes(model, name, None, data, labels=False, output=output)
     heads = count_outputs(model, data.x_train)
     check_steps_fit(model, recipe, heads)
+    if not isinstance(model, TrainableGraph):     # what the freeze will capture, checked before any work
+        capture(model, torch.from_numpy(data.x_train[:1]), name=name)
     holds.release(model)
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     before = layer_weights(model)

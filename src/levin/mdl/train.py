@@ -283,7 +283,7 @@ def train_mdl(model: nn.Module, data: Dataset, config: MDLConfig = MDLConfig(),
         estimates[layer] = estimate_tensor(graph.tensors[tensor].data, cfg.gap_bits)
         # What the file holds for it: the same encoder the container runs (its section adds only
         # framing, a CRC and the tensor's graph record, which count as other bytes).
-        bodies[layer] = len(encode_tensor(graph.tensors[tensor].data, cfg, tensor).body)
+        bodies[layer] = len(encode_tensor(graph.tensors[tensor].data, cfg, tensor, context=True).body)
     lvn = container.encode(graph, code)
     report = container.inspect(lvn)
     codes = integer_outputs(graph, data.x_test)

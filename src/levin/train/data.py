@@ -43,7 +43,7 @@ class Dataset:
         that scores to choose (fine-tuning logs, mixed precision), so the test split stays unseen."""
         if self.x_val is None:
             raise DatasetError(f"{self.name} has no validation split (see levin.data.with_validation)")
-        return replace(self, x_test=self.x_val, y_test=self.y_val)
+        return replace(self, x_test=self.x_val, y_test=self.y_val, split={**self.split, "scored": "validation"})
 
     @property
     def input_shape(self) -> tuple[int, ...]:

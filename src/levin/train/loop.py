@@ -272,8 +272,9 @@ def _train(model, data, config, out_dir, model_name, teacher, on_step, progress)
             state.update(epoch=epoch + 1, step=0, elapsed_s=record["elapsed_s"],
                          running={"loss": 0.0, "correct": 0, "seen": 0})
             if progress:
-                scores = (f"train {100 * record['train_accuracy']:6.2f}%  test {100 * test_acc:6.2f}%"
-                          if config.task == "classification" else f"test {test.metric} {test.text()}")
+                held = data.split.get("scored", "test")      # the validation split, when tuning
+                scores = (f"train {100 * record['train_accuracy']:6.2f}%  {held} {100 * test_acc:6.2f}%"
+                          if config.task == "classification" else f"{held} {test.metric} {test.text()}")
                 print(f"epoch {epoch + 1:3d}/{config.epochs}  loss {record['loss']:.4f}  {scores}  "
                       f"{record['elapsed_s']:7.1f}s", file=sys.stderr)
             save()
