@@ -20,6 +20,14 @@ Bayesian compression ~4 KB (1.0%); LeNet-300-100 - Deep Compression 27 KB (1.58%
 weight-sharing 16.7 KB (1.94%). Targets: LeNet-5 <= 4 KB at <= 1.0%, LeNet-300-100 <= 10 KB at
 <= 1.6%.
 
+Protocol (issue 22 item 4): a validation split of `--validation` (5,000) training images, seeded
+by `--seed`, is held out of the training; every number the training prints and every choice it
+makes (its float / snapped / tuned / integer errors) is on that split, and the test error of the
+integer graph in the file is measured once per point, at the end (`test_error`). Each point
+trains with `--seed` (the validation split's seed, the training's and torch's); run the headline
+lambdas with two seeds (`--seed 0`, `--seed 1`): a sweep's points keep their seed, and mdl.json
+keeps the points of every seed.
+
 Run (one sweep per command; its points replace the model's points in benchmarks/results/mdl.json,
 the plot (mdl.png) and the sweep report (mdl.html) are redrawn from all models there):
     .venv/bin/python benchmarks/mdl.py --model lenet300 --lambdas 0.05 0.1 0.2 0.4 --epochs 10 \
@@ -45,6 +53,8 @@ from levin.config.mdl import MDLConfig
 from levin.mdl import train_mdl
 from levin.models import load_model
 from levin.output import table
+from levin.data.splits import with_validation
+from levin.quant.pipeline import integer_outputs
 from levin.train.data import load
 
 ROOT = Path(__file__).resolve().parent
@@ -63,12 +73,18 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def test_error(p: dict) -> float:
+    """A point's integer test error (points made before the validation protocol were trained
+    and scored on the test split: their integer_error is it)."""
+    return p.get("test_error", p["integer_error"])
+
+
 def pareto(points: list[dict]) -> None:
-    """Mark each point that no other point beats on both file bytes and integer error."""
+    """Mark each point that no other point beats on both file bytes and integer test error."""
     for p in points:
         p["pareto"] = not any(q is not p and q["file_bytes"] <= p["file_bytes"]
-                              and q["integer_error"] <= p["integer_error"]
-                              and (q["file_bytes"], q["integer_error"]) != (p["file_bytes"], p["integer_error"])
+                              and test_error(q) <= test_error(p)
+                              and (q["file_bytes"], test_error(q)) != (p["file_bytes"], test_error(p))
                               for q in points)
 
 
@@ -85,13 +101,13 @@ def plot(results: dict) -> None:
             time_plot(ax, model, [p for p in results[model]["points"] if p.get("device")])
     for ax, model in zip(axes[0], models):
         pts = sorted(results[model]["points"], key=lambda p: p["file_bytes"])
-        ax.plot([p["file_bytes"] / 1000 for p in pts], [100 * p["integer_error"] for p in pts], "o",
+        ax.plot([p["file_bytes"] / 1000 for p in pts], [100 * test_error(p) for p in pts], "o",
                 color="tab:blue", alpha=0.5, label="levin MDL (all points)")
         front = [p for p in pts if p["pareto"]]
-        ax.plot([p["file_bytes"] / 1000 for p in front], [100 * p["integer_error"] for p in front], "-o",
+        ax.plot([p["file_bytes"] / 1000 for p in front], [100 * test_error(p) for p in front], "-o",
                 color="tab:blue", label="levin MDL Pareto front")
         for p in pts:
-            ax.annotate(f"λ={p['lam']:g}", (p["file_bytes"] / 1000, 100 * p["integer_error"]), fontsize=7,
+            ax.annotate(f"λ={p['lam']:g}", (p["file_bytes"] / 1000, 100 * test_error(p)), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")
         for i, (name, (nbytes, err)) in enumerate(PUBLISHED[model].items()):
             ax.plot(nbytes / 1000, 100 * err, "*" if name == "target" else "s", ms=10, label=name,
@@ -124,7 +140,7 @@ def time_plot(ax, model: str, points: list[dict]) -> None:
                 "-", color="0.6", zorder=1)
         ax.plot(d["flash_instructions"] / 1e6, p["file_bytes"] / 1000, "o", color="tab:blue", zorder=2)
         ax.plot(d["speed_instructions"] / 1e6, p["file_bytes"] / 1000, "s", color="tab:orange", zorder=2)
-        ax.annotate(f"λ={p['lam']:g}, {100 * p['integer_error']:.2f}%",
+        ax.annotate(f"λ={p['lam']:g}, {100 * test_error(p):.2f}%",
                     (d["flash_instructions"] / 1e6, p["file_bytes"] / 1000), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
     ax.plot([], [], "o", color="tab:blue", label="weights in their smallest C coding")
@@ -140,11 +156,12 @@ def report(results: dict) -> None:
     """mdl.html: the Pareto plot and, per model, every point of its last sweep and the command."""
     from levin.report.html import sweep_page
 
-    headers = ["lambda", ".lvn B", "predicted B", "nonzero", "integer error", "Levin cost (counted)",
+    headers = ["lambda (seed)", ".lvn B", "predicted B", "nonzero", "integer test error", "Levin cost (counted)",
                "M4 instructions, smallest / fastest coding", "weights in flash B", "Levin cost (measured)", "Pareto"]
     tables = [(f"{model}: {entry['command']}", headers,
-               [[f"{p['lam']:g}", f"{p['file_bytes']:,}", f"{p['predicted_bytes']:,.0f}", f"{p['nonzero']:,}",
-                 f"{100 * p['integer_error']:.2f}%", f"{p['levin_cost']:,.1f}", *_device_cells(p.get("device")),
+               [[f"{p['lam']:g} ({p.get('seed', 0)})", f"{p['file_bytes']:,}", f"{p['predicted_bytes']:,.0f}",
+                 f"{p['nonzero']:,}",
+                 f"{100 * test_error(p):.2f}%", f"{p['levin_cost']:,.1f}", *_device_cells(p.get("device")),
                  "yes" if p["pareto"] else ""]
                 for p in sorted(entry["points"], key=lambda p: p["file_bytes"])])
               for model, entry in results.items() if entry.get("points")]
@@ -160,17 +177,18 @@ def _device_cells(d: dict | None) -> list[str]:
             f"{d['flash_weight_bytes']:,} / {d['speed_weight_bytes']:,}", f"{d['levin_cost']:,.1f}"]
 
 
-def point_dir(model: str, lam: float) -> Path:
-    return ROOT.parent / "runs" / "mdl" / model / f"lam{lam:g}"
+def point_dir(model: str, lam: float, seed: int = 0) -> Path:
+    return ROOT.parent / "runs" / "mdl" / model / (f"lam{lam:g}" + (f"-seed{seed}" if seed else ""))
 
 
-def device_cost(model: str, lam: float) -> dict | None:
+def device_cost(model: str, lam: float, seed: int = 0) -> dict | None:
     """The point's measured Levin cost on Cortex-M4 (qemu), or None without the toolchain."""
     from levin.targets.cortexm import ToolMissing
     from levin.targets.levin_cost import measured_cost
 
     try:
-        return measured_cost(point_dir(model, lam) / "model.lvn", point_dir(model, lam) / "device").to_dict()
+        folder = point_dir(model, lam, seed)
+        return measured_cost(folder / "model.lvn", folder / "device").to_dict()
     except ToolMissing as exc:
         log(f"{model} lambda={lam:g}: not measured on the device ({exc})")
         return None
@@ -192,9 +210,10 @@ def load_init(model: str, init: str | None):
 def run_point(args: argparse.Namespace, lam: float) -> dict:
     """Retrain, snap, code and measure one lambda (in a worker process)."""
     torch.set_num_threads(args.threads)
-    data = load("mnist", args.data_dir)
+    data = with_validation(load("mnist", args.data_dir), args.validation / 60_000, args.seed)
+    torch.manual_seed(args.seed)
     train = TrainConfig(optimizer="adam", lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
-                        shift=args.shift, distill_alpha=args.distill_alpha)
+                        shift=args.shift, distill_alpha=args.distill_alpha, seed=args.seed)
     teacher = load_model(f"runs/{args.model}").module if args.distill_alpha > 0 else None
     init = args.init or f"runs/{args.model}"
     loaded = load_init(args.model, args.init)
@@ -204,11 +223,18 @@ def run_point(args: argparse.Namespace, lam: float) -> dict:
                        prune_at=tuple(args.prune_at), prune_max_fraction=args.prune_max_fraction)
     log(f"{args.model} lambda={lam:g}: {args.epochs} epochs from {init}")
     t0 = time.perf_counter()
-    r = train_mdl(loaded.module, data, config, train, out_dir=point_dir(args.model, lam),
+    # Trained and scored on the validation split in the place of the test split: the test images
+    # are seen once, below.
+    r = train_mdl(loaded.module, data.tuning(), config, train, out_dir=point_dir(args.model, lam, args.seed),
                   progress=args.jobs == 1, name=args.model, teacher=teacher)
     d = r.to_dict()
-    log(f"{args.model} lambda={lam:g}: {d['file_bytes']:,} B, integer error {100 * d['integer_error']:.2f}%")
-    return {"lam": lam, "init": init, "baseline_error": 1 - loaded.meta.get("test_accuracy", float("nan")),
+    codes = integer_outputs(r.graph, data.x_test)
+    error = float((codes.reshape(len(codes), -1).argmax(1) != data.y_test).mean())
+    log(f"{args.model} lambda={lam:g} seed {args.seed}: {d['file_bytes']:,} B, integer error "
+        f"{100 * error:.2f}% on test ({100 * d['integer_error']:.2f}% on validation)")
+    return {"lam": lam, "seed": args.seed, "init": init, "test_error": error,
+            "validation": {"images": args.validation, "seed": args.seed},
+            "baseline_error": 1 - loaded.meta.get("test_accuracy", float("nan")),
             **{k: d[k] for k in ("file_bytes", "predicted_bytes", "estimate_error", "estimated_weight_bytes",
                                  "weight_bytes", "weight_estimate_error", "predicted_weight_bytes_soft",
                                  "predicted_weight_bytes_hard", "other_bytes", "float_error",
@@ -221,20 +247,20 @@ def run_point(args: argparse.Namespace, lam: float) -> dict:
                                                "estimated_bytes", "estimated_chain", "body_bytes",
                                                "file_bytes", "chain")} for k, v in d["layers"].items()},
             "history": d["history"], "wall_s": time.perf_counter() - t0,
-            "device": device_cost(args.model, lam)}
+            "device": device_cost(args.model, lam, args.seed)}
 
 
 def measure_points(model: str) -> int:
     """`--measure`: the device columns of the last sweep's points, from their saved files."""
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     points = results.get(model, {}).get("points", [])
-    missing = [p["lam"] for p in points if not (point_dir(model, p["lam"]) / "model.lvn").exists()]
+    missing = [p["lam"] for p in points if not (point_dir(model, p["lam"], p.get("seed", 0)) / "model.lvn").exists()]
     if not points or missing:
         print(f"no saved .lvn for {model} lambda {missing or 'any'} in runs/mdl/{model}; run the sweep first",
               file=sys.stderr)
         return 2
     for p in points:
-        p["device"] = device_cost(model, p["lam"])
+        p["device"] = device_cost(model, p["lam"], p.get("seed", 0))
         log(f"{model} lambda={p['lam']:g}: {_device_cells(p['device'])}")
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     plot(results)
@@ -269,15 +295,19 @@ def main() -> int:
     ap.add_argument("--data-dir", default="/work/shared/data")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per lambda")
     ap.add_argument("--jobs", type=int, default=1, help="lambdas trained at once")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the validation split, the training and torch")
+    ap.add_argument("--validation", type=int, default=5000,
+                    help="training images held out to score every choice on (default 5000)")
     ap.add_argument("--measure", action="store_true",
                     help="no training: measure the Levin cost on Cortex-M4 of the model's points in "
                          "mdl.json from their runs/mdl/<model>/lam<lambda>/model.lvn")
     args = ap.parse_args()
     if args.measure:
         return measure_points(args.model)
-    # One command is one sweep: its points replace the model's old ones (a changed method would
-    # otherwise leave stale points on the plot).
-    entry = {"points": []}
+    # One command is one sweep of one seed: its points replace that seed's (a changed method would
+    # otherwise leave stale points on the plot); other seeds' points under the protocol stay.
+    old = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}).get(args.model, {})
+    entry = {"points": [p for p in old.get("points", []) if "test_error" in p and p["seed"] != args.seed]}
     entry["published"] = {k: {"bytes": b, "error": e} for k, (b, e) in PUBLISHED[args.model].items()}
     entry["command"] = ".venv/bin/python benchmarks/mdl.py " + " ".join(sys.argv[1:])
     entry["machine"] = f"{os.cpu_count()} CPU cores, shared; load {os.getloadavg()[0]:.1f} at start"
@@ -297,12 +327,14 @@ def main() -> int:
              f"{p['estimated_weight_bytes']:,.0f} / {p['weight_bytes']:,}", f"{100 * p['weight_estimate_error']:+.2f}%",
              f"{p['predicted_weight_bytes_soft']:,.0f}", f"{p['nonzero']:,}",
              f"{100 * p['float_error']:.2f}%", f"{100 * p['snapped_error']:.2f}%", f"{100 * p['tuned_error']:.2f}%",
-             f"{100 * p['integer_error']:.2f}%", f"{p['decode_steps']:,}", f"{p['levin_cost']:,.1f}",
+             f"{100 * p['integer_error']:.2f}%", f"{100 * test_error(p):.2f}%", f"{p['decode_steps']:,}",
+             f"{p['levin_cost']:,.1f}",
              "*" if p["pareto"] else "", f"{p['wall_s']:.0f}"]
             for p in sorted(entry["points"], key=lambda p: p["file_bytes"])]
     print(f"{args.model}: {entry['command']}; baseline error {100 * entry['points'][0]['baseline_error']:.2f}%")
     print(table(["lambda", "file B", "predicted B", "pred err", "weights est / coded B", "w err", "soft est B",
-                 "nonzero", "float err", "snap err", "tuned err", "int err", "decode steps", "Levin cost",
+                 "nonzero", "float err (val)", "snap err (val)", "tuned err (val)", "int err (val)", "int err (test)",
+                 "decode steps", "Levin cost",
                  "pareto", "wall s"], rows))
     for p in sorted(entry["points"], key=lambda p: p["file_bytes"]):
         print(f"lambda {p['lam']:g}: per layer (shape after any dead-unit cut)")
