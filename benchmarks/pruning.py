@@ -126,7 +126,7 @@ def run_model(name: str, data, runs: Path, epochs: int | None = None) -> dict:
                                 model_name=name, progress=False)
     remove_masks(model)
     rep = sparsity_report(model)
-    result["pruned"] = {"error": 1 - pruned.test_accuracy, "density_weights": rep["density"],
+    result["pruned"] = {"error": 1 - pruned.accuracy, "density_weights": rep["density"],
                         "density_params": rep["params_nonzero"] / rep["params"],
                         "layers": {n: v["density"] for n, v in rep["layers"].items()},
                         "stages": pruned.stages, "wall_s": time.perf_counter() - t}

@@ -53,8 +53,9 @@ def test_prune_and_finetune_reaches_the_target_and_keeps_accuracy(config, small_
     assert report["weights"] - report["nonzero"] == round(0.8 * report["weights"]) or \
         config.scope == "layer"
     assert report["density"] == pytest.approx(0.2, abs=2e-3)
-    assert result.test_accuracy > 0.9                  # dense: 0.98; one-shot 80% unretrained: 0.94
+    assert result.accuracy > 0.9                  # dense: 0.98; one-shot 80% unretrained: 0.94
     assert len(result.stages) == (2 if config.schedule == "iterative" else 1)
+    assert {s["scored_on"] for s in result.stages} == {"test"}   # "validation" on Dataset.tuning()
     assert set(get_masks(model)) == {"conv1", "conv2", "fc"}
     if config.schedule == "agp":
         assert result.stages[0]["mask_updates"] >= 3
@@ -70,4 +71,4 @@ def test_iterative_rerun_reuses_finished_rounds(small_digits, tmp_path):
     again = prune_and_finetune(zoo.create("digits_cnn"), small_digits, config, train_config,
                                tmp_path, progress=False)
     assert again.wall_s == 0.0                                 # nothing was trained again
-    assert again.test_accuracy == first.test_accuracy
+    assert again.accuracy == first.accuracy

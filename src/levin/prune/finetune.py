@@ -28,7 +28,7 @@ from levin.train.loop import FINAL, score, train
 @dataclass
 class PruneResult:
     model: nn.Module                     # still masked: call remove_masks before capture
-    test_accuracy: float
+    accuracy: float                      # on data's scored split: test, or validation (Dataset.tuning)
     report: dict[str, Any]               # masks.sparsity_report of the final model
     stages: list[dict[str, Any]] = field(default_factory=list)   # per round: sparsity, accuracy
     wall_s: float = 0.0
@@ -73,6 +73,7 @@ def prune_and_finetune(model: nn.Module, data: Dataset, config: PruneConfig, tra
     Returns a PruneResult; its model keeps its masks (call `remove_masks` before capture).
     """
     out = Path(out_dir) if out_dir is not None else None
+    scored_on = data.split.get("scored", "test")
     stages: list[dict[str, Any]] = []
     wall = 0.0
 
@@ -87,8 +88,8 @@ def prune_and_finetune(model: nn.Module, data: Dataset, config: PruneConfig, tra
         steps_per_epoch = math.ceil(len(data.x_train) / train_config.batch_size)
         pruner = GradualPruner(model, config, steps_per_epoch, train_config.epochs * steps_per_epoch)
         accuracy = finetune("agp", pruner)
-        stages.append({"stage": "agp", "sparsity": config.sparsity, "test_accuracy": accuracy,
-                       "mask_updates": pruner.updates})
+        stages.append({"stage": "agp", "sparsity": config.sparsity, "accuracy": accuracy,
+                       "scored_on": scored_on, "mask_updates": pruner.updates})
     else:
         rounds = config.rounds if config.schedule == "iterative" else 1
         for r in range(1, rounds + 1):
@@ -106,7 +107,7 @@ def prune_and_finetune(model: nn.Module, data: Dataset, config: PruneConfig, tra
             else:
                 accuracy = finetune(name)
             stages.append({"stage": name, "sparsity": target, "accuracy_before_finetune":
-                           pruned_accuracy, "test_accuracy": accuracy})
+                           pruned_accuracy, "accuracy": accuracy, "scored_on": scored_on})
     with torch.no_grad():
         report = sparsity_report(model, config.include, config.exclude)
-    return PruneResult(model, stages[-1]["test_accuracy"], report, stages, wall)
+    return PruneResult(model, stages[-1]["accuracy"], report, stages, wall)
