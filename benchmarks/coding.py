@@ -80,7 +80,7 @@ def load(run: str):
         meta = checkpoint.load(d / "checkpoint.safetensors", loaded.module)
         hist = meta.get("state", {}).get("history") or [{}]
         note = (f"training checkpoint after epoch {hist[-1].get('epoch')}, "
-                f"test accuracy {hist[-1].get('test_accuracy')}")
+                f"{hist[-1].get('scored_on', 'test')} score {hist[-1].get('score', hist[-1].get('test_accuracy'))}")
         return capture(loaded.module, torch.zeros(1, *loaded.input_shape), name=run), note
     return None, f"skipped: runs/{run} has no model.safetensors or checkpoint.safetensors"
 

@@ -149,3 +149,15 @@ def test_config_validation():
         TrainConfig(optimizer="rmsprop")
     with pytest.raises(LevinError, match="unknown field"):
         TrainConfig.from_dict({"epochz": 3})
+
+
+def test_epochs_are_scored_on_validation_and_test_once_at_the_end(digits):
+    from levin.data.splits import with_validation
+
+    held = with_validation(digits, 0.2)
+    result = train(fresh(), held, CONFIG.with_(epochs=1), progress=False)
+    assert [h["scored_on"] for h in result.history] == ["validation"]
+    assert result.history[-1]["score"] == evaluate(result.model, held.x_val, held.y_val)
+    assert result.test_accuracy == evaluate(result.model, held.x_test, held.y_test)
+    tuned = train(fresh(), held.tuning(), CONFIG.with_(epochs=1), progress=False)
+    assert tuned.history[-1]["scored_on"] == "validation" and tuned.test_accuracy == tuned.history[-1]["score"]

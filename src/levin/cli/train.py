@@ -16,8 +16,9 @@ EXAMPLES = """examples:
   levin train --model lenet5 --dataset mnist --data-dir ../shared/data --out runs/lenet5
   levin train --model digits_cnn --epochs 5 -o runs/digits --json -
   levin train --model my_model.py:build --data readings.csv --label-column activity --out runs/har
-The validation split (--validation, seeded by --split-seed) is held out of training, so that
-`levin quantize` and `levin compress` on the same data can score their choices on it.
+The validation split (--validation, seeded by --split-seed) is held out of training: each epoch
+is scored on it (as `levin quantize` and `levin compress` score their choices), the test split
+once, at the end.
 Rerunning the same command after an interruption resumes from the last checkpoint.
 Every argument is checked before training starts. The same --seed, data and platform give the
 same weights, bit for bit, at any core count (torch runs on --threads, default 1).

@@ -207,6 +207,12 @@ def _train(model, data, config, out_dir, model_name, teacher, on_step, progress)
                     "state": state}
             checkpoint.save(ckpt, meta, model, optimizer)
 
+    # Each epoch is scored on the validation split where there is one (nothing is chosen on the
+    # test split: it is scored once, at the end); data already tuned scores validation as "test".
+    test_name = data.split.get("scored", "test")
+    tuned = test_name == "validation" or data.x_val is None
+    held_x, held_y, held_name = ((data.x_test, data.y_test, test_name) if tuned
+                                 else (data.x_val, data.y_val, "validation"))
     x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     if teacher is not None:
         teacher.eval()
@@ -262,27 +268,25 @@ def _train(model, data, config, out_dir, model_name, teacher, on_step, progress)
                 if (step + 1) % config.checkpoint_every == 0 and step + 1 < steps_per_epoch:
                     save()
             bar.close()
-            test = score(model, data.x_test, data.y_test, config.task, output=config.output)
-            test_acc = test.value
+            held = score(model, held_x, held_y, config.task, output=config.output)
             record = {"epoch": epoch + 1, "loss": running["loss"] / max(running["seen"], 1),
                       "train_accuracy": running["correct"] / max(running["seen"], 1),
-                      "test_accuracy": test_acc, "metric": test.metric,
+                      "score": held.value, "scored_on": held_name, "metric": held.metric,
                       "elapsed_s": time.perf_counter() - started}
             state["history"].append(record)
             state.update(epoch=epoch + 1, step=0, elapsed_s=record["elapsed_s"],
                          running={"loss": 0.0, "correct": 0, "seen": 0})
             if progress:
-                held = data.split.get("scored", "test")      # the validation split, when tuning
-                scores = (f"train {100 * record['train_accuracy']:6.2f}%  {held} {100 * test_acc:6.2f}%"
-                          if config.task == "classification" else f"{held} {test.metric} {test.text()}")
+                scores = (f"train {100 * record['train_accuracy']:6.2f}%  {held_name} {100 * held.value:6.2f}%"
+                          if config.task == "classification" else f"{held_name} {held.metric} {held.text()}")
                 print(f"epoch {epoch + 1:3d}/{config.epochs}  loss {record['loss']:.4f}  {scores}  "
                       f"{record['elapsed_s']:7.1f}s", file=sys.stderr)
             save()
 
     history = state["history"]
-    if history:
-        test_acc, metric = history[-1]["test_accuracy"], history[-1].get("metric", "top-1 accuracy")
-    else:
+    if history and history[-1].get("scored_on") == test_name:
+        test_acc, metric = history[-1]["score"], history[-1]["metric"]
+    else:                                   # scored on the test split once, at the end
         final = score(model, data.x_test, data.y_test, config.task, output=config.output)
         test_acc, metric = final.value, final.metric
     meta = {"levin_version": levin.__version__, "kind": "model", **run,
