@@ -241,11 +241,18 @@ def _read_quant(r: ByteReader, shape: tuple[int, ...], what: str) -> QuantParams
     if 4 * c > r.left:
         raise r.fail(f"{what}: {c} scales cannot fit in {r.left} bytes")
     scale = r.f32_array(c, "scales")
-    zp = np.zeros(c, dtype=np.int64)
+    return read_zero_points(r, mode, scale, axis, bits)
+
+
+def read_zero_points(r: ByteReader, mode: int, scale: np.ndarray, axis: int | None,
+                     bits: int | None) -> QuantParams:
+    """The zero points that end a quantization record (none, one shared, or one per channel), and
+    the record's QuantParams; shared by the plain and the compact graph readers."""
+    zp = np.zeros(len(scale), dtype=np.int64)
     if mode == ZP_SHARED:
         zp[:] = r.svarint("zero point")
     elif mode == ZP_EACH:
-        zp[:] = [r.svarint(f"zero point {i}") for i in range(c)]
+        zp[:] = [r.svarint(f"zero point {i}") for i in range(len(scale))]
     extra = {} if bits is None else {"bits": bits}
     return QuantParams(scale, zp, axis, **extra)
 

@@ -33,7 +33,7 @@ from levin import ops
 from levin.coding.fields import ByteReader, ByteWriter
 from levin.coding.graph_codec import (CONSTANT, DTYPES, HAS_BITS, PER_CHANNEL, QUANTIZED, ZP_EACH, ZP_SHARED,
                                       ZP_ZERO, GraphDescription, NodeRecord, TensorRecord, _Budget, _check_writable,
-                                      _read_value, _string, _write_value)
+                                      _read_value, _string, _write_value, read_zero_points)
 from levin.coding.limits import LIMITS, exceeds
 from levin.errors import GraphError, LevinError
 from levin.ir.graph import Graph, QuantParams
@@ -253,13 +253,7 @@ def _read_quant(r: ByteReader, shape, records: list[TensorRecord], what: str) ->
         if 4 * c > r.left:
             raise r.fail(f"{what}: {c} scales cannot fit in {r.left} bytes")
         scale = r.f32_array(c, "scales")
-    zp = np.zeros(c, dtype=np.int64)
-    if mode == ZP_SHARED:
-        zp[:] = r.svarint("zero point")
-    elif mode == ZP_EACH:
-        zp[:] = [r.svarint(f"zero point {i}") for i in range(c)]
-    extra = {} if bits is None else {"bits": bits}
-    return QuantParams(scale, zp, axis, **extra)
+    return read_zero_points(r, mode, scale, axis, bits)
 
 
 def decode_compact(buf: bytes, pos: int, end: int) -> GraphDescription:
