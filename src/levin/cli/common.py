@@ -249,27 +249,25 @@ def check_anomaly_labels(data, task: str, source: str) -> None:
                          f"e.g. a .npz with x_train (normal frames), x_test and y_test")
 
 
-def load_data(args, loaded, task: str = "classification", output: int = 0, trains: bool = False):
-    """The data a command runs on, for the model `loaded` (levin.models.LoadedModel): --data or
-    --dataset (else the zoo model's own), with its validation split; checked against the model
-    and echoed in one line. A reconstruction task takes unlabelled data; labels are checked
-    against the model's outputs for classification only. Raises LevinError on any mismatch."""
+def read_source(args, input_shape, task: str = "classification", model_name: str | None = None):
+    """--data SOURCE (read for a model input of `input_shape`) or --dataset NAME (else the zoo
+    model's own), scaled by --input-scale; no validation split yet. Options a command does not
+    take keep their defaults. Raises LevinError on a source the task cannot use."""
     from levin import zoo
-    from levin.data import DataOptions, describe, load_source, with_validation
-    from levin.data.fit import check_model_takes
+    from levin.data import DataOptions, load_source
     from levin.train import data as datasets
 
     if args.data and args.dataset:
         raise LevinError("give --data (your own) or --dataset (a built-in one), not both")
     if args.data:
-        options = DataOptions(layout=args.layout, label_column=args.label_column,
-                              audio_features=args.audio_features, skip_bad=args.skip_bad,
-                              seed=args.split_seed, unlabelled=task in ("reconstruction", "anomaly"),
-                              values=task == "regression")
-        data = load_source(args.data, options, loaded.input_shape)
+        options = DataOptions(layout=args.layout, label_column=getattr(args, "label_column", None),
+                              audio_features=getattr(args, "audio_features", "logmel"),
+                              skip_bad=getattr(args, "skip_bad", False), seed=getattr(args, "split_seed", 0),
+                              unlabelled=task in ("reconstruction", "anomaly"), values=task == "regression")
+        data = load_source(args.data, options, input_shape)
         check_anomaly_labels(data, task, args.data)
     else:
-        name = args.dataset or (zoo.spec(loaded.name).dataset if loaded.name in zoo.names() else None)
+        name = args.dataset or (zoo.spec(model_name).dataset if model_name in zoo.names() else None)
         if name is None:
             raise LevinError("--data SOURCE (or --dataset NAME) is required for a model outside the zoo")
         if task == "regression":
@@ -284,6 +282,18 @@ def load_data(args, loaded, task: str = "classification", output: int = 0, train
         data = replace(data, x_train=data.x_train * f, x_test=data.x_test * f,
                        x_val=None if data.x_val is None else data.x_val * f,
                        split={**data.split, "input_scale": args.input_scale})
+    return data
+
+
+def load_data(args, loaded, task: str = "classification", output: int = 0, trains: bool = False):
+    """The data a command runs on, for the model `loaded` (levin.models.LoadedModel): --data or
+    --dataset (else the zoo model's own), with its validation split; checked against the model
+    and echoed in one line. A reconstruction task takes unlabelled data; labels are checked
+    against the model's outputs for classification only. Raises LevinError on any mismatch."""
+    from levin.data import describe, with_validation
+    from levin.data.fit import check_model_takes
+
+    data = read_source(args, loaded.input_shape, task, loaded.name)
     data = with_validation(data, args.validation, args.split_seed)
     check_model_takes(loaded.module, loaded.name, loaded.input_shape, data,
                       labels=task == "classification", output=output, trains=trains)

@@ -198,28 +198,12 @@ def convert(src: Path, out: Path, kmeans: int | None = None, prune: float | None
 def task_scores(args, graphs: dict) -> dict:
     """Each integer graph of `graphs` scored on the test split of --data / --dataset in the
     --task metric (`levin.metrics`): what --kmeans / --prune cost, on the user's data."""
-    from dataclasses import replace as replaced
-
-    import numpy as np
-
     from levin import metrics, reference
-    from levin.cli.common import check_anomaly_labels
-    from levin.data import DataOptions, load_source
+    from levin.cli.common import read_source
     from levin.models import channels_first
-    from levin.train import data as datasets
 
     first = next(iter(graphs.values()))
-    shape = first.tensors[first.inputs[0]].shape[1:]
-    if args.data:
-        data = load_source(args.data, DataOptions(layout=args.layout,
-                                                  unlabelled=args.task in ("reconstruction", "anomaly"),
-                                                  values=args.task == "regression"),
-                           channels_first(shape))
-        check_anomaly_labels(data, args.task, args.data)
-    else:
-        data = datasets.load(args.dataset, args.data_dir)
-    if args.input_scale:
-        data = replaced(data, x_test=data.x_test * np.float32(args.input_scale))
+    data = read_source(args, channels_first(first.tensors[first.inputs[0]].shape), args.task)
     scores = {}
     for name, g in graphs.items():
         if not 0 <= args.score_output < len(g.outputs):
