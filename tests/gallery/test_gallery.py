@@ -110,3 +110,14 @@ def test_bit_exact_on_cortex_m4(name, quantized, tmp_path):
         bad = np.flatnonzero(got != w)
         assert bad.size == 0, f"{name} input {k}: mismatches at {bad[:5]}: M4 {got[bad[:5]]}, reference {w[bad[:5]]}"
 
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_onnx_export_imports_and_agrees_with_onnxruntime(name):
+    """The float model through torch.onnx.export and levin's ONNX frontend: the same function
+    as onnxruntime computes (1-D convs, transposes, transposed convs and resizes included)."""
+    pytest.importorskip("onnxruntime")
+    from tests.ir.test_onnx import TOL, export, float_diff
+
+    _, diff = float_diff(export(models.build(name), models.GALLERY[name][1], 17), models.GALLERY[name][1])
+    assert diff <= TOL

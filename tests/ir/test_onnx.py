@@ -33,7 +33,8 @@ def export(model: nn.Module, shape, opset: int, **kw) -> bytes:
 
 
 def nhwc(x):
-    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+    """NCHW -> NHWC, and a 1-D map (N, C, L) -> (N, 1, L, C), as levin holds them."""
+    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x.transpose(0, 2, 1)[:, None] if x.ndim == 3 else x
 
 
 def float_diff(data: bytes, shape, seed: int = 0):
@@ -114,9 +115,47 @@ class Activations(nn.Module):
         return torch.softmax(self.fc(y.flatten(1)), 1)
 
 
+def conv1d():
+    return nn.Sequential(nn.Conv1d(3, 8, 5, padding=2, bias=False), nn.BatchNorm1d(8), nn.ReLU(),
+                         nn.MaxPool1d(2), nn.Conv1d(8, 8, 3, stride=2, padding=1), nn.AvgPool1d(3, ceil_mode=True),
+                         nn.Conv1d(8, 6, 1), nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(6, 4))
+
+
+class Transposes(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.conv2 = nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(6, 4, 3, stride=2)
+        self.fc = nn.Linear(4 * 3 * 2, 5)
+
+    def forward(self, x):                          # x: (3, 6, 8)
+        h = torch.relu(self.conv(x)).transpose(2, 3)      # a real Transpose: a conv reads it
+        return self.fc(self.conv2(h).permute(0, 2, 3, 1).flatten(1))   # joins the flatten
+
+
+def deconv():
+    return nn.Sequential(nn.Conv2d(2, 6, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.ConvTranspose2d(6, 4, 4, stride=2, padding=1, bias=False), _bn(4), nn.ReLU(),
+                         nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1))
+
+
+class Resizes(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):                          # x: (3, 5, 6)
+        h = self.conv(x)
+        a = nn.functional.interpolate(h, scale_factor=2.0, mode="nearest")
+        b = nn.functional.interpolate(h, size=(10, 12), mode="bilinear", align_corners=False)
+        c = nn.functional.interpolate(h, size=(10, 12), mode="bilinear", align_corners=True)
+        return torch.cat([a, b, c], 1)
+
+
 MODELS = {"cnn": (cnn, (3, 8, 8)), "depthwise_separable": (depthwise_separable, (3, 8, 8)),
           "residual": (Residual, (3, 8, 8)), "squeeze_excite": (SqueezeExcite, (3, 6, 6)),
-          "activations": (Activations, (3, 9, 9))}
+          "activations": (Activations, (3, 9, 9)), "conv1d": (conv1d, (3, 16)),
+          "transposes": (Transposes, (3, 6, 8)), "deconv": (deconv, (2, 8, 8)),
+          "resizes": (Resizes, (3, 5, 6))}
 
 
 @pytest.mark.parametrize("opset", [13, 17])
@@ -176,6 +215,24 @@ def test_matmul_add_batchnorm_and_same_padding_fold():
     data = _model(nodes, [x], [y], inits)
     g, diff = float_diff(data, (2, 7, 7))
     assert diff <= TOL and [n.op for n in g.nodes] == ["Conv2d", "MaxPool2d", "Reshape", "Linear"]
+
+
+@pytest.mark.parametrize("how, rounding, half", [("tf_half_pixel_for_nn", "floor", True),
+                                                 ("asymmetric", "floor", False),
+                                                 ("asymmetric", "ceil", None)])
+def test_nearest_resize_is_tflites_or_refused(how, rounding, half):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 7, 8])
+    nodes = [helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest",
+                              coordinate_transformation_mode=how, nearest_mode=rounding)]
+    sizes = helper.make_tensor("sizes", TensorProto.INT64, [4], [1, 2, 7, 8])
+    data = _model(nodes, [x], [y], [sizes])
+    if half is None:              # ONNX picks other source pixels than TFLite at this size
+        with pytest.raises(CaptureError, match="none of TFLite's nearest"):
+            onnx_import.from_bytes(data, "m")
+        return
+    g, diff = float_diff(data, (2, 5, 3))
+    assert diff == 0 and g.nodes[0].attrs["half_pixel_centers"] is half
 
 
 def test_quantized_import_is_bit_exact_in_c(tmp_path):

@@ -4,11 +4,13 @@ Read me first. The model is read into plain records by `levin.ir.onnx_read` (the
 protobuf, checker and shape inference; every failure there is a LevinFormatError), then each node
 goes through the `OPS` table (op type -> (inputs it needs, handler)); adding an op is one entry.
 - Layout: ONNX is NCHW like torch, and this frontend holds it as the torch frontend does
-  (`levin.ir.torch_ops.Value`): a rank-4 tensor is a feature map held as NHWC, conv weights
-  OIHW become OHWI, an NCHW axis becomes its NHWC axis, and a flatten of a feature map records
-  the element order (`perm`) that the next Gemm/MatMul follows by permuting its weight columns.
-  Graph inputs and outputs of rank 4 are NHWC.
-- Folded on import: BatchNormalization into the Conv/Gemm/MatMul right before it (a lone one
+  (`levin.ir.torch_ops.Value`): a rank-4 tensor is a feature map held as NHWC, a rank-3 one
+  (N, C, L) a 1-D map held as (N, 1, L, C) (1-D convs and pools run as the 2-D ones with height
+  1), conv weights OIHW become OHWI, an NCHW axis becomes its NHWC axis, and a flatten of a
+  feature map (or a Transpose that only a flatten reads) records the element order (`perm`)
+  that the next Gemm/MatMul follows by permuting its weight columns. Graph inputs and outputs of
+  rank 3 and 4 are in the IR layout.
+- Folded on import: BatchNormalization into the Conv/ConvTranspose/Gemm/MatMul right before it (a lone one
   becomes Mul + Add by constants); MatMul + Add of a constant bias into one Linear; the erf
   form of GELU (Div, Erf, Add, Mul, Mul: what opset < 20 exports) into GELU; x * HardSigmoid(x)
   into Hardswish; nodes whose inputs are all constants (shape arithmetic) into constants.
@@ -30,14 +32,31 @@ from levin.fileio import read_bytes
 from levin.ir import onnx_patterns
 from levin.ir.graph import Graph
 from levin.ir.onnx_read import _DTYPES, FLOAT, ModelRecord, NodeRecord, read
-from levin.ir.torch_ops import Value, nhwc
+from levin.ir.torch_ops import Value, flatten_order, ir_permutation, nhwc
 
-_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
+_TO_NHWC_AXIS = {4: {0: 0, 1: 3, 2: 1, 3: 2}, 3: {0: 0, 1: 3, 2: 2}}   # by rank: NCHW / NCL axis -> IR
 
 
 def _same_order(shape) -> bool:
-    """True if NCHW and NHWC list this tensor's elements in the same order."""
-    return len(shape) != 4 or shape[1] == 1 or shape[2] * shape[3] == 1
+    """True if NCHW (NCL) and NHWC list this tensor's elements in the same order."""
+    return len(shape) not in (3, 4) or shape[1] == 1 or math.prod(shape[2:]) == 1
+
+
+def _onnx_shape(ir: tuple[int, ...], rank: int) -> tuple[int, ...]:
+    """The ONNX shape of a feature map of IR shape `ir` (N, H, W, C), of ONNX rank 3 or 4."""
+    n, h, w, c = ir
+    return (n, c, w) if rank == 3 else (n, c, h, w)
+
+
+def _lift_1d(a: dict) -> dict:
+    """A 1-D conv / pool node's attributes as those of the 2-D op with height 1."""
+    if len(a.get("kernel_shape") or a.get("strides") or a.get("dilations") or (0, 0)) != 1 \
+            and len(a.get("pads") or (0, 0, 0, 0)) != 2:
+        return a
+    out = {**a, **{k: (1, *a[k]) for k in ("kernel_shape", "strides", "dilations") if a.get(k)}}
+    if a.get("pads"):
+        out["pads"] = (0, a["pads"][0], 0, a["pads"][1])
+    return out
 
 
 def _same_padding(size: int, k: int, s: int, d: int, upper: bool) -> tuple[int, int]:
@@ -94,11 +113,17 @@ class _Importer:
             raise self.fail(f"input {name!r} is neither a graph input nor computed before")
         return self.values[name]
 
-    def feature_map(self, name: str) -> Value:
+    def feature_map(self, name: str, ranks: tuple[int, ...] = (3, 4)) -> Value:
         x = self.value(name)
-        if not x.nchw:
-            raise self.fail(f"needs a rank-4 NCHW feature map, got shape {self.shape(name)}")
+        if not x.nchw or len(self.shape(name)) not in ranks:
+            maps = " or ".join({3: "rank-3 NCL", 4: "rank-4 NCHW"}[r] for r in ranks)
+            raise self.fail(f"needs a {maps} feature map, got shape {self.shape(name)}")
         return x
+
+    def hw(self, name: str) -> tuple[int, int]:
+        """(height, width) of a feature map: (1, L) for a 1-D one."""
+        shape = self.shape(name)
+        return (1, shape[2]) if len(shape) == 3 else tuple(shape[2:4])
 
     def add_const(self, stem: str, data: np.ndarray) -> str:
         return self.graph.add_constant(self.fresh(stem), np.asarray(data, np.float32))
@@ -110,7 +135,7 @@ class _Importer:
         if not -rank <= axis < rank:
             raise self.fail(f"axis {axis} is out of range for rank {rank}")
         axis %= rank
-        return _TO_NHWC_AXIS[axis] if x.nchw else axis
+        return _TO_NHWC_AXIS[rank][axis] if x.nchw else axis
 
     def layout(self, data: np.ndarray, like: Value, rank: int) -> np.ndarray:
         """An ONNX-layout constant operand in the IR layout of the activation `like`."""
@@ -119,6 +144,8 @@ class _Importer:
             return data.reshape(1)
         if data.ndim > rank:
             raise self.fail(f"constant operand of shape {data.shape} has more dims than the result")
+        if like.nchw and rank == 3:
+            return data.reshape((1,) * (3 - data.ndim) + data.shape).transpose(0, 2, 1)[:, None]
         if like.nchw:
             return data.reshape((1,) * (4 - data.ndim) + data.shape).transpose(0, 2, 3, 1)
         if like.perm is not None and data.shape[-1] != 1:
@@ -134,8 +161,9 @@ class _Importer:
             if not dims or any(not isinstance(d, int) or d < 1 for d in dims):
                 raise self.fail(f"shape {dims} has a dynamic dimension; export with fixed shapes "
                                 f"(no dynamic_axes), batch size 1")
-            ir = self.graph.add_input("input" if k == 0 else f"input{k}", nhwc(dims) if len(dims) == 4 else dims)
-            self.values[name] = Value(ir, len(dims) == 4)
+            feature_map = len(dims) in (3, 4)      # (N, C, L) is a 1-D map, as torch capture takes it
+            ir = self.graph.add_input("input" if k == 0 else f"input{k}", nhwc(dims) if feature_map else dims)
+            self.values[name] = Value(ir, feature_map)
         for node in self.plan.nodes:
             self.where = f"{self.source}: node {node.name!r} ({node.op})"
             self.node(node)
@@ -166,14 +194,25 @@ class _Importer:
             self.values[name] = out
         have = self.graph.tensors[out.name].shape
         if node.outputs[0] not in self.model.shapes:
-            n, h, w, c = have if out.nchw else (0,) * 4
-            self.derived[node.outputs[0]] = (n, c, h, w) if out.nchw else have
+            rank = len(self.shape(node.inputs[0])) if node.inputs[0] in self.model.shapes else 4
+            self.derived[node.outputs[0]] = _onnx_shape(have, rank) if out.nchw else have
         want = self.shape(node.outputs[0])
-        if (nhwc(want) if out.nchw else want) != have:
+        if out.perm is not None:        # a Transpose only a flatten reads: the same elements
+            same = math.prod(want) == math.prod(have)
+        else:
+            same = (nhwc(want) if out.nchw else want) == have
+        if not same:
             raise self.fail(f"levin infers shape {have}, ONNX shape inference {want}")
 
     def used(self, name: str) -> bool:
         return name in self.model.outputs or any(name in n.inputs for n in self.plan.nodes)
+
+    def only_flattened(self, name: str) -> bool:
+        """True if every reader of `name` flattens it to (N, features) and it is no graph output."""
+        users = [n for n in self.plan.nodes if name in n.inputs]
+        return bool(users) and name not in self.model.outputs and all(
+            n.op in ("Flatten", "Reshape") and n.inputs[0] == name
+            and len(self.model.shapes.get(n.outputs[0], ())) == 2 for n in users)
 
 
 # -- handlers: one per ONNX op (the OPS table below) ----------------------------------------------
@@ -255,9 +294,9 @@ def _binary(op: str) -> Callable:
     return handler
 
 
-def _conv_window(imp, node, size: tuple[int, int], kernel: tuple[int, int]):
-    """strides, dilations and (top, bottom, left, right) pads of a Conv or pool node."""
-    a = node.attrs
+def _conv_window(imp, a: dict, size: tuple[int, int], kernel: tuple[int, int]):
+    """strides, dilations and (top, bottom, left, right) pads of a Conv or pool node's
+    attributes `a` (2-D, or 1-D lifted by `_lift_1d`)."""
     strides = tuple(a.get("strides") or (1, 1))
     dilations = tuple(a.get("dilations") or (1, 1))
     if len(strides) != 2 or len(dilations) != 2 or min(strides + dilations + kernel) < 1:
@@ -282,13 +321,14 @@ def _conv_window(imp, node, size: tuple[int, int], kernel: tuple[int, int]):
 def _conv(imp, node):
     x = imp.feature_map(node.inputs[0])
     w = imp.const(node.inputs[1], "weight").astype(np.float64)
-    if w.ndim != 4:
-        raise imp.fail(f"weight of shape {w.shape}: only 2-D convolutions (OIHW weights) are supported")
+    if w.ndim != len(imp.shape(node.inputs[0])):
+        raise imp.fail(f"weight of shape {w.shape}: only 1-D and 2-D convolutions (OIL / OIHW "
+                       f"weights) are supported")
+    w = w[:, :, None] if w.ndim == 3 else w       # a 1-D conv: kernel (1, k)
     b = imp.const(node.inputs[2] if len(node.inputs) > 2 else "", "bias", required=False)
     b = None if b is None else b.astype(np.float64)
     w, b = onnx_patterns.fold_bn(imp, node, w, b)
-    _, _, h, wd = imp.shape(node.inputs[0])
-    strides, dilations, pads = _conv_window(imp, node, (h, wd), tuple(w.shape[2:]))
+    strides, dilations, pads = _conv_window(imp, _lift_1d(node.attrs), imp.hw(node.inputs[0]), tuple(w.shape[2:]))
     name = imp.fresh("conv")
     inputs = [x.name, imp.graph.add_constant(f"{name}.weight", w.transpose(0, 2, 3, 1).astype(np.float32))]
     if b is not None:
@@ -355,14 +395,14 @@ def _batchnorm(imp, node):
 
 def _pool(imp, node):
     x = imp.feature_map(node.inputs[0])
-    a = node.attrs
+    a = _lift_1d(node.attrs)
     kernel = tuple(a.get("kernel_shape") or ())
     if len(kernel) != 2:
-        raise imp.fail(f"kernel_shape {kernel}: 2-D pooling expected")
+        raise imp.fail(f"kernel_shape {kernel}: 1-D or 2-D pooling expected")
     if any(d != 1 for d in a.get("dilations") or (1, 1)):
         raise imp.fail("dilated pooling is not supported")
-    _, _, h, w = imp.shape(node.inputs[0])
-    strides, _, pads = _conv_window(imp, node, (h, w), kernel)
+    h, w = imp.hw(node.inputs[0])
+    strides, _, pads = _conv_window(imp, a, (h, w), kernel)
     out = []
     for n, k, s, p0, p1 in zip((h, w), kernel, strides, pads[::2], pads[1::2]):
         o = (n + p0 + p1 - k) // s + 1
@@ -392,7 +432,7 @@ def _global_pool(imp, node):
     x = imp.feature_map(node.inputs[0])
     if node.op == "GlobalAveragePool":
         return Value(imp.emit("GlobalAvgPool", [x.name], "gap"), True)
-    _, _, h, w = imp.shape(node.inputs[0])
+    h, w = imp.hw(node.inputs[0])
     return Value(imp.emit("MaxPool2d", [x.name], "gmp", kernel=(h, w), stride=(h, w)), True)
 
 
@@ -401,8 +441,10 @@ def _reduce_mean(imp, node):
     axes = node.attrs.get("axes")
     if len(node.inputs) > 1 and node.inputs[1]:
         axes = imp.const(node.inputs[1], "axes").reshape(-1).tolist()
-    if {int(d) % 4 for d in axes or ()} != {2, 3}:
-        raise imp.fail(f"only the mean over H and W (axes 2, 3) is supported, got {axes}")
+    rank = len(imp.shape(node.inputs[0]))
+    if {int(d) % rank for d in axes or ()} != set(range(2, rank)):
+        raise imp.fail(f"only the mean over the spatial axes ({', '.join(map(str, range(2, rank)))}) "
+                       f"is supported, got {axes}")
     out = imp.emit("GlobalAvgPool", [x.name], "gap")
     if node.attrs.get("keepdims", 1):
         return Value(out, True)
@@ -415,15 +457,17 @@ def _reshape(imp, node):
     x = imp.value(node.inputs[0])
     src = imp.shape(node.inputs[0])
     dst = imp.model.shapes.get(node.outputs[0]) or _target_shape(imp, node, src)
-    if src == dst:
+    if src == dst and x.perm is None:
         return x
-    if x.perm is not None:
-        raise imp.fail(f"cannot reshape a flattened NHWC feature map again ({src} -> {dst})")
+    if x.perm is not None:              # a Transpose only this flatten reads: keep its order
+        if len(dst) != 2 or dst[0] != src[0]:
+            raise imp.fail(f"cannot reshape a flattened NHWC feature map again ({src} -> {dst})")
+        return Value(imp.emit("Reshape", [x.name], "flatten", shape=dst), False, x.perm)
     if x.nchw and not _same_order(src):
         if len(dst) != 2 or dst[0] != src[0]:
             raise imp.fail(f"a {src} feature map can only be flattened to (N, features) in the "
                            f"NHWC IR, not reshaped to {dst}")
-        perm = np.arange(math.prod(src[1:])).reshape(src[1:]).transpose(1, 2, 0).ravel()
+        perm = np.moveaxis(np.arange(math.prod(src[1:])).reshape(src[1:]), 0, -1).ravel()
         return Value(imp.emit("Reshape", [x.name], "flatten", shape=dst), False, perm)
     if len(dst) == 4 and not _same_order(dst):
         raise imp.fail(f"reshaping {src} into a {dst} feature map is not supported (the IR is NHWC)")
@@ -477,6 +521,108 @@ def _pad(imp, node):
         raise imp.fail(f"pads {p.tolist()}: only non-negative padding of H and W is supported")
     return Value(imp.emit("Pad", [x.name], "pad", pads=(int(p[2]), int(p[6]), int(p[3]), int(p[7])),
                           value=0.0 if value is None else float(value.reshape(-1)[0])), True)
+
+
+def _transpose(imp, node):
+    """A Transpose of an activation (batch axis first, rank <= 4): where only a flatten reads
+    it, no copy (the order joins the flatten's, as in the torch frontend); else a Transpose."""
+    x = imp.value(node.inputs[0])
+    src = imp.shape(node.inputs[0])
+    rank = len(src)
+    p = [int(d) % rank for d in (node.attrs.get("perm") or range(rank - 1, -1, -1))]
+    if sorted(p) != list(range(rank)):
+        raise imp.fail(f"perm {p} is not a permutation of the {rank} axes")
+    if p == list(range(rank)):
+        return x
+    if p[0] != 0 or rank > 4:
+        raise imp.fail(f"perm {tuple(p)} of a rank-{rank} tensor: the batch axis must stay first (rank <= 4)")
+    if x.perm is not None:
+        raise imp.fail("cannot transpose a flattened feature map")
+    if imp.only_flattened(node.outputs[0]):
+        return Value(x.name, False, flatten_order(src, p, x.nchw))
+    return Value(imp.emit("Transpose", [x.name], "transpose", perm=ir_permutation(p, x.nchw)), x.nchw)
+
+
+def _conv_transpose(imp, node):
+    """ConvTranspose (2-D, group 1, dilation 1, explicit pads): weights IOHW -> OHWI, a
+    BatchNormalization after it folded."""
+    x = imp.feature_map(node.inputs[0], (4,))
+    a = node.attrs
+    w = imp.const(node.inputs[1], "weight").astype(np.float64)
+    if w.ndim != 4:
+        raise imp.fail(f"weight of shape {w.shape}: only 2-D transposed convolutions are supported")
+    if int(a.get("group", 1)) != 1 or any(d != 1 for d in a.get("dilations") or (1, 1)):
+        raise imp.fail(f"group={a.get('group', 1)}, dilations={a.get('dilations')}: only group 1, "
+                       f"dilation 1 are supported")
+    if a.get("output_shape") or a.get("auto_pad", "NOTSET") != "NOTSET":
+        raise imp.fail("output_shape / auto_pad are not supported; export with explicit pads")
+    b = imp.const(node.inputs[2] if len(node.inputs) > 2 else "", "bias", required=False)
+    w, b = onnx_patterns.fold_bn(imp, node, w.transpose(1, 2, 3, 0), None if b is None else b.astype(np.float64))
+    p = tuple(a.get("pads") or (0, 0, 0, 0))
+    strides, extra = tuple(a.get("strides") or (1, 1)), tuple(a.get("output_padding") or (0, 0))
+    if len(p) != 4 or len(strides) != 2 or len(extra) != 2 or min(p + extra) < 0 or min(strides) < 1:
+        raise imp.fail(f"pads {p}, strides {strides}, output_padding {extra}: 2-D values expected")
+    name = imp.fresh("deconv")
+    inputs = [x.name, imp.graph.add_constant(f"{name}.weight", w.astype(np.float32))]
+    if b is not None:
+        inputs.append(imp.graph.add_constant(f"{name}.bias", np.asarray(b, np.float32)))
+    return Value(imp.graph.add_node("ConvTranspose2d", inputs, name, stride=strides,
+                                    padding=(p[0], p[2], p[1], p[3]), output_padding=extra), True)
+
+
+def _resize_source(out: int, size: int, scale: float, how: str, rounding: str) -> np.ndarray:
+    """The input index ONNX's nearest Resize reads for each output index."""
+    x = np.arange(out, dtype=np.float64)
+    where = {"half_pixel": (x + 0.5) / scale - 0.5,
+             "pytorch_half_pixel": (x + 0.5) / scale - 0.5 if out > 1 else 0 * x,
+             "align_corners": x * (size - 1) / max(out - 1, 1),
+             "asymmetric": x / scale, "tf_half_pixel_for_nn": (x + 0.5) / scale}[how]
+    index = {"round_prefer_floor": np.ceil(where - 0.5), "round_prefer_ceil": np.floor(where + 0.5),
+             "floor": np.floor(where), "ceil": np.ceil(where)}[rounding]
+    return np.clip(index, 0, size - 1).astype(np.int64)
+
+
+_BILINEAR = {"align_corners": (True, False), "half_pixel": (False, True),
+             "pytorch_half_pixel": (False, True), "asymmetric": (False, False)}
+
+
+def _resize(imp, node):
+    """Resize of a feature map by its H and W: "nearest" where ONNX picks the source pixels one
+    of TFLite's nearest resizes picks, "linear" where its coordinates are TFLite's bilinear ones."""
+    from levin.ops.resize import source_index
+
+    x = imp.feature_map(node.inputs[0], (4,))
+    a = node.attrs
+    mode, how = a.get("mode", "nearest"), a.get("coordinate_transformation_mode", "half_pixel")
+    rounding = a.get("nearest_mode", "round_prefer_floor")
+    if a.get("antialias", 0) or a.get("axes") is not None or a.get("exclude_outside", 0):
+        raise imp.fail("antialias, axes and exclude_outside are not supported")
+    (n, c, h, w), (on, oc, oh, ow) = imp.shape(node.inputs[0]), imp.shape(node.outputs[0])
+    if (on, oc) != (n, c):
+        raise imp.fail("only the H and W axes may be resized")
+    scales = imp.const(node.inputs[2], "scales") if len(node.inputs) > 2 and node.inputs[2] else None
+    scales = [oh / h, ow / w] if scales is None or scales.size == 0 else [float(v) for v in scales.reshape(-1)[2:]]
+    if how not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn"):
+        raise imp.fail(f"coordinate_transformation_mode={how!r} is not supported")
+    if mode == "linear":
+        if how not in _BILINEAR or (how == "pytorch_half_pixel" and min(oh, ow) == 1):
+            raise imp.fail(f"linear resize with coordinate_transformation_mode={how!r} is not TFLite's "
+                           f"RESIZE_BILINEAR")
+        if not np.allclose(scales, [oh / h, ow / w], rtol=1e-6):
+            raise imp.fail(f"scales {scales} are not output / input size; export with a size")
+        ac, half = _BILINEAR[how]
+        return Value(imp.emit("ResizeBilinear", [x.name], "resize", size=(oh, ow), align_corners=ac,
+                              half_pixel_centers=half), True)
+    if mode != "nearest":
+        raise imp.fail(f"mode={mode!r} is not supported; 'nearest' or 'linear'")
+    if rounding not in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
+        raise imp.fail(f"nearest_mode={rounding!r} is not supported")
+    got = [_resize_source(o, i, s, how, rounding) for o, i, s in zip((oh, ow), (h, w), scales)]
+    for half in (False, True):
+        if all(np.array_equal(g, source_index(o, i, False, half)) for g, o, i in zip(got, (oh, ow), (h, w))):
+            return Value(imp.emit("ResizeNearest", [x.name], "resize", size=(oh, ow), half_pixel_centers=half), True)
+    raise imp.fail(f"nearest resize ({how}, {rounding}) picks source pixels none of TFLite's nearest "
+                   f"resizes picks; export with mode 'nearest' (asymmetric, floor) or 'nearest-exact'")
 
 
 def _softmax(imp, node):
@@ -577,7 +723,8 @@ OPS: dict[str, tuple[int, Callable]] = {
     "Concat": (1, _concat), "Pad": (2, _pad), "Softmax": (1, _softmax),
     "Identity": (1, _identity), "Dropout": (1, _identity),
     "Constant": (0, _constant), "Shape": (1, _constant_only), "Gather": (2, _constant_only),
-    "Cast": (1, _cast), "Erf": (1, _erf), "Slice": (3, _constant_only), "Transpose": (1, _constant_only),
+    "Cast": (1, _cast), "Erf": (1, _erf), "Slice": (3, _constant_only), "Transpose": (1, _transpose),
+    "ConvTranspose": (2, _conv_transpose), "Resize": (1, _resize),
     "ConstantOfShape": (1, _constant_only),
 }
 

@@ -91,7 +91,7 @@ def rewrite(model: ModelRecord, consts: dict[str, np.ndarray]) -> Plan:
             if head is None:
                 add = next((h for h, outs in plan.folds.items() if n.inputs[0] in outs), None)
                 head = next((h for h in nodes if h.name == add), None) if uses.get(n.inputs[0]) == 1 else None
-            if head is not None and head.op in ("Conv", "Gemm", "MatMul") and head.name not in plan.bn:
+            if head is not None and head.op in ("Conv", "ConvTranspose", "Gemm", "MatMul") and head.name not in plan.bn:
                 plan.bn[head.name] = n
                 plan.folds[head.name] = plan.folds.get(head.name, ()) + (n.outputs[0],)
                 drop.add(n.name)

@@ -384,18 +384,28 @@ def _permute(cap, node, a):
     if x.perm is not None:
         raise _fail(cap, node, "cannot permute a flattened feature map")
     if _only_flattened(cap, node):
-        dst = tuple(src[d] for d in p)
-        pos = np.arange(math.prod(dst[1:])).reshape(dst[1:]).transpose(np.argsort([d - 1 for d in p[1:]]))
-        if x.nchw:                      # pos[torch source position] -> the IR (H, W, C) order
-            pos = pos.transpose(tuple(range(1, rank - 1)) + (0,))
-        return Value(x.name, False, pos.ravel())
-    if x.nchw:
-        to_ir = _TO_NHWC_AXIS if rank == 4 else _NCL_TO_NHWC_AXIS
-        torch_of = (0, 2, 3, 1) if rank == 4 else (0, None, 2, 1)      # IR axis -> torch axis
-        perm = tuple(j if t is None else to_ir[p[t]] for j, t in enumerate(torch_of))
-    else:
-        perm = tuple(p)
-    return Value(cap.emit(node, "Transpose", [x.name], perm=perm), x.nchw)
+        return Value(x.name, False, flatten_order(src, p, x.nchw))
+    return Value(cap.emit(node, "Transpose", [x.name], perm=ir_permutation(p, x.nchw)), x.nchw)
+
+
+def flatten_order(src: tuple[int, ...], p: list[int], nchw: bool) -> np.ndarray:
+    """`Value.perm` of a torch tensor of shape `src` permuted by `p` and flattened: for each
+    element in the IR's order of the unpermuted tensor, its position in the flattened result."""
+    dst = tuple(src[d] for d in p)
+    pos = np.arange(math.prod(dst[1:])).reshape(dst[1:]).transpose(np.argsort([d - 1 for d in p[1:]]))
+    if nchw:                      # pos[torch source position] -> the IR (H, W, C) order
+        pos = pos.transpose(tuple(range(1, len(src) - 1)) + (0,))
+    return pos.ravel()
+
+
+def ir_permutation(p: list[int], nchw: bool) -> tuple[int, ...]:
+    """The IR Transpose `perm` of the torch permutation `p` (a feature map is held NHWC, a 1-D
+    one (N, 1, L, C): its IR rank is 4 either way)."""
+    if not nchw:
+        return tuple(p)
+    to_ir = _TO_NHWC_AXIS if len(p) == 4 else _NCL_TO_NHWC_AXIS
+    torch_of = (0, 2, 3, 1) if len(p) == 4 else (0, None, 2, 1)      # IR axis -> torch axis
+    return tuple(j if t is None else to_ir[p[t]] for j, t in enumerate(torch_of))
 
 
 def _slice_value(cap, node, x: Value, src, bounds: dict[int, tuple[int, int, int]]) -> Value:
