@@ -145,8 +145,8 @@ def test_batchnorm_that_cannot_be_folded():
 
 
 def test_unsupported_attributes_and_layouts():
-    msg = capture_error(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")))
-    assert "padding_mode='reflect' is not supported" in msg and "module '0'" in msg
+    msg = capture_error(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="replicate")))
+    assert "padding_mode='replicate' is not supported" in msg and "module '0'" in msg
     msg = capture_error(nn.MaxPool2d(2, dilation=2))
     assert msg.startswith("nn.MaxPool2d at module '0': dilation and return_indices")
     msg = capture_error(nn.Sequential(nn.Conv2d(2, 3, 1), nn.Flatten()))

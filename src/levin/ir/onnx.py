@@ -510,16 +510,24 @@ def _concat(imp, node):
 
 
 def _pad(imp, node):
+    """Pad of H and W (or L): constant (Pad) or reflect (MirrorPad)."""
     x = imp.feature_map(node.inputs[0])
-    if node.attrs.get("mode", "constant") != "constant":
-        raise imp.fail(f"mode={node.attrs.get('mode')!r}; only constant padding is supported")
+    mode = node.attrs.get("mode", "constant")
+    if mode not in ("constant", "reflect"):
+        raise imp.fail(f"mode={mode!r}; only constant and reflect padding are supported")
     p = imp.const(node.inputs[1], "pads").reshape(-1).astype(np.int64)
     if len(node.inputs) > 3 and node.inputs[3]:
-        raise imp.fail("the axes input is not supported; give pads for all 4 dims")
+        raise imp.fail("the axes input is not supported; give pads for all dims")
     value = imp.const(node.inputs[2] if len(node.inputs) > 2 else "", "constant_value", required=False)
+    rank = len(imp.shape(node.inputs[0]))
+    if rank == 3 and p.size == 6:            # (N, C, L): pad L only, as (0, 0, left, right)
+        p = np.array([0, 0, 0, p[2], 0, 0, 0, p[5]])
     if p.size != 8 or p.min() < 0 or p[[0, 1, 4, 5]].any():
-        raise imp.fail(f"pads {p.tolist()}: only non-negative padding of H and W is supported")
-    return Value(imp.emit("Pad", [x.name], "pad", pads=(int(p[2]), int(p[6]), int(p[3]), int(p[7])),
+        raise imp.fail(f"pads {p.tolist()}: only non-negative padding of H and W (or L) is supported")
+    pads = (int(p[2]), int(p[6]), int(p[3]), int(p[7]))
+    if mode == "reflect":
+        return Value(imp.emit("MirrorPad", [x.name], "pad", pads=pads, mode="reflect"), True)
+    return Value(imp.emit("Pad", [x.name], "pad", pads=pads,
                           value=0.0 if value is None else float(value.reshape(-1)[0])), True)
 
 

@@ -341,6 +341,15 @@ class _Importer:
         self.emit("Pad", [self.activation(ins[0])], self.fresh("pad"), out,
                   pads=(int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1])))
 
+    def mirror_pad(self, code, o, ins, out):
+        self.same_params(ins[0], out, code)
+        p = self.buffer(ins[1])
+        if p is None or p.shape != (4, 2) or p[0].any() or p[3].any():
+            raise self.fail("MIRROR_PAD needs constant paddings on height and width only")
+        self.emit("MirrorPad", [self.activation(ins[0])], self.fresh("mirror_pad"), out,
+                  pads=(int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1])),
+                  mode="symmetric" if o["Mode"] == 1 else "reflect")
+
     def reduce(self, code, o, ins, out):
         """MEAN, SUM, REDUCE_MAX over constant axes (REDUCE below)."""
         axes = self.buffer(ins[1])
@@ -442,7 +451,7 @@ OPS: dict[str, tuple[int, Callable]] = {
     **{code: (2, _Importer.binary) for code in BINARY},
     "RESHAPE": (1, _Importer.reshape), "SOFTMAX": (1, _Importer.softmax),
     **{code: (1, _Importer.unary) for code in UNARY},
-    "CONCATENATION": (1, _Importer.concatenation), "PAD": (2, _Importer.pad),
+    "CONCATENATION": (1, _Importer.concatenation), "PAD": (2, _Importer.pad), "MIRROR_PAD": (2, _Importer.mirror_pad),
     "LEAKY_RELU": (1, _Importer.leaky_relu), "GELU": (1, _Importer.gelu),
     **{code: (2, _Importer.reduce) for code in REDUCE},
     "TRANSPOSE": (2, _Importer.transpose), "STRIDED_SLICE": (4, _Importer.strided_slice),

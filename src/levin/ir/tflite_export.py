@@ -10,7 +10,7 @@ generated schema functions of the `tflite` package (no TensorFlow). What is emit
   (broadcasting; a constant operand is a constant tensor); MaxPool2d: MAX_POOL_2D; AvgPool2d (padded cells left out of
   the count) and GlobalAvgPool (window = whole map, VALID): AVERAGE_POOL_2D -- never MEAN, whose
   int8 rescaling differs; Reshape: RESHAPE (new shape as an int32 input); Softmax (beta 1):
-  SOFTMAX; Concat: CONCATENATION; Pad (value 0.0): PAD; ReLU/ReLU6: RELU/RELU6; Hardswish:
+  SOFTMAX; Concat: CONCATENATION; Pad (value 0.0): PAD; MirrorPad: MIRROR_PAD; ReLU/ReLU6: RELU/RELU6; Hardswish:
   HARD_SWISH; LeakyReLU: LEAKY_RELU (alpha); ELU (alpha 1): ELU; GELU: GELU (approximate "tanh" ->
   approximate true). TFLite Micro has no GELU kernel: desktop TFLite runs it bit-exact.
   Mean, Sum, ReduceMax: MEAN, SUM, REDUCE_MAX (axes as an int32 constant, keep_dims); Transpose:
@@ -280,6 +280,19 @@ class _Writer:
             raise GraphError(f"node {node.name!r}: PAD with value {node.attrs['value']} (only 0.0 exports)")
         self.pad_op(self.g.tensors[node.inputs[0]], node.attrs["pads"], node.name, out)
 
+    def mirror_pad(self, node: Node, out: int, act: int) -> None:
+        pt, pb, pl, pr = node.attrs["pads"]
+        paddings = np.array([[0, 0], [pt, pb], [pl, pr], [0, 0]], np.int32)
+        mode = fb.MirrorPadMode.REFLECT if node.attrs["mode"] == "reflect" else fb.MirrorPadMode.SYMMETRIC
+
+        def opts(b):
+            fb.MirrorPadOptionsStart(b)
+            fb.MirrorPadOptionsAddMode(b, mode)
+            return fb.MirrorPadOptionsEnd(b)
+        self.op(fb.BuiltinOperator.MIRROR_PAD, [self.tensor(node.inputs[0]),
+                                                self.tensor(f"{node.name}.paddings", data=paddings)],
+                [out], fb.BuiltinOptions.MirrorPadOptions, opts)
+
     def reduce(self, node: Node, out: int, act: int) -> None:
         """Mean, Sum, ReduceMax: MEAN, SUM, REDUCE_MAX with the axes as an int32 constant."""
         axes = np.array(node.attrs["axes"], np.int32)
@@ -455,7 +468,7 @@ OPS: dict[str, Callable] = {
     "Conv2d": _Writer.conv, "Linear": _Writer.linear, **{op: _Writer.binary for op in BINARY},
     "MaxPool2d": _Writer.pool, "AvgPool2d": _Writer.pool, "GlobalAvgPool": _Writer.pool,
     "Reshape": _Writer.reshape, "Softmax": _Writer.softmax, **{op: _Writer.unary for op in UNARY},
-    "Concat": _Writer.concat, "Pad": _Writer.pad,
+    "Concat": _Writer.concat, "Pad": _Writer.pad, "MirrorPad": _Writer.mirror_pad,
     "LeakyReLU": _Writer.leaky_relu, "ELU": _Writer.elu, "GELU": _Writer.gelu,
     **{op: _Writer.reduce for op in REDUCE},
     "Transpose": _Writer.transpose, "StridedSlice": _Writer.strided_slice,

@@ -72,6 +72,7 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "RESIZE_BILINEAR": ("ResizeBilinearOptions", {"AlignCorners": False, "HalfPixelCenters": False}),
     "TRANSPOSE_CONV": ("TransposeConvOptions", {"Padding": 0, "StrideW": 0, "StrideH": 0,
                                                 "FusedActivationFunction": 0}),
+    "MIRROR_PAD": ("MirrorPadOptions", {"Mode": 0}),
 }
 
 

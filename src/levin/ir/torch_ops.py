@@ -153,8 +153,8 @@ def _conv(cap, node, a, rank: int = 4):
     """nn.Conv2d, or nn.Conv1d (rank 3) as a Conv2d with kernel (1, k) on the (N, 1, L, C) map."""
     m = cap.module(node)
     x = _feature_map(cap, node, a, rank)
-    if m.padding_mode != "zeros":
-        raise _fail(cap, node, f"padding_mode={m.padding_mode!r} is not supported; use 'zeros'")
+    if m.padding_mode not in ("zeros", "reflect"):
+        raise _fail(cap, node, f"padding_mode={m.padding_mode!r} is not supported; use 'zeros' or 'reflect'")
     kernel, dilation = _spatial(m.kernel_size, rank, 1), _spatial(m.dilation, rank, 1)
     if isinstance(m.padding, str):      # 'valid' or 'same' (extra row/column at bottom/right)
         total = [0, 0] if m.padding == "valid" else [d * (k - 1) for d, k in zip(dilation, kernel)]
@@ -165,6 +165,9 @@ def _conv(cap, node, a, rank: int = 4):
     if x.pad is not None:
         pads = tuple(p + q for p, q in zip(pads, x.pad))
     name = cap.node_name(node)
+    if m.padding_mode == "reflect" and any(pads):     # the mirror first, then a conv without padding
+        x = Value(cap.emit(node, "MirrorPad", [x.name], f"{name}.pad", pads=pads, mode="reflect"), True)
+        pads = (0, 0, 0, 0)
     w, b = _params(m, cap, node)
     if rank == 3:
         w = w[:, :, None, :]                                                    # OIL -> OI1L
@@ -498,17 +501,21 @@ def zero_pad_of(cap, node: fx.Node) -> tuple[int, int, int, int] | None:
     return (top, bottom, left, right)
 
 
-def _pad(cap, node, a):
+def _pad(cap, node, a, mode: str | None = None):
+    """F.pad, nn.ZeroPad/ConstantPad (a Pad, or absorbed by the conv after it) and
+    nn.ReflectionPad / mode "reflect" (a MirrorPad) of H and W, or of L."""
     x = _feature_map(cap, node, a)
     pads = zero_pad_of(cap, node)
     if node in cap.absorbed:
         return Value(x.name, True, None, pads)
-    pad, value = a["pad"], a.get("value") or 0.0
-    if a.get("mode", "constant") != "constant" or len(pad) not in (2, 4) or min(pad) < 0 or (
+    pad, value, mode = a["pad"], a.get("value") or 0.0, mode or a.get("mode", "constant")
+    if mode not in ("constant", "reflect") or len(pad) not in (2, 4) or min(pad) < 0 or (
             len(pad) > 2 * (len(_shape(a["input"])) - 2)):
-        raise _fail(cap, node, f"only constant, non-negative padding of H and W (or L) is supported, "
-                               f"got pad={tuple(pad)} mode={a.get('mode')!r}")
+        raise _fail(cap, node, f"only constant or reflect, non-negative padding of H and W (or L) is "
+                               f"supported, got pad={tuple(pad)} mode={mode!r}")
     left, right, top, bottom = tuple(pad) + (0, 0) * (len(pad) == 2)
+    if mode == "reflect":
+        return Value(cap.emit(node, "MirrorPad", [x.name], pads=(top, bottom, left, right), mode="reflect"), True)
     return Value(cap.emit(node, "Pad", [x.name], pads=(top, bottom, left, right),
                           value=float(value)), True)
 
@@ -688,6 +695,8 @@ MODULES: dict[type, tuple] = {
     nn.Flatten: _m(_reshape), nn.Unflatten: _m(_reshape),
     nn.ZeroPad2d: _m(_pad, pad="padding"), nn.ConstantPad2d: _m(_pad, pad="padding", value="value"),
     nn.ZeroPad1d: _m(_pad, pad="padding"), nn.ConstantPad1d: _m(_pad, pad="padding", value="value"),
+    nn.ReflectionPad1d: _m(partial(_pad, mode="reflect"), pad="padding"),
+    nn.ReflectionPad2d: _m(partial(_pad, mode="reflect"), pad="padding"),
     nn.Softmax: _m(_softmax, dim="dim"),
     nn.Dropout: _m(_identity), nn.Dropout1d: _m(_identity), nn.Dropout2d: _m(_identity),
     nn.AlphaDropout: _m(_identity), nn.Identity: _m(_identity),

@@ -53,6 +53,30 @@ void levin_pad_s8(const int8_t *in, int32_t h, int32_t w, int32_t c, int32_t top
     }
 }
 
+/* The source index of padded position i - before (i in [-before, n + after)): mirrored at the
+ * edges, the edge itself left out (reflect, symmetric 0) or repeated (symmetric 1). */
+static int32_t mirrored(int32_t i, int32_t n, int32_t symmetric) {
+    if (i < 0) {
+        return -i - symmetric;
+    }
+    return i >= n ? 2 * n - 2 + symmetric - i : i;
+}
+
+void levin_mirror_pad_s8(const int8_t *in, int32_t h, int32_t w, int32_t c, int32_t top, int32_t bottom,
+                         int32_t left, int32_t right, int32_t symmetric, int8_t *out) {
+    const int32_t ow = w + left + right, oh = h + top + bottom;
+    int32_t y, x, k;
+    for (y = 0; y < oh; ++y) {
+        const int8_t *row = in + mirrored(y - top, h, symmetric) * w * c;
+        for (x = 0; x < ow; ++x) {
+            const int8_t *px = row + mirrored(x - left, w, symmetric) * c;
+            for (k = 0; k < c; ++k) {
+                *out++ = px[k];
+            }
+        }
+    }
+}
+
 void levin_copy_s8(const int8_t *in, int8_t *out, uint32_t n) {
     uint32_t i;
     if (in == out) {

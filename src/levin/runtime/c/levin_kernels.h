@@ -178,6 +178,11 @@ void levin_concat_s8(const int8_t *const *in, const int32_t *inner, const levin_
 void levin_pad_s8(const int8_t *in, int32_t h, int32_t w, int32_t c, int32_t top, int32_t bottom,
                   int32_t left, int32_t right, int8_t value, int8_t *out);
 
+/* Pad of [H, W, C] by (top, bottom, left, right) with the map's mirror image: TFLite's
+ * MIRROR_PAD, REFLECT (symmetric 0: the edge is not repeated) or SYMMETRIC (1). */
+void levin_mirror_pad_s8(const int8_t *in, int32_t h, int32_t w, int32_t c, int32_t top, int32_t bottom,
+                         int32_t left, int32_t right, int32_t symmetric, int8_t *out);
+
 void levin_copy_s8(const int8_t *in, int8_t *out, uint32_t n);
 
 /* TFLite Micro int8 Softmax (gemmlowp, output scale 1/256, zero point -128) over the middle axis
