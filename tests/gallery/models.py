@@ -157,7 +157,7 @@ class HARCNN1d(nn.Module):
         return self.fc2(torch.relu(self.fc1(torch.flatten(self.features(x), 1))))
 
 
-# -- LeakyReLU, ELU and a permute ------------------------------------------------------------------
+# -- LeakyReLU, ELU, reflect padding and a permute ------------------------------------------------------------------
 class LeakyEluCNN(nn.Module):
     def __init__(self, classes: int = 10):
         super().__init__()
@@ -165,7 +165,7 @@ class LeakyEluCNN(nn.Module):
         self.bn1 = nn.BatchNorm2d(8)
         self.act1 = nn.LeakyReLU(0.1)
         self.pool = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, padding=1, padding_mode="reflect")    # MIRROR_PAD in TFLite
         self.act2 = nn.ELU()
         self.conv3 = nn.Conv2d(16, 16, 3, stride=2, padding=1, bias=False)
         self.bn3 = nn.BatchNorm2d(16)

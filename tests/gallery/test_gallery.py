@@ -39,7 +39,7 @@ OPS = {"mobilenetv2_035": {"Conv2d", "ReLU6", "Add", "GlobalAvgPool", "Linear"},
        "mcunet_se": {"Hardswish", "Hardsigmoid", "Mul", "ReLU", "GlobalAvgPool", "Add"},
        "efficientnet_lite": {"SiLU", "Add", "GlobalAvgPool"},
        "har_cnn1d": {"Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool", "Linear"},
-       "leaky_elu_cnn": {"LeakyReLU", "ELU", "Transpose", "MaxPool2d"},
+       "leaky_elu_cnn": {"LeakyReLU", "ELU", "MirrorPad", "Transpose", "MaxPool2d"},
        "conv_autoencoder": {"Conv2d", "ConvTranspose2d", "ReLU"},
        "tiny_unet": {"ResizeNearest", "ResizeBilinear", "Concat", "Conv2d"}}
 
