@@ -333,22 +333,20 @@ class _Importer:
         self.emit("Concat", [self.activation(i) for i in ins], self.fresh("concat"), out,
                   o["FusedActivationFunction"], axis=o["Axis"])
 
-    def pad(self, code, o, ins, out):
+    def hw_paddings(self, code, ins, out) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right) of a PAD / MIRROR_PAD, which moves codes unchanged."""
         self.same_params(ins[0], out, code)
         p = self.buffer(ins[1])
         if p is None or p.shape != (4, 2) or p[0].any() or p[3].any():
-            raise self.fail("PAD needs constant paddings on height and width only")
-        self.emit("Pad", [self.activation(ins[0])], self.fresh("pad"), out,
-                  pads=(int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1])))
+            raise self.fail(f"{code} needs constant paddings on height and width only")
+        return int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1])
+
+    def pad(self, code, o, ins, out):
+        self.emit("Pad", [self.activation(ins[0])], self.fresh("pad"), out, pads=self.hw_paddings(code, ins, out))
 
     def mirror_pad(self, code, o, ins, out):
-        self.same_params(ins[0], out, code)
-        p = self.buffer(ins[1])
-        if p is None or p.shape != (4, 2) or p[0].any() or p[3].any():
-            raise self.fail("MIRROR_PAD needs constant paddings on height and width only")
         self.emit("MirrorPad", [self.activation(ins[0])], self.fresh("mirror_pad"), out,
-                  pads=(int(p[1, 0]), int(p[1, 1]), int(p[2, 0]), int(p[2, 1])),
-                  mode="symmetric" if o["Mode"] == 1 else "reflect")
+                  pads=self.hw_paddings(code, ins, out), mode="symmetric" if o["Mode"] == 1 else "reflect")
 
     def reduce(self, code, o, ins, out):
         """MEAN, SUM, REDUCE_MAX over constant axes (REDUCE below)."""
