@@ -48,10 +48,10 @@ def _onnx_shape(ir: tuple[int, ...], rank: int) -> tuple[int, ...]:
     return (n, c, w) if rank == 3 else (n, c, h, w)
 
 
-def _lift_1d(a: dict) -> dict:
-    """A 1-D conv / pool node's attributes as those of the 2-D op with height 1."""
-    if len(a.get("kernel_shape") or a.get("strides") or a.get("dilations") or (0, 0)) != 1 \
-            and len(a.get("pads") or (0, 0, 0, 0)) != 2:
+def _lift_1d(a: dict, rank: int) -> dict:
+    """The attributes of a conv / pool node on a map of ONNX `rank`: a 1-D one's (rank 3) as
+    those of the 2-D op with height 1."""
+    if rank != 3:
         return a
     out = {**a, **{k: (1, *a[k]) for k in ("kernel_shape", "strides", "dilations") if a.get(k)}}
     if a.get("pads"):
@@ -328,7 +328,8 @@ def _conv(imp, node):
     b = imp.const(node.inputs[2] if len(node.inputs) > 2 else "", "bias", required=False)
     b = None if b is None else b.astype(np.float64)
     w, b = onnx_patterns.fold_bn(imp, node, w, b)
-    strides, dilations, pads = _conv_window(imp, _lift_1d(node.attrs), imp.hw(node.inputs[0]), tuple(w.shape[2:]))
+    a = _lift_1d(node.attrs, len(imp.shape(node.inputs[0])))
+    strides, dilations, pads = _conv_window(imp, a, imp.hw(node.inputs[0]), tuple(w.shape[2:]))
     name = imp.fresh("conv")
     inputs = [x.name, imp.graph.add_constant(f"{name}.weight", w.transpose(0, 2, 3, 1).astype(np.float32))]
     if b is not None:
@@ -395,7 +396,7 @@ def _batchnorm(imp, node):
 
 def _pool(imp, node):
     x = imp.feature_map(node.inputs[0])
-    a = _lift_1d(node.attrs)
+    a = _lift_1d(node.attrs, len(imp.shape(node.inputs[0])))
     kernel = tuple(a.get("kernel_shape") or ())
     if len(kernel) != 2:
         raise imp.fail(f"kernel_shape {kernel}: 1-D or 2-D pooling expected")
