@@ -60,7 +60,10 @@ NONZERO = {"conv": 4.3, "depthwise": 9.6, "linear": 12.8}
 CLIPPED = 168.0
 # Per decoded value: raw (copied, or read in place by the fully connected kernel); packed at 8
 # or 4 bits (a loop each), other widths (through a bit buffer), the same through a codebook; rANS.
-VALUE = {"raw": 0.0, "pack": 4.3, "pack_bits": 10.0, "codebook": 6.5, "codebook_bits": 10.0, "rans": 32.4}
+# Generated (levin.coding.generated): a guess from the loop (a hash word per 4 weights, a table
+# lookup and store per weight), not in the fit.
+VALUE = {"raw": 0.0, "pack": 4.3, "pack_bits": 10.0, "codebook": 6.5, "codebook_bits": 10.0, "rans": 32.4,
+         "generated": 8.0}
 # Positions: packed bitmask per element (32 a word); rANS gaps per gap symbol (escapes count);
 # rANS bitmask per element.
 POS_PACKED_ELEMENT, POS_GAP_SYMBOL, POS_BITMASK_ELEMENT = 0.92, 49.0, 29.0
@@ -109,6 +112,8 @@ def _value_key(w: dict[str, Any]) -> str:
         return "raw"
     if w["coder"] == 4:                         # rANS
         return "rans"
+    if w["coder"] == 16:                        # generated
+        return "generated"
     suffix = "" if w["bits"] in (4, 8) else "_bits"
     return ("codebook" if w["codebook"] is not None else "pack") + suffix
 

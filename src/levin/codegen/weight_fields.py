@@ -5,6 +5,9 @@ Weight formats (`weight_format`; the C reader, levin_weights.c, reads them all):
 - "packed": bit-packed at the width of the values' range (2..7 bits for low-bit weights);
 - "codebook": sorted distinct values (flash) + bit-packed indices;
 - "rans": rANS-coded values, decoded one output channel at a time into scratch;
+- "generated" (only a .lvn's own body, never re-encoded: the coding is lossy): one index per
+  block of weights that the C reader regenerates from a seeded hash and a prior table
+  (`levin.coding.generated`), one output channel at a time into scratch, as rANS;
 - "sparse": coded positions of the nonzeros + their values (smallest of raw/pack/rANS, with or
   without a codebook); the kernels iterate over the nonzeros only;
 - "auto": per tensor the coding with the fewest flash bytes in C (`flash_bytes`: rANS tables
@@ -40,12 +43,12 @@ import numpy as np
 
 from levin import ops
 from levin.codegen import weight_cost
-from levin.coding import container, sparse
+from levin.coding import container, generated, sparse
 from levin.coding.entropy_model import FrequencyModel
 from levin.coding.fields import ByteReader
 from levin.coding.symbols import CODER_IDS, read_stream_head
 from levin.coding.varint import encode_varint, read_varint
-from levin.coding.weights import CODEBOOK, SPARSE, encode_tensor, read_codebook
+from levin.coding.weights import CODEBOOK, GENERATED, SPARSE, encode_tensor, read_codebook
 from levin.config.code import WeightCodecConfig
 from levin.errors import GraphError, LevinError
 from levin.ir.graph import Graph, Tensor
@@ -61,6 +64,7 @@ FORMATS: dict[str, WeightCodecConfig] = {
     "auto": WeightCodecConfig(coders=_C_CODERS, sparse="auto", codebook="auto"),
 }
 _CODER_IDS = {name: CODER_IDS[name] for name in _C_CODERS}   # the C reader's LEVIN_CODER_* ids
+CODER_GEN = 16                  # LEVIN_CODER_GEN: generated weights (chain flag 4, no stream coder)
 DENSE = POS_DENSE
 PREFER = ("balanced", "flash", "ram", "speed")
 SPEED_SLACK = 0.05              # prefer="speed": within 5% of the fastest estimate, fewest bytes
@@ -86,9 +90,12 @@ def parse_weights(body: bytes, t: Tensor, cname: str) -> tuple[dict[str, Any], d
     arrays: dict[str, np.ndarray] = {}
     w: dict[str, Any] = {"size": n, "channels": channels, "pos_method": DENSE, "pos_states": 1,
                          "gap_bits": 0, "nnz": n, "pos_symbols": 0, "pos_data": None, "pos_len": 0,
-                         "pos_model": None, "codebook": None, "codebook_size": 0}
+                         "pos_model": None, "codebook": None, "codebook_size": 0,
+                         "gen_seed": 0, "gen_block": 0, "gen_sigma": 0, "gen_zero": 0}
     r = ByteReader(body, 0, len(body), f"tensor {t.name!r}")
     flags = r.u8("chain flags")
+    if flags & GENERATED:
+        return _generated_fields(r, flags, w, t, cname)
     if flags & SPARSE:
         blob = r.blob("positions")
         head = sparse.read_head(blob, n)
@@ -127,6 +134,23 @@ def parse_weights(body: bytes, t: Tensor, cname: str) -> tuple[dict[str, Any], d
     return w, arrays
 
 
+def _generated_fields(r: ByteReader, flags: int, w: dict[str, Any], t: Tensor,
+                      cname: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    if flags != GENERATED or t.dtype != np.int8:
+        raise LevinError(f"tensor {t.name!r}: chain flags {flags:#04x} on {t.dtype}; the C runtime reads "
+                         f"generated int8 weights with no other flag")
+    start = r.pos
+    code = generated.read_body(r, t.size)
+    payload = np.frombuffer(generated.pack_indices(code.indices, code.bits), np.uint8)
+    arrays = {cname + "_data": payload}
+    w.update(coder=CODER_GEN, bits=code.bits, states=1, offset=0, model=None, data=cname + "_data",
+             len=payload.size, gen_seed=code.seed, gen_block=code.block, gen_sigma=code.sigma16,
+             gen_zero=code.zero)
+    assert r.pos - start > 0
+    w["crc_fields"], w["crc_data"] = descriptor_crcs(w, arrays)
+    return w, arrays
+
+
 def _pad_codebook(w: dict[str, Any], arrays: dict[str, np.ndarray], model: dict[str, Any] | None) -> None:
     """Pad the codebook with zeros to every index its stream can hold (at most 2^8 entries), so
     the C reader needs no per-symbol bounds test to stay inside it: a corrupt index reads a pad
@@ -151,6 +175,8 @@ def descriptor_crcs(w: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[i
               w["pos_symbols"], w["pos_len"], *model(w["pos_model"]), w["codebook_size"], w["coder"],
               w["bits"], w["states"], w["offset"], w["len"], *model(w["model"]),
               sum(1 << i for i, name in enumerate(pointers) if name)]
+    if w["coder"] == CODER_GEN:
+        fields += [w["gen_seed"], w["gen_block"], w["gen_sigma"], w["gen_zero"]]
     crc_fields = zlib.crc32((np.array(fields, np.int64) & 0xFFFFFFFF).astype("<u4").tobytes())
     crc_data = 0
     for name in pointers:   # the order levin_weights_verify reads them in

@@ -32,6 +32,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from levin.coding import graph_codec, graph_compact, weights
 from levin.coding.fields import ByteReader, ByteWriter
 from levin.coding.limits import LIMITS, check_activation_bytes, exceeds
@@ -111,18 +113,33 @@ class ContainerReport:
                     entropy_bytes=sum(t.entropy_bits for t in self.tensors) / 8, tensors=tensors)
 
 
-def encode(graph: Graph, config: CodeConfig | None = None) -> bytes:
-    """Return the .lvn bytes of `graph`, each constant tensor coded as `config` says."""
+def encode(graph: Graph, config: CodeConfig | None = None, bodies: dict[str, bytes] | None = None) -> bytes:
+    """Return the .lvn bytes of `graph`, each constant tensor coded as `config` says.
+
+    `bodies`: ready-made tensor bodies by tensor name (generated weights, `weights.GENERATED`),
+    stored as they are; each must decode to its tensor's data (LevinError otherwise).
+    """
     config = config or CodeConfig()
+    bodies = bodies or {}
+    unknown = set(bodies) - {t.name for t in graph.tensors.values() if t.is_constant}
+    if unknown:
+        raise LevinError(f"ready-made bodies for tensors the graph does not hold as constants: {sorted(unknown)}")
     sections = [_section(*graph_section(graph, config.graph))]
     for i, t in enumerate(graph.tensors.values()):
         if t.is_constant:
-            # context=True: positions may take the context model (sparse.py), which only the
-            # Python reader decodes; the C export codes such tensors again for the C runtime.
-            coded = weights.encode_tensor(t.data, config.for_tensor(t.name), t.name, context=True)
+            if t.name in bodies:
+                body = bodies[t.name]
+                got = weights.decode_tensor(ByteReader(body, 0, len(body), f"tensor {t.name!r}"),
+                                            t.shape, t.dtype).data
+                if not np.array_equal(got, t.data):
+                    raise LevinError(f"tensor {t.name!r}: its ready-made body does not decode to its data")
+            else:
+                # context=True: positions may take the context model (sparse.py), which only the
+                # Python reader decodes; the C export codes such tensors again for the C runtime.
+                body = weights.encode_tensor(t.data, config.for_tensor(t.name), t.name, context=True).body
             w = ByteWriter()
             w.varint(i)
-            sections.append(_section(TENSOR, bytes(w.out) + coded.body))
+            sections.append(_section(TENSOR, bytes(w.out) + body))
     head = ByteWriter()
     head.raw(MAGIC)
     head.u8(VERSION[0])

@@ -3,7 +3,10 @@
 Read me first. A tensor is flattened in C order (for OHWI conv and [out, in] linear weights that
 is output channel by output channel) and coded as the body of its tensor section:
 
-    u8       chain flags: bit 0 sparse, bit 1 codebook; other bits 0
+    u8       chain flags: bit 0 sparse, bit 1 codebook, bit 2 generated; other bits 0
+    generated (bit 2 alone, int8 tensors): the inputs of a program that regenerates the codes
+              block by block from a seeded hash and a prior table (`generated.py`), to the end
+              of the body; the other parts below are absent
     sparse:   varint L, then L bytes of positions of the nonzeros (`sparse.py` blob)
     codebook: varint K (1..65536), svarint c_0, then K-1 varints c_i - c_{i-1} - 1 (sorted, distinct)
     the value stream (`symbols.py`), running to the end of the body
@@ -12,6 +15,10 @@ The stream holds all values (dense), or the nonzeros in flat order (sparse); wit
 holds indices into it, and a value is c[index]. "Zero" means all bits zero, so -0.0 and NaN
 floats are kept as values. Everything decodes front to back, so a runtime can decode one output
 channel at a time (see docs/format.md).
+
+Generated bodies are lossy (the encoder picks a program whose codes approximate a posterior,
+`levin.mdl.generated`), so `encode_tensor` never makes one: the container takes them ready-made
+(`container.encode(..., bodies=...)`) and checks that they regenerate the tensor's codes.
 
 `encode_tensor` tries every combination the config allows (dense/sparse x codebook or not x each
 coder), takes the exact byte size of each, and keeps the smallest; ties keep the simpler chain
@@ -26,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from levin.coding import sparse
+from levin.coding import generated, sparse
 from levin.coding.fields import ByteReader, ByteWriter
 from levin.coding.limits import LIMITS, exceeds
 from levin.coding.symbols import Stream, decode_stream, symbol_entropy_bits
@@ -34,7 +41,7 @@ from levin.coding.varint import encode_varint, encode_varints
 from levin.config.code import WeightCodecConfig
 from levin.errors import LevinFormatError
 
-SPARSE, CODEBOOK = 1, 2                 # chain flags
+SPARSE, CODEBOOK, GENERATED = 1, 2, generated.CHAIN_FLAG   # chain flags
 
 
 @dataclass(frozen=True)
@@ -195,8 +202,10 @@ def decode_tensor(r: ByteReader, shape: tuple[int, ...], dtype: np.dtype, stats:
     if n > LIMITS.tensor_elements:         # the graph section checks this; a direct caller may not have
         raise r.fail(f"shape {tuple(shape)}: {exceeds('tensor_elements', n, 'elements')}")
     flags = r.u8("chain flags")
-    if flags & ~(SPARSE | CODEBOOK):
-        raise r.fail(f"unknown chain flags {flags:#04x} (known: 1 sparse, 2 codebook)")
+    if flags & ~(SPARSE | CODEBOOK | GENERATED):
+        raise r.fail(f"unknown chain flags {flags:#04x} (known: 1 sparse, 2 codebook, 4 generated)")
+    if flags & GENERATED:
+        return _decode_generated(r, flags, n, shape, dtype, stats)
     streams: list[StreamStats] = []
     method = k = None
     count, mask = n, None
@@ -242,3 +251,17 @@ def decode_tensor(r: ByteReader, shape: tuple[int, ...], dtype: np.dtype, stats:
         else:
             out[mask] = values
     return DecodedTensor(out.reshape(shape), chain_label(method, k, coder, pack_bits), streams)
+
+
+def _decode_generated(r: ByteReader, flags: int, n: int, shape: tuple[int, ...], dtype: np.dtype,
+                      stats: bool) -> DecodedTensor:
+    if flags != GENERATED:
+        raise r.fail(f"chain flags {flags:#04x}: a generated tensor takes no other flag")
+    if np.dtype(dtype) != np.int8:
+        raise r.fail(f"a generated tensor holds int8 codes, not {dtype}")
+    start = r.pos
+    code = generated.read_body(r, n)
+    out = code.codes().reshape(shape)
+    streams = [StreamStats("indices", code.chain, code.blocks, r.pos - start, float(code.blocks * code.bits))] \
+        if stats else []
+    return DecodedTensor(out, code.chain, streams)

@@ -20,6 +20,101 @@
 
 #define MAX_SPARSE_PER 65536u /* positions within a sparse channel are uint16 */
 #define MAX_ALPHABET 256u     /* the weight streams decode to uint8 symbols */
+#define GEN_MAX_BITS 24u
+#define GEN_MAX_BLOCK (1u << 20)
+#define GEN_GOLDEN 0x9E3779B9u
+
+/* round(4096 * Phi^-1((u + 0.5) / 256)): the standard normal's 256 quantiles (levin.coding.generated). */
+static const int16_t normal_q12[256] = {
+    -11820, -10324, -9565, -9038, -8628, -8290, -8001, -7746, -7519, -7312, -7123, -6948, -6784, -6631, -6486, -6350,
+    -6219, -6095, -5977, -5863, -5753, -5647, -5545, -5447, -5351, -5258, -5168, -5080, -4995, -4912, -4830, -4751,
+    -4673, -4597, -4523, -4450, -4378, -4307, -4238, -4170, -4104, -4038, -3973, -3910, -3847, -3785, -3724, -3664,
+    -3604, -3545, -3487, -3430, -3374, -3318, -3262, -3207, -3153, -3100, -3046, -2994, -2942, -2890, -2839, -2788,
+    -2738, -2688, -2638, -2589, -2540, -2492, -2444, -2396, -2348, -2301, -2255, -2208, -2162, -2116, -2070, -2025,
+    -1979, -1935, -1890, -1845, -1801, -1757, -1713, -1669, -1626, -1583, -1539, -1497, -1454, -1411, -1369, -1326,
+    -1284, -1242, -1200, -1158, -1117, -1075, -1034, -992, -951, -910, -869, -828, -787, -746, -705, -665,
+    -624, -584, -543, -503, -462, -422, -382, -341, -301, -261, -221, -181, -140, -100, -60, -20,
+    20, 60, 100, 140, 181, 221, 261, 301, 341, 382, 422, 462, 503, 543, 584, 624,
+    665, 705, 746, 787, 828, 869, 910, 951, 992, 1034, 1075, 1117, 1158, 1200, 1242, 1284,
+    1326, 1369, 1411, 1454, 1497, 1539, 1583, 1626, 1669, 1713, 1757, 1801, 1845, 1890, 1935, 1979,
+    2025, 2070, 2116, 2162, 2208, 2255, 2301, 2348, 2396, 2444, 2492, 2540, 2589, 2638, 2688, 2738,
+    2788, 2839, 2890, 2942, 2994, 3046, 3100, 3153, 3207, 3262, 3318, 3374, 3430, 3487, 3545, 3604,
+    3664, 3724, 3785, 3847, 3910, 3973, 4038, 4104, 4170, 4238, 4307, 4378, 4450, 4523, 4597, 4673,
+    4751, 4830, 4912, 4995, 5080, 5168, 5258, 5351, 5447, 5545, 5647, 5753, 5863, 5977, 6095, 6219,
+    6350, 6486, 6631, 6784, 6948, 7123, 7312, 7519, 7746, 8001, 8290, 8628, 9038, 9565, 10324, 11820,
+};
+
+/* lowbias32 (levin.coding.generated.mix). */
+static LEVIN_ALWAYS_INLINE uint32_t gen_mix(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    return x ^ (x >> 16);
+}
+
+/* Blocks of a generated tensor (size >= 1, 1 <= gen_block: levin_weights_check). */
+static uint32_t gen_blocks(const levin_weights *w) {
+    return w->size / w->gen_block + (w->size % w->gen_block != 0u);
+}
+
+/* Index of block b: stream bits [b bits, (b + 1) bits), at most 4 bytes, all inside data
+ * (levin_weights_check: exact length). */
+static uint32_t gen_index(const levin_weights *w, uint32_t b) {
+    const uint32_t at = b * w->bits, first = at >> 3;
+    uint32_t q = (at + w->bits - 1u) >> 3, v = 0u;
+    for (;; --q) {
+        v = (v << 8) | w->data[q];
+        if (q == first) {
+            break;
+        }
+    }
+    return (v >> (at & 7u)) & ((1u << w->bits) - 1u);
+}
+
+/* The prior table: entry u is round(gen_sigma * normal_q12[u] / 2^16), half away from zero,
+ * clamped to -127..127, or 0 inside the dead zone. |p| < 65536 * 11820 < 2^31. */
+static void gen_table(const levin_weights *w, int8_t *table) {
+    uint32_t u;
+    for (u = 0u; u < 256u; ++u) {
+        const int32_t p = (int32_t)w->gen_sigma * (int32_t)normal_q12[u];
+        const uint32_t a = (uint32_t)(p < 0 ? -p : p);
+        uint32_t c = (a + 32768u) >> 16;
+        c = c > 127u ? 127u : c;
+        if (u + w->gen_zero >= 128u && u < 128u + w->gen_zero) {
+            c = 0u;
+        }
+        table[u] = (int8_t)(p < 0 ? -(int32_t)c : (int32_t)c);
+    }
+}
+
+/* Elements r->values .. + k of a generated tensor into out: per block, its key from the seed,
+ * the block and its index, then a hash word per four elements, a table entry per byte. */
+static void gen_take(levin_weights_reader *r, int8_t *out, uint32_t k) {
+    const levin_weights *w = r->w;
+    const int8_t *table = r->u.table;
+    const uint32_t block = w->gen_block;
+    uint32_t i = r->values, b = i / block, j = i - b * block, left = k;
+    while (left > 0u) {
+        const uint32_t key = gen_mix(gen_mix(w->gen_seed + gen_mix(b)) ^ gen_index(w, b));
+        uint32_t n = block - j, word = 0u;
+        n = n < left ? n : left;
+        left -= n;
+        if ((j & 3u) != 0u) {
+            word = gen_mix(key + (j >> 2) * GEN_GOLDEN) >> (8u * (j & 3u));
+        }
+        for (; n > 0u; --n, ++j) {
+            if ((j & 3u) == 0u) {
+                word = gen_mix(key + (j >> 2) * GEN_GOLDEN);
+            }
+            *out++ = table[word & 255u];
+            word >>= 8;
+        }
+        ++b;
+        j = 0u;
+    }
+    r->values += k;
+}
 
 static uint32_t per_channel(const levin_weights *w) {
     return w->channels ? w->size / w->channels : 0u;
@@ -69,6 +164,18 @@ static int packed_exact(const uint8_t *data, uint32_t len, uint32_t n, uint32_t 
         return 0;
     }
     return used == 0u || (data[len - 1u] >> used) == 0u;
+}
+
+static levin_status check_generated(const levin_weights *w) {
+    uint32_t blocks;
+    if (!is_dense(w) || w->codebook != 0 || w->codebook_size != 0u || w->offset != 0 || w->bits < 1u ||
+        w->bits > GEN_MAX_BITS || w->gen_block < 1u || w->gen_block > GEN_MAX_BLOCK || w->gen_sigma < 1u ||
+        w->gen_sigma > 0xFFFFu || w->gen_zero > 128u || w->data == 0) {
+        return LEVIN_ERR_CORRUPT;
+    }
+    blocks = gen_blocks(w);
+    return blocks <= 0xFFFFFFFFu / w->bits && packed_exact(w->data, w->len, blocks, w->bits) ? LEVIN_OK
+                                                                                           : LEVIN_ERR_CORRUPT;
 }
 
 static int model_ok(const levin_rans_model *m) {
@@ -148,12 +255,9 @@ static levin_status rans_take(levin_rans_decoder *d, const levin_rans_model *m, 
         return LEVIN_OK;
     }
     j = d->done % n;
-    if (n == 1u) { /* the common case: the state stays in a register */
-        uint32_t x = d->state[0];
-        for (i = 0u; i < count && (ok = rans_symbol(&t, &x, &s)) != 0; ++i) {
-            out[i] = (uint8_t)s;
-        }
-        d->state[0] = x;
+    if (n == 1u) { /* the common case: levin_rans.c's loop (the same steps, in registers) */
+        return levin_rans_decode_u8_bucketed(d, m, bucket, 7u, out, count) == LEVIN_RANS_OK ? LEVIN_OK
+                                                                                          : LEVIN_ERR_CORRUPT;
     } else {
         for (i = 0u; i < count && (ok = rans_symbol(&t, &d->state[j], &s)) != 0; ++i) {
             out[i] = (uint8_t)s;
@@ -210,6 +314,10 @@ levin_status levin_weights_check(const levin_weights *w) {
     if (w == 0) {
         return LEVIN_ERR_ARG;
     }
+    if (w->coder == LEVIN_CODER_GEN) {
+        return w->size == 0u || w->channels == 0u || w->size % w->channels != 0u ? LEVIN_ERR_CORRUPT
+                                                                                  : check_generated(w);
+    }
     if ((w->coder != LEVIN_CODER_RAW && w->coder != LEVIN_CODER_PACK && w->coder != LEVIN_CODER_RANS) ||
         (!is_dense(w) && !has_pos_decoder(w) && w->pos_method != LEVIN_POS_PACKED)) {
         return LEVIN_ERR_UNSUPPORTED;
@@ -258,6 +366,10 @@ levin_status levin_weights_begin(levin_weights_reader *r, const levin_weights *w
     r->pending = w->size;
     r->limit = 255u;
     r->check = 0u;
+    if (w->coder == LEVIN_CODER_GEN) {
+        gen_table(w, r->u.table);
+        return LEVIN_OK;
+    }
     if (w->coder != LEVIN_CODER_RAW) {
         const uint32_t top = w->coder == LEVIN_CODER_PACK ? (1u << w->bits) - 1u : w->model.alphabet_size - 1u;
         (void)symbol_limit(w, &r->limit); /* OK: levin_weights_check passed */
@@ -267,14 +379,14 @@ levin_status levin_weights_begin(levin_weights_reader *r, const levin_weights *w
         if (levin_rans_decoder_init(&r->val, w->data, w->len, value_count(w), w->states) != LEVIN_RANS_OK) {
             return LEVIN_ERR_CORRUPT;
         }
-        bucket_build(&w->model, r->val_bucket);
+        bucket_build(&w->model, r->u.bucket.val);
     }
     if (has_pos_decoder(w)) {
         if (levin_rans_decoder_init(&r->pos, w->pos_data, w->pos_len, w->pos_symbols, w->pos_states) !=
             LEVIN_RANS_OK) {
             return LEVIN_ERR_CORRUPT;
         }
-        bucket_build(&w->pos_model, r->pos_bucket);
+        bucket_build(&w->pos_model, r->u.bucket.pos);
     }
     return LEVIN_OK;
 }
@@ -420,7 +532,11 @@ static levin_status take_values(levin_weights_reader *r, int8_t *out, uint32_t k
     if (w->coder == LEVIN_CODER_PACK) {
         return unpack_fields(r, out, k);
     }
-    if (rans_take(&r->val, &w->model, r->val_bucket, (uint8_t *)out, k) != LEVIN_OK) {
+    if (w->coder == LEVIN_CODER_GEN) {
+        gen_take(r, out, k);
+        return LEVIN_OK;
+    }
+    if (rans_take(&r->val, &w->model, r->u.bucket.val, (uint8_t *)out, k) != LEVIN_OK) {
         return LEVIN_ERR_CORRUPT;
     }
     r->values += k;
@@ -453,7 +569,7 @@ const int8_t *levin_weights_next_dense(levin_weights_reader *r, int8_t *scratch,
 static levin_status gap_positions(levin_weights_reader *r, uint32_t lo, uint32_t hi, uint16_t *idx, uint32_t *k) {
     const levin_weights *w = r->w;
     levin_rans_decoder *d = &r->pos;
-    rans_stream t = stream_of(d, &w->pos_model, r->pos_bucket);
+    rans_stream t = stream_of(d, &w->pos_model, r->u.bucket.pos);
     const uint32_t esc = (1u << w->gap_bits) - 1u, size = w->size, n = d->n_states, count = d->count;
     uint32_t done = d->done, j = n ? done % n : 0u, pending = r->pending, from = 0u, s, found = 0u;
     int need = r->channel == 0u;
@@ -604,7 +720,7 @@ levin_status levin_weights_next_sparse(levin_weights_reader *r, uint16_t *idx, i
         k = packed_positions(w->pos_data, lo, per, idx);
     } else if (w->pos_method == LEVIN_POS_BITMASK) {
         uint8_t *mask = (uint8_t *)val; /* the values come after the mask is consumed */
-        if (rans_take(&r->pos, &w->pos_model, r->pos_bucket, mask, per) != LEVIN_OK) {
+        if (rans_take(&r->pos, &w->pos_model, r->u.bucket.pos, mask, per) != LEVIN_OK) {
             return LEVIN_ERR_CORRUPT;
         }
         for (i = 0u; i < per; ++i) {
@@ -721,6 +837,9 @@ levin_status levin_weights_verify(const levin_weights *w) {
                 (uint32_t)(w->data != 0) << 4};
         for (k = 0u; k < 19u; ++k) {
             crc = crc_u32(crc, fields[k]);
+        }
+        if (w->coder == LEVIN_CODER_GEN) {
+            crc = crc_u32(crc_u32(crc_u32(crc_u32(crc, w->gen_seed), w->gen_block), w->gen_sigma), w->gen_zero);
         }
     }
     if (~crc != w->crc_fields) {

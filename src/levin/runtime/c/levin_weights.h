@@ -1,4 +1,5 @@
-/* levin_weights.h -- weight tensors as the kernels read them: raw, bit-packed, codebook, rANS, sparse.
+/* levin_weights.h -- weight tensors as the kernels read them: raw, bit-packed, codebook, rANS, sparse,
+ * generated.
  *
  * A weight tensor is stored in flash as the body of its .lvn tensor section (docs/format.md, 4),
  * cut into the parts a microcontroller needs: the payload bytes of the value stream and of the
@@ -20,6 +21,13 @@
  * int8, and every position; a payload that breaks any rule gives LEVIN_ERR_CORRUPT, never a read
  * outside the arrays. Flipped bits that still decode (a packed weight's value, say) are caught
  * only by the checksums, which levin_weights_verify recomputes (at boot, not per inference).
+ *
+ * Generated weights (coder LEVIN_CODER_GEN, docs/format.md 4.7): data holds one index of `bits`
+ * bits per block of gen_block elements; the reader regenerates each element from (gen_seed, its
+ * block, the block's index) with a 32-bit hash and a 256-entry prior table that
+ * levin_weights_begin builds from gen_sigma and gen_zero (into the reader, no flash). Exact
+ * integer arithmetic: the same codes as levin.coding.generated. Dense only, like rANS values:
+ * one channel at a time into scratch, no other state.
  *
  * Scratch per channel: dense, levin_weights_dense_scratch (0 for raw int8 without a codebook,
  * which is read in place from flash); sparse, 3 bytes per element of a channel (uint16 position
@@ -45,6 +53,7 @@ extern "C" {
 #define LEVIN_CODER_RAW 0
 #define LEVIN_CODER_PACK 1
 #define LEVIN_CODER_RANS 4
+#define LEVIN_CODER_GEN 16 /* generated (not a .lvn stream coder id: chain flag 4) */
 #define LEVIN_POS_GAPS 0
 #define LEVIN_POS_BITMASK 1
 #define LEVIN_POS_PACKED 2
@@ -73,9 +82,15 @@ typedef struct {
     const uint8_t *data;
     uint32_t len;
     levin_rans_model model;
-    /* CRC32 (zlib's) of the numeric fields above, each as a little-endian u32 in declaration order
-     * (offset as two's complement), pointers excluded, then a word whose bits 0..4 say which of
-     * pos_data, pos_model.cum, codebook, model.cum, data are not NULL. */
+    /* generated (coder LEVIN_CODER_GEN; 0 otherwise): bits is the index width (1..24) */
+    uint32_t gen_seed;
+    uint32_t gen_block; /* elements per block, 1..2^20 */
+    uint32_t gen_sigma; /* prior sigma in 1/16 code units, 1..65535 */
+    uint32_t gen_zero;  /* dead zone: table entries 128 - gen_zero .. 127 + gen_zero are 0 (0..128) */
+    /* CRC32 (zlib's) of the numeric fields above except the gen_ ones, each as a little-endian u32
+     * in declaration order (offset as two's complement), pointers excluded, then a word whose
+     * bits 0..4 say which of pos_data, pos_model.cum, codebook, model.cum, data are not NULL, then
+     * (coder LEVIN_CODER_GEN only) gen_seed, gen_block, gen_sigma, gen_zero. */
     uint32_t crc_fields;
     /* CRC32 of the arrays, in the order pos_data[pos_len], pos_model.cum[K+1] (u16 LE),
      * codebook[codebook_size], model.cum[K+1] (u16 LE), data[len]; absent arrays are skipped. */
@@ -100,8 +115,13 @@ typedef struct {
     uint32_t check;    /* nonzero when the coder can emit symbols above limit: test each one */
     levin_rans_decoder val;
     levin_rans_decoder pos;
-    uint8_t val_bucket[LEVIN_WEIGHTS_BUCKETS]; /* rANS values (built by levin_weights_begin) */
-    uint8_t pos_bucket[LEVIN_WEIGHTS_BUCKETS]; /* rANS positions */
+    union {
+        struct {
+            uint8_t val[LEVIN_WEIGHTS_BUCKETS]; /* rANS values (built by levin_weights_begin) */
+            uint8_t pos[LEVIN_WEIGHTS_BUCKETS]; /* rANS positions */
+        } bucket;
+        int8_t table[2 * LEVIN_WEIGHTS_BUCKETS]; /* generated: the prior table (256 codes) */
+    } u;
 } levin_weights_reader;
 
 /* Nonzero when every weight is stored raw (dense int8, no codebook): element i is data[i], read
