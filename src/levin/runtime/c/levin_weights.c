@@ -255,9 +255,12 @@ static levin_status rans_take(levin_rans_decoder *d, const levin_rans_model *m, 
         return LEVIN_OK;
     }
     j = d->done % n;
-    if (n == 1u) { /* the common case: levin_rans.c's loop (the same steps, in registers) */
-        return levin_rans_decode_u8_bucketed(d, m, bucket, 7u, out, count) == LEVIN_RANS_OK ? LEVIN_OK
-                                                                                          : LEVIN_ERR_CORRUPT;
+    if (n == 1u) { /* the common case: the state stays in a register */
+        uint32_t x = d->state[0];
+        for (i = 0u; i < count && (ok = rans_symbol(&t, &x, &s)) != 0; ++i) {
+            out[i] = (uint8_t)s;
+        }
+        d->state[0] = x;
     } else {
         for (i = 0u; i < count && (ok = rans_symbol(&t, &d->state[j], &s)) != 0; ++i) {
             out[i] = (uint8_t)s;
