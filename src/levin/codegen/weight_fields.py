@@ -90,8 +90,7 @@ def parse_weights(body: bytes, t: Tensor, cname: str) -> tuple[dict[str, Any], d
     arrays: dict[str, np.ndarray] = {}
     w: dict[str, Any] = {"size": n, "channels": channels, "pos_method": DENSE, "pos_states": 1,
                          "gap_bits": 0, "nnz": n, "pos_symbols": 0, "pos_data": None, "pos_len": 0,
-                         "pos_model": None, "codebook": None, "codebook_size": 0,
-                         "gen_seed": 0, "gen_block": 0, "gen_sigma": 0, "gen_zero": 0}
+                         "pos_model": None, "codebook": None, "codebook_size": 0}
     r = ByteReader(body, 0, len(body), f"tensor {t.name!r}")
     flags = r.u8("chain flags")
     if flags & GENERATED:
@@ -141,11 +140,13 @@ def _generated_fields(r: ByteReader, flags: int, w: dict[str, Any], t: Tensor,
                          f"generated int8 weights with no other flag")
     start = r.pos
     code = generated.read_body(r, t.size)
-    payload = np.frombuffer(generated.pack_indices(code.indices, code.bits), np.uint8)
+    # The generator's parameters ride in front of the indices (levin_weights.h): no descriptor
+    # field that every other tensor would carry in flash.
+    header = np.array([code.seed, code.block, code.sigma16, code.zero], "<u4").view(np.uint8)
+    payload = np.concatenate([header, np.frombuffer(generated.pack_indices(code.indices, code.bits), np.uint8)])
     arrays = {cname + "_data": payload}
     w.update(coder=CODER_GEN, bits=code.bits, states=1, offset=0, model=None, data=cname + "_data",
-             len=payload.size, gen_seed=code.seed, gen_block=code.block, gen_sigma=code.sigma16,
-             gen_zero=code.zero)
+             len=payload.size)
     assert r.pos - start > 0
     w["crc_fields"], w["crc_data"] = descriptor_crcs(w, arrays)
     return w, arrays
@@ -175,8 +176,6 @@ def descriptor_crcs(w: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[i
               w["pos_symbols"], w["pos_len"], *model(w["pos_model"]), w["codebook_size"], w["coder"],
               w["bits"], w["states"], w["offset"], w["len"], *model(w["model"]),
               sum(1 << i for i, name in enumerate(pointers) if name)]
-    if w["coder"] == CODER_GEN:
-        fields += [w["gen_seed"], w["gen_block"], w["gen_sigma"], w["gen_zero"]]
     crc_fields = zlib.crc32((np.array(fields, np.int64) & 0xFFFFFFFF).astype("<u4").tobytes())
     crc_data = 0
     for name in pointers:   # the order levin_weights_verify reads them in

@@ -53,18 +53,29 @@ static LEVIN_ALWAYS_INLINE uint32_t gen_mix(uint32_t x) {
     return x ^ (x >> 16);
 }
 
-/* Blocks of a generated tensor (size >= 1, 1 <= gen_block: levin_weights_check). */
-static uint32_t gen_blocks(const levin_weights *w) {
-    return w->size / w->gen_block + (w->size % w->gen_block != 0u);
+/* Parameter k of a generated tensor's header: data[0..15] holds GEN_SEED, GEN_BLOCK, GEN_SIGMA,
+ * GEN_ZERO as little-endian u32 (levin_weights_check: len >= GEN_HEADER). */
+enum { GEN_SEED, GEN_BLOCK, GEN_SIGMA, GEN_ZERO, GEN_HEADER = 16 };
+
+static uint32_t gen_param(const levin_weights *w, uint32_t k) {
+    const uint8_t *p = w->data + 4u * k;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Index of block b: stream bits [b bits, (b + 1) bits), at most 4 bytes, all inside data
- * (levin_weights_check: exact length). */
+/* Blocks of a generated tensor (size >= 1, 1 <= block: levin_weights_check). */
+static uint32_t gen_blocks(const levin_weights *w) {
+    const uint32_t block = gen_param(w, GEN_BLOCK);
+    return w->size / block + (w->size % block != 0u);
+}
+
+/* Index of block b: stream bits [b bits, (b + 1) bits) after the header, at most 4 bytes, all
+ * inside data (levin_weights_check: exact length). */
 static uint32_t gen_index(const levin_weights *w, uint32_t b) {
+    const uint8_t *indices = w->data + GEN_HEADER;
     const uint32_t at = b * w->bits, first = at >> 3;
     uint32_t q = (at + w->bits - 1u) >> 3, v = 0u;
     for (;; --q) {
-        v = (v << 8) | w->data[q];
+        v = (v << 8) | indices[q];
         if (q == first) {
             break;
         }
@@ -72,16 +83,18 @@ static uint32_t gen_index(const levin_weights *w, uint32_t b) {
     return (v >> (at & 7u)) & ((1u << w->bits) - 1u);
 }
 
-/* The prior table: entry u is round(gen_sigma * normal_q12[u] / 2^16), half away from zero,
+/* The prior table: entry u is round(sigma * normal_q12[u] / 2^16), half away from zero,
  * clamped to -127..127, or 0 inside the dead zone. |p| < 65536 * 11820 < 2^31. */
 static void gen_table(const levin_weights *w, int8_t *table) {
+    const int32_t sigma = (int32_t)gen_param(w, GEN_SIGMA);
+    const uint32_t zero = gen_param(w, GEN_ZERO);
     uint32_t u;
     for (u = 0u; u < 256u; ++u) {
-        const int32_t p = (int32_t)w->gen_sigma * (int32_t)normal_q12[u];
+        const int32_t p = sigma * (int32_t)normal_q12[u];
         const uint32_t a = (uint32_t)(p < 0 ? -p : p);
         uint32_t c = (a + 32768u) >> 16;
         c = c > 127u ? 127u : c;
-        if (u + w->gen_zero >= 128u && u < 128u + w->gen_zero) {
+        if (u + zero >= 128u && u < 128u + zero) {
             c = 0u;
         }
         table[u] = (int8_t)(p < 0 ? -(int32_t)c : (int32_t)c);
@@ -93,10 +106,10 @@ static void gen_table(const levin_weights *w, int8_t *table) {
 static void gen_take(levin_weights_reader *r, int8_t *out, uint32_t k) {
     const levin_weights *w = r->w;
     const int8_t *table = r->u.table;
-    const uint32_t block = w->gen_block;
+    const uint32_t block = gen_param(w, GEN_BLOCK), seed = gen_param(w, GEN_SEED);
     uint32_t i = r->values, b = i / block, j = i - b * block, left = k;
     while (left > 0u) {
-        const uint32_t key = gen_mix(gen_mix(w->gen_seed + gen_mix(b)) ^ gen_index(w, b));
+        const uint32_t key = gen_mix(gen_mix(seed + gen_mix(b)) ^ gen_index(w, b));
         uint32_t n = block - j, word = 0u;
         n = n < left ? n : left;
         left -= n;
@@ -167,15 +180,21 @@ static int packed_exact(const uint8_t *data, uint32_t len, uint32_t n, uint32_t 
 }
 
 static levin_status check_generated(const levin_weights *w) {
-    uint32_t blocks;
+    uint32_t blocks, block, sigma;
     if (!is_dense(w) || w->codebook != 0 || w->codebook_size != 0u || w->offset != 0 || w->bits < 1u ||
-        w->bits > GEN_MAX_BITS || w->gen_block < 1u || w->gen_block > GEN_MAX_BLOCK || w->gen_sigma < 1u ||
-        w->gen_sigma > 0xFFFFu || w->gen_zero > 128u || w->data == 0) {
+        w->bits > GEN_MAX_BITS || w->data == 0 || w->len < GEN_HEADER) {
+        return LEVIN_ERR_CORRUPT;
+    }
+    block = gen_param(w, GEN_BLOCK);
+    sigma = gen_param(w, GEN_SIGMA);
+    if (block < 1u || block > GEN_MAX_BLOCK || sigma < 1u || sigma > 0xFFFFu || gen_param(w, GEN_ZERO) > 128u) {
         return LEVIN_ERR_CORRUPT;
     }
     blocks = gen_blocks(w);
-    return blocks <= 0xFFFFFFFFu / w->bits && packed_exact(w->data, w->len, blocks, w->bits) ? LEVIN_OK
-                                                                                           : LEVIN_ERR_CORRUPT;
+    return blocks <= 0xFFFFFFFFu / w->bits &&
+                   packed_exact(w->data + GEN_HEADER, w->len - GEN_HEADER, blocks, w->bits)
+               ? LEVIN_OK
+               : LEVIN_ERR_CORRUPT;
 }
 
 static int model_ok(const levin_rans_model *m) {
@@ -840,9 +859,6 @@ levin_status levin_weights_verify(const levin_weights *w) {
                 (uint32_t)(w->data != 0) << 4};
         for (k = 0u; k < 19u; ++k) {
             crc = crc_u32(crc, fields[k]);
-        }
-        if (w->coder == LEVIN_CODER_GEN) {
-            crc = crc_u32(crc_u32(crc_u32(crc_u32(crc, w->gen_seed), w->gen_block), w->gen_sigma), w->gen_zero);
         }
     }
     if (~crc != w->crc_fields) {

@@ -22,10 +22,11 @@
  * outside the arrays. Flipped bits that still decode (a packed weight's value, say) are caught
  * only by the checksums, which levin_weights_verify recomputes (at boot, not per inference).
  *
- * Generated weights (coder LEVIN_CODER_GEN, docs/format.md 4.7): data holds one index of `bits`
- * bits per block of gen_block elements; the reader regenerates each element from (gen_seed, its
- * block, the block's index) with a 32-bit hash and a 256-entry prior table that
- * levin_weights_begin builds from gen_sigma and gen_zero (into the reader, no flash). Exact
+ * Generated weights (coder LEVIN_CODER_GEN, docs/format.md 4.7): data holds a 16-byte header
+ * (seed, block, sigma16, zero: little-endian u32) and then one index of `bits` bits per block of
+ * `block` elements; the reader regenerates each element from (seed, its block, the block's
+ * index) with a 32-bit hash and a 256-entry prior table that levin_weights_begin builds from
+ * sigma16 and zero (into the reader: no flash, and no descriptor field for other formats). Exact
  * integer arithmetic: the same codes as levin.coding.generated. Dense only, like rANS values:
  * one channel at a time into scratch, no other state.
  *
@@ -82,15 +83,9 @@ typedef struct {
     const uint8_t *data;
     uint32_t len;
     levin_rans_model model;
-    /* generated (coder LEVIN_CODER_GEN; 0 otherwise): bits is the index width (1..24) */
-    uint32_t gen_seed;
-    uint32_t gen_block; /* elements per block, 1..2^20 */
-    uint32_t gen_sigma; /* prior sigma in 1/16 code units, 1..65535 */
-    uint32_t gen_zero;  /* dead zone: table entries 128 - gen_zero .. 127 + gen_zero are 0 (0..128) */
-    /* CRC32 (zlib's) of the numeric fields above except the gen_ ones, each as a little-endian u32
-     * in declaration order (offset as two's complement), pointers excluded, then a word whose
-     * bits 0..4 say which of pos_data, pos_model.cum, codebook, model.cum, data are not NULL, then
-     * (coder LEVIN_CODER_GEN only) gen_seed, gen_block, gen_sigma, gen_zero. */
+    /* CRC32 (zlib's) of the numeric fields above, each as a little-endian u32 in declaration order
+     * (offset as two's complement), pointers excluded, then a word whose bits 0..4 say which of
+     * pos_data, pos_model.cum, codebook, model.cum, data are not NULL. */
     uint32_t crc_fields;
     /* CRC32 of the arrays, in the order pos_data[pos_len], pos_model.cum[K+1] (u16 LE),
      * codebook[codebook_size], model.cum[K+1] (u16 LE), data[len]; absent arrays are skipped. */
