@@ -221,7 +221,8 @@ def fit(model: nn.Module, priors: dict[str, MixturePrior], data: Dataset, config
         history.append(record)
         if progress:
             print(f"mdl epoch {epoch + 1:3d}/{train.epochs}  ce {record['cross_entropy']:.4f}  "
-                  f"weights ~{bits / 8:,.0f} B  test err {100 * record['test_error']:.2f}%  "
+                  f"weights ~{bits / 8:,.0f} B  {data.split.get('scored', 'test')} err "
+                  f"{100 * record['test_error']:.2f}%  "
                   f"{record['elapsed_s']:.0f}s", file=sys.stderr)
     return history
 
