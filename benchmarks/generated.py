@@ -14,7 +14,8 @@ inference, weights regenerated as it runs.
 Run (one point per command; its entry replaces the same model/budget/bits/seed in
 benchmarks/results/generated.json):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/generated.py --model lenet300 --budget-bits 48000 --bits 12
-Files go to runs/generated/<model>-<budget>-C<bits>-seed<seed>/.
+Files go to runs/generated/<model>-<budget>-C<bits>-seed<seed>/. `--check` trains nothing: it
+reruns the C checks of that point's saved .lvn (after a runtime change) and updates its entry.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from levin.mdl.generated import GeneratedConfig, train_generated
 from levin.mdl.snap import SnappedLayer
 from levin.quant.pipeline import integer_outputs
 from levin.targets import build
+from levin.bench.vs_tflm import DEFAULT_DATA
 from levin.train.data import load
 
 ROOT = Path(__file__).resolve().parent
@@ -117,12 +119,16 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--validation", type=int, default=5000)
     ap.add_argument("--m4", type=int, default=20, help="test images run on the Cortex-M4 (qemu)")
-    ap.add_argument("--data-dir", default="/work/shared/data")
+    ap.add_argument("--data-dir", default=str(DEFAULT_DATA))
+    ap.add_argument("--check", action="store_true", help="no training: rerun the C checks of the point's saved .lvn")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     t0 = time.perf_counter()
     data = with_validation(load("mnist", args.data_dir), args.validation / 60_000, args.seed)
+    work = ROOT.parent / "runs" / "generated" / f"{args.model}-{args.budget_bits:g}-C{args.bits}-seed{args.seed}"
+    if args.check:
+        return recheck(args, work, data)
     model = zoo.create(args.model)
     pretrain(model, data.x_train, data.y_train, args.pretrain_epochs, args.seed)
     config = GeneratedConfig(budget_bits=args.budget_bits, bits=args.bits, kl_bits=args.kl_bits,
@@ -146,7 +152,6 @@ def main() -> int:
                 raise SystemExit(f"{node.name}: the integer graph's codes differ from the program's "
                                  f"at {int((t.data.reshape(-1) != want).sum())} weights")
             bodies[t.name] = r.codes[node.name].body()
-    work = ROOT.parent / "runs" / "generated" / f"{args.model}-{args.budget_bits:g}-C{args.bits}-seed{args.seed}"
     work.mkdir(parents=True, exist_ok=True)
     data_bytes = container.encode(graph, bodies=bodies)
     (work / "model.lvn").write_bytes(data_bytes)
@@ -179,6 +184,21 @@ def main() -> int:
           f"validation {100 * val_error:.2f}%, test {100 * test_error:.2f}%, host bit-exact "
           f"{device['host_bit_exact']}/{device['host_images']}, M4 {device.get('m4_bit_exact')}/"
           f"{device.get('m4_images')}, {device.get('m4_instructions')} instructions")
+    return 0
+
+
+def recheck(args, work: Path, data) -> int:
+    """The C checks of a saved point rerun; its entry's "c" replaced."""
+    results = json.loads(RESULTS.read_text())
+    key = (args.budget_bits, args.bits, args.seed)
+    point = next((p for p in results.get(args.model, {}).get("points", [])
+                  if (p["budget_bits"], p["bits"], p["seed"]) == key), None)
+    if point is None or not (work / "model.lvn").exists():
+        raise SystemExit(f"no saved point {args.model} {key} (train it first)")
+    point["c"] = c_check(work / "model.lvn", container.decode((work / "model.lvn").read_bytes()),
+                         data.x_test, work, args.m4)
+    RESULTS.write_text(json.dumps(results, indent=2, default=float) + "\n")
+    log(f"C: {point['c']}")
     return 0
 
 

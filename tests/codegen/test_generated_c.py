@@ -62,3 +62,24 @@ def test_cortex_m4_is_bit_exact(lvn, tmp_path):
         assert r.status == 0
         assert build.compare(np.frombuffer(r.output, np.int8), w) is None
         assert 0 < r.stack_bytes < 4096
+
+
+@pytest.mark.parametrize("field, value", [(1, 0), (2, 0), (3, 129)])    # block 0, sigma 0, zero > 128
+def test_a_corrupt_generator_header_is_an_error_not_a_crash(lvn, tmp_path, field, value):
+    """The C reader checks the 16-byte header (seed, block, sigma16, zero) before it decodes."""
+    import re
+
+    from levin.errors import LevinError
+
+    if build.compiler() is None:
+        pytest.skip("no C compiler")
+    path, inputs, _ = lvn
+    exp = codegen.export_c(path, tmp_path / "c", weight_format="auto", prefer="flash")
+    model_c = next(p for p in (tmp_path / "c").glob("*.c") if "_data[" in p.read_text())
+    text = model_c.read_text()
+    m = re.search(r"(_data\[\d+\] = \{)([^}]*)\}", text)
+    values = [int(v) for v in m.group(2).replace("\n", " ").split(",") if v.strip()]
+    values[4 * field:4 * field + 4] = list(value.to_bytes(4, "little"))
+    model_c.write_text(text[:m.start(2)] + ", ".join(map(str, values)) + text[m.end(2):])
+    with pytest.raises(LevinError, match="corrupt weight stream"):
+        build.run_harness(build.build_harness(exp), inputs[:1], exp.output_size)
