@@ -65,7 +65,10 @@ def test_speed_picks_sparse_at_low_density_flash_picks_fewest_bytes(digits8):
         best = min(map(cost, others))
         assert cost(fast) <= best * (1 + weight_fields.SPEED_SLACK), name
         assert cost(fast) <= cost(weight_fields._encode(t, "int8")) * (1 + weight_fields.SPEED_SLACK), name
-        if name != "conv1":   # 144 weights, 12 nonzeros: dense codings come within the slack
+        # conv1: 144 weights, 12 nonzeros: dense codings come within the slack. fc: 10 rows of 128
+        # read once each, 102 nonzeros: the four-row SIMD int8 loop (MAC[linear] 1.71 a weight)
+        # beats the sparse kernel's 13.3 a nonzero plus 0.95 a position bit.
+        if name not in ("conv1", "fc"):
             assert weight_fields.parse_weights(fast, t, "w")[0]["pos_method"] != weight_fields.DENSE, name
             assert cost(fast) < cost(weight_fields._encode(t, "int8")), name
 

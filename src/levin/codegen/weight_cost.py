@@ -29,11 +29,11 @@ conv 3x3 32->32, 16->16 and 1->16 over 16x16, 16->16 over 6x6, depthwise 3x3 ove
 fully connected 512->128; dense with 4- and 8-bit weights (int8, packed, codebook, rANS) and
 sparse at 5, 10 and 20% (positions packed, gaps, bitmask; values raw or packed).
 `benchmarks/sparse_speed.py --parts calibrate` reruns it, prints measured against fitted and
-estimated per graph and writes benchmarks/results/sparse_speed.json: 93 of the 120 within 10%
-(median 2%); the worst: the 1->16 conv sparse (-28% at 5%, +22% at 10%: a handful of nonzeros
-in 144 weights), fully connected sparse with packed values (-21..-32%) and raw (+12..+14%),
-fully connected dense packed (-18% at 4 bits, +21% at 8) and rANS (-16%), dense int8 convs
-(-12%, -22% over one input channel: streamed, they may not take pixels in pairs). Rounded here;
+estimated per graph and writes benchmarks/results/sparse_speed.json: with the coded-weight
+kernels of issue 20 item 3, 90 of the 120 within 10% (median 2.7%); the worst: fully connected
+dense 4-bit packed (-59%) and codebook (-31%), decoded into scratch while 8-bit packed is read in
+place (one VALUE[pack] covers both), and the 1->16 conv sparse at 5% (-30%: a handful of
+nonzeros in 144 weights). Rounded here;
 where the fit cannot split two terms (a fully connected dense weight's MAC[linear] and
 VALUE[raw]; per-nonzero costs of raw values and packed positions) the cost sits in one of them.
 Not fitted: packed widths other than 4 and 8 bits (`*_bits`, a guess from digits_cnn's 3-bit
@@ -50,23 +50,24 @@ from levin.ops import conv2d
 
 # Dense: per window row of an output (the inner product's call; 0 for depthwise, whose 9 taps an
 # output the fit puts in MAC), per multiply-accumulate (SIMD: two MACs per SMLAD).
-ROW = {"conv": 27.3, "depthwise": 0.0, "linear": 0.0}
+ROW = {"conv": 25.4, "depthwise": 0.0, "linear": 0.0}
 GATHERED_OUTPUT = 85.0
-MAC = {"conv": 1.65, "depthwise": 10.4, "linear": 2.0}
+MAC = {"conv": 1.68, "depthwise": 7.9, "linear": 1.71}
 # Sparse: per output of a channel with nonzeros, per nonzero per output pixel, per clipped
 # output (its runs of nonzeros, row by row).
-OUTPUT = {"conv": 50.5, "depthwise": 39.0, "linear": 0.0}
-NONZERO = {"conv": 4.3, "depthwise": 9.6, "linear": 12.8}
-CLIPPED = 168.0
+OUTPUT = {"conv": 48.5, "depthwise": 38.8, "linear": 0.0}
+NONZERO = {"conv": 4.2, "depthwise": 8.6, "linear": 13.3}
+CLIPPED = 167.0
 # Per decoded value: raw (copied, or read in place by the fully connected kernel); packed at 8
 # or 4 bits (a loop each), other widths (through a bit buffer), the same through a codebook; rANS.
-# Generated (levin.coding.generated): a guess from the loop (a hash word per 4 weights, a table
-# lookup and store per weight), not in the fit.
-VALUE = {"raw": 0.0, "pack": 4.3, "pack_bits": 10.0, "codebook": 6.5, "codebook_bits": 10.0, "rans": 32.4,
-         "generated": 8.0}
+# Generated (levin.coding.generated), not in the fit: measured on LeNet-300-100's fc1 (`levin
+# profile runs/generated/lenet300-52000-C12-seed0/model.lvn --device cortex-m4 --optimize flash`):
+# 3,723,537 instructions for 235,200 regenerated weights, less ~0.6 per MAC of the int8 kernel.
+VALUE = {"raw": 0.0, "pack": 1.3, "pack_bits": 10.0, "codebook": 3.8, "codebook_bits": 10.0, "rans": 24.9,
+         "generated": 15.2}
 # Positions: packed bitmask per element (32 a word); rANS gaps per gap symbol (escapes count);
 # rANS bitmask per element.
-POS_PACKED_ELEMENT, POS_GAP_SYMBOL, POS_BITMASK_ELEMENT = 0.92, 49.0, 29.0
+POS_PACKED_ELEMENT, POS_GAP_SYMBOL, POS_BITMASK_ELEMENT = 0.95, 49.6, 25.2
 
 
 @dataclass(frozen=True)

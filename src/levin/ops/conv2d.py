@@ -80,8 +80,10 @@ def prepare(ctx, node, k: int) -> dict:
     a = node.attrs
     (n, h, w, c), (_, ho, wo, o), (kh, kw) = cparams.conv_geometry(ctx, node)
     weights = ctx.graph.tensors[node.inputs[1]]
-    # Coded dense weights: decoded whole when small (levin_conv_coded.c), else two channels.
-    d = cparams.weighted(ctx, node, k, 5, o if weights.size <= cparams.WHOLE_MAX else 2)
+    # Coded dense weights: decoded whole when small (levin_conv_coded.c), else two channels, or
+    # a 1x1 conv's four widened to int16 (eight channels' bytes).
+    wide = _wide_weights(ctx.graph, node)
+    d = cparams.weighted(ctx, node, k, 5, o if weights.size <= cparams.WHOLE_MAX else 8 if wide else 2)
     d["params"] = dict(in_h=h, in_w=w, in_c=c, out_h=ho, out_w=wo, out_c=o, kernel_h=kh, kernel_w=kw,
                        stride_h=a["stride"][0], stride_w=a["stride"][1], dilation_h=a["dilation"][0],
                        dilation_w=a["dilation"][1], pad_top=a["padding"][0], pad_left=a["padding"][2],
@@ -90,6 +92,8 @@ def prepare(ctx, node, k: int) -> dict:
     scratch = ctx.planned_scratch(node)
     if scratch is not None:
         d["params"]["scratch_use"], d["scratch"] = _scratch(ctx.graph, node)[1], scratch
+    elif wide and cparams.coded_dense(d["weights"]):
+        d["params"]["scratch_use"] = SCRATCH_WIDE_WEIGHTS
     elif _decoded_whole(ctx.graph, node, d["weights"]):
         # Coded weights decoded whole run the in-flash kernel over the decoded bytes
         # (levin_conv_coded.c conv_whole): its buffer follows them in the decoding scratch.
@@ -118,7 +122,17 @@ IM2COL_ROW_BYTES = 16
 IM2COL_MIN_OUT_CHANNELS = 16
 
 
-SCRATCH_GATHER, SCRATCH_WIDEN = 1, 2  # levin_kernels.h LEVIN_SCRATCH_*
+SCRATCH_GATHER, SCRATCH_WIDEN, SCRATCH_WIDE_WEIGHTS = 1, 2, 3  # levin_kernels.h LEVIN_SCRATCH_*
+
+
+def _wide_weights(graph, node) -> bool:
+    """A 1x1 conv whose coded dense weights the kernel decodes four output channels at a time,
+    widened to int16 (levin_conv_coded.c dense_wide4): groups 1, no padding, input channels a
+    multiple of 4, at least four output channels, more weights than are decoded whole."""
+    o, kh, kw, cg = graph.tensors[node.inputs[1]].shape
+    a = node.attrs
+    return (kh, kw) == (1, 1) and a["groups"] == 1 and cg % 4 == 0 and o >= 4 and not any(a["padding"]) \
+        and graph.tensors[node.inputs[1]].size > cparams.WHOLE_MAX
 
 
 def _scratch(graph, node) -> tuple[int, int]:

@@ -44,7 +44,7 @@ def reference(node, args, ins, out, single_round=False):
 
 def prepare(ctx, node, k: int) -> dict:
     w_t = ctx.graph.tensors[node.inputs[1]]
-    d = cparams.weighted(ctx, node, k, 3, 2)   # coded rows two at a time
+    d = cparams.weighted(ctx, node, k, 3, 4)   # coded rows four at a time (levin_linear.c)
     d["params"] = dict(in_features=w_t.shape[1], out_features=w_t.shape[0], in_zp=d["in_zp"],
                        out_zp=d["out_zp"], **d["act"])
     return d

@@ -6,6 +6,10 @@
  * Read me first.
  * Dense, at most LEVIN_WEIGHTS_WHOLE_MAX weights (scratch: the tensor): decoded whole, then the
  * in-flash kernel over the decoded bytes (conv_whole).
+ * Dense 1x1 with p->scratch_use LEVIN_SCRATCH_WIDE_WEIGHTS, on cores with the DSP extension
+ * (scratch 8 * per): four channels decoded and widened to int16 once, then every pixel against
+ * them (dense_wide4: the weights come ready for SMLAD, so this beats the in-flash 1x1 kernel's
+ * inner loop; one-state rANS without a codebook skips the reader's symbol-to-value pass).
  * Dense, larger (scratch 2 * per, per = weights of one channel): two channels decoded at a time,
  * so each input load serves two products, as in the in-flash kernel (levin_dot.h):
  *   - groups 1, no horizontal dilation: one inner product per window row, pixels in pairs
@@ -199,14 +203,183 @@ static levin_status conv_whole(const conv_out *c, levin_weights_reader *r, uint8
                            c->p->scratch_use ? scratch + ((w->size + 15u) & ~15u) : 0);
 }
 
+#ifdef LEVIN_DOT_DSP
+/* w[0..n) (n a multiple of 4) widened to int16 at row as levin_widen lays them out (taps 0, 2
+ * then 1, 3 of each four), in place when w is the upper half of row's 2n bytes (each word is read
+ * before the two it becomes are written, and no write passes a byte still to be read); returns
+ * the sum of the weights. */
+static LEVIN_ALWAYS_INLINE int32_t widen_sum(const int8_t *w, int32_t n, int16_t *row) {
+    const int8_t *const end = w + n;
+    int32_t sum = 0;
+#ifdef LEVIN_DOT_ASM
+    if (w != end) {
+        uint32_t u, e, f;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr     %[u], [%[w]], #4\n\t"
+            "sxtb16  %[f], %[u], ror #8\n\t"
+            "sxtb16  %[e], %[u]\n\t"
+            "strd    %[e], %[f], [%[row]], #8\n\t"
+            "smlad   %[s], %[e], %[one], %[s]\n\t"
+            "smlad   %[s], %[f], %[one], %[s]\n\t"
+            "cmp     %[w], %[end]\n\t"
+            "bne     1b"
+            : [w] "+r"(w), [row] "+r"(row), [s] "+r"(sum), [u] "=&r"(u), [e] "=&r"(e), [f] "=&r"(f)
+            : [end] "r"(end), [one] "r"(0x00010001u)
+            : "cc", "memory");
+    }
+#else
+    for (; w != end; w += 4, row += 4) {
+        const uint32_t u = levin_load4(w), e = levin_even(u), f = levin_odd(u);
+        __builtin_memcpy(row, &e, 4u);
+        __builtin_memcpy(row + 2, &f, 4u);
+        sum = __smlad((int32_t)e, 0x00010001, __smlad((int32_t)f, 0x00010001, sum));
+    }
+#endif
+    return sum;
+}
+
+/* widen_sum for rANS symbols s of a stream without a codebook, value = offset + s (every symbol
+ * the stream can emit is an int8 value: no check): UXTAB16 adds the offset as it widens. */
+static LEVIN_ALWAYS_INLINE int32_t widen_sum_symbols(const uint8_t *w, int32_t n, int16_t *row, int32_t offset) {
+    const uint8_t *const end = w + n;
+    const uint32_t o2 = levin_offset2(offset);
+    int32_t sum = 0;
+#ifdef LEVIN_DOT_ASM
+    if (w != end) {
+        uint32_t u, e, f;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr     %[u], [%[w]], #4\n\t"
+            "uxtab16 %[f], %[o2], %[u], ror #8\n\t"
+            "uxtab16 %[e], %[o2], %[u]\n\t"
+            "strd    %[e], %[f], [%[row]], #8\n\t"
+            "smlad   %[s], %[e], %[one], %[s]\n\t"
+            "smlad   %[s], %[f], %[one], %[s]\n\t"
+            "cmp     %[w], %[end]\n\t"
+            "bne     1b"
+            : [w] "+r"(w), [row] "+r"(row), [s] "+r"(sum), [u] "=&r"(u), [e] "=&r"(e), [f] "=&r"(f)
+            : [end] "r"(end), [one] "r"(0x00010001u), [o2] "r"(o2)
+            : "cc", "memory");
+    }
+#else
+    for (; w != end; w += 4, row += 4) {
+        uint32_t u, e, f;
+        __builtin_memcpy(&u, w, 4u);
+        e = __uxtab16(o2, u);
+        f = __uxtab16(o2, (u >> 8) | (u << 24));
+        __builtin_memcpy(row, &e, 4u);
+        __builtin_memcpy(row + 2, &f, 4u);
+        sum = __smlad((int32_t)e, 0x00010001, __smlad((int32_t)f, 0x00010001, sum));
+    }
+#endif
+    return sum;
+}
+
+#if LEVIN_WEIGHTS_BUCKETS != 128
+#error "dense_wide_rows: the reader's rANS bucket tables are 2^7 entries"
+#endif
+
+/* The next channel of a one-state rANS stream without a codebook whose symbols are all int8
+ * values (the reader's own check then tests nothing), widened into row: the symbols decoded
+ * straight into the upper half of row (levin_rans_decode_u8_bucketed, the reader's loop) and
+ * widened with the offset added, skipping the reader's symbol-to-value pass. The reader's counts
+ * advance as levin_weights_next_dense's would; returns 0 on a corrupt stream. */
+static int rans_wide_row(levin_weights_reader *r, int32_t n, int16_t *row, int32_t *sum) {
+    const levin_weights *w = r->w;
+    uint8_t *symbols = (uint8_t *)(void *)row + n;
+    if (r->channel >= w->channels || (uint32_t)n > r->val.count - r->val.done ||
+        levin_rans_decode_u8_bucketed(&r->val, &w->model, r->u.bucket.val, 7u, symbols, (uint32_t)n) != LEVIN_RANS_OK) {
+        return 0;
+    }
+    r->values += (uint32_t)n;
+    r->channel++;
+    LEVIN_STORES_DONE(); /* the symbols are written before the assembly reads them */
+    *sum = widen_sum_symbols(symbols, n, row, w->offset);
+    return 1;
+}
+
+/* A 1x1 conv (groups 1, no padding, in_c a multiple of 4; p->scratch_use
+ * LEVIN_SCRATCH_WIDE_WEIGHTS), output channels o..o+3: each decoded into the upper half of its
+ * 2 * in_c bytes of scratch and widened to int16 there, in place (levin_widen reads a word
+ * before it writes two, and never writes past the bytes it has still to read), then every pixel
+ * in one pass over its input against the four widened rows (levin_row_1x4_wide), the input zero
+ * point folded out (bias - zp * sum w, wrapping), four codes at once. The weights are decoded
+ * once per inference and each widened once, where the in-flash 1x1 kernel widens the input at
+ * every pixel and then each weight word at every pixel. */
+static LEVIN_NOINLINE levin_status dense_wide4(const conv_out *c, levin_weights_reader *r, int16_t *wide, int32_t o) {
+    const levin_conv_params *p = c->p;
+    const int32_t n = p->in_c, out_c = p->out_c, in_w = p->in_w, out_w = p->out_w, out_h = p->out_h;
+    const int32_t x_step = p->stride_w * n, row_step = p->stride_h * in_w * n;
+    const int32_t *const mult = c->multiplier + o, *const shift = c->shift + o;
+#ifdef LEVIN_DOT_ASM
+    const levin_out4 q = levin_out4_make(p->out_zp, p->act_min, p->act_max);
+#else
+    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+#endif
+    int32_t folded[4], k, oy, ox;
+    levin_status status = LEVIN_OK;
+    const int fast_rans = r->w->coder == LEVIN_CODER_RANS && r->w->codebook == 0 && !r->check && r->val.n_states == 1u;
+    for (k = 0; k < 4; ++k) {
+        int16_t *row = wide + k * n;
+        int32_t sum;
+        if (fast_rans) {
+            if (!rans_wide_row(r, n, row, &sum)) {
+                return LEVIN_ERR_CORRUPT;
+            }
+        } else {
+            const int8_t *w = levin_weights_next_dense(r, (int8_t *)(void *)row + n, &status);
+            if (w == 0) {
+                return status;
+            }
+            LEVIN_STORES_DONE(); /* the decoded bytes are written before the assembly reads them */
+            sum = widen_sum(w, n, row);
+        }
+        folded[k] = wrap_add(c->bias ? c->bias[o + k] : 0, (int32_t)((uint32_t)-p->in_zp * (uint32_t)sum));
+    }
+    LEVIN_STORES_DONE(); /* the widened rows are written before the assembly reads them */
+    for (oy = 0; oy < out_h; ++oy) {
+        const int8_t *x = c->in + oy * row_step;
+        int8_t *y = c->out + oy * out_w * out_c + o;
+        for (ox = 0; ox < out_w; ++ox, x += x_step, y += out_c) {
+            int32_t acc[4]; /* constant indices only: kept in registers */
+            acc[0] = folded[0];
+            acc[1] = folded[1];
+            acc[2] = folded[2];
+            acc[3] = folded[3];
+            levin_row_1x4_wide(x, wide, wide + n, wide + 2 * n, wide + 3 * n, n, acc);
+#ifdef LEVIN_DOT_ASM
+            output_codes4(acc, mult, shift, y, &q);
+#else
+            y[0] = output_code(acc[0], mult[0], shift[0], zp, lo, hi);
+            y[1] = output_code(acc[1], mult[1], shift[1], zp, lo, hi);
+            y[2] = output_code(acc[2], mult[2], shift[2], zp, lo, hi);
+            y[3] = output_code(acc[3], mult[3], shift[3], zp, lo, hi);
+#endif
+        }
+    }
+    return LEVIN_OK;
+}
+#endif
+
 static levin_status conv_dense(const conv_out *c, levin_weights_reader *r, uint8_t *scratch, uint32_t per) {
     const levin_conv_params *p = c->p;
     const int rows = p->groups == 1 && p->dilation_w == 1;
     const int depthwise = p->groups == p->in_c && p->out_c == p->in_c;
     int8_t *s0 = (int8_t *)scratch, *s1 = (int8_t *)scratch + per;
     levin_status status = LEVIN_OK;
-    int32_t o;
-    for (o = 0; o < p->out_c; o += rows ? 2 : 1) {
+    int32_t o = 0;
+#ifdef LEVIN_DOT_DSP
+    if (p->scratch_use == LEVIN_SCRATCH_WIDE_WEIGHTS && p->kernel_h == 1 && p->kernel_w == 1 && p->groups == 1 &&
+        (p->in_c & 3) == 0 && p->pad_top == 0 && p->pad_left == 0 && ((uintptr_t)scratch & 7u) == 0u) {
+        for (; o + 4 <= p->out_c; o += 4) {
+            if ((status = dense_wide4(c, r, (int16_t *)(void *)scratch, o)) != LEVIN_OK) {
+                return status;
+            }
+        }
+    }
+#endif
+    for (; o < p->out_c; o += rows ? 2 : 1) {
         const int32_t o1 = rows && o + 1 < p->out_c ? o + 1 : o; /* an odd last channel: computed twice */
         const int8_t *w0 = levin_weights_next_dense(r, s0, &status), *w1 = w0;
         if (w0 != 0 && o1 != o) {

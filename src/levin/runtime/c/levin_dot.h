@@ -313,6 +313,76 @@ static LEVIN_ALWAYS_INLINE void levin_row_1x4(const int8_t *x, const int8_t *w, 
     acc[3] = a3;
 }
 
+#ifdef LEVIN_DOT_DSP
+/* levin_row_1x4 for weight rows of unsigned bytes (packed 8-bit symbols, value = offset + symbol:
+ * the caller adds offset * sum(x + off) once per row), UXTB16 in place of SXTB16; n a multiple
+ * of 4. */
+static LEVIN_ALWAYS_INLINE void levin_row_1x4_u8(const int8_t *x, const uint8_t *w, int32_t n, int32_t off,
+                                                 int32_t *acc) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const uint8_t *w3 = w + 3 * n;
+    const uint32_t o2 = levin_offset2(off);
+    const int8_t *const end = x + n;
+#ifdef LEVIN_DOT_ASM
+    if (x != end) {
+        uint32_t e, f, p, t;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr     %[e], [%[x]], #4\n\t"
+            "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+            "sxtab16 %[e], %[o2], %[e]\n\t"
+            "ldr     %[p], [%[w], %[n]]\n\t"
+            "uxtb16  %[t], %[p]\n\t"
+            "smlad   %[a1], %[e], %[t], %[a1]\n\t"
+            "uxtb16  %[p], %[p], ror #8\n\t"
+            "smlad   %[a1], %[f], %[p], %[a1]\n\t"
+            "ldr     %[p], [%[w], %[n], lsl #1]\n\t"
+            "uxtb16  %[t], %[p]\n\t"
+            "smlad   %[a2], %[e], %[t], %[a2]\n\t"
+            "uxtb16  %[p], %[p], ror #8\n\t"
+            "smlad   %[a2], %[f], %[p], %[a2]\n\t"
+            "ldr     %[p], [%[w]], #4\n\t"
+            "uxtb16  %[t], %[p]\n\t"
+            "smlad   %[a0], %[e], %[t], %[a0]\n\t"
+            "uxtb16  %[p], %[p], ror #8\n\t"
+            "smlad   %[a0], %[f], %[p], %[a0]\n\t"
+            "ldr     %[p], [%[w3]], #4\n\t"
+            "uxtb16  %[t], %[p]\n\t"
+            "smlad   %[a3], %[e], %[t], %[a3]\n\t"
+            "uxtb16  %[p], %[p], ror #8\n\t"
+            "smlad   %[a3], %[f], %[p], %[a3]\n\t"
+            "ldr     %[t], %[end]\n\t"
+            "cmp     %[x], %[t]\n\t"
+            "bne     1b"
+            : [x] "+r"(x), [w] "+r"(w), [w3] "+r"(w3), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
+              [a3] "+r"(a3), [e] "=&r"(e), [f] "=&r"(f), [p] "=&r"(p), [t] "=&r"(t)
+            : [n] "r"(n), [o2] "r"(o2), [end] "m"(end)
+            : "cc");
+    }
+#else
+    while (x != end) {
+        const uint32_t u = levin_load4(x), e = levin_even_plus(o2, u), f = levin_odd_plus(o2, u);
+        uint32_t p;
+        __builtin_memcpy(&p, w, 4u);
+        a0 = levin_mac2(f, __uxtb16(p >> 8), levin_mac2(e, __uxtb16(p), a0));
+        __builtin_memcpy(&p, w + n, 4u);
+        a1 = levin_mac2(f, __uxtb16(p >> 8), levin_mac2(e, __uxtb16(p), a1));
+        __builtin_memcpy(&p, w + 2 * n, 4u);
+        a2 = levin_mac2(f, __uxtb16(p >> 8), levin_mac2(e, __uxtb16(p), a2));
+        __builtin_memcpy(&p, w3, 4u);
+        a3 = levin_mac2(f, __uxtb16(p >> 8), levin_mac2(e, __uxtb16(p), a3));
+        x += 4;
+        w += 4;
+        w3 += 4;
+    }
+#endif
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
 /* A window widened once for all output channels: x + off as int16, four taps at a time as
  * two words, taps 0 and 2 then 1 and 3 (the halves SXTB16 and SXTB16 ROR 8 make of a weight
  * word); then the n % 4 last taps one int16 each. Padding taps widen to 0. */
@@ -400,6 +470,70 @@ static LEVIN_ALWAYS_INLINE void levin_row_widened_1x4(const int16_t *xw, const i
     acc[2] = a2;
     acc[3] = a3;
 }
+
+#ifdef LEVIN_DOT_DSP
+/* acc[k] += x . w_k for four rows of n int8 inputs x (n a multiple of 4, the zero point folded out
+ * by the caller) against four weight rows already widened to int16 by levin_widen (off 0): the
+ * coded kernels decode a few output channels once per inference and widen them, so that the
+ * loop over pixels loads weights ready for SMLAD (LDRD: two pairs), 15 instructions per 16 MACs
+ * plus the loop's three, where weights read from flash need their own SXTB16s. */
+static LEVIN_ALWAYS_INLINE void levin_row_1x4_wide(const int8_t *x, const int16_t *w0, const int16_t *w1,
+                                                   const int16_t *w2, const int16_t *w3, int32_t n,
+                                                   int32_t *acc) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *const end = x + n;
+#ifdef LEVIN_DOT_ASM
+    if (x != end) {
+        uint32_t e, f, p, q;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr     %[e], [%[x]], #4\n\t"
+            "sxtb16  %[f], %[e], ror #8\n\t"
+            "sxtb16  %[e], %[e]\n\t"
+            "ldrd    %[p], %[q], [%[w0]], #8\n\t"
+            "smlad   %[a0], %[e], %[p], %[a0]\n\t"
+            "smlad   %[a0], %[f], %[q], %[a0]\n\t"
+            "ldrd    %[p], %[q], [%[w1]], #8\n\t"
+            "smlad   %[a1], %[e], %[p], %[a1]\n\t"
+            "smlad   %[a1], %[f], %[q], %[a1]\n\t"
+            "ldrd    %[p], %[q], [%[w2]], #8\n\t"
+            "smlad   %[a2], %[e], %[p], %[a2]\n\t"
+            "smlad   %[a2], %[f], %[q], %[a2]\n\t"
+            "ldrd    %[p], %[q], [%[w3]], #8\n\t"
+            "smlad   %[a3], %[e], %[p], %[a3]\n\t"
+            "smlad   %[a3], %[f], %[q], %[a3]\n\t"
+            "ldr     %[p], %[end]\n\t"
+            "cmp     %[x], %[p]\n\t"
+            "bne     1b"
+            : [x] "+r"(x), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [a0] "+r"(a0),
+              [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [e] "=&r"(e), [f] "=&r"(f), [p] "=&r"(p), [q] "=&r"(q)
+            : [end] "m"(end)
+            : "cc");
+    }
+#else
+    for (; x != end; x += 4, w0 += 4, w1 += 4, w2 += 4, w3 += 4) {
+        const uint32_t u = levin_load4(x), e = levin_even(u), f = levin_odd(u);
+        uint32_t p, q;
+        __builtin_memcpy(&p, w0, 4u);
+        __builtin_memcpy(&q, w0 + 2, 4u);
+        a0 = levin_mac2(f, q, levin_mac2(e, p, a0));
+        __builtin_memcpy(&p, w1, 4u);
+        __builtin_memcpy(&q, w1 + 2, 4u);
+        a1 = levin_mac2(f, q, levin_mac2(e, p, a1));
+        __builtin_memcpy(&p, w2, 4u);
+        __builtin_memcpy(&q, w2 + 2, 4u);
+        a2 = levin_mac2(f, q, levin_mac2(e, p, a2));
+        __builtin_memcpy(&p, w3, 4u);
+        __builtin_memcpy(&q, w3 + 2, 4u);
+        a3 = levin_mac2(f, q, levin_mac2(e, p, a3));
+    }
+#endif
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
 
 /* acc[0] += x . w0, acc[1] += x . w1 (one input row, two weight rows). */
 void levin_dot_1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t off,

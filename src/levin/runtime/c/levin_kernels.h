@@ -46,8 +46,13 @@ enum {
     LEVIN_SCRATCH_GATHER = 1, /* windows gathered with zero-point padding: two pixels' of a
                                  conv over short rows (2 * kernel_h * kernel_w * in_c bytes), or
                                  a depthwise 3x3 border pixel's (kernel_h * kernel_w * in_c) */
-    LEVIN_SCRATCH_WIDEN = 2   /* a 1x1 conv's input pixel widened to int16 (2 * in_c bytes,
+    LEVIN_SCRATCH_WIDEN = 2,  /* a 1x1 conv's input pixel widened to int16 (2 * in_c bytes,
                                  4-aligned): each input word then serves four output channels */
+    LEVIN_SCRATCH_WIDE_WEIGHTS = 3 /* coded dense weights of a 1x1 conv (groups 1, no padding,
+                                 in_c a multiple of 4): the decoding scratch holds four output
+                                 channels widened to int16 (8 * in_c bytes, 8-aligned), decoded
+                                 once and read at every pixel (levin_conv_coded.c; cores with the
+                                 DSP extension, others decode two channels into the same buffer) */
 };
 
 typedef struct {
@@ -119,8 +124,10 @@ typedef struct {
 } levin_broadcast;
 
 /* Scratch bytes of a conv / linear over weights w: none for raw int8 (read in place); coded
- * dense, two output channels (a conv of at most LEVIN_WEIGHTS_WHOLE_MAX weights: the whole
- * tensor, plus, 16-aligned after it, the buffer of p->scratch_use when the generator planned one);
+ * dense, two output channels of a conv, four rows of a linear (a conv of at most
+ * LEVIN_WEIGHTS_WHOLE_MAX weights: the whole
+ * tensor, plus, 16-aligned after it, the buffer of p->scratch_use when the generator planned one;
+ * a conv with p->scratch_use LEVIN_SCRATCH_WIDE_WEIGHTS: eight channels' bytes, 8 * in_c);
  * sparse, 3 bytes per element of a channel, a conv 2 more for the window offsets. */
 uint32_t levin_conv2d_s8_scratch_size(const levin_weights *w);
 uint32_t levin_linear_s8_scratch_size(const levin_weights *w);

@@ -161,6 +161,128 @@ levin_rans_status levin_rans_decode_u8(levin_rans_decoder *dec, const levin_rans
     return LEVIN_RANS_OK;
 }
 
+/* One symbol with the byte reads checked: the end of a stream. */
+static int bucketed_checked(uint32_t *x, const uint8_t **p, const uint8_t *end, const uint16_t *cum,
+                            const uint8_t *bucket, uint32_t prec, uint32_t bsh, uint8_t *out) {
+    const uint32_t slot = *x & ((1u << prec) - 1u);
+    uint32_t s = bucket[slot >> bsh], v;
+    while (cum[s + 1u] <= slot) {
+        ++s;
+    }
+    v = (uint32_t)(cum[s + 1u] - cum[s]) * (*x >> prec) + slot - cum[s];
+    while (v < LEVIN_RANS_L) {
+        if (*p == end) {
+            return 0;
+        }
+        v = (v << 8) | *(*p)++;
+    }
+    *x = v;
+    *out = (uint8_t)s;
+    return 1;
+}
+
+#if defined(__GNUC__) && defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB == 2 && defined(__OPTIMIZE__) && \
+    !defined(LEVIN_DOT_NO_ASM)
+#define RANS_THUMB2_ASM 1 /* Cortex-M3 and up (GCC -Os spilled the loop's 13 live values) */
+#endif
+
+/* out[0..k) with no bound check on the bytes (k <= bytes left / 2); returns the new state. */
+static uint32_t bucketed_run(uint32_t x, const uint8_t **pp, const uint16_t *cum, const uint8_t *bucket,
+                             uint32_t prec, uint32_t bsh, uint8_t *out, uint32_t k) {
+    const uint8_t *p = *pp;
+    uint8_t *const stop = out + k;
+    const uint32_t mask = (1u << prec) - 1u;
+#ifdef RANS_THUMB2_ASM
+    /* 17 instructions a symbol found at its bucket's start, 4 more per step of the walk, 4 per
+     * byte read (13 registers: the end pointer is read from memory). */
+    const uint16_t *const cum1 = cum + 1;
+    uint32_t slot, s, c0, c1;
+    __asm__ volatile(
+        "1:\n\t"
+        "and     %[slot], %[x], %[mask]\n\t"
+        "lsr     %[s], %[slot], %[bsh]\n\t"
+        "ldrb    %[s], [%[bucket], %[s]]\n\t"
+        "b       3f\n"
+        "2:\n\t"
+        "adds    %[s], %[s], #1\n"
+        "3:\n\t"
+        "ldrh    %[c1], [%[cum1], %[s], lsl #1]\n\t"
+        "cmp     %[slot], %[c1]\n\t"
+        "bcs     2b\n\t"
+        "ldrh    %[c0], [%[cum], %[s], lsl #1]\n\t"
+        "subs    %[c1], %[c1], %[c0]\n\t"
+        "subs    %[slot], %[slot], %[c0]\n\t"
+        "lsrs    %[x], %[x], %[prec]\n\t"
+        "mla     %[x], %[x], %[c1], %[slot]\n\t"
+        "cmp     %[x], #0x800000\n\t"
+        "bcs     4f\n\t"
+        "ldrb    %[c0], [%[p]], #1\n\t"
+        "orr     %[x], %[c0], %[x], lsl #8\n\t"
+        "cmp     %[x], #0x800000\n\t"
+        "bcs     4f\n\t"
+        "ldrb    %[c0], [%[p]], #1\n\t"
+        "orr     %[x], %[c0], %[x], lsl #8\n"
+        "4:\n\t"
+        "strb    %[s], [%[out]], #1\n\t"
+        "ldr     %[c0], %[stop]\n\t"
+        "cmp     %[out], %[c0]\n\t"
+        "bne     1b"
+        : [x] "+r"(x), [p] "+r"(p), [out] "+r"(out), [slot] "=&r"(slot), [s] "=&r"(s), [c0] "=&r"(c0),
+          [c1] "=&r"(c1)
+        : [mask] "r"(mask), [bsh] "r"(bsh), [bucket] "r"(bucket), [cum1] "r"(cum1), [cum] "r"(cum),
+          [prec] "r"(prec), [stop] "m"(stop)
+        : "cc", "memory");
+#else
+    do {
+        const uint32_t slot = x & mask;
+        uint32_t s = bucket[slot >> bsh], c0, c1;
+        while ((c1 = cum[s + 1u]) <= slot) {
+            ++s;
+        }
+        c0 = cum[s];
+        x = (c1 - c0) * (x >> prec) + slot - c0;
+        if (x < LEVIN_RANS_L) { /* at most two bytes (levin_rans.h) */
+            x = (x << 8) | *p++;
+            if (x < LEVIN_RANS_L) {
+                x = (x << 8) | *p++;
+            }
+        }
+        *out++ = (uint8_t)s;
+    } while (out != stop);
+#endif
+    *pp = p;
+    return x;
+}
+
+levin_rans_status levin_rans_decode_u8_bucketed(levin_rans_decoder *dec, const levin_rans_model *model,
+                                                const uint8_t *bucket, uint32_t bucket_bits, uint8_t *out,
+                                                uint32_t count) {
+    const uint16_t *const cum = model->cum;
+    const uint32_t prec = model->precision_bits, bsh = prec - bucket_bits;
+    const uint8_t *p = dec->data + dec->pos, *const end = dec->data + dec->end;
+    uint32_t x = dec->state[0], left = count;
+    while (left > 0u) {
+        uint32_t k = (uint32_t)(end - p) / 2u; /* symbols that cannot run out of bytes */
+        if (k == 0u) {
+            if (!bucketed_checked(&x, &p, end, cum, bucket, prec, bsh, out)) {
+                dec->pos = (uint32_t)(p - dec->data);
+                return LEVIN_RANS_ERR_TRUNCATED;
+            }
+            ++out;
+            --left;
+            continue;
+        }
+        k = k < left ? k : left;
+        x = bucketed_run(x, &p, cum, bucket, prec, bsh, out, k);
+        out += k;
+        left -= k;
+    }
+    dec->state[0] = x;
+    dec->pos = (uint32_t)(p - dec->data);
+    dec->done += count;
+    return LEVIN_RANS_OK;
+}
+
 levin_rans_status levin_rans_decoder_finish(const levin_rans_decoder *dec)
 {
     uint32_t j;

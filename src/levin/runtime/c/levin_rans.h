@@ -87,6 +87,19 @@ levin_rans_status levin_rans_decode_u16(levin_rans_decoder *dec, const levin_ran
 levin_rans_status levin_rans_decode_u8(levin_rans_decoder *dec, const levin_rans_model *model,
                                        uint8_t *out, uint32_t count);
 
+/* The weight readers' fast path (levin_weights.c): the next `count` symbols of a stream with ONE
+ * state and an alphabet of at most 256, the search for a slot's symbol started at
+ * bucket[slot >> (precision - bucket_bits)] (the symbol whose range holds the bucket's first
+ * slot) and walked up the cumulative counts. The caller guarantees what levin_weights_check
+ * does: cum[0] = 0, cum[K] = 2^precision, every bucket entry < K, bucket_bits <= precision, and
+ * at least `count` symbols left; so the walk stops at K - 1 at the latest, whatever cum holds.
+ * Bytes are read without a bound check while at least two per symbol are left (a symbol reads
+ * at most two), with one otherwise. LEVIN_RANS_ERR_TRUNCATED when the payload ends first (dec
+ * then holds nothing useful). The same symbols and states as levin_rans_decode_u8. */
+levin_rans_status levin_rans_decode_u8_bucketed(levin_rans_decoder *dec, const levin_rans_model *model,
+                                                const uint8_t *bucket, uint32_t bucket_bits, uint8_t *out,
+                                                uint32_t count);
+
 /* After all symbols: check that the states are back at 2^23 and no byte is left over. */
 levin_rans_status levin_rans_decoder_finish(const levin_rans_decoder *dec);
 

@@ -103,7 +103,7 @@ static void gen_table(const levin_weights *w, int8_t *table) {
 
 /* Elements r->values .. + k of a generated tensor into out: per block, its key from the seed,
  * the block and its index, then a hash word per four elements, a table entry per byte. */
-static void gen_take(levin_weights_reader *r, int8_t *out, uint32_t k) {
+static LEVIN_NOINLINE void gen_take(levin_weights_reader *r, int8_t *out, uint32_t k) {
     const levin_weights *w = r->w;
     const int8_t *table = r->u.table;
     const uint32_t block = gen_param(w, GEN_BLOCK), seed = gen_param(w, GEN_SEED);
@@ -263,8 +263,7 @@ static LEVIN_ALWAYS_INLINE int rans_symbol(rans_stream *t, uint32_t *x, uint32_t
 /* The next `count` symbols of a u8 stream (alphabet <= 256, checked by levin_weights_check). */
 static levin_status rans_take(levin_rans_decoder *d, const levin_rans_model *m, const uint8_t *bucket,
                               uint8_t *out, uint32_t count) {
-    rans_stream t = stream_of(d, m, bucket);
-    const uint32_t n = d->n_states;
+    rans_stream t;
     uint32_t i, s, j;
     int ok = 1;
     if (count > d->count - d->done) {
@@ -273,18 +272,16 @@ static levin_status rans_take(levin_rans_decoder *d, const levin_rans_model *m, 
     if (count == 0u) {
         return LEVIN_OK;
     }
-    j = d->done % n;
-    if (n == 1u) { /* the common case: the state stays in a register */
-        uint32_t x = d->state[0];
-        for (i = 0u; i < count && (ok = rans_symbol(&t, &x, &s)) != 0; ++i) {
-            out[i] = (uint8_t)s;
-        }
-        d->state[0] = x;
-    } else {
-        for (i = 0u; i < count && (ok = rans_symbol(&t, &d->state[j], &s)) != 0; ++i) {
-            out[i] = (uint8_t)s;
-            j = j + 1u == n ? 0u : j + 1u;
-        }
+    if (d->n_states == 1u) { /* the common case: levin_rans.c's loop (the same steps, in registers),
+                                before this frame's stream state exists (stack) */
+        return levin_rans_decode_u8_bucketed(d, m, bucket, 7u, out, count) == LEVIN_RANS_OK ? LEVIN_OK
+                                                                                          : LEVIN_ERR_CORRUPT;
+    }
+    t = stream_of(d, m, bucket);
+    j = d->done % d->n_states;
+    for (i = 0u; i < count && (ok = rans_symbol(&t, &d->state[j], &s)) != 0; ++i) {
+        out[i] = (uint8_t)s;
+        j = j + 1u == d->n_states ? 0u : j + 1u;
     }
     d->pos = t.pos;
     if (!ok) {
@@ -554,11 +551,16 @@ static levin_status take_values(levin_weights_reader *r, int8_t *out, uint32_t k
     if (w->coder == LEVIN_CODER_PACK) {
         return unpack_fields(r, out, k);
     }
-    if (w->coder == LEVIN_CODER_GEN) {
+    if (w->coder == LEVIN_CODER_GEN) { /* its own frame: not on the rANS path's stack */
         gen_take(r, out, k);
         return LEVIN_OK;
     }
-    if (rans_take(&r->val, &w->model, r->u.bucket.val, (uint8_t *)out, k) != LEVIN_OK) {
+    if (r->val.n_states == 1u && k <= r->val.count - r->val.done) { /* rans_take's common case, a frame less */
+        if (levin_rans_decode_u8_bucketed(&r->val, &w->model, r->u.bucket.val, 7u, (uint8_t *)out, k) !=
+            LEVIN_RANS_OK) {
+            return LEVIN_ERR_CORRUPT;
+        }
+    } else if (rans_take(&r->val, &w->model, r->u.bucket.val, (uint8_t *)out, k) != LEVIN_OK) {
         return LEVIN_ERR_CORRUPT;
     }
     r->values += k;
