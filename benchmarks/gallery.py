@@ -9,7 +9,9 @@ and runtime, instructions per inference on the M4 (qemu -icount, median over the
 `levin bench runtime` measures them (levin.bench.runtime.measure, int8 weights); host / M4 = the
 outputs equal the reference on every input; "= TFLM": the graph's int8 .tflite export
 (levin.ir.tflite_export) run by TFLite Micro gives the same codes ("n/a": an op with no TFLite
-builtin, e.g. SiLU, Hardsigmoid, or no TFLite Micro installed).
+builtin, e.g. SiLU, Hardsigmoid, or no TFLite Micro installed); "ONNX": the float model exported
+by `torch.onnx.export` (opset 17), imported by levin.ir.onnx and run by levin's float interpreter,
+max |diff| against onnxruntime on the test inputs.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gallery.py [--models a,b] [--inputs N]
      (writes benchmarks/results/gallery.json)
@@ -55,9 +57,42 @@ def tflm_equal(igraph, codes: np.ndarray, want: np.ndarray) -> str:
     return "yes" if np.array_equal(got, want) else "NO"
 
 
+def onnx_diff(model, test) -> float | str:
+    """max |levin's float interpreter - onnxruntime| on `test`, the model through ONNX."""
+    import io
+    import warnings
+
+    import onnxruntime as ort
+    import torch
+
+    from levin.ir import interpreter
+    from levin.ir import onnx as onnx_import
+
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (test[:1],), f, opset_version=17, dynamo=False)
+    try:
+        g = onnx_import.from_bytes(f.getvalue(), "gallery")
+    except LevinError as exc:
+        return "n/a: " + str(exc).splitlines()[0][:120]
+    sess = ort.InferenceSession(f.getvalue(), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for x in test.numpy()[:, None]:
+        want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        got = interpreter.run(g, to_ir(x))[g.outputs[0]]
+        worst = max(worst, float(np.abs(got - to_ir(want)).max()))
+    return worst
+
+
+def to_ir(x: np.ndarray) -> np.ndarray:
+    """A torch / ONNX NCHW (or NCL) array in the IR's NHWC (N, 1, L, C) layout."""
+    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x.transpose(0, 2, 1)[:, None] if x.ndim == 3 else x
+
+
 def row(name: str, n_inputs: int, work: Path) -> dict:
     t = time.perf_counter()
-    _, _, igraph, codes, _ = models.quantized(name, n_test=n_inputs)
+    model, _, igraph, codes, test = models.quantized(name, n_test=n_inputs)
     lvn = container.encode(igraph)
     graph = container.decode(lvn)
     prof = profile(graph)
@@ -72,15 +107,20 @@ def row(name: str, n_inputs: int, work: Path) -> dict:
                 params=prof.params, macs=prof.macs, lvn_bytes=len(lvn), flash=m4["flash"], ram=m4["ram"],
                 arena=m4["arena"], scratch=m4["scratch"], stack=m4["stack"], data_bss=m4["data"] + m4["bss"],
                 instructions=m4["instructions"], host_exact=host_exact, m4_exact=m4["m4_exact"],
-                tflm=tflm_equal(graph, codes, want), inputs=n_inputs, seconds=round(time.perf_counter() - t, 1))
+                tflm=tflm_equal(graph, codes, want), onnx_max_diff=onnx_diff(model, test), inputs=n_inputs, seconds=round(time.perf_counter() - t, 1))
 
 
 def render(rows: list[dict]) -> str:
     yn = {True: "yes", False: "NO"}
-    return table(["model", "params", "MACs", ".lvn B", "RAM B", "flash B", "M4 instr", "host", "M4", "= TFLM"],
+    return table(["model", "params", "MACs", ".lvn B", "RAM B", "flash B", "M4 instr", "host", "M4", "= TFLM",
+                  "ONNX vs onnxruntime"],
                  [[r["model"], f"{r['params']:,}", f"{r['macs']:,}", f"{r['lvn_bytes']:,}", f"{r['ram']:,}",
                    f"{r['flash']:,}", f"{r['instructions']:,}", yn[r["host_exact"]], yn[r["m4_exact"]],
-                   r["tflm"].split(":")[0]] for r in rows])
+                   r["tflm"].split(":")[0], _diff(r["onnx_max_diff"])] for r in rows])
+
+
+def _diff(d: float | str) -> str:
+    return f"{d:.2e}" if isinstance(d, float) else d.split(":")[0]
 
 
 def main(argv: list[str]) -> int:
