@@ -16,6 +16,7 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
+#include "levin_config.h"
 #include "levin_weights.h"
 
 #define MAX_SPARSE_PER 65536u /* positions within a sparse channel are uint16 */
@@ -62,11 +63,6 @@ static uint32_t gen_param(const levin_weights *w, uint32_t k) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Blocks of a generated tensor (size >= 1, 1 <= block: levin_weights_check). */
-static uint32_t gen_blocks(const levin_weights *w) {
-    const uint32_t block = gen_param(w, GEN_BLOCK);
-    return w->size / block + (w->size % block != 0u);
-}
 
 /* Index of block b: stream bits [b bits, (b + 1) bits) after the header, at most 4 bytes, all
  * inside data (levin_weights_check: exact length). */
@@ -179,6 +175,13 @@ static int packed_exact(const uint8_t *data, uint32_t len, uint32_t n, uint32_t 
     return used == 0u || (data[len - 1u] >> used) == 0u;
 }
 
+#ifndef LEVIN_WEIGHTS_RAW_ONLY
+/* Blocks of a generated tensor (size >= 1, 1 <= block: levin_weights_check). */
+static uint32_t gen_blocks(const levin_weights *w) {
+    const uint32_t block = gen_param(w, GEN_BLOCK);
+    return w->size / block + (w->size % block != 0u);
+}
+
 static levin_status check_generated(const levin_weights *w) {
     uint32_t blocks, block, sigma;
     if (!is_dense(w) || w->codebook != 0 || w->codebook_size != 0u || w->offset != 0 || w->bits < 1u ||
@@ -196,6 +199,7 @@ static levin_status check_generated(const levin_weights *w) {
                ? LEVIN_OK
                : LEVIN_ERR_CORRUPT;
 }
+#endif
 
 static int model_ok(const levin_rans_model *m) {
     return m->cum != 0 && m->alphabet_size >= 1u && m->alphabet_size <= MAX_ALPHABET &&
@@ -333,10 +337,12 @@ levin_status levin_weights_check(const levin_weights *w) {
     if (w == 0) {
         return LEVIN_ERR_ARG;
     }
+#ifndef LEVIN_WEIGHTS_RAW_ONLY /* a raw-only build links no generator: LEVIN_ERR_UNSUPPORTED below */
     if (w->coder == LEVIN_CODER_GEN) {
         return w->size == 0u || w->channels == 0u || w->size % w->channels != 0u ? LEVIN_ERR_CORRUPT
                                                                                   : check_generated(w);
     }
+#endif
     if ((w->coder != LEVIN_CODER_RAW && w->coder != LEVIN_CODER_PACK && w->coder != LEVIN_CODER_RANS) ||
         (!is_dense(w) && !has_pos_decoder(w) && w->pos_method != LEVIN_POS_PACKED)) {
         return LEVIN_ERR_UNSUPPORTED;
