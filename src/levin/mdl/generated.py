@@ -181,7 +181,7 @@ def _epochs(model, layers, params, x, y, epochs: float, config: GeneratedConfig,
         opt.step()
         if step % 200 == 0 or step == steps - 1:
             bits = sum(float(k.detach().sum()) for k in kls.values()) / math.log(2)
-            log(f"{what} step {step}/{steps}: loss {float(loss_data):.3f}, KL {bits:,.0f} bits, "
+            log(f"{what} step {step}/{steps}: loss {float(loss_data.detach()):.3f}, KL {bits:,.0f} bits, "
                 f"{time.perf_counter() - t0:.0f} s")
 
 
