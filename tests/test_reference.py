@@ -39,6 +39,8 @@ CASES = {
     "reshape": (X4, dict(op="Reshape", shape=(1, 144))),
     "pad": (X4, dict(op="Pad", pads=(1, 0, 2, 1), value=0.0)),
     "pad_value": (X4, dict(op="Pad", pads=1, value=0.5)),
+    "mirror_pad": (X4, dict(op="MirrorPad", pads=(1, 0, 2, 1), mode="reflect")),
+    "mirror_pad_symmetric": (X4, dict(op="MirrorPad", pads=(2, 1, 0, 3), mode="symmetric")),
     "softmax": (X2 * 3, dict(op="Softmax", axis=-1)),
     "mean_hw": (X4, dict(op="Mean", axes=(1, 2), keepdims=False)),
     "mean_c": (X4, dict(op="Mean", axes=(3,))),
