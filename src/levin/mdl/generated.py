@@ -65,7 +65,7 @@ class GeneratedConfig:
 class VarLayer:
     """The variational state of one nn.Linear / nn.Conv2d: mu is the module's weight."""
 
-    def __init__(self, name: str, module: nn.Module, config: GeneratedConfig):
+    def __init__(self, name: str, module: nn.Module, config: GeneratedConfig, order: np.ndarray):
         self.name, self.m = name, module
         w = module.weight
         sp = math.log(float(w.detach().std()) + 1e-8)
@@ -74,10 +74,7 @@ class VarLayer:
         self.fixed = torch.zeros_like(w)
         self.mask = torch.zeros_like(w, dtype=torch.bool)
         n = w.numel()
-        shape = w.shape
-        # graph flat position f holds torch flat element order[f] (OHWI for a conv's OIHW)
-        idx = np.arange(n).reshape(shape)
-        self.order = torch.from_numpy((idx.transpose(0, 2, 3, 1) if w.dim() == 4 else idx).reshape(-1).copy())
+        self.order = torch.from_numpy(np.asarray(order, np.int64))   # graph position f: torch element order[f]
         self.block = n
         self.beta = torch.ones(1)
         self.code: G.GeneratedCode | None = None
@@ -131,9 +128,40 @@ class GeneratedResult:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def _layers(model: nn.Module, config: GeneratedConfig) -> dict[str, VarLayer]:
-    return {name: VarLayer(name, m, config) for name, m in model.named_modules()
+def _layers(model: nn.Module, config: GeneratedConfig, example: torch.Tensor) -> dict[str, VarLayer]:
+    orders = graph_orders(model, example)
+    return {name: VarLayer(name, m, config, orders[name]) for name, m in model.named_modules()
             if isinstance(m, (nn.Linear, nn.Conv2d))}
+
+
+def graph_orders(model: nn.Module, example: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per conv / fully connected layer, the torch flat index of the weight at each flat position
+    of its tensor in the captured graph, where the .lvn's blocks are cut: OHWI for a conv's OIHW,
+    and a Linear after a flattened feature map has its columns in the map's NHWC order. Found by
+    capturing a copy whose weights are their own indices (exact in float32 below 2^24)."""
+    import copy
+
+    from levin.ir.capture import capture
+
+    probe = copy.deepcopy(model).eval()
+    layers = {name: m for name, m in probe.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+    with torch.no_grad():
+        for m in layers.values():
+            if m.weight.numel() >= 1 << 24:
+                raise ValueError(f"a layer of {m.weight.numel()} weights: indices not exact in float32")
+            m.weight.copy_(torch.arange(m.weight.numel(), dtype=torch.float32).reshape(m.weight.shape))
+            if m.bias is not None:
+                m.bias.zero_()
+    graph = capture(probe, example)
+    out = {}
+    for name in layers:
+        t = graph.tensors.get(f"{name}.weight")
+        order = None if t is None else np.rint(t.data.reshape(-1)).astype(np.int64)
+        if order is None or not np.array_equal(np.sort(order), np.arange(layers[name].weight.numel())):
+            raise ValueError(f"layer {name!r}: its captured weights are not a permutation of the module's "
+                             f"(a BatchNorm folded into it?); generated coding needs them one to one")
+        out[name] = order
+    return out
 
 
 def _patch(model: nn.Module, layers: dict[str, VarLayer]) -> Callable[[], None]:
@@ -196,7 +224,7 @@ def train_generated(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, 
     rng = np.random.default_rng(config.seed)
     x, y = torch.from_numpy(x_train), torch.from_numpy(y_train)
     xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val)
-    layers = _layers(model, config)
+    layers = _layers(model, config, x[:1])
     undo = _patch(model, layers)
     history: list[dict[str, Any]] = []
     params = (list(model.parameters()) + [v.log_sp for v in layers.values()], [v.log_s for v in layers.values()])
