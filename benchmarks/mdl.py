@@ -92,6 +92,7 @@ def plot(results: dict) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     models = [m for m in ("lenet300", "lenet5") if results.get(m, {}).get("points")]
     timed = any(p.get("device") for m in models for p in results[m]["points"])
@@ -119,6 +120,9 @@ def plot(results: dict) -> None:
             ax.plot(dc["lvn_bytes"] / 1000, 100 * (1 - dc["integer_accuracy"]), "D", ms=8, color="tab:gray",
                     label=f"levin deep compression ({own.parent.name})")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(".lvn file size (KB, everything included)")
         ax.set_ylabel("test error (%), integer model")
         ax.set_title(f"{model}: size vs error, lambda sweep")
@@ -132,8 +136,10 @@ def time_plot(ax, model: str, points: list[dict]) -> None:
     """Bits against Cortex-M4 instructions per inference: the Levin trade, one line per point from
     its smallest C coding to its fastest."""
     if not points:
-        ax.text(0.5, 0.5, "not measured: needs the Cortex-M toolchain and qemu (--measure)",
+        ax.text(0.5, 0.5, "not measured: the points' .lvn files are not here\n(rerun the sweep, or --measure)",
                 ha="center", transform=ax.transAxes, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
     for p in sorted(points, key=lambda p: p["file_bytes"]):
         d = p["device"]
         ax.plot([d["flash_instructions"] / 1e6, d["speed_instructions"] / 1e6], [p["file_bytes"] / 1000] * 2,
