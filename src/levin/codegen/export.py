@@ -58,6 +58,7 @@ from levin.codegen.package import CONFIG_HEADER, check_name, write_package
 from levin.codegen.weight_fields import (DENSE, FORMATS, code_weights, flash_bytes, in_flash,
                                          parse_weights, streamed, tensor_bodies)
 from levin.coding.fields import ByteReader
+from levin.coding.weights import GENERATED
 from levin.coding.limits import check_activation_bytes
 from levin.errors import GraphError, LevinError
 from levin.fileio import write_atomic
@@ -393,6 +394,7 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
     model = {"name": graph.name, "prefix": name, "P": name.upper(), "version": levin.__version__,
              "source": source, "sha256": sha256,
              "raw_only": all(in_flash(body, graph.tensors[t]) for t, body in bodies.items()),
+             "generated": any(body[0] & GENERATED for body in bodies.values()),
              "nodes": nodes, "arena": max(arena, 1), "activation": activation,
              "scratch": ctx.scratch, "scratch_offset": scratch_offset, "align": SCRATCH_ALIGN,
              "inputs": inputs, "outputs": outputs,

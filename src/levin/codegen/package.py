@@ -87,7 +87,8 @@ def write_package(out_dir: Path, env, version: str) -> list[Path]:
     files = {name: env.get_template(f"package/{name}.j2").render(**fields)
              for name in ("README.md", "Makefile", "CMakeLists.txt")}
     files[str(EXAMPLE)] = env.get_template("package/main.c.j2").render(**fields)
-    files[CONFIG_HEADER] = _config(all(m.get("WEIGHTS_RAW_ONLY") == "1" for m in models))
+    files[CONFIG_HEADER] = _config(all(m.get("WEIGHTS_RAW_ONLY") == "1" for m in models),
+                                   any(m.get("WEIGHTS_GENERATED") == "1" for m in models))
     (out_dir / EXAMPLE.parent).mkdir(exist_ok=True)
     for name, text in files.items():
         write_atomic(out_dir / name, text)
@@ -95,14 +96,16 @@ def write_package(out_dir: Path, env, version: str) -> list[Path]:
     return [out_dir / name for name in files] + [out_dir / "LICENSE"]
 
 
-def _config(raw_only: bool) -> str:
+def _config(raw_only: bool, generated: bool) -> str:
     """levin_config.h: the shipped default, plus LEVIN_WEIGHTS_RAW_ONLY when every model's weights
-    are read in place from flash (the linker then drops the weight decoders)."""
+    are read in place from flash (the linker then drops the weight decoders) and
+    LEVIN_WEIGHTS_NO_GENERATED when no model regenerates its weights (the generator's code and
+    table, about 1 KB on a Cortex-M4, are compiled out)."""
     text = (runtime.C_DIR / CONFIG_HEADER).read_text()
-    if raw_only:
-        end = text.rindex("#endif")
-        text = text[:end] + "#define LEVIN_WEIGHTS_RAW_ONLY 1\n\n" + text[end:]
-    return text
+    end = text.rindex("#endif")
+    lines = (["#define LEVIN_WEIGHTS_RAW_ONLY 1\n"] if raw_only else []) + \
+            ([] if generated else ["#define LEVIN_WEIGHTS_NO_GENERATED 1\n"])
+    return text[:end] + "".join(lines) + ("\n" if lines else "") + text[end:]
 
 
 def _shape(text: str) -> str:

@@ -6,6 +6,10 @@
  * and the linker leaves them out: about 2.5 KB of flash on a Cortex-M4. A descriptor of another
  * format then gives LEVIN_ERR_UNSUPPORTED.
  *
+ * LEVIN_WEIGHTS_NO_GENERATED: no weight tensor is generated (docs/format.md 4.7), so the
+ * generator's code and prior quantile table are compiled out (about 1 KB of flash on a
+ * Cortex-M4); a generated descriptor then gives LEVIN_ERR_UNSUPPORTED. Implied by RAW_ONLY.
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LEVIN_CONFIG_H

@@ -21,6 +21,11 @@
 
 #define MAX_SPARSE_PER 65536u /* positions within a sparse channel are uint16 */
 #define MAX_ALPHABET 256u     /* the weight streams decode to uint8 symbols */
+#if defined(LEVIN_WEIGHTS_RAW_ONLY) && !defined(LEVIN_WEIGHTS_NO_GENERATED)
+#define LEVIN_WEIGHTS_NO_GENERATED 1 /* a raw-only build reads no generated weights either */
+#endif
+
+#ifndef LEVIN_WEIGHTS_NO_GENERATED /* the generator (levin_config.h) */
 #define GEN_MAX_BITS 24u
 #define GEN_MAX_BLOCK (1u << 20)
 #define GEN_GOLDEN 0x9E3779B9u
@@ -124,6 +129,7 @@ static LEVIN_NOINLINE void gen_take(levin_weights_reader *r, int8_t *out, uint32
     }
     r->values += k;
 }
+#endif /* LEVIN_WEIGHTS_NO_GENERATED */
 
 static uint32_t per_channel(const levin_weights *w) {
     return w->channels ? w->size / w->channels : 0u;
@@ -175,7 +181,7 @@ static int packed_exact(const uint8_t *data, uint32_t len, uint32_t n, uint32_t 
     return used == 0u || (data[len - 1u] >> used) == 0u;
 }
 
-#ifndef LEVIN_WEIGHTS_RAW_ONLY
+#ifndef LEVIN_WEIGHTS_NO_GENERATED
 /* Blocks of a generated tensor (size >= 1, 1 <= block: levin_weights_check). */
 static uint32_t gen_blocks(const levin_weights *w) {
     const uint32_t block = gen_param(w, GEN_BLOCK);
@@ -337,7 +343,7 @@ levin_status levin_weights_check(const levin_weights *w) {
     if (w == 0) {
         return LEVIN_ERR_ARG;
     }
-#ifndef LEVIN_WEIGHTS_RAW_ONLY /* a raw-only build links no generator: LEVIN_ERR_UNSUPPORTED below */
+#ifndef LEVIN_WEIGHTS_NO_GENERATED /* else a generated descriptor is LEVIN_ERR_UNSUPPORTED below */
     if (w->coder == LEVIN_CODER_GEN) {
         return w->size == 0u || w->channels == 0u || w->size % w->channels != 0u ? LEVIN_ERR_CORRUPT
                                                                                   : check_generated(w);
@@ -391,10 +397,12 @@ levin_status levin_weights_begin(levin_weights_reader *r, const levin_weights *w
     r->pending = w->size;
     r->limit = 255u;
     r->check = 0u;
+#ifndef LEVIN_WEIGHTS_NO_GENERATED
     if (w->coder == LEVIN_CODER_GEN) {
         gen_table(w, r->u.table);
         return LEVIN_OK;
     }
+#endif
     if (w->coder != LEVIN_CODER_RAW) {
         const uint32_t top = w->coder == LEVIN_CODER_PACK ? (1u << w->bits) - 1u : w->model.alphabet_size - 1u;
         (void)symbol_limit(w, &r->limit); /* OK: levin_weights_check passed */
@@ -557,10 +565,12 @@ static levin_status take_values(levin_weights_reader *r, int8_t *out, uint32_t k
     if (w->coder == LEVIN_CODER_PACK) {
         return unpack_fields(r, out, k);
     }
+#ifndef LEVIN_WEIGHTS_NO_GENERATED
     if (w->coder == LEVIN_CODER_GEN) { /* its own frame: not on the rANS path's stack */
         gen_take(r, out, k);
         return LEVIN_OK;
     }
+#endif
     if (r->val.n_states == 1u && k <= r->val.count - r->val.done) { /* rans_take's common case, a frame less */
         if (levin_rans_decode_u8_bucketed(&r->val, &w->model, r->u.bucket.val, 7u, (uint8_t *)out, k) !=
             LEVIN_RANS_OK) {
