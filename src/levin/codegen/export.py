@@ -395,6 +395,8 @@ def export_c(graph_or_lvn_path: Graph | str | Path, out_dir: str | Path, weight_
              "source": source, "sha256": sha256,
              "raw_only": all(in_flash(body, graph.tensors[t]) for t, body in bodies.items()),
              "generated": any(body[0] & GENERATED for body in bodies.values()),
+             "kernel_paths": sorted(set().union(*(b.kernel_paths(n) for b, n in zip(bindings, nodes)
+                                                  if b.kernel_paths))),
              "nodes": nodes, "arena": max(arena, 1), "activation": activation,
              "scratch": ctx.scratch, "scratch_offset": scratch_offset, "align": SCRATCH_ALIGN,
              "inputs": inputs, "outputs": outputs,

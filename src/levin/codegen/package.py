@@ -8,8 +8,10 @@
 - Makefile and CMakeLists.txt: the models and the runtime as a static library, and the example;
 - example/main.c: runs every model once and prints its outputs (a separate folder, so a firmware
   project with its own `main` leaves it out by leaving the folder out);
-- LICENSE (the runtime's, Apache-2.0) and levin_config.h, with LEVIN_WEIGHTS_RAW_ONLY only when
-  every model in the folder reads its weights raw (one runtime serves them all).
+- LICENSE (the runtime's, Apache-2.0) and levin_config.h, which compiles out what no model in
+  the folder runs (one runtime serves them all): the weight decoders when every model reads its
+  weights raw (LEVIN_WEIGHTS_RAW_ONLY), the generator, and each optional kernel path
+  (LEVIN_NO_<PATH>, `levin.ops.cparams.KERNEL_PATHS`).
 
 The headers are the package's manifest: what a model needs is read back from its `#define`s, so
 exporting a second model with another `--name` into the folder extends the package.
@@ -25,6 +27,7 @@ from pathlib import Path
 from levin import runtime
 from levin.errors import LevinError
 from levin.fileio import write_atomic
+from levin.ops.cparams import KERNEL_PATHS
 
 CONFIG_HEADER = "levin_config.h"
 EXAMPLE = Path("example") / "main.c"
@@ -88,7 +91,8 @@ def write_package(out_dir: Path, env, version: str) -> list[Path]:
              for name in ("README.md", "Makefile", "CMakeLists.txt")}
     files[str(EXAMPLE)] = env.get_template("package/main.c.j2").render(**fields)
     files[CONFIG_HEADER] = _config(all(m.get("WEIGHTS_RAW_ONLY") == "1" for m in models),
-                                   any(m.get("WEIGHTS_GENERATED") == "1" for m in models))
+                                   any(m.get("WEIGHTS_GENERATED") == "1" for m in models),
+                                   set().union(*(_kernel_paths(m) for m in models)))
     (out_dir / EXAMPLE.parent).mkdir(exist_ok=True)
     for name, text in files.items():
         write_atomic(out_dir / name, text)
@@ -96,15 +100,25 @@ def write_package(out_dir: Path, env, version: str) -> list[Path]:
     return [out_dir / name for name in files] + [out_dir / "LICENSE"]
 
 
-def _config(raw_only: bool, generated: bool) -> str:
+def _kernel_paths(model: dict) -> set[str]:
+    """The optional kernel paths a model's header says it runs; every one for a header written
+    before levin counted them."""
+    if "KERNEL_PATHS" not in model:
+        return set(KERNEL_PATHS)
+    return set(model["KERNEL_PATHS"].strip('"').split())
+
+
+def _config(raw_only: bool, generated: bool, paths: set[str]) -> str:
     """levin_config.h: the shipped default, plus LEVIN_WEIGHTS_RAW_ONLY when every model's weights
-    are read in place from flash (the linker then drops the weight decoders) and
+    are read in place from flash (the linker then drops the weight decoders),
     LEVIN_WEIGHTS_NO_GENERATED when no model regenerates its weights (the generator's code and
-    table, about 1 KB on a Cortex-M4, are compiled out)."""
+    table, about 1 KB on a Cortex-M4, are compiled out) and LEVIN_NO_<PATH> for each optional
+    kernel path no model runs (`paths`: those some model does)."""
     text = (runtime.C_DIR / CONFIG_HEADER).read_text()
     end = text.rindex("#endif")
     lines = (["#define LEVIN_WEIGHTS_RAW_ONLY 1\n"] if raw_only else []) + \
-            ([] if generated else ["#define LEVIN_WEIGHTS_NO_GENERATED 1\n"])
+            ([] if generated else ["#define LEVIN_WEIGHTS_NO_GENERATED 1\n"]) + \
+            [f"#define LEVIN_NO_{path} 1\n" for path in KERNEL_PATHS if path not in paths]
     return text[:end] + "".join(lines) + ("\n" if lines else "") + text[end:]
 
 

@@ -104,6 +104,23 @@ def prepare(ctx, node, k: int) -> dict:
     return d
 
 
+def kernel_paths(d: dict) -> set[str]:
+    """The optional paths of levin_conv2d_s8 this call runs (its dispatch in levin_conv.c and
+    levin_conv_coded.c); where unsure, one more: that costs flash, never speed."""
+    w, p = d["weights"], d["params"]
+    if cparams.sparse(w):
+        return {"CODED_CONV", "SPARSE"}
+    paths = {"CODED_CONV"} if cparams.coded_dense(w) else set()
+    g, use = p["groups"], p["scratch_use"]
+    if g == 1:
+        paths |= {SCRATCH_GATHER: {"IM2COL"}, SCRATCH_WIDEN: {"WIDENED"}}.get(use, set())
+    if not (g == 1 and p["dilation_w"] == 1):   # neither conv_rows nor dense_rows
+        paths.add("DEPTHWISE" if g == p["in_c"] == p["out_c"] else "TAPS")
+    if use == SCRATCH_WIDE_WEIGHTS:
+        paths.add("WIDE_WEIGHTS")
+    return paths
+
+
 def _decoded_whole(graph, node, w: dict) -> bool:
     """Dense coded weights small enough to be decoded whole (levin_weights.h WHOLE_MAX)."""
     return cparams.coded_dense(w) and graph.tensors[node.inputs[1]].size <= cparams.WHOLE_MAX
@@ -190,6 +207,6 @@ def _variant(graph, node) -> tuple[str, int]:
 
 CONV2D = register(Op(
     "Conv2d", (2, 3), {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}, shape,
-    evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c", "levin_conv_coded.c")),
+    evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c", "levin_conv_coded.c"), kernel_paths),
     window=_window, streams="weights_in_flash", stream_ahead=1, planned_scratch=lambda graph, node: _scratch(graph, node)[0], macs=_macs, element_ops=_bias_adds,
     code_bytes=3072, variant=_variant, weighted=True, fuses_activation=True))

@@ -16,11 +16,23 @@ from levin.ops.qparams import rescale_ratio, sz
 # The C weight reader's constants (levin_weights.h), also used by levin.codegen.weight_fields.
 POS_DENSE = 255                 # LEVIN_POS_DENSE: no positions; the C ids of the others are coding.sparse's
 WHOLE_MAX = 4096                # LEVIN_WEIGHTS_WHOLE_MAX: coded dense conv weights decoded whole
+CODER_PACK = 1                  # LEVIN_CODER_PACK
+
+# The kernels' optional paths (levin_conv_window.h): a package whose models run none of a path
+# defines LEVIN_NO_<PATH> in levin_config.h and the linker leaves its code out. Each op's
+# `CBinding.kernel_paths` says which its call runs; a speed path it leaves out is only slower
+# (the general one takes over), a format path (CODED_*, SPARSE, TAPS) is LEVIN_ERR_UNSUPPORTED.
+KERNEL_PATHS = ("CODED_CONV", "CODED_LINEAR", "SPARSE", "TAPS", "DEPTHWISE", "IM2COL", "WIDENED", "WIDE_WEIGHTS",
+                "LINEAR_PACKED8", "LINEAR_BOOK8")
 
 
 def coded_dense(w: dict) -> bool:
     """Dense weights the kernel decodes (packed, codebook, rANS) rather than reads in place."""
     return w["pos_method"] == POS_DENSE and not (w["coder"] == 0 and w["codebook"] is None)
+
+
+def sparse(w: dict) -> bool:
+    return w["pos_method"] != POS_DENSE
 
 
 def shifts_ok(shift: np.ndarray, node) -> None:

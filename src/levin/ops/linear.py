@@ -50,6 +50,18 @@ def prepare(ctx, node, k: int) -> dict:
     return d
 
 
+def kernel_paths(d: dict) -> set[str]:
+    """The optional paths of levin_linear_s8 this call runs (levin_linear.c)."""
+    w = d["weights"]
+    if cparams.sparse(w):
+        return {"CODED_LINEAR", "SPARSE"}
+    if not cparams.coded_dense(w):
+        return set()
+    if w["coder"] == cparams.CODER_PACK and w["bits"] == 8:
+        return {"LINEAR_BOOK8" if w["codebook"] else "LINEAR_PACKED8"}
+    return {"CODED_LINEAR"}
+
+
 def _macs(graph, node) -> int:
     return graph.tensors[node.output].size * graph.tensors[node.inputs[1]].shape[1]
 
@@ -60,5 +72,5 @@ def _bias_adds(graph, node) -> int:
 
 LINEAR = register(Op(
     "Linear", (2, 3), {}, shape, evaluate, evaluate_torch, reference,
-    CBinding("op_linear.c.j2", prepare, ("levin_linear.c",)),
+    CBinding("op_linear.c.j2", prepare, ("levin_linear.c",), kernel_paths),
     macs=_macs, element_ops=_bias_adds, code_bytes=1024, weighted=True, fuses_activation=True))

@@ -38,11 +38,14 @@ class CBinding:
     """How the C export runs an op: `template` (a file in levin/runtime/templates, or a Path) has
     two macros, `data(n)` for the node's const arrays and parameters and `call(n)` for the call in
     the model's run function; `prepare(ctx, node, k)` returns the template's context (`n`).
-    `sources`: the C files of its kernel (names in levin/runtime/c, or paths), copied into the export."""
+    `sources`: the C files of its kernel (names in levin/runtime/c, or paths), copied into the export.
+    `kernel_paths(n)`: which of the runtime's optional paths (`cparams.KERNEL_PATHS`) the call
+    runs, from its context `n`; the package compiles out those no model runs (levin_config.h)."""
 
     template: str | Path
     prepare: Callable[[Any, Any, int], dict]
     sources: tuple[str | Path, ...] = ()
+    kernel_paths: Callable[[dict], set[str]] | None = None
 
 
 @dataclass(frozen=True)

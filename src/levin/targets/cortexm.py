@@ -452,11 +452,12 @@ def layer_nodes(export) -> dict[int, str]:
 
 
 def model_firmware(export, inputs: np.ndarray, out_dir: Path, core: str = cores.DEFAULT,
-                   opt: str = "-Os", per_layer: bool = False) -> Firmware:
+                   opt: str = "-Os", per_layer: bool = False, code_cflags: Sequence[str] = ()) -> Firmware:
     """Firmware running an exported model (a `levin.codegen.ExportResult`) on `inputs`
     (N x input_size int8 codes, NHWC order flattened), one case per input, built for `core` at
     `opt`. With `per_layer`, model.c records SysTick after every node (c/cortexm/layer_hook.h)
-    and `run` returns per-node counts; off, nothing of it is compiled in."""
+    and `run` returns per-node counts; off, nothing of it is compiled in. `code_cflags`: more
+    flags for the model's and the runtime's files."""
     x = np.asarray(inputs)
     if x.dtype != np.int8 or x.ndim != 2 or x.shape[1] != export.input_size or len(x) == 0:
         raise LevinError(f"inputs must be int8 of shape (N >= 1, {export.input_size}), "
@@ -464,14 +465,14 @@ def model_firmware(export, inputs: np.ndarray, out_dir: Path, core: str = cores.
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = ",\n".join("    {" + ", ".join(map(str, row.tolist())) + "}" for row in x)
-    layers, code_cflags = "", ()
+    layers, code_cflags = "", tuple(code_cflags)
     if per_layer:
         nodes = layer_nodes(export)
         if not nodes:
             raise LevinError(f"{export.out_dir}/{export.name}.c calls no LEVIN_LAYER_DONE hook; re-export the model")
         layers = (f"volatile uint32_t levin_layer_ticks[{max(nodes) + 1}];\n"
                   f"const uint32_t levin_layer_count = {max(nodes) + 1}u;")
-        code_cflags = ("-include", str(LAYER_HOOK))
+        code_cflags += ("-include", str(LAYER_HOOK))
     case = out_dir / "model_case.c"
     case.write_text(render_template("model_case.c.in", count=len(x), inputs=rows, layers=layers,
                                     model=export.name, MODEL=export.name.upper(),

@@ -10,6 +10,17 @@
  * generator's code and prior quantile table are compiled out (about 1 KB of flash on a
  * Cortex-M4); a generated descriptor then gives LEVIN_ERR_UNSUPPORTED. Implied by RAW_ONLY.
  *
+ * LEVIN_NO_<PATH>: no model runs that optional kernel path, so its code is dead and the linker
+ * leaves it out (levin_conv_window.h; the code generator asks each op which paths its calls
+ * run, levin.ops.cparams.KERNEL_PATHS). Speed paths fall back to the general kernel, bit for
+ * bit the same outputs, only slower: DEPTHWISE (depthwise convs, raw and decoded), IM2COL
+ * (windows gathered for short rows), WIDENED (a raw 1x1 conv's input widened to int16),
+ * WIDE_WEIGHTS (a coded 1x1 conv's weights widened), LINEAR_PACKED8 and LINEAR_BOOK8 (8-bit
+ * packed fully connected weights, without and with a codebook, DSP cores). Format paths give
+ * LEVIN_ERR_UNSUPPORTED: CODED_CONV and CODED_LINEAR (decoded weights; on a core without the
+ * DSP extension the 8-bit packed fully connected formats keep CODED_LINEAR), SPARSE (sparse
+ * weights), TAPS (the general conv kernel: grouped, or dilated along x, and not depthwise).
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef LEVIN_CONFIG_H

@@ -201,8 +201,9 @@ static void fill_run(int8_t *dst, int8_t value, int32_t n) {
 }
 
 /* Pixel (oy, ox)'s whole window as one run of kernel_h * kernel_w * in_c bytes, taps outside
- * the input as the zero point (which adds (zp - zp) * w = 0): the weights are one run too. */
-static void gather_window(const levin_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int8_t *run) {
+ * the input as the zero point (which adds (zp - zp) * w = 0): the weights are one run too. Out
+ * of line even where one kernel alone calls it: inlined, its frame adds to that kernel's. */
+static LEVIN_NOINLINE void gather_window(const levin_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int8_t *run) {
     const window v = window_at(p, oy, ox);
     const int8_t zp = (int8_t)p->in_zp;
     const int32_t tap = p->in_c, row = p->kernel_w * tap;
@@ -537,9 +538,7 @@ static LEVIN_NOINLINE void conv_widened(const conv_job *j, const int8_t *in, int
     const int32_t *const bias = j->bias, *const mult = j->multiplier, *const shift = j->shift;
     const int32_t out_c = p->out_c, n = p->in_c, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
     const int32_t off = -p->in_zp;
-#ifdef LEVIN_DOT_ASM
     const levin_out4 q = levin_out4_make(zp, lo, hi);
-#endif
     int16_t *xw = (int16_t *)(void *)scratch;
     int32_t oy, ox, o;
     for (oy = 0; oy < p->out_h; ++oy) {
@@ -556,14 +555,7 @@ static LEVIN_NOINLINE void conv_widened(const conv_job *j, const int8_t *in, int
                 acc[2] = bias ? bias[o + 2] : 0;
                 acc[3] = bias ? bias[o + 3] : 0;
                 levin_row_widened_1x4(xw, w, w + n, w + 2 * n, w + 3 * n, n, acc);
-#ifdef LEVIN_DOT_ASM
                 output_codes4(acc, mult + o, shift + o, y + o, &q);
-#else
-                y[o] = output_code(acc[0], mult[o], shift[o], zp, lo, hi);
-                y[o + 1] = output_code(acc[1], mult[o + 1], shift[o + 1], zp, lo, hi);
-                y[o + 2] = output_code(acc[2], mult[o + 2], shift[o + 2], zp, lo, hi);
-                y[o + 3] = output_code(acc[3], mult[o + 3], shift[o + 3], zp, lo, hi);
-#endif
             }
             for (; o < out_c; ++o, w += n) { /* the last out_c % 4, from the bytes */
                 y[o] = output_code(levin_dot_1x1(x, w, n, off, bias ? bias[o] : 0), mult[o], shift[o], zp, lo, hi);
@@ -572,20 +564,27 @@ static LEVIN_NOINLINE void conv_widened(const conv_job *j, const int8_t *in, int
     }
 }
 
-static void conv_in_flash(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
+static levin_status conv_in_flash(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
     const levin_conv_params *p = j->p;
-    if (p->groups == 1 && p->scratch_use == LEVIN_SCRATCH_GATHER && scratch) {
+    if (LEVIN_IM2COL && p->groups == 1 && p->scratch_use == LEVIN_SCRATCH_GATHER && scratch) {
+        LEVIN_PATH_TAKEN(IM2COL);
         conv_im2col(j, in, out, scratch);
-    } else if (p->groups == 1 && p->scratch_use == LEVIN_SCRATCH_WIDEN && scratch && p->kernel_h == 1 &&
-               p->kernel_w == 1 && p->pad_top == 0 && p->pad_left == 0) {
+    } else if (LEVIN_WIDENED && p->groups == 1 && p->scratch_use == LEVIN_SCRATCH_WIDEN && scratch &&
+               p->kernel_h == 1 && p->kernel_w == 1 && p->pad_top == 0 && p->pad_left == 0) {
+        LEVIN_PATH_TAKEN(WIDENED);
         conv_widened(j, in, out, scratch);
     } else if (p->groups == 1 && p->dilation_w == 1) {
         conv_rows(j, in, out);
-    } else if (p->groups == p->in_c && p->out_c == p->in_c) {
+    } else if (LEVIN_DEPTHWISE && p->groups == p->in_c && p->out_c == p->in_c) {
+        LEVIN_PATH_TAKEN(DEPTHWISE);
         conv_depthwise(j, in, out, scratch);
-    } else {
+    } else if (LEVIN_TAPS) {
+        LEVIN_PATH_TAKEN(TAPS);
         conv_taps(j, in, out);
+    } else {
+        return LEVIN_ERR_UNSUPPORTED;
     }
+    return LEVIN_OK;
 }
 
 #ifndef LEVIN_WEIGHTS_RAW_ONLY
@@ -616,7 +615,8 @@ levin_status levin_conv2d_s8(const levin_conv_params *p, const int8_t *in, const
 #ifdef LEVIN_WEIGHTS_RAW_ONLY
         return LEVIN_ERR_UNSUPPORTED;
 #else
-        return conv_coded(p, in, w, bias, multiplier, shift, out, scratch);
+        LEVIN_PATH_TAKEN(CODED_CONV);
+        return LEVIN_CODED_CONV ? conv_coded(p, in, w, bias, multiplier, shift, out, scratch) : LEVIN_ERR_UNSUPPORTED;
 #endif
     }
     job.p = p;
@@ -625,6 +625,5 @@ levin_status levin_conv2d_s8(const levin_conv_params *p, const int8_t *in, const
     job.multiplier = multiplier;
     job.shift = shift;
     job.per = (int32_t)per;
-    conv_in_flash(&job, in, out, scratch);
-    return LEVIN_OK;
+    return conv_in_flash(&job, in, out, scratch);
 }

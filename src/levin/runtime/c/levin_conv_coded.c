@@ -312,11 +312,7 @@ static LEVIN_NOINLINE levin_status dense_wide4(const conv_out *c, levin_weights_
     const int32_t n = p->in_c, out_c = p->out_c, in_w = p->in_w, out_w = p->out_w, out_h = p->out_h;
     const int32_t x_step = p->stride_w * n, row_step = p->stride_h * in_w * n;
     const int32_t *const mult = c->multiplier + o, *const shift = c->shift + o;
-#ifdef LEVIN_DOT_ASM
     const levin_out4 q = levin_out4_make(p->out_zp, p->act_min, p->act_max);
-#else
-    const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-#endif
     int32_t folded[4], k, oy, ox;
     levin_status status = LEVIN_OK;
     const int fast_rans = r->w->coder == LEVIN_CODER_RANS && r->w->codebook == 0 && !r->check && r->val.n_states == 1u;
@@ -348,14 +344,7 @@ static LEVIN_NOINLINE levin_status dense_wide4(const conv_out *c, levin_weights_
             acc[2] = folded[2];
             acc[3] = folded[3];
             levin_row_1x4_wide(x, wide, wide + n, wide + 2 * n, wide + 3 * n, n, acc);
-#ifdef LEVIN_DOT_ASM
             output_codes4(acc, mult, shift, y, &q);
-#else
-            y[0] = output_code(acc[0], mult[0], shift[0], zp, lo, hi);
-            y[1] = output_code(acc[1], mult[1], shift[1], zp, lo, hi);
-            y[2] = output_code(acc[2], mult[2], shift[2], zp, lo, hi);
-            y[3] = output_code(acc[3], mult[3], shift[3], zp, lo, hi);
-#endif
         }
     }
     return LEVIN_OK;
@@ -365,13 +354,14 @@ static LEVIN_NOINLINE levin_status dense_wide4(const conv_out *c, levin_weights_
 static levin_status conv_dense(const conv_out *c, levin_weights_reader *r, uint8_t *scratch, uint32_t per) {
     const levin_conv_params *p = c->p;
     const int rows = p->groups == 1 && p->dilation_w == 1;
-    const int depthwise = p->groups == p->in_c && p->out_c == p->in_c;
+    const int depthwise = LEVIN_DEPTHWISE && p->groups == p->in_c && p->out_c == p->in_c;
     int8_t *s0 = (int8_t *)scratch, *s1 = (int8_t *)scratch + per;
     levin_status status = LEVIN_OK;
     int32_t o = 0;
 #ifdef LEVIN_DOT_DSP
-    if (p->scratch_use == LEVIN_SCRATCH_WIDE_WEIGHTS && p->kernel_h == 1 && p->kernel_w == 1 && p->groups == 1 &&
+    if (LEVIN_WIDE_WEIGHTS && p->scratch_use == LEVIN_SCRATCH_WIDE_WEIGHTS && p->kernel_h == 1 && p->kernel_w == 1 && p->groups == 1 &&
         (p->in_c & 3) == 0 && p->pad_top == 0 && p->pad_left == 0 && ((uintptr_t)scratch & 7u) == 0u) {
+        LEVIN_PATH_TAKEN(WIDE_WEIGHTS);
         for (; o + 4 <= p->out_c; o += 4) {
             if ((status = dense_wide4(c, r, (int16_t *)(void *)scratch, o)) != LEVIN_OK) {
                 return status;
@@ -391,9 +381,13 @@ static levin_status conv_dense(const conv_out *c, levin_weights_reader *r, uint8
         if (rows) {
             dense_rows(c, w0, w1, o, o1);
         } else if (depthwise) {
+            LEVIN_PATH_TAKEN(DEPTHWISE);
             dense_depthwise(c, w0, o);
-        } else {
+        } else if (LEVIN_TAPS) {
+            LEVIN_PATH_TAKEN(TAPS);
             dense_taps(c, w0, o);
+        } else {
+            return LEVIN_ERR_UNSUPPORTED;
         }
     }
     return LEVIN_OK;
@@ -650,6 +644,11 @@ levin_status levin_conv2d_coded(const levin_conv_params *p, const int8_t *in, le
     if (!levin_is_sparse(r->w) && r->w->size <= LEVIN_WEIGHTS_WHOLE_MAX) {
         return conv_whole(&c, r, scratch, per); /* ends the reader itself */
     }
-    status = levin_is_sparse(r->w) ? conv_sparse(&c, r, scratch, per) : conv_dense(&c, r, scratch, per);
+    if (!levin_is_sparse(r->w)) {
+        status = conv_dense(&c, r, scratch, per);
+    } else {
+        LEVIN_PATH_TAKEN(SPARSE);
+        status = LEVIN_SPARSE ? conv_sparse(&c, r, scratch, per) : LEVIN_ERR_UNSUPPORTED;
+    }
     return status != LEVIN_OK ? status : levin_weights_end(r);
 }

@@ -10,6 +10,67 @@
 #include "levin_dot.h"
 #include "levin_kernels.h"
 
+/* The kernel paths a build keeps (levin_config.h LEVIN_NO_<PATH>), as constants the dispatch
+ * tests first: a path switched off is dead code, and its functions are left out of the image. */
+/* LEVIN_PATH_TAKEN(PATH): a hook where each path starts, for the tests that check the code
+ * generator's account of the paths a model runs; nothing by default. */
+#ifndef LEVIN_PATH_TAKEN
+#define LEVIN_PATH_TAKEN(path) ((void)0)
+#endif
+#ifdef LEVIN_NO_DEPTHWISE
+#define LEVIN_DEPTHWISE 0
+#else
+#define LEVIN_DEPTHWISE 1
+#endif
+#ifdef LEVIN_NO_TAPS
+#define LEVIN_TAPS 0
+#else
+#define LEVIN_TAPS 1
+#endif
+#ifdef LEVIN_NO_IM2COL
+#define LEVIN_IM2COL 0
+#else
+#define LEVIN_IM2COL 1
+#endif
+#ifdef LEVIN_NO_WIDENED
+#define LEVIN_WIDENED 0
+#else
+#define LEVIN_WIDENED 1
+#endif
+#ifdef LEVIN_NO_WIDE_WEIGHTS
+#define LEVIN_WIDE_WEIGHTS 0
+#else
+#define LEVIN_WIDE_WEIGHTS 1
+#endif
+#ifdef LEVIN_NO_LINEAR_PACKED8
+#define LEVIN_LINEAR_PACKED8 0
+#else
+#define LEVIN_LINEAR_PACKED8 1
+#endif
+#ifdef LEVIN_NO_LINEAR_BOOK8
+#define LEVIN_LINEAR_BOOK8 0
+#else
+#define LEVIN_LINEAR_BOOK8 1
+#endif
+#ifdef LEVIN_NO_SPARSE
+#define LEVIN_SPARSE 0
+#else
+#define LEVIN_SPARSE 1
+#endif
+#ifdef LEVIN_NO_CODED_CONV
+#define LEVIN_CODED_CONV 0
+#else
+#define LEVIN_CODED_CONV 1
+#endif
+/* Without the DSP extension the 8-bit packed fully connected formats run on the general coded
+ * kernel: it stays while they do. */
+#if defined(LEVIN_NO_CODED_LINEAR) && \
+    (defined(LEVIN_DOT_DSP) || (defined(LEVIN_NO_LINEAR_PACKED8) && defined(LEVIN_NO_LINEAR_BOOK8)))
+#define LEVIN_CODED_LINEAR 0
+#else
+#define LEVIN_CODED_LINEAR 1
+#endif
+
 static inline uint32_t levin_per_channel(const levin_weights *w) {
     return w->channels != 0u ? w->size / w->channels : 0u; /* 0: refused by levin_weights_check */
 }
@@ -130,6 +191,27 @@ void levin_output_codes4(const int32_t *acc, const int32_t *multiplier, const in
 #else
 #define output_codes4 output_codes4_inline
 #endif
+#else
+/* Without the assembly: the same four codes, one output_code each. */
+typedef struct {
+    int32_t zp, lo, hi;
+} levin_out4;
+
+static LEVIN_ALWAYS_INLINE levin_out4 levin_out4_make(int32_t out_zp, int32_t act_min, int32_t act_max) {
+    levin_out4 q;
+    q.zp = out_zp;
+    q.lo = act_min;
+    q.hi = act_max;
+    return q;
+}
+
+static LEVIN_ALWAYS_INLINE void output_codes4(const int32_t *acc, const int32_t *multiplier, const int32_t *shift,
+                                              int8_t *y, const levin_out4 *q) {
+    y[0] = output_code(acc[0], multiplier[0], shift[0], q->zp, q->lo, q->hi);
+    y[1] = output_code(acc[1], multiplier[1], shift[1], q->zp, q->lo, q->hi);
+    y[2] = output_code(acc[2], multiplier[2], shift[2], q->zp, q->lo, q->hi);
+    y[3] = output_code(acc[3], multiplier[3], shift[3], q->zp, q->lo, q->hi);
+}
 #endif
 
 /* The taps [*lo, *hi) of 0..k-1 whose input index i0 + tap * dil falls in 0..size-1. */

@@ -39,10 +39,8 @@ static void rows_pair(const levin_linear_params *p, const int8_t *in, const int8
 static LEVIN_NOINLINE int32_t linear_rows4(const levin_linear_params *p, const int8_t *in, const int8_t *rows,
                                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                                            int8_t *out) {
-    const int32_t n = p->in_features, off = -p->in_zp, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-#ifdef LEVIN_DOT_ASM
-    const levin_out4 q = levin_out4_make(zp, lo, hi);
-#endif
+    const int32_t n = p->in_features, off = -p->in_zp;
+    const levin_out4 q = levin_out4_make(p->out_zp, p->act_min, p->act_max);
     int32_t o;
     for (o = 0; o + 4 <= p->out_features; o += 4, rows += 4 * n) {
         int32_t acc[4]; /* constant indices only: kept in registers */
@@ -51,14 +49,7 @@ static LEVIN_NOINLINE int32_t linear_rows4(const levin_linear_params *p, const i
         acc[2] = bias ? bias[o + 2] : 0;
         acc[3] = bias ? bias[o + 3] : 0;
         levin_row_1x4(in, rows, n, off, acc);
-#ifdef LEVIN_DOT_ASM
         output_codes4(acc, multiplier + o, shift + o, out + o, &q);
-#else
-        out[o] = output_code(acc[0], multiplier[o], shift[o], zp, lo, hi);
-        out[o + 1] = output_code(acc[1], multiplier[o + 1], shift[o + 1], zp, lo, hi);
-        out[o + 2] = output_code(acc[2], multiplier[o + 2], shift[o + 2], zp, lo, hi);
-        out[o + 3] = output_code(acc[3], multiplier[o + 3], shift[o + 3], zp, lo, hi);
-#endif
     }
     return o;
 }
@@ -76,10 +67,8 @@ static LEVIN_NOINLINE levin_status linear_packed8(const levin_linear_params *p, 
     const int32_t n = p->in_features, off = -p->in_zp, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
     const uint8_t *rows = w->data;
     uint32_t sum = 0u;
-    int32_t o, i;
-#ifdef LEVIN_DOT_ASM
     const levin_out4 q = levin_out4_make(zp, lo, hi);
-#endif
+    int32_t o, i;
     if (w->offset > -128) { /* symbols above 127 - offset are corrupt */
         const uint32_t limit4 = 0x01010101u * (uint32_t)(127 - w->offset);
         const uint8_t *b = rows;
@@ -136,14 +125,7 @@ static LEVIN_NOINLINE levin_status linear_packed8(const levin_linear_params *p, 
         acc[2] = (int32_t)((bias ? (uint32_t)bias[o + 2] : 0u) + sum);
         acc[3] = (int32_t)((bias ? (uint32_t)bias[o + 3] : 0u) + sum);
         levin_row_1x4_u8(in, rows, n, off, acc);
-#ifdef LEVIN_DOT_ASM
         output_codes4(acc, multiplier + o, shift + o, out + o, &q);
-#else
-        out[o] = output_code(acc[0], multiplier[o], shift[o], zp, lo, hi);
-        out[o + 1] = output_code(acc[1], multiplier[o + 1], shift[o + 1], zp, lo, hi);
-        out[o + 2] = output_code(acc[2], multiplier[o + 2], shift[o + 2], zp, lo, hi);
-        out[o + 3] = output_code(acc[3], multiplier[o + 3], shift[o + 3], zp, lo, hi);
-#endif
     }
     for (; o < p->out_features; ++o, rows += n) { /* the last rows (or rows whose length is not a multiple of 4) */
         uint32_t acc = (bias ? (uint32_t)bias[o] : 0u) + sum;
@@ -246,6 +228,10 @@ static LEVIN_NOINLINE levin_status linear_coded(const levin_linear_params *p, co
         return status;
     }
     if (levin_is_sparse(w)) {
+        LEVIN_PATH_TAKEN(SPARSE);
+        if (!LEVIN_SPARSE) {
+            return LEVIN_ERR_UNSUPPORTED;
+        }
         for (o = 0; o < p->out_features; ++o) {
             int32_t acc = bias ? bias[o] : 0;
             if ((status = levin_weights_next_sparse_dot(&r, in, -p->in_zp, scratch, &acc)) != LEVIN_OK) {
@@ -310,14 +296,20 @@ levin_status levin_linear_s8(const levin_linear_params *p, const int8_t *in, con
         return LEVIN_ERR_UNSUPPORTED;
 #else
 #ifdef LEVIN_DOT_DSP
-        if (!levin_is_sparse(w) && w->coder == LEVIN_CODER_PACK && w->bits == 8u && w->codebook == 0) {
+        if (LEVIN_LINEAR_PACKED8 && !levin_is_sparse(w) && w->coder == LEVIN_CODER_PACK && w->bits == 8u &&
+            w->codebook == 0) {
+            LEVIN_PATH_TAKEN(LINEAR_PACKED8);
             return linear_packed8(p, in, w, bias, multiplier, shift, out);
         }
-        if (!levin_is_sparse(w) && w->coder == LEVIN_CODER_PACK && w->bits == 8u && w->codebook != 0) {
+        if (LEVIN_LINEAR_BOOK8 && !levin_is_sparse(w) && w->coder == LEVIN_CODER_PACK && w->bits == 8u &&
+            w->codebook != 0) {
+            LEVIN_PATH_TAKEN(LINEAR_BOOK8);
             return linear_book8(p, in, w, bias, multiplier, shift, out, scratch);
         }
 #endif
-        return linear_coded(p, in, w, bias, multiplier, shift, out, scratch);
+        LEVIN_PATH_TAKEN(CODED_LINEAR);
+        return LEVIN_CODED_LINEAR ? linear_coded(p, in, w, bias, multiplier, shift, out, scratch)
+                                  : LEVIN_ERR_UNSUPPORTED;
 #endif
     }
     rows = (const int8_t *)w->data; /* in place: rows in fours, then pairs: each input load serves

@@ -1,0 +1,129 @@
+"""The code generator's account of the optional kernel paths a model runs (`CBinding.kernel_paths`,
+levin_config.h LEVIN_NO_<PATH>) against the paths the C actually takes: every path a model's
+build with all paths on enters (the LEVIN_PATH_TAKEN hook) is one the generator kept, so a
+package that compiles the others out runs the same kernels; on the host, and on the Cortex-M4
+for the paths only the DSP extension takes. And with every speed path compiled out, the general
+kernels alone stay bit-exact."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from levin import codegen, reference, runtime
+from levin.config import QuantConfig
+from levin.ir.graph import Graph
+from levin.ops.cparams import KERNEL_PATHS
+from levin.quant import ptq
+from levin.errors import LevinError
+from levin.targets import build, cortexm
+from tests.runtime.test_c_coded_paths import CASES, coded_paths
+
+pytestmark = pytest.mark.skipif(build.compiler() is None, reason="no C compiler (gcc / $CC) on PATH")
+
+SPEED_PATHS = ("DEPTHWISE", "IM2COL", "WIDENED", "WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8")
+HOOK = ("-include", "stdio.h", '-DLEVIN_PATH_TAKEN(p)=fprintf(stderr, "path %s\\n", #p)')
+
+
+def first_layers(seed: int = 7):
+    """A keyword-spotting front: a 10x4 conv over one channel into 16 (short window rows: the
+    gathered path), a 1x1 conv, a fully connected layer."""
+    rng = np.random.default_rng(seed)
+
+    def weights(std, shape):
+        return rng.normal(0, std, shape).astype(np.float32)
+
+    g = Graph("front")
+    t = g.add_input("x", (1, 12, 6, 1))
+    t = g.add_node("ReLU", [g.add_node("Conv2d", [t, g.add_constant("w0", weights(0.4, (16, 10, 4, 1)))],
+                                       "c0", padding=(4, 5, 1, 2), stride=(2, 2))], "r0")
+    t = g.add_node("Conv2d", [t, g.add_constant("w1", weights(0.3, (8, 1, 1, 16)))], "c1")
+    t = g.add_node("Reshape", [t], "flat", shape=(1, -1))
+    g.mark_output(g.add_node("Linear", [t, g.add_constant("fc.w", weights(0.2, (5, g.tensors[t].shape[1])))],
+                             "fc"))
+    x = rng.uniform(-1, 1, (3, 12, 6, 1)).astype(np.float32)
+    ig = ptq.build_integer_graph(g, ptq.prepare(g, x.transpose(0, 3, 1, 2), QuantConfig()))
+    return ig, reference.quantize_input(ig, x)
+
+
+def kept_paths(out_dir) -> set[str]:
+    config = (out_dir / "levin_config.h").read_text()
+    return {p for p in KERNEL_PATHS if f"#define LEVIN_NO_{p} " not in config}
+
+
+def run(exe, inputs: np.ndarray, output_size: int, tmp_path) -> tuple[np.ndarray, set[str]]:
+    """The harness's outputs and the paths its kernels entered (printed by the hook)."""
+    fin, fout = tmp_path / "in.bin", tmp_path / "out.bin"
+    fin.write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
+    proc = subprocess.run([str(exe), str(fin), str(fout), str(len(inputs)), "0"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    taken = {line.split()[1] for line in proc.stderr.splitlines() if line.startswith("path ")}
+    return np.frombuffer(fout.read_bytes(), np.int8).reshape(len(inputs), output_size), taken
+
+
+def graphs():
+    return {"coded_paths": coded_paths(), "front": first_layers()}
+
+
+@pytest.fixture(scope="module")
+def models():
+    return graphs()
+
+
+@pytest.mark.parametrize("model", ["coded_paths", "front"])
+@pytest.mark.parametrize("weight_format,prefer", CASES + [("auto", "balanced"), ("int8", "ram")])
+def test_the_generator_keeps_every_path_the_kernels_take(models, model, weight_format, prefer, tmp_path):
+    graph, inputs = models[model]
+    result = codegen.export_c(graph, tmp_path / "c", weight_format, prefer=prefer)
+    kept = kept_paths(tmp_path / "c")
+    want = reference.run(graph, inputs)[graph.outputs[0]].reshape(len(inputs), -1)
+    # The package as shipped (the unkept paths compiled out) is bit-exact ...
+    got, _ = build.run_harness(build.build_harness(result), inputs, result.output_size)
+    assert build.compare(got, want) is None
+    # ... and with every path compiled in, the kernels enter none it left out. On a host
+    # without the DSP extension the 8-bit packed fully connected formats run the general
+    # coded kernel (levin_conv_window.h).
+    shutil.copyfile(runtime.C_DIR / "levin_config.h", tmp_path / "c" / "levin_config.h")
+    got, taken = run(build.build_harness(result, extra=HOOK), inputs, result.output_size, tmp_path)
+    assert build.compare(got, want) is None
+    if kept & {"LINEAR_PACKED8", "LINEAR_BOOK8"}:
+        kept.add("CODED_LINEAR")
+    assert taken <= kept, f"{model} / {weight_format} / {prefer}: took {taken - kept}, compiled out"
+    assert taken, "the hook printed nothing: LEVIN_PATH_TAKEN is not reached"
+
+
+@pytest.mark.parametrize("weight_format", ["int8", "rans"])
+def test_the_general_kernels_alone_are_bit_exact(models, weight_format, tmp_path):
+    graph, inputs = models["coded_paths"]
+    result = codegen.export_c(graph, tmp_path, weight_format, prefer="speed")
+    shutil.copyfile(runtime.C_DIR / "levin_config.h", tmp_path / "levin_config.h")
+    off = tuple(f"-DLEVIN_NO_{p}" for p in SPEED_PATHS)
+    got, taken = run(build.build_harness(result, extra=off + HOOK), inputs, result.output_size, tmp_path)
+    assert build.compare(got, reference.run(graph, inputs)[graph.outputs[0]].reshape(got.shape)) is None
+    assert not taken & set(SPEED_PATHS) and "TAPS" in taken
+
+
+@pytest.mark.parametrize("model,weight_format", [("coded_paths", "packed"), ("coded_paths", "codebook"),
+                                                 ("front", "packed"), ("front", "codebook")])
+def test_the_generator_keeps_the_dsp_paths_the_m4_takes(models, model, weight_format, tmp_path):
+    try:
+        cortexm.require_toolchain()
+        cortexm.require_qemu()
+    except LevinError as exc:
+        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    graph, inputs = models[model]
+    result = codegen.export_c(graph, tmp_path / "c", weight_format, prefer="speed")
+    kept = kept_paths(tmp_path / "c")
+    shutil.copyfile(runtime.C_DIR / "levin_config.h", tmp_path / "c" / "levin_config.h")
+    hook = ("-include", "semihost.h", '-DLEVIN_PATH_TAKEN(p)=levin_sh_puts("path " #p "\\n")')
+    fw = cortexm.model_firmware(result, inputs[:1].reshape(1, -1), tmp_path / "m4", code_cflags=hook)
+    (case,) = cortexm.run(fw)
+    want = reference.run(graph, inputs[:1])[graph.outputs[0]].reshape(-1)
+    assert case.status == 0 and np.array_equal(np.frombuffer(case.output, np.int8), want)
+    console = fw.elf.with_suffix(".console.txt").read_text()
+    taken = {line.split()[1] for line in console.splitlines() if line.startswith("path ")}
+    assert taken & {"WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8"}, taken   # a DSP path ran
+    assert taken <= kept, f"{model} / {weight_format}: took {taken - kept}, compiled out"
