@@ -340,6 +340,27 @@ def test_kernel_scratch_only_where_the_arena_has_room():
         assert entry.offset + entry.size <= other.offset or other.offset + other.size <= entry.offset
 
 
+def test_a_faster_unstreamed_kernel_only_where_the_arena_has_room():
+    # x (4 ch) -> wide (64 ch: the peak) -> narrow (4 ch) -> c1 (4 ch) -> c2 (4 ch): c2 streams over
+    # c1 for nothing (their tensors are far below the peak), so it may take its output apart and a
+    # scratch, as c1 may; narrow streaming over `wide`'s 16x larger output keeps the arena down.
+    g = Graph("apart")
+    t = g.add_input("x", (1, 8, 8, 4))
+    t = g.add_node("Conv2d", [t, g.add_constant("w_wide", np.zeros((64, 1, 1, 4), F32))], "wide")
+    t = g.add_node("Conv2d", [t, g.add_constant("w_narrow", np.zeros((4, 1, 1, 64), F32))], "narrow")
+    t = g.add_node("Conv2d", [t, g.add_constant("w1", np.zeros((4, 1, 1, 4), F32))], "c1")
+    g.mark_output(g.add_node("Conv2d", [t, g.add_constant("w2", np.zeros((4, 1, 1, 4), F32))], "c2"))
+    names = [n.name for n in g.nodes]
+    streamed = plan_memory(g, alignment=16, streamed=names)
+    plan = plan_memory(g, alignment=16, streamed=names, unstreamed={"c1": 32, "c2": 32, "narrow": 2048})
+    check_plan(g, plan)
+    assert plan.arena_bytes == streamed.arena_bytes
+    assert streamed.tensors["c2"].reuses == "c1"
+    for name in ("c1", "c2"):
+        assert plan.tensors[name].reuses is None and plan.tensors[name + SCRATCH_SUFFIX].size == 32
+    assert plan.tensors["narrow"].reuses == "wide" and "narrow" + SCRATCH_SUFFIX not in plan.tensors
+
+
 def test_fully_connected_and_softmax_do_not_stream():
     g = Graph("fc")
     y = g.add_node("Linear", [g.add_input("x", (1, 8)), g.add_constant("w", np.zeros((8, 8), F32))], "fc")

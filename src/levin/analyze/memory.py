@@ -143,7 +143,8 @@ SCRATCH_SUFFIX = "#scratch"   # plan entry of a node's planned kernel scratch: "
 
 
 def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool = True,
-                streamed: Iterable[str] = (), scratch: dict[str, int] | None = None) -> ArenaPlan:
+                streamed: Iterable[str] = (), scratch: dict[str, int] | None = None,
+                unstreamed: dict[str, int] | None = None) -> ArenaPlan:
     """Place every activation of `graph` in one arena; see the module docstring for the rules.
 
     `streamed` names the nodes whose C kernels may run streamed (`stream_shift`). The planner
@@ -152,7 +153,10 @@ def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool 
     (`Op.stream_ahead`, faster) does so only where that lead does not grow the arena either
     (`Placement.ahead`). `scratch` names nodes whose kernels can use that many bytes of arena
     while they run (`Op.planned_scratch`); each gets an entry "<node>#scratch" live at its step
-    only where the arena does not grow, largest first.
+    only where the arena does not grow, largest first. `unstreamed` names nodes whose kernels run
+    faster with that much scratch and their output apart from their input
+    (`Op.unstreamed_scratch`): each gets both (out of the streams if it was in them) where the
+    arena does not grow, before the others' scratch is placed.
     """
     if alignment < 1:
         raise LevinError(f"alignment must be >= 1, got {alignment}")
@@ -176,6 +180,15 @@ def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool 
             if plan.arena_bytes <= best.arena_bytes:
                 best, chosen = plan, trial
     step = {n.name: k for k, n in enumerate(graph.nodes)}
+    for name, size in sorted((unstreamed or {}).items(), key=lambda item: -item[1]):
+        entry = name + SCRATCH_SUFFIX
+        if size <= 0 or name not in step or entry in live:
+            continue
+        trial = {k: v for k, v in chosen.items() if k != name}
+        trial_live, trial_bytes = {**live, entry: (step[name], step[name])}, {**nbytes, entry: size}
+        plan = _place(graph, trial_live, trial_bytes, alignment, inplace, trial)
+        if plan.arena_bytes <= best.arena_bytes:
+            best, chosen, live, nbytes = plan, trial, trial_live, trial_bytes
     for name, size in sorted((scratch or {}).items(), key=lambda item: -item[1]):
         entry = name + SCRATCH_SUFFIX
         if size <= 0 or name not in step or entry in live:

@@ -149,6 +149,15 @@ class _Context:
         place = self.plan.tensors.get(node.name + SCRATCH_SUFFIX)
         return None if place is None else f"(arena + {place.offset})"
 
+    def planned_scratch_bytes(self, node: Node) -> int:
+        """How many bytes of arena the plan gave `node`'s kernel (0: none)."""
+        place = self.plan.tensors.get(node.name + SCRATCH_SUFFIX)
+        return 0 if place is None else place.size
+
+    def streamed(self, node: Node) -> bool:
+        """`node`'s output takes over its input's buffer as it is read (`Op.streams`)."""
+        return self.plan.tensors[node.output].reuses == node.inputs[0] and ops.get(node.op).streams != "never"
+
     def act_range(self, node: Node) -> tuple[int, int]:
         """The output clamp of `node`: a fused ReLU's range (`codegen.fusion`), else -128..127."""
         return self.activations.get(node.name, (-128, 127))
@@ -334,7 +343,9 @@ def _plan(graph: Graph, bodies: dict[str, bytes]) -> ArenaPlan:
     nodes = {n.name: n for n in graph.nodes}
     wants = {name: ops.get(nodes[name].op).planned_scratch(graph, nodes[name]) for name in stream
              if ops.get(nodes[name].op).planned_scratch is not None}
-    return plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=stream, scratch=wants)
+    apart = {name: ops.get(nodes[name].op).unstreamed_scratch(graph, nodes[name]) for name in stream
+             if ops.get(nodes[name].op).unstreamed_scratch is not None}
+    return plan_memory(graph, alignment=SCRATCH_ALIGN, streamed=stream, scratch=wants, unstreamed=apart)
 
 
 def arena_plan(graph_or_lvn_path: Graph | str | Path, weight_format: str = "auto",

@@ -90,7 +90,9 @@ def prepare(ctx, node, k: int) -> dict:
                        groups=a["groups"], in_zp=d["in_zp"], out_zp=d["out_zp"], **d["act"],
                        pairs=_pairs(ctx, node), scratch_use=0)
     scratch = ctx.planned_scratch(node)
-    if scratch is not None:
+    if scratch is not None and _apart_with_wide_rows(ctx, node):
+        d["params"]["scratch_use"], d["scratch"] = SCRATCH_WIDE_WEIGHTS, scratch
+    elif scratch is not None:
         d["params"]["scratch_use"], d["scratch"] = _scratch(ctx.graph, node)[1], scratch
     elif wide and cparams.coded_dense(d["weights"]):
         d["params"]["scratch_use"] = SCRATCH_WIDE_WEIGHTS
@@ -116,8 +118,8 @@ def kernel_paths(d: dict) -> set[str]:
         paths |= {SCRATCH_GATHER: {"IM2COL"}, SCRATCH_WIDEN: {"WIDENED"}}.get(use, set())
     if not (g == 1 and p["dilation_w"] == 1):   # neither conv_rows nor dense_rows
         paths.add("DEPTHWISE" if g == p["in_c"] == p["out_c"] else "TAPS")
-    if use == SCRATCH_WIDE_WEIGHTS:
-        paths.add("WIDE_WEIGHTS")
+    if use == SCRATCH_WIDE_WEIGHTS:   # raw weights: without DSP the widened input instead
+        paths |= {"WIDE_WEIGHTS"} if "CODED_CONV" in paths else {"WIDE_WEIGHTS", "WIDENED"}
     return paths
 
 
@@ -150,6 +152,22 @@ def _wide_weights(graph, node) -> bool:
     a = node.attrs
     return (kh, kw) == (1, 1) and a["groups"] == 1 and cg % 4 == 0 and o >= 4 and not any(a["padding"]) \
         and graph.tensors[node.inputs[1]].size > cparams.WHOLE_MAX
+
+
+def _unstreamed_scratch(graph, node) -> int:
+    """Bytes of four weight rows widened to int16 (levin_conv_coded.c levin_conv1x1_wide): a 1x1
+    conv over weights in flash runs four output channels at a time over every pixel, which only
+    an output apart from its input allows (groups 1, no padding, input channels a multiple of 4)."""
+    o, kh, kw, cg = graph.tensors[node.inputs[1]].shape
+    a = node.attrs
+    ok = (kh, kw) == (1, 1) and a["groups"] == 1 and cg % 4 == 0 and o >= 4 and not any(a["padding"])
+    return 8 * cg if ok else 0
+
+
+def _apart_with_wide_rows(ctx, node) -> bool:
+    """The plan took `node` out of the streams and gave it the widened rows' scratch."""
+    wide = _unstreamed_scratch(ctx.graph, node)
+    return bool(wide) and ctx.planned_scratch_bytes(node) >= wide and not ctx.streamed(node)
 
 
 def _scratch(graph, node) -> tuple[int, int]:
@@ -208,5 +226,6 @@ def _variant(graph, node) -> tuple[str, int]:
 CONV2D = register(Op(
     "Conv2d", (2, 3), {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}, shape,
     evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c", "levin_conv_coded.c"), kernel_paths),
-    window=_window, streams="weights_in_flash", stream_ahead=1, planned_scratch=lambda graph, node: _scratch(graph, node)[0], macs=_macs, element_ops=_bias_adds,
+    window=_window, streams="weights_in_flash", stream_ahead=1, planned_scratch=lambda graph, node: _scratch(graph, node)[0],
+    unstreamed_scratch=_unstreamed_scratch, macs=_macs, element_ops=_bias_adds,
     code_bytes=3072, variant=_variant, weighted=True, fuses_activation=True))

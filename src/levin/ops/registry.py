@@ -66,6 +66,10 @@ class Op:
     planned_scratch: Callable[[Any, Any], int] | None = None  # (graph, node) -> bytes of arena its C
                                            # kernel can use when weights are in flash and the plan
                                            # has room at that step (conv: im2col of short windows)
+    unstreamed_scratch: Callable[[Any, Any], int] | None = None  # (graph, node) -> bytes of arena a
+                                           # faster kernel uses when the output does not stream over
+                                           # the input (conv 1x1: four weight rows widened); the plan
+                                           # gives it only where the arena does not grow
     macs: Callable[[Any, Any], int] = _zero          # (graph, node) -> multiply-accumulates
     element_ops: Callable[[Any, Any], int] = _zero   # (graph, node) -> other element operations
     code_bytes: int = 0                    # Thumb-2 bytes of its C kernel (estimate, until built)

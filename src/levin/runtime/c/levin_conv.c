@@ -3,11 +3,15 @@
  *
  * Loop over output pixels outermost, writing the output in order, so the planner may stream it
  * over its own input (analyze/memory.py, stream_shift): pixel p never writes past input a later
- * pixel reads.
+ * pixel reads. (The widened-weights 1x1 below, whose output the plan keeps apart, is the one
+ * that loops over channels outermost.)
  *   - groups 1, no horizontal dilation: a window row is kernel_w * in_c contiguous bytes of both
  *     input and weights, one inner product (levin_dot.h); output channels go in pairs, and
  *     interior pixels in pairs where the plan allows (params.pairs), so each load serves two
  *     products;
+ *   - a 1x1 conv whose output the planner keeps apart from its input (DSP cores): four output
+ *     channels at a time over every pixel, their weights widened to int16 once
+ *     (levin_conv1x1_wide4, levin_conv_coded.c);
  *   - depthwise (one output channel per input channel): a 3x3 window inside the input (or
  *     gathered at the border) four channels per word load, the rest one channel at a time;
  *   - anything else (grouped, dilated along x): one inner product per tap.
@@ -26,14 +30,6 @@ uint32_t levin_conv2d_s8_scratch_size(const levin_weights *w) {
     /* Coded dense (levin_conv_coded.c): the whole tensor when small, else two channels. */
     return per == 0u ? 0u : w->size <= LEVIN_WEIGHTS_WHOLE_MAX ? w->size : 2u * per;
 }
-
-/* A conv's weights, requantization and output, as one argument. */
-typedef struct {
-    const levin_conv_params *p;
-    const int8_t *weights; /* [O, KH, KW, I / groups], read in place */
-    const int32_t *bias, *multiplier, *shift;
-    int32_t per;           /* weights per output channel */
-} conv_job;
 
 static LEVIN_ALWAYS_INLINE int8_t job_code(const conv_job *j, int32_t o, int32_t acc) {
     return output_code(acc, j->multiplier[o], j->shift[o], j->p->out_zp, j->p->act_min, j->p->act_max);
@@ -564,13 +560,56 @@ static LEVIN_NOINLINE void conv_widened(const conv_job *j, const int8_t *in, int
     }
 }
 
+#ifdef LEVIN_DOT_DSP
+/* Output channels o.. of a 1x1 conv (no padding), pixel after pixel: the last out_c % 4 of the
+ * widened-rows path. */
+static LEVIN_NOINLINE void conv1x1_rest(const conv_job *j, const int8_t *in, int8_t *out, int32_t o) {
+    const levin_conv_params *p = j->p;
+    const int32_t n = p->in_c;
+    int32_t oy, ox;
+    for (; o < p->out_c; ++o) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * n;
+                const int32_t acc = levin_dot_1x1(x, j->weights + o * n, n, -p->in_zp, j->bias ? j->bias[o] : 0);
+                out[(oy * p->out_w + ox) * p->out_c + o] = job_code(j, o, acc);
+            }
+        }
+    }
+}
+
+/* A 1x1 conv (groups 1, no padding, in_c a multiple of 4) whose output does not stream over its
+ * input: four output channels at a time, their weights widened to int16 into wide
+ * (levin_conv1x1_wide4), then the last out_c % 4. Out of line, as the other kernels: inlined,
+ * its call's stack arguments would add to levin_conv2d_s8's frame under every kernel. */
+static LEVIN_NOINLINE void conv_wide_rows(const conv_job *j, const int8_t *in, int8_t *out, int16_t *wide) {
+    int32_t o;
+    for (o = 0; o + 4 <= j->p->out_c; o += 4) {
+        levin_conv1x1_wide4(j, in, out, wide, o);
+    }
+    if (o < j->p->out_c) {
+        conv1x1_rest(j, in, out, o);
+    }
+}
+#endif
+
 static levin_status conv_in_flash(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
     const levin_conv_params *p = j->p;
+    const int one_by_one = p->groups == 1 && p->kernel_h == 1 && p->kernel_w == 1 && p->pad_top == 0 &&
+                           p->pad_left == 0 && scratch;
+#ifdef LEVIN_DOT_DSP
+    if (LEVIN_WIDE_WEIGHTS && one_by_one && p->scratch_use == LEVIN_SCRATCH_WIDE_WEIGHTS && (p->in_c & 3) == 0 &&
+        ((uintptr_t)scratch & 7u) == 0u) {
+        LEVIN_PATH_TAKEN(WIDE_WEIGHTS);
+        conv_wide_rows(j, in, out, (int16_t *)(void *)scratch);
+        return LEVIN_OK;
+    }
+#endif
     if (LEVIN_IM2COL && p->groups == 1 && p->scratch_use == LEVIN_SCRATCH_GATHER && scratch) {
         LEVIN_PATH_TAKEN(IM2COL);
         conv_im2col(j, in, out, scratch);
-    } else if (LEVIN_WIDENED && p->groups == 1 && p->scratch_use == LEVIN_SCRATCH_WIDEN && scratch &&
-               p->kernel_h == 1 && p->kernel_w == 1 && p->pad_top == 0 && p->pad_left == 0) {
+    } else if (LEVIN_WIDENED && one_by_one &&
+               (p->scratch_use == LEVIN_SCRATCH_WIDEN || p->scratch_use == LEVIN_SCRATCH_WIDE_WEIGHTS)) {
         LEVIN_PATH_TAKEN(WIDENED);
         conv_widened(j, in, out, scratch);
     } else if (p->groups == 1 && p->dilation_w == 1) {

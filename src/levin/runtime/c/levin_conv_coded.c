@@ -9,7 +9,9 @@
  * Dense 1x1 with p->scratch_use LEVIN_SCRATCH_WIDE_WEIGHTS, on cores with the DSP extension
  * (scratch 8 * per): four channels decoded and widened to int16 once, then every pixel against
  * them (dense_wide4: the weights come ready for SMLAD, so this beats the in-flash 1x1 kernel's
- * inner loop; one-state rANS without a codebook skips the reader's symbol-to-value pass).
+ * inner loop; one-state rANS without a codebook skips the reader's symbol-to-value pass). The
+ * same loop serves raw 1x1 weights whose output the planner kept apart from the input
+ * (levin_conv1x1_wide4, called by levin_conv.c).
  * Dense, larger (scratch 2 * per, per = weights of one channel): two channels decoded at a time,
  * so each input load serves two products, as in the in-flash kernel (levin_dot.h):
  *   - groups 1, no horizontal dilation: one inner product per window row, pixels in pairs
@@ -299,21 +301,40 @@ static int rans_wide_row(levin_weights_reader *r, int32_t n, int16_t *row, int32
     return 1;
 }
 
-/* A 1x1 conv (groups 1, no padding, in_c a multiple of 4; p->scratch_use
- * LEVIN_SCRATCH_WIDE_WEIGHTS), output channels o..o+3: each decoded into the upper half of its
- * 2 * in_c bytes of scratch and widened to int16 there, in place (levin_widen reads a word
- * before it writes two, and never writes past the bytes it has still to read), then every pixel
- * in one pass over its input against the four widened rows (levin_row_1x4_wide), the input zero
- * point folded out (bias - zp * sum w, wrapping), four codes at once. The weights are decoded
- * once per inference and each widened once, where the in-flash 1x1 kernel widens the input at
- * every pixel and then each weight word at every pixel. */
-static LEVIN_NOINLINE levin_status dense_wide4(const conv_out *c, levin_weights_reader *r, int16_t *wide, int32_t o) {
-    const levin_conv_params *p = c->p;
+/* Output channels o..o+3 of a 1x1 conv (groups 1, no padding, in_c a multiple of 4) at every
+ * pixel, in one pass over the input against four weight rows widened to int16 at wide
+ * (levin_widen's layout) whose sums make folded (bias - in_zp * sum w, wrapping): four codes at
+ * once. Each weight is widened once per inference, where the in-flash 1x1 kernel widens the
+ * input at every pixel and then each weight word at every pixel. Inlined: a call would add its
+ * frame to its callers'. */
+static LEVIN_ALWAYS_INLINE void wide4_pixels(const levin_conv_params *p, const int8_t *in, int8_t *out,
+                                             const int32_t *mult, const int32_t *shift, const int16_t *wide,
+                                             const int32_t *folded) {
     const int32_t n = p->in_c, out_c = p->out_c, in_w = p->in_w, out_w = p->out_w, out_h = p->out_h;
     const int32_t x_step = p->stride_w * n, row_step = p->stride_h * in_w * n;
-    const int32_t *const mult = c->multiplier + o, *const shift = c->shift + o;
     const levin_out4 q = levin_out4_make(p->out_zp, p->act_min, p->act_max);
-    int32_t folded[4], k, oy, ox;
+    int32_t oy, ox;
+    for (oy = 0; oy < out_h; ++oy) {
+        const int8_t *x = in + oy * row_step;
+        int8_t *y = out + oy * out_w * out_c;
+        for (ox = 0; ox < out_w; ++ox, x += x_step, y += out_c) {
+            int32_t acc[4]; /* constant indices only: kept in registers */
+            acc[0] = folded[0];
+            acc[1] = folded[1];
+            acc[2] = folded[2];
+            acc[3] = folded[3];
+            levin_row_1x4_wide(x, wide, wide + n, wide + 2 * n, wide + 3 * n, n, acc);
+            output_codes4(acc, mult, shift, y, &q);
+        }
+    }
+}
+
+/* Coded: channels o..o+3 each decoded into the upper half of its 2 * in_c bytes of scratch and
+ * widened to int16 there, in place (levin_widen reads a word before it writes two, and never
+ * writes past the bytes it has still to read), then wide4_pixels. */
+static LEVIN_NOINLINE levin_status dense_wide4(const conv_out *c, levin_weights_reader *r, int16_t *wide, int32_t o) {
+    const int32_t n = c->p->in_c;
+    int32_t folded[4], k;
     levin_status status = LEVIN_OK;
     const int fast_rans = r->w->coder == LEVIN_CODER_RANS && r->w->codebook == 0 && !r->check && r->val.n_states == 1u;
     for (k = 0; k < 4; ++k) {
@@ -331,24 +352,26 @@ static LEVIN_NOINLINE levin_status dense_wide4(const conv_out *c, levin_weights_
             LEVIN_STORES_DONE(); /* the decoded bytes are written before the assembly reads them */
             sum = widen_sum(w, n, row);
         }
-        folded[k] = wrap_add(c->bias ? c->bias[o + k] : 0, (int32_t)((uint32_t)-p->in_zp * (uint32_t)sum));
+        folded[k] = wrap_add(c->bias ? c->bias[o + k] : 0, (int32_t)((uint32_t)-c->p->in_zp * (uint32_t)sum));
     }
     LEVIN_STORES_DONE(); /* the widened rows are written before the assembly reads them */
-    for (oy = 0; oy < out_h; ++oy) {
-        const int8_t *x = c->in + oy * row_step;
-        int8_t *y = c->out + oy * out_w * out_c + o;
-        for (ox = 0; ox < out_w; ++ox, x += x_step, y += out_c) {
-            int32_t acc[4]; /* constant indices only: kept in registers */
-            acc[0] = folded[0];
-            acc[1] = folded[1];
-            acc[2] = folded[2];
-            acc[3] = folded[3];
-            levin_row_1x4_wide(x, wide, wide + n, wide + 2 * n, wide + 3 * n, n, acc);
-            output_codes4(acc, mult, shift, y, &q);
-        }
-    }
+    wide4_pixels(c->p, c->in, c->out + o, c->multiplier + o, c->shift + o, wide, folded);
     return LEVIN_OK;
 }
+
+void levin_conv1x1_wide4(const conv_job *j, const int8_t *in, int8_t *out, int16_t *wide, int32_t o) {
+    const levin_conv_params *p = j->p;
+    const int8_t *w = j->weights;
+    const int32_t *bias = j->bias, n = p->in_c;
+    int32_t folded[4], k;
+    for (k = 0; k < 4; ++k) {
+        const int32_t sum = widen_sum(w + (o + k) * n, n, wide + k * n);
+        folded[k] = wrap_add(bias ? bias[o + k] : 0, (int32_t)((uint32_t)-p->in_zp * (uint32_t)sum));
+    }
+    LEVIN_STORES_DONE(); /* the widened rows are written before the assembly reads them */
+    wide4_pixels(p, in, out + o, j->multiplier + o, j->shift + o, wide, folded);
+}
+
 #endif
 
 static levin_status conv_dense(const conv_out *c, levin_weights_reader *r, uint8_t *scratch, uint32_t per) {

@@ -71,6 +71,22 @@
 #define LEVIN_CODED_LINEAR 1
 #endif
 
+/* A conv's weights (read in place), requantization and output, as one argument. */
+typedef struct {
+    const levin_conv_params *p;
+    const int8_t *weights; /* [O, KH, KW, I / groups] */
+    const int32_t *bias, *multiplier, *shift;
+    int32_t per;           /* weights per output channel */
+} conv_job;
+
+#ifdef LEVIN_DOT_DSP
+/* Output channels o..o+3 of a 1x1 conv over weights read in place (groups 1, no padding, in_c a
+ * multiple of 4) whose output does not stream over its input (p->scratch_use
+ * LEVIN_SCRATCH_WIDE_WEIGHTS, the planner's choice): their rows widened to int16 into wide
+ * (8 * in_c bytes, 8-aligned), then every pixel against them (levin_conv_coded.c). */
+void levin_conv1x1_wide4(const conv_job *j, const int8_t *in, int8_t *out, int16_t *wide, int32_t o);
+#endif
+
 static inline uint32_t levin_per_channel(const levin_weights *w) {
     return w->channels != 0u ? w->size / w->channels : 0u; /* 0: refused by levin_weights_check */
 }
