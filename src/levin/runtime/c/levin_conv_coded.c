@@ -382,8 +382,9 @@ static levin_status conv_dense(const conv_out *c, levin_weights_reader *r, uint8
     levin_status status = LEVIN_OK;
     int32_t o = 0;
 #ifdef LEVIN_DOT_DSP
-    if (LEVIN_WIDE_WEIGHTS && p->scratch_use == LEVIN_SCRATCH_WIDE_WEIGHTS && p->kernel_h == 1 && p->kernel_w == 1 && p->groups == 1 &&
-        (p->in_c & 3) == 0 && p->pad_top == 0 && p->pad_left == 0 && ((uintptr_t)scratch & 7u) == 0u) {
+    if (LEVIN_WIDE_WEIGHTS && p->scratch_use == LEVIN_SCRATCH_WIDE_WEIGHTS && p->kernel_h == 1 && p->kernel_w == 1 &&
+        p->groups == 1 && (p->in_c & 3) == 0 && p->pad_top == 0 && p->pad_left == 0 &&
+        ((uintptr_t)scratch & 7u) == 0u) {
         LEVIN_PATH_TAKEN(WIDE_WEIGHTS);
         for (; o + 4 <= p->out_c; o += 4) {
             if ((status = dense_wide4(c, r, (int16_t *)(void *)scratch, o)) != LEVIN_OK) {
