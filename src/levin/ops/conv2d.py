@@ -155,7 +155,7 @@ def _wide_weights(graph, node) -> bool:
 
 
 def _unstreamed_scratch(graph, node) -> int:
-    """Bytes of four weight rows widened to int16 (levin_conv_coded.c levin_conv1x1_wide): a 1x1
+    """Bytes of four weight rows widened to int16 (levin_conv_coded.c levin_conv1x1_wide4): a 1x1
     conv over weights in flash runs four output channels at a time over every pixel, which only
     an output apart from its input allows (groups 1, no padding, input channels a multiple of 4)."""
     o, kh, kw, cg = graph.tensors[node.inputs[1]].shape
@@ -225,7 +225,9 @@ def _variant(graph, node) -> tuple[str, int]:
 
 CONV2D = register(Op(
     "Conv2d", (2, 3), {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}, shape,
-    evaluate, evaluate_torch, reference, CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c", "levin_conv_coded.c"), kernel_paths),
-    window=_window, streams="weights_in_flash", stream_ahead=1, planned_scratch=lambda graph, node: _scratch(graph, node)[0],
-    unstreamed_scratch=_unstreamed_scratch, macs=_macs, element_ops=_bias_adds,
+    evaluate, evaluate_torch, reference,
+    CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c", "levin_conv_coded.c"), kernel_paths),
+    window=_window, streams="weights_in_flash", stream_ahead=1,
+    planned_scratch=lambda graph, node: _scratch(graph, node)[0], unstreamed_scratch=_unstreamed_scratch,
+    macs=_macs, element_ops=_bias_adds,
     code_bytes=3072, variant=_variant, weighted=True, fuses_activation=True))
