@@ -180,24 +180,22 @@ def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool 
             if plan.arena_bytes <= best.arena_bytes:
                 best, chosen = plan, trial
     step = {n.name: k for k, n in enumerate(graph.nodes)}
-    for name, size in sorted((unstreamed or {}).items(), key=lambda item: -item[1]):
+    # The nodes that run faster apart from their input first, then the others' scratch.
+    for name, size, apart in [(n, b, True) for n, b in _largest_first(unstreamed)] + \
+                             [(n, b, False) for n, b in _largest_first(scratch)]:
         entry = name + SCRATCH_SUFFIX
         if size <= 0 or name not in step or entry in live:
             continue
-        trial = {k: v for k, v in chosen.items() if k != name}
+        trial = {k: v for k, v in chosen.items() if k != name} if apart else chosen
         trial_live, trial_bytes = {**live, entry: (step[name], step[name])}, {**nbytes, entry: size}
         plan = _place(graph, trial_live, trial_bytes, alignment, inplace, trial)
         if plan.arena_bytes <= best.arena_bytes:
             best, chosen, live, nbytes = plan, trial, trial_live, trial_bytes
-    for name, size in sorted((scratch or {}).items(), key=lambda item: -item[1]):
-        entry = name + SCRATCH_SUFFIX
-        if size <= 0 or name not in step or entry in live:
-            continue
-        trial_live, trial_bytes = {**live, entry: (step[name], step[name])}, {**nbytes, entry: size}
-        plan = _place(graph, trial_live, trial_bytes, alignment, inplace, chosen)
-        if plan.arena_bytes <= best.arena_bytes:
-            best, live, nbytes = plan, trial_live, trial_bytes
     return best
+
+
+def _largest_first(sizes: dict[str, int] | None) -> list[tuple[str, int]]:
+    return sorted((sizes or {}).items(), key=lambda item: -item[1])
 
 
 def _place(graph: Graph, live: dict[str, tuple[int, int]], nbytes: dict[str, int], alignment: int,

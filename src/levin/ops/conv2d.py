@@ -198,8 +198,7 @@ def gathers_windows(graph, node) -> bool:
 def _pairs(ctx, node) -> int:
     """1 when the kernel may compute pixels in pairs: its output does not stream over its input,
     or the planner left the lead a pair needs (`stream_ahead`)."""
-    place = ctx.plan.tensors[node.output]
-    return int(place.reuses != node.inputs[0] or place.ahead >= 1)
+    return int(not ctx.streamed(node) or ctx.plan.tensors[node.output].ahead >= 1)
 
 
 def _window(graph, node):

@@ -10,13 +10,14 @@
 #include "levin_dot.h"
 #include "levin_kernels.h"
 
-/* The kernel paths a build keeps (levin_config.h LEVIN_NO_<PATH>), as constants the dispatch
- * tests first: a path switched off is dead code, and its functions are left out of the image. */
 /* LEVIN_PATH_TAKEN(PATH): a hook where each path starts, for the tests that check the code
  * generator's account of the paths a model runs; nothing by default. */
 #ifndef LEVIN_PATH_TAKEN
 #define LEVIN_PATH_TAKEN(path) ((void)0)
 #endif
+
+/* The kernel paths a build keeps (levin_config.h LEVIN_NO_<PATH>), as constants the dispatch
+ * tests first: a path switched off is dead code, and its functions are left out of the image. */
 #ifdef LEVIN_NO_DEPTHWISE
 #define LEVIN_DEPTHWISE 0
 #else
