@@ -228,7 +228,8 @@ def run_point(args: argparse.Namespace, lam: float) -> dict:
     config = MDLConfig(lam=lam, components=args.components, prior_lr=args.prior_lr,
                        final_sigma=args.final_sigma, finetune_epochs=args.finetune_epochs,
                        finetune_lr=args.finetune_lr, zero_mix=args.zero_mix, remove_dead=args.remove_dead,
-                       prune_at=tuple(args.prune_at), prune_max_fraction=args.prune_max_fraction)
+                       prune_at=tuple(args.prune_at), prune_max_fraction=args.prune_max_fraction,
+                       round_biases=args.round_biases)
     log(f"{args.model} lambda={lam:g}: {args.epochs} epochs from {init}")
     t0 = time.perf_counter()
     # Trained and scored on the validation split in the place of the test split: the test images
@@ -321,6 +322,8 @@ def main() -> int:
                     help="most of a layer's nonzeros one MDL-prune event removes")
     ap.add_argument("--remove-dead", action="store_true",
                     help="after the snap, fold constant units into biases and cut unread ones (exact)")
+    ap.add_argument("--round-biases", action="store_true",
+                    help="round each layer's biases to the coarsest step that costs no validation error")
     ap.add_argument("--distill-alpha", type=float, default=0.0,
                     help="distil from the uncompressed runs/<model> with this weight (temperature 4)")
     ap.add_argument("--init", default=None, help="warm start: a saved model dir or a step's .safetensors; default runs/<model>")

@@ -37,26 +37,6 @@ def weight_names(graph: Graph) -> list[str]:
     return [n.inputs[1] for n in graph.nodes if ops.get(n.op).weighted]
 
 
-def with_constants(graph: Graph, new: dict[str, np.ndarray], name: str | None = None) -> Graph:
-    """A copy of `graph` whose constants in `new` hold other values (same shape, dtype, quant)."""
-    g = Graph(name or graph.name)
-    for tname, t in graph.tensors.items():
-        if t.is_constant:
-            data = new.get(tname, t.data)
-            if data.shape != t.shape:
-                raise LevinError(f"tensor {tname!r}: new values {data.shape}, graph has {t.shape}")
-            g.add_constant(tname, data.astype(t.dtype), t.quant)
-        elif tname in graph.inputs:
-            g.add_input(tname, t.shape, t.dtype, t.quant)
-    for node in graph.nodes:
-        out = graph.tensors[node.output]
-        g.add_node(node.op, node.inputs, node.name, output=node.output, dtype=out.dtype,
-                   quant=out.quant, **node.attrs)
-    for o in graph.outputs:
-        g.mark_output(o)
-    return g
-
-
 def kmeans_1d_codes(codes: np.ndarray, k: int, iterations: int = 30) -> np.ndarray:
     """Integer centroids (sorted, distinct, at most k) of int8 `codes` by weighted Lloyd on the
     histogram: exact, and fast whatever the tensor size."""
@@ -94,7 +74,7 @@ def kmeans_codes(graph: Graph, k: int) -> Graph:
         c = kmeans_1d_codes(w[nz], k - 1) if nz.any() else np.zeros(1, np.int64)
         idx = np.abs(w.astype(np.int64)[..., None] - c).argmin(axis=-1)
         new[name] = np.where(nz, c[idx], 0).astype(w.dtype)
-    return with_constants(graph, new, f"{graph.name}-kmeans{k}")
+    return graph.with_constants(new, f"{graph.name}-kmeans{k}")
 
 
 def prune_codes(graph: Graph, fraction: float) -> Graph:
@@ -109,7 +89,7 @@ def prune_codes(graph: Graph, fraction: float) -> Graph:
         if n:
             out[np.argsort(np.abs(out.astype(np.int64)), kind="stable")[:n]] = 0
         new[name] = out.reshape(w.shape)
-    return with_constants(graph, new, f"{graph.name}-prune{round(100 * fraction)}")
+    return graph.with_constants(new, f"{graph.name}-prune{round(100 * fraction)}")
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,14 @@ def test_bad_arguments_exit_2(capsys, args, message):
     assert main(["quantize", "--model", "digits_cnn"] + args) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_round_biases_reports_the_steps_and_writes_a_no_larger_file(digits_run, tmp_path, capsys):
+    exact, rounded = tmp_path / "exact", tmp_path / "rounded"
+    common = ["quantize", "--model", str(digits_run), "--calibration-size", "200", "--per-tensor", "--quiet"]
+    assert main(common + ["--out", str(exact)]) == 0
+    assert main(common + ["--out", str(rounded), "--round-biases", "--json", str(tmp_path / "r.json")]) == 0
+    assert "biases rounded (output steps:" in capsys.readouterr().out
+    info = json.loads((tmp_path / "r.json").read_text())["biases"]
+    assert info["scored_on"] == "validation split" and info["rounded"] >= info["exact"]
+    assert (rounded / "model.lvn").stat().st_size <= (exact / "model.lvn").stat().st_size

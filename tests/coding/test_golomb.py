@@ -82,3 +82,30 @@ def test_a_golomb_stream_of_codebook_indices_is_refused():
     body = bytes([5, 0, 0]) + b"\x01"
     with pytest.raises(LevinFormatError, match="codebook indices"):
         decode_stream(ByteReader(body, 0, len(body), "s"), 1, np.dtype(np.int8), indices=True)
+
+
+def test_biases_that_share_a_power_of_two_are_coded_scaled_and_round_trip():
+    rng = np.random.default_rng(2)
+    bias = (np.round(rng.normal(0, 40, 129)).astype(np.int32) << 7)
+    p = golomb.best(bias.astype(np.int64))
+    assert p.shift == golomb.common_shift(bias) >= 7
+    scaled = weights.encode_tensor(bias)
+    exact = weights.encode_tensor(bias + 1 - (bias & 1))          # odd: no shift to take
+    assert scaled.chain == "golomb" and len(scaled.body) <= len(exact.body) - 129 * 7 // 8 + 2
+    dec = weights.decode_tensor(ByteReader(scaled.body, 0, len(scaled.body), "b"), bias.shape, bias.dtype)
+    np.testing.assert_array_equal(dec.data, bias)
+
+
+@pytest.mark.parametrize("values, shift", [([0, 0], 0), ([], 0), ([3, 4], 0), ([4, -8], 2), ([1 << 40], 31)])
+def test_common_shift(values, shift):
+    assert golomb.common_shift(np.asarray(values, dtype=np.int64)) == shift
+
+
+def test_a_scaled_stream_past_the_dtype_is_a_clear_error():
+    from levin.coding.symbols import decode_stream
+    # golomb, EG, scaled; center 1 (svarint 2), order 0, shift 31: 1 << 31 does not fit int32
+    body = bytes([5 | 2 << 4, 2, 0, 31, 0x01])
+    with pytest.raises(LevinFormatError, match="outside int32"):
+        decode_stream(ByteReader(body, 0, len(body), "s"), 1, np.dtype(np.int32))
+    with pytest.raises(LevinFormatError, match="shift 32"):
+        decode_stream(ByteReader(body[:3] + b"\x20\x01", 0, 5, "s"), 1, np.dtype(np.int32))

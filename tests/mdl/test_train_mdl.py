@@ -13,6 +13,7 @@ from levin.config import TrainConfig
 from levin.config.mdl import MDLConfig
 from levin.errors import LevinError
 from levin.mdl import train_mdl
+from levin.quant.bias_precision import biased_layers
 from levin.train import data
 from levin.train.loop import train
 
@@ -71,7 +72,7 @@ def test_mdl_pruning_and_dead_unit_removal_end_to_end(digits):
                   progress=False).model
     before = {n: m.weight.shape for n, m in model.named_modules() if hasattr(m, "weight")}
     config = MDLConfig(lam=1.0, components=4, calibration_size=200, final_sigma=0.1, finetune_epochs=0.1,
-                       prune_at=(0.0, 0.25, 0.5), prune_max_fraction=0.2, remove_dead=True)
+                       prune_at=(0.0, 0.25, 0.5), prune_max_fraction=0.2, remove_dead=True, round_biases=True)
     r = train_mdl(model, digits, config, TrainConfig(optimizer="adam", lr=1e-3, epochs=2, batch_size=128),
                   progress=False, max_steps=16)
     assert r.history[-1]["mdl_pruned"] > 0, r.history
@@ -83,6 +84,8 @@ def test_mdl_pruning_and_dead_unit_removal_end_to_end(digits):
     for layer, info in r.layers.items():      # the file holds the cut shapes, snapped codes only
         w = graph.tensors[f"{layer}.weight"].data
         assert w.size == info["weights"] and np.unique(w).size <= 4 + 1
+    for bias in biased_layers(graph).values():        # round_biases: the file holds the rounded ones
+        assert np.array_equal(graph.tensors[bias].data, r.graph.tensors[bias].data)
     # Accuracy is not checked: 16 steps on 1,437 digits say nothing about it (MNIST runs do).
     assert abs(r.weight_estimate_error) < 0.05 and abs(r.tuned_error - r.integer_error) < 0.1
 

@@ -59,6 +59,9 @@ def register(sub) -> None:
     p.add_argument("--max-drop", type=float, metavar="DROP",
                    help="mixed precision: fewest weight bits within DROP of 8-bit on the validation "
                         "split (percentage points of accuracy or AUC; %% more MSE)")
+    p.add_argument("--round-biases", action="store_true",
+                   help="round each layer's biases to the coarsest step that leaves the validation "
+                        "score no worse (fewer bytes in the .lvn)")
     add_task_arguments(p, "what the model does, so what it is scored by")
     p.add_argument("--score-output", type=int, default=0, metavar="K",
                    help="a model with several outputs: the one the task scores (default 0); all "
@@ -76,7 +79,8 @@ def config_for(args: argparse.Namespace) -> QuantConfig:
         weight_bits=args.bits, observer=args.observer, percentile=args.percentile,
         weight_observer=args.weight_observer, per_channel=False if args.per_tensor else None,
         calibration_size=args.calibration_size, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
-        qat_shift=args.qat_shift, max_drop=args.max_drop, calibration_seed=args.seed)
+        qat_shift=args.qat_shift, max_drop=args.max_drop, calibration_seed=args.seed,
+        round_biases=args.round_biases or None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,6 +142,10 @@ def render(model: str, dataset: str, r) -> str:
     how = (f"{bits} weights ({'per channel' if c.per_channel else 'per tensor'}), int8 activations "
            f"({c.observer} observer, {c.calibration_size} calibration samples)"
            + (f", {c.qat_epochs} QAT epochs" if c.qat_epochs else ""))
+    biases = r.extra.get("biases")
+    if biases:
+        steps = ", ".join(f"{k} {v:g}" for k, v in biases["output_steps"].items()) or "none coarser"
+        how += f"; biases rounded (output steps: {steps}; chosen on the {biases['scored_on']})"
     a = r.agreement
     s = r.scores
     unit = "pp" if s["float"].higher_is_better else "%"

@@ -15,8 +15,13 @@ Bits follow levin's bit order (bitstream.py: bytes fill from the least significa
 MSB first); the stream ends zero-padded to a byte. On LeNet-5's biases this is 0.3-0.5 bits per
 value above the order-0 entropy of a fitted distribution, with one byte of parameters.
 
+Scaled values: when every value is a multiple of 2^s (biases rounded to the resolution the
+outputs need, `levin.quant.bias_precision`), the codes are of v >> s and the stream stores s:
+s bits per value saved for one byte.
+
 `best` tries both modes, both centers and the orders around log2 of the mean magnitude (the
-cost is convex in k), each costed in closed form; `encode` and `decode` are vectorized where
+cost is convex in k), each costed in closed form, on the values divided by their common power
+of two; `encode` and `decode` are vectorized where
 they can be (a Python pass over a '0'/'1' string, no per-bit loop).
 """
 
@@ -32,6 +37,7 @@ EXP_GOLOMB, RICE = 0, 1
 MODES = {EXP_GOLOMB: "exp-golomb", RICE: "rice"}
 MAX_K = 40                       # u < 2^34 for int32 values around an int32 center
 MAX_U = 1 << 34
+MAX_SHIFT = 31                   # values are multiples of 2^shift, shift <= 31 (int32)
 _POWERS = 1 << np.arange(63, dtype=np.int64)
 
 
@@ -39,8 +45,9 @@ _POWERS = 1 << np.arange(63, dtype=np.int64)
 class GolombParams:
     mode: int
     k: int
-    center: int
+    center: int                  # of the scaled values v >> shift
     bits: int                    # payload bits, before padding
+    shift: int = 0               # every value is a multiple of 2^shift
 
     @property
     def payload_bytes(self) -> int:
@@ -63,9 +70,28 @@ def code_bits(u: np.ndarray, mode: int, k: int) -> int:
     return int(((u >> k) + 1 + k).sum())
 
 
+def common_shift(values: np.ndarray) -> int:
+    """The largest s <= MAX_SHIFT with every value a multiple of 2^s (0 for none or all zero)."""
+    bits = int(np.bitwise_or.reduce(np.asarray(values, dtype=np.int64))) if np.size(values) else 0
+    if bits == 0:
+        return 0
+    return min(MAX_SHIFT, (bits & -bits).bit_length() - 1)
+
+
 def best(values: np.ndarray) -> GolombParams:
-    """The shortest (mode, k, center) for int64 `values`; ties keep EG, low k, center 0."""
+    """The shortest (mode, k, center, shift) for int64 `values`; ties keep EG, low k, center 0,
+    no shift (a shift costs its byte, so it is kept only where it saves more)."""
     values = np.asarray(values, dtype=np.int64)
+    out = _best_unscaled(values)
+    shift = common_shift(values)
+    if shift:
+        scaled = _best_unscaled(values >> shift)
+        if scaled.payload_bytes + 1 < out.payload_bytes:
+            return GolombParams(scaled.mode, scaled.k, scaled.center, scaled.bits, shift)
+    return out
+
+
+def _best_unscaled(values: np.ndarray) -> GolombParams:
     centers = [0] if not values.size else sorted({0, int(np.median(values))}, key=lambda c: (c != 0, c))
     out: GolombParams | None = None
     for center in centers:
@@ -81,7 +107,7 @@ def best(values: np.ndarray) -> GolombParams:
 
 def encode(values: np.ndarray, p: GolombParams) -> bytes:
     """The payload of `values` coded with `p` (module docstring), zero-padded to a byte."""
-    u = _zigzag(np.asarray(values, dtype=np.int64) - p.center).tolist()
+    u = _zigzag((np.asarray(values, dtype=np.int64) >> p.shift) - p.center).tolist()
     k = p.k
     if p.mode == EXP_GOLOMB:
         parts = []
@@ -98,7 +124,7 @@ def encode(values: np.ndarray, p: GolombParams) -> bytes:
 
 
 def decode(payload: bytes, count: int, mode: int, k: int) -> np.ndarray:
-    """The `count` residuals (int64, center not added) coded in `payload`.
+    """The `count` residuals (int64, center not added, not shifted back) coded in `payload`.
 
     Raises:
         LevinFormatError: unknown mode, order too large, truncated codes, a value past 2^34,

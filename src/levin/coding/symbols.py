@@ -7,15 +7,16 @@ the container; the stream runs to the end of its tensor section):
 
     u8       low nibble: coder (0 raw, 1 pack, 2 varint, 3 huffman, 4 rans, 5 golomb)
              high nibble: pack: bits - 1 (1..8 bits); rans: states - 1 (1..16);
-             golomb: mode (0 Exp-Golomb, 1 Rice); else 0
+             golomb: bit 0 mode (0 Exp-Golomb, 1 Rice), bit 1 scaled; else 0
     svarint  offset (not for raw): value = offset + u; for golomb the center c of the residuals
     raw:     n values of the tensor's dtype, little-endian
     pack:    ceil(n * bits / 8) bytes of unsigned bits-wide symbols (`bitpack.py`)
     varint:  n LEB128 symbols (`varint.py`)
     huffman: code-length table over K = max(u) + 1 symbols, then the payload (`huffman.py`)
     rans:    frequency table (`entropy_model.py`), then the rANS payload (`rans.py`)
-    golomb:  u8 order k, then the codes of zigzag(value - c) (`golomb.py`; format 3.0 on):
-             no table, for wide near-symmetric streams such as int32 biases
+    golomb:  u8 order k, if scaled u8 shift s, then the codes of zigzag((value >> s) - c)
+             (`golomb.py`; format 3.0 on): no table, for wide near-symmetric streams such as
+             int32 biases
 
 `stream_sizes` gives the exact byte size of every applicable coder without building all of them
 (closed forms for raw, pack, varint and Huffman; rANS is encoded, as its size has no closed
@@ -39,6 +40,7 @@ from levin.errors import LevinFormatError
 
 CODER_IDS = {"raw": 0, "pack": 1, "varint": 2, "huffman": 3, "rans": 4, "golomb": 5}
 CODER_NAMES = {v: k for k, v in CODER_IDS.items()}
+GOLOMB_SCALED = 2                # golomb parameter bit: a shift byte follows the order
 MAX_ALPHABET = LIMITS.alphabet_symbols
 
 
@@ -125,7 +127,7 @@ class Stream:
             return head + varint_sizes(self.u)
         if coder == "golomb":
             p = self._golomb_params()
-            return 2 + _svarint_size(p.center) + p.payload_bytes
+            return 2 + (p.shift > 0) + _svarint_size(p.center) + p.payload_bytes
         if coder == "huffman":
             size = huffman_size(self.counts, None if bound is None else bound - head)
             return None if size is None else head + size
@@ -143,9 +145,11 @@ class Stream:
             return self._rans
         if coder == "golomb":
             p = self._golomb_params()
-            w.u8(CODER_IDS[coder] | p.mode << 4)
+            w.u8(CODER_IDS[coder] | (p.mode | (GOLOMB_SCALED if p.shift else 0)) << 4)
             w.svarint(p.center)
             w.u8(p.k)
+            if p.shift:
+                w.u8(p.shift)
             w.raw(golomb.encode(self.values, p))
             return bytes(w.out)
         w.u8(CODER_IDS[coder] | param << 4)
@@ -217,7 +221,7 @@ def read_stream_head(r: ByteReader, dtype: np.dtype, indices: bool = False) -> t
         raise r.fail(f"value stream: coder {coder} cannot hold {dtype} values (only raw can)")
     if coder == "golomb" and indices:
         raise r.fail("value stream: golomb coder cannot hold codebook indices")
-    if (coder == "pack" and param > 7) or (coder == "golomb" and param > 1) or (
+    if (coder == "pack" and param > 7) or (coder == "golomb" and param > 3) or (
             coder not in ("rans", "pack", "golomb") and param):
         raise r.fail(f"value stream: bad parameter {param} for coder {coder}")
     return coder, param, r.svarint("value stream offset")
@@ -239,10 +243,13 @@ def decode_stream(r: ByteReader, count: int, dtype: np.dtype, indices: bool = Fa
         values = np.frombuffer(data, dtype=dtype.newbyteorder("<")).astype(dtype)
         return (values.astype(np.int64) if dtype.kind in "iu" else values), coder
     k = r.u8("golomb order") if coder == "golomb" else 0
+    shift = r.u8("golomb shift") if coder == "golomb" and param & GOLOMB_SCALED else 0
+    if shift > golomb.MAX_SHIFT:
+        raise r.fail(f"value stream: golomb shift {shift} > {golomb.MAX_SHIFT}")
     payload = r.take(r.left, f"{coder} payload")
     try:
         if coder == "golomb":
-            u = golomb.decode(payload, count, param, k)
+            u = golomb.decode(payload, count, param & ~GOLOMB_SCALED, k)
         elif coder == "pack":
             u = bitpack.unpack_unsigned(payload, param + 1, count)
         elif coder == "varint":
@@ -257,10 +264,11 @@ def decode_stream(r: ByteReader, count: int, dtype: np.dtype, indices: bool = Fa
         raise r.fail(f"value stream: {e}") from None
     values = u.astype(np.int64) + offset
     if values.size and not indices:
-        info = np.iinfo(dtype)
-        if values.min() < info.min or values.max() > info.max:
-            raise r.fail(f"value stream: values {values.min()}..{values.max()} outside {dtype}")
-    return values, coder
+        info = np.iinfo(dtype)     # checked before the shift, which would overflow int64
+        if values.min() < info.min >> shift or values.max() > info.max >> shift:
+            times = f" x 2^{shift}" if shift else ""
+            raise r.fail(f"value stream: values {values.min()}..{values.max()}{times} outside {dtype}")
+    return values << shift, coder
 
 
 def _read_varints(r: ByteReader, count: int) -> np.ndarray:

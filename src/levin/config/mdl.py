@@ -44,6 +44,10 @@ class MDLConfig(ConfigMixin):
     weight reads are cut from every coupled layer, and those no nonzero weight writes are first
     folded into their consumers' biases (exact in float). The model's shapes change, so a
     pipeline that reloads this step's checkpoint must replay the cut (`dead_units` in the result).
+
+    `round_biases`: the integer graph's biases are rounded, each layer to the coarsest step whose
+    error on the data's test split (the validation split, as the callers hand it) is no higher
+    (`levin.quant.bias_precision`).
     """
 
     lam: float = 100.0                    # strength of the code-length term (1 = plain MDL)
@@ -61,6 +65,7 @@ class MDLConfig(ConfigMixin):
     prune_max_fraction: float = 0.3       # ... most of a layer's nonzeros one event removes
     remove_dead: bool = False             # after the snap: fold/cut units no weight uses (levin.mdl.dead)
     calibration_size: int = 1000          # training samples that calibrate the int8 activations
+    round_biases: bool = False            # biases to the coarsest step that costs no error
     include: tuple[str, ...] = ()         # module-name patterns; empty = every Conv2d/Linear
     exclude: tuple[str, ...] = ()
 

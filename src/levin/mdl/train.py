@@ -54,6 +54,7 @@ from levin.mdl.saliency import fisher_diag, mdl_prune
 from levin.mdl.dead import remove_dead_units
 from levin.mdl.snap import rebase, snap
 from levin.prune.masks import select_layers
+from levin.quant.bias_precision import choose_fractions
 from levin.quant.pipeline import integer_outputs
 from levin.train.data import Dataset
 from levin.train.loop import evaluate, random_shift, task_loss
@@ -132,6 +133,11 @@ def code_length_bits(model: nn.Module, priors: dict[str, MixturePrior]) -> dict[
 
 def _error(model, data) -> float:
     return 1.0 - evaluate(model, data.x_test, data.y_test)
+
+
+def _integer_error(graph: Graph, data: Dataset) -> float:
+    codes = integer_outputs(graph, data.x_test)
+    return float((codes.reshape(len(codes), -1).argmax(1) != data.y_test).mean())
 
 
 def fit(model: nn.Module, priors: dict[str, MixturePrior], data: Dataset, config: MDLConfig,
@@ -275,6 +281,8 @@ def train_mdl(model: nn.Module, data: Dataset, config: MDLConfig = MDLConfig(),
         snapped = {n: regrid(model.get_submodule(n), s) for n, s in snapped.items()}
         tuned_error = _error(model, data)
     graph = integer_graph(model, data, snapped, config.calibration_size, name)
+    if config.round_biases:
+        graph = choose_fractions(graph, lambda g: _integer_error(g, data))[0]
     # The prediction, made before coding: each snapped tensor as the coder will see it (graph layout).
     code = code or CodeConfig()
     estimates, bodies = {}, {}
@@ -287,8 +295,7 @@ def train_mdl(model: nn.Module, data: Dataset, config: MDLConfig = MDLConfig(),
         bodies[layer] = len(encode_tensor(graph.tensors[tensor].data, cfg, tensor, context=True).body)
     lvn = container.encode(graph, code)
     report = container.inspect(lvn)
-    codes = integer_outputs(graph, data.x_test)
-    integer_error = float((codes.reshape(len(codes), -1).argmax(1) != data.y_test).mean())
+    integer_error = _integer_error(graph, data)
     weight_bytes = sum(bodies.values())
     result = MDLResult(model, graph, lvn, sum(bits.values()), sum(e.nbytes for e in estimates.values()),
                        weight_bytes, levin_cost(report), float_error, snapped_error, tuned_error,

@@ -23,7 +23,7 @@ from levin.config.quant import QuantConfig
 from levin.errors import LevinError
 from levin.ir.capture import capture
 from levin.ir.graph import Graph
-from levin.quant import mixed, ptq
+from levin.quant import bias_precision, mixed, ptq
 from levin.quant.graphmodule import GraphModule
 from levin.quant.plan import QuantPlan, is_weighted
 from levin.quant.qat import quantization_aware_training
@@ -175,6 +175,8 @@ def quantize(model: nn.Module | Graph, data: Dataset, config: QuantConfig = Quan
         qat = quantization_aware_training(float_graph, plan, data, config, progress=progress)
         plan, qat_wall = qat.plan, qat.wall_s
     graph = ptq.build_integer_graph(float_graph, plan)
+    if config.round_biases:
+        graph, extra["biases"] = round_biases(graph, data, config, task, top_k, output)
     module = GraphModule(model) if isinstance(model, Graph) else model
     fake = fakequant_outputs(float_graph, plan, x_test, output=output)
     ints = integer_outputs(graph, x_test, output=output)
@@ -208,6 +210,36 @@ def float_outputs(module: nn.Module, x: np.ndarray, batch_size: int = 500, outpu
                            for i in range(0, len(x), batch_size)])
 
 
+def tuning_samples(data: Dataset, config: QuantConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """`config.validation_size` seeded samples of `data.x_train` (with their labels)."""
+    idx = np.random.default_rng(config.calibration_seed + 1).permutation(len(data.x_train))
+    idx = np.sort(idx[:config.validation_size])
+    return data.x_train[idx], None if data.y_train is None else data.y_train[idx]
+
+
+def round_biases(graph: Graph, data: Dataset, config: QuantConfig, task: str = "classification",
+                 top_k: int = 1, output: int = 0) -> tuple[Graph, dict[str, Any]]:
+    """`graph` with its biases rounded (`levin.quant.bias_precision`), each layer's step the
+    coarsest that leaves the integer score no worse, on the validation split when the data has
+    one, else on `config.validation_size` training samples (never the test split)."""
+    held_out = data.x_val is not None
+    x, y = (data.x_val, data.y_val) if held_out else tuning_samples(data, config)
+    task = metrics.tuning_task(task, y)
+    higher = metrics.headline(task, top_k)[1]
+    scored = graph.outputs[output]
+
+    def loss(g: Graph) -> float:
+        out = reference.dequantize_output(g, integer_outputs(g, x, output=output), scored)
+        value = metrics.score(task, out, x, y, top_k).value
+        return -value if higher else value
+
+    exact = loss(graph)
+    graph, fractions, rounded = bias_precision.choose_fractions(graph, loss)
+    sign = -1 if higher else 1
+    return graph, {"output_steps": fractions, "scored_on": "validation split" if held_out else "training samples",
+                   "samples": len(x), "exact": sign * exact, "rounded": sign * rounded}
+
+
 def choose_bits(float_graph: Graph, calib: np.ndarray, data: Dataset, config: QuantConfig,
                 task: str = "classification", top_k: int = 1, output: int = 0):
     """Mixed precision (`levin.quant.mixed`) from the 8-bit plan, scored in `task`'s metric on
@@ -215,9 +247,7 @@ def choose_bits(float_graph: Graph, calib: np.ndarray, data: Dataset, config: Qu
     validation split there when the data has one)."""
     eight = config.with_(weight_bits=8, layer_bits={})
     plan = ptq.prepare(float_graph, calib, eight)
-    idx = np.random.default_rng(config.calibration_seed + 1).permutation(len(data.x_train))
-    idx = np.sort(idx[:config.validation_size])
-    y = None if data.y_train is None else data.y_train[idx]
-    return mixed.mixed_precision(float_graph, plan, data.x_train[idx], y, config.max_drop,
+    x, y = tuning_samples(data, config)
+    return mixed.mixed_precision(float_graph, plan, x, y, config.max_drop,
                                  per_channel=config.per_channel, method=config.weight_observer,
                                  task=metrics.tuning_task(task, y), top_k=top_k, output=output)
