@@ -340,6 +340,21 @@ def test_kernel_scratch_only_where_the_arena_has_room():
         assert entry.offset + entry.size <= other.offset or other.offset + other.size <= entry.offset
 
 
+def test_kernel_scratch_takes_the_first_size_that_fits():
+    # the graph of the test above: c0 asks 100 kB or 64 B, best first (gets 64), narrow 100 kB or
+    # 200 kB (neither fits: nothing)
+    g = Graph("scratch")
+    t = g.add_input("x", (1, 8, 8, 4))
+    t = g.add_node("Conv2d", [t, g.add_constant("w0", np.zeros((4, 3, 3, 4), F32))], "c0", padding=1)
+    t = g.add_node("Conv2d", [t, g.add_constant("w_wide", np.zeros((64, 1, 1, 4), F32))], "wide")
+    g.mark_output(g.add_node("Conv2d", [t, g.add_constant("w_narrow", np.zeros((4, 1, 1, 64), F32))], "narrow"))
+    plan = plan_memory(g, alignment=16, scratch={"c0": (100_000, 64), "narrow": (100_000, 200_000)})
+    check_plan(g, plan)
+    assert plan.arena_bytes == plan_memory(g, alignment=16).arena_bytes
+    assert plan.tensors["c0" + SCRATCH_SUFFIX].size == 64
+    assert "narrow" + SCRATCH_SUFFIX not in plan.tensors
+
+
 def test_a_faster_unstreamed_kernel_only_where_the_arena_has_room():
     # x (4 ch) -> wide (64 ch: the peak) -> narrow (4 ch) -> c1 (4 ch) -> c2 (4 ch): c2 streams over
     # c1 for nothing (their tensors are far below the peak), so it may take its output apart and a

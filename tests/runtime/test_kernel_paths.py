@@ -24,7 +24,7 @@ from tests.runtime.test_c_coded_paths import CASES, coded_paths
 
 pytestmark = pytest.mark.skipif(build.compiler() is None, reason="no C compiler (gcc / $CC) on PATH")
 
-SPEED_PATHS = ("DEPTHWISE", "IM2COL", "WIDENED", "WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8")
+SPEED_PATHS = ("DEPTHWISE", "IM2COL", "WIDENED", "WIDENED_PAIRS", "WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8")
 HOOK = ("-include", "stdio.h", '-DLEVIN_PATH_TAKEN(p)=fprintf(stderr, "path %s\\n", #p)')
 
 
@@ -49,6 +49,27 @@ def first_layers(seed: int = 7):
     return ig, reference.quantize_input(ig, x)
 
 
+def widened_pairs(seed: int = 9):
+    """1x1 convs whose input the kernel widens: the first with room for two pixels at a time
+    (strided, streamed over its input, 15 output pixels in rows of 3, so that the last runs alone
+    and pairs span rows; 11 output channels, three past the last four), a later one over 7 input
+    channels with room for one pixel only (and on cores without the DSP extension one kept apart
+    from its input)."""
+    rng = np.random.default_rng(seed)
+    g = Graph("pairs")
+    t = g.add_input("x", (1, 9, 5, 8))
+    for k, (shape, attrs) in enumerate([((11, 1, 1, 8), dict(stride=2)), ((12, 3, 3, 11), dict(padding=1)),
+                                        ((7, 1, 1, 12), {}), ((9, 1, 1, 7), {})]):
+        w = g.add_constant(f"w{k}", rng.normal(0, 0.4, shape).astype(np.float32))
+        t = g.add_node("ReLU", [g.add_node("Conv2d", [t, w], f"c{k}", **attrs)], f"r{k}")
+    t = g.add_node("Reshape", [t], "flat", shape=(1, -1))
+    g.mark_output(g.add_node("Linear", [t, g.add_constant("fc.w", rng.normal(0, 0.2, (5, g.tensors[t].shape[1]))
+                                                          .astype(np.float32))], "fc"))
+    x = rng.uniform(-1, 1, (3, 9, 5, 8)).astype(np.float32)
+    ig = ptq.build_integer_graph(g, ptq.prepare(g, x.transpose(0, 3, 1, 2), QuantConfig()))
+    return ig, reference.quantize_input(ig, x)
+
+
 def kept_paths(out_dir) -> set[str]:
     config = (out_dir / "levin_config.h").read_text()
     return {p for p in KERNEL_PATHS if f"#define LEVIN_NO_{p} " not in config}
@@ -65,7 +86,7 @@ def run(exe, inputs: np.ndarray, output_size: int, tmp_path) -> tuple[np.ndarray
 
 
 def graphs():
-    return {"coded_paths": coded_paths(), "front": first_layers()}
+    return {"coded_paths": coded_paths(), "front": first_layers(), "pairs": widened_pairs()}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +94,7 @@ def models():
     return graphs()
 
 
-@pytest.mark.parametrize("model", ["coded_paths", "front"])
+@pytest.mark.parametrize("model", ["coded_paths", "front", "pairs"])
 @pytest.mark.parametrize("weight_format,prefer", CASES + [("auto", "balanced"), ("int8", "ram")])
 def test_the_generator_keeps_every_path_the_kernels_take(models, model, weight_format, prefer, tmp_path):
     graph, inputs = models[model]

@@ -143,7 +143,7 @@ SCRATCH_SUFFIX = "#scratch"   # plan entry of a node's planned kernel scratch: "
 
 
 def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool = True,
-                streamed: Iterable[str] = (), scratch: dict[str, int] | None = None,
+                streamed: Iterable[str] = (), scratch: dict[str, int | tuple[int, ...]] | None = None,
                 unstreamed: dict[str, int] | None = None) -> ArenaPlan:
     """Place every activation of `graph` in one arena; see the module docstring for the rules.
 
@@ -153,7 +153,8 @@ def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool 
     (`Op.stream_ahead`, faster) does so only where that lead does not grow the arena either
     (`Placement.ahead`). `scratch` names nodes whose kernels can use that many bytes of arena
     while they run (`Op.planned_scratch`); each gets an entry "<node>#scratch" live at its step
-    only where the arena does not grow, largest first. `unstreamed` names nodes whose kernels run
+    only where the arena does not grow, largest first (a tuple of sizes, best first: the first
+    that fits). `unstreamed` names nodes whose kernels run
     faster with that much scratch and their output apart from their input
     (`Op.unstreamed_scratch`): each gets both (out of the streams if it was in them) where the
     arena does not grow, before the others' scratch is placed.
@@ -181,21 +182,25 @@ def plan_memory(graph: Graph, alignment: int = DEFAULT_ALIGNMENT, inplace: bool 
                 best, chosen = plan, trial
     step = {n.name: k for k, n in enumerate(graph.nodes)}
     # The nodes that run faster apart from their input first, then the others' scratch.
-    for name, size, apart in [(n, b, True) for n, b in _largest_first(unstreamed)] + \
-                             [(n, b, False) for n, b in _largest_first(scratch)]:
+    for name, sizes, apart in [(n, b, True) for n, b in _largest_first(unstreamed)] + \
+                              [(n, b, False) for n, b in _largest_first(scratch)]:
         entry = name + SCRATCH_SUFFIX
-        if size <= 0 or name not in step or entry in live:
+        if name not in step or entry in live:
             continue
-        trial = {k: v for k, v in chosen.items() if k != name} if apart else chosen
-        trial_live, trial_bytes = {**live, entry: (step[name], step[name])}, {**nbytes, entry: size}
-        plan = _place(graph, trial_live, trial_bytes, alignment, inplace, trial)
-        if plan.arena_bytes <= best.arena_bytes:
-            best, chosen, live, nbytes = plan, trial, trial_live, trial_bytes
+        for size in (s for s in sizes if s > 0):
+            trial = {k: v for k, v in chosen.items() if k != name} if apart else chosen
+            trial_live, trial_bytes = {**live, entry: (step[name], step[name])}, {**nbytes, entry: size}
+            plan = _place(graph, trial_live, trial_bytes, alignment, inplace, trial)
+            if plan.arena_bytes <= best.arena_bytes:
+                best, chosen, live, nbytes = plan, trial, trial_live, trial_bytes
+                break
     return best
 
 
-def _largest_first(sizes: dict[str, int] | None) -> list[tuple[str, int]]:
-    return sorted((sizes or {}).items(), key=lambda item: -item[1])
+def _largest_first(sizes: dict[str, int | tuple[int, ...]] | None) -> list[tuple[str, tuple[int, ...]]]:
+    """(node, its sizes best first), the nodes by their largest size, largest first."""
+    items = [(name, size if isinstance(size, tuple) else (size,)) for name, size in (sizes or {}).items()]
+    return sorted(items, key=lambda item: -max(item[1], default=0))
 
 
 def _place(graph: Graph, live: dict[str, tuple[int, int]], nbytes: dict[str, int], alignment: int,

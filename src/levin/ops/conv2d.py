@@ -93,7 +93,10 @@ def prepare(ctx, node, k: int) -> dict:
     if scratch is not None and _apart_with_wide_rows(ctx, node):
         d["params"]["scratch_use"], d["scratch"] = SCRATCH_WIDE_WEIGHTS, scratch
     elif scratch is not None:
-        d["params"]["scratch_use"], d["scratch"] = _scratch(ctx.graph, node)[1], scratch
+        size, use = _scratch(ctx.graph, node)
+        if _widens_pairs(ctx.graph, node, use) and ctx.planned_scratch_bytes(node) >= 2 * size:
+            use = SCRATCH_WIDEN_PAIRS
+        d["params"]["scratch_use"], d["scratch"] = use, scratch
     elif wide and cparams.coded_dense(d["weights"]):
         d["params"]["scratch_use"] = SCRATCH_WIDE_WEIGHTS
     elif _decoded_whole(ctx.graph, node, d["weights"]):
@@ -115,7 +118,8 @@ def kernel_paths(d: dict) -> set[str]:
     paths = {"CODED_CONV"} if cparams.coded_dense(w) else set()
     g, use = p["groups"], p["scratch_use"]
     if g == 1:
-        paths |= {SCRATCH_GATHER: {"IM2COL"}, SCRATCH_WIDEN: {"WIDENED"}}.get(use, set())
+        paths |= {SCRATCH_GATHER: {"IM2COL"}, SCRATCH_WIDEN: {"WIDENED"},
+                  SCRATCH_WIDEN_PAIRS: {"WIDENED_PAIRS"}}.get(use, set())
     if not (g == 1 and p["dilation_w"] == 1):   # neither conv_rows nor dense_rows
         paths.add("DEPTHWISE" if g == p["in_c"] == p["out_c"] else "TAPS")
     if use == SCRATCH_WIDE_WEIGHTS:   # raw weights: without DSP the widened input instead
@@ -141,7 +145,19 @@ IM2COL_ROW_BYTES = 16
 IM2COL_MIN_OUT_CHANNELS = 16
 
 
-SCRATCH_GATHER, SCRATCH_WIDEN, SCRATCH_WIDE_WEIGHTS = 1, 2, 3  # levin_kernels.h LEVIN_SCRATCH_*
+SCRATCH_GATHER, SCRATCH_WIDEN, SCRATCH_WIDE_WEIGHTS, SCRATCH_WIDEN_PAIRS = 1, 2, 3, 4  # levin_kernels.h
+
+
+def _planned_scratch(graph, node) -> int | tuple[int, ...]:
+    """The arena the kernel can use (`_scratch`); a 1x1 conv over input channels a multiple of 4
+    asks first for twice its widened pixel: two pixels widened at a time, each weight word then
+    serves both (levin_conv.c conv_widened_pairs)."""
+    size, use = _scratch(graph, node)
+    return (2 * size, size) if _widens_pairs(graph, node, use) else size
+
+
+def _widens_pairs(graph, node, use: int) -> bool:
+    return use == SCRATCH_WIDEN and graph.tensors[node.inputs[1]].shape[3] % 4 == 0
 
 
 def _wide_weights(graph, node) -> bool:
@@ -227,6 +243,6 @@ CONV2D = register(Op(
     evaluate, evaluate_torch, reference,
     CBinding("op_conv2d.c.j2", prepare, ("levin_conv.c", "levin_conv_coded.c"), kernel_paths),
     window=_window, streams="weights_in_flash", stream_ahead=1,
-    planned_scratch=lambda graph, node: _scratch(graph, node)[0], unstreamed_scratch=_unstreamed_scratch,
+    planned_scratch=_planned_scratch, unstreamed_scratch=_unstreamed_scratch,
     macs=_macs, element_ops=_bias_adds,
     code_bytes=3072, variant=_variant, weighted=True, fuses_activation=True))

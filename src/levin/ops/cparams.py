@@ -22,8 +22,8 @@ CODER_PACK = 1                  # LEVIN_CODER_PACK
 # defines LEVIN_NO_<PATH> in levin_config.h and the linker leaves its code out. Each op's
 # `CBinding.kernel_paths` says which its call runs; a speed path it leaves out is only slower
 # (the general one takes over), a format path (CODED_*, SPARSE, TAPS) is LEVIN_ERR_UNSUPPORTED.
-KERNEL_PATHS = ("CODED_CONV", "CODED_LINEAR", "SPARSE", "TAPS", "DEPTHWISE", "IM2COL", "WIDENED", "WIDE_WEIGHTS",
-                "LINEAR_PACKED8", "LINEAR_BOOK8")
+KERNEL_PATHS = ("CODED_CONV", "CODED_LINEAR", "SPARSE", "TAPS", "DEPTHWISE", "IM2COL", "WIDENED", "WIDENED_PAIRS",
+                "WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8")
 
 
 def coded_dense(w: dict) -> bool:

@@ -63,9 +63,10 @@ class Op:
     streams: str = "never"                 # pixel-by-pixel kernel: "never" | "always" | "weights_in_flash"
     stream_ahead: int = 0                  # pixels a streamed kernel may write past the one it still
                                            # reads (Conv2d: 1, it computes pixels in pairs)
-    planned_scratch: Callable[[Any, Any], int] | None = None  # (graph, node) -> bytes of arena its C
-                                           # kernel can use when weights are in flash and the plan
-                                           # has room at that step (conv: im2col of short windows)
+    planned_scratch: Callable[[Any, Any], int | tuple[int, ...]] | None = None  # (graph, node) ->
+                                           # bytes of arena its C kernel can use when weights are
+                                           # in flash and the plan has room at that step (conv:
+                                           # im2col of short windows), or such sizes best first
     unstreamed_scratch: Callable[[Any, Any], int] | None = None  # (graph, node) -> bytes of arena a
                                            # faster kernel uses when the output does not stream over
                                            # the input (conv 1x1: four weight rows widened); the plan

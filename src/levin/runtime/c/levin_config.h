@@ -15,6 +15,7 @@
  * run, levin.ops.cparams.KERNEL_PATHS). Speed paths fall back to the general kernel, bit for
  * bit the same outputs, only slower: DEPTHWISE (depthwise convs, raw and decoded), IM2COL
  * (windows gathered for short rows), WIDENED (a raw 1x1 conv's input widened to int16),
+ * WIDENED_PAIRS (the same, two pixels at a time, where the plan had room for both),
  * WIDE_WEIGHTS (a coded 1x1 conv's weights widened), LINEAR_PACKED8 and LINEAR_BOOK8 (8-bit
  * packed fully connected weights, without and with a codebook, DSP cores). Format paths give
  * LEVIN_ERR_UNSUPPORTED: CODED_CONV and CODED_LINEAR (decoded weights; on a core without the

@@ -9,6 +9,9 @@
  *     input and weights, one inner product (levin_dot.h); output channels go in pairs, and
  *     interior pixels in pairs where the plan allows (params.pairs), so each load serves two
  *     products;
+ *   - a 1x1 conv with scratch for its input widened to int16: each widened input word serves
+ *     four output channels (one pixel) or two, and each weight word two pixels (two pixels
+ *     widened at a time where the plan had room for both, in_c a multiple of 4);
  *   - a 1x1 conv whose output the planner keeps apart from its input (DSP cores): four output
  *     channels at a time over every pixel, their weights widened to int16 once
  *     (levin_conv1x1_wide4, levin_conv_coded.c);
@@ -560,6 +563,63 @@ static LEVIN_NOINLINE void conv_widened(const conv_job *j, const int8_t *in, int
     }
 }
 
+/* acc + x . w for pixel px (0 or 1) of the two levin_widen2 laid out at xw (taps 0, 2, 1, 3 of
+ * each four). */
+static int32_t widened_dot(const int16_t *xw, const int8_t *w, int32_t n, int32_t px, int32_t acc) {
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        acc += xw[(i >> 2) * 8 + px * 4 + ((i & 1) << 1) + ((i >> 1) & 1)] * w[i];
+    }
+    return acc;
+}
+
+/* A 1x1 conv, groups 1, in_c a multiple of 4, with 4 * in_c bytes of scratch: two output pixels
+ * at a time (the last alone computed twice), both input pixels widened to int16 once, then two
+ * output channels per pass over them, so that each weight word serves both pixels and each
+ * widened input word both channels. Both inputs are read before either output is written:
+ * streamed over its input as one pixel at a time is (no lead). */
+static LEVIN_NOINLINE void conv_widened_pairs(const conv_job *j, const int8_t *in, int8_t *out,
+                                              uint8_t *scratch) {
+    const levin_conv_params *p = j->p;
+    const int32_t *const bias = j->bias;
+    const int32_t n = p->in_c, last = p->out_h * p->out_w - 1;
+    const levin_out4 q = levin_out4_make(p->out_zp, p->act_min, p->act_max);
+    int16_t *xw = (int16_t *)(void *)scratch;
+    const int8_t *x = in; /* pixel k's input, ox its column */
+    int32_t k, ox = 0, o;
+    for (k = 0; k <= last; k += 2) {
+        const int8_t *x1 = x, *w = j->weights;
+        int8_t *const y0 = out + k * p->out_c, *const y1 = k < last ? y0 + p->out_c : y0;
+        int32_t step;
+        for (step = 0; step < 2; ++step) { /* pixel k widened with x1 = k + 1, then x = k + 2 */
+            if (k + step < last) {
+                ox = ox + 1 == p->out_w ? 0 : ox + 1;
+                x += ox ? p->stride_w * n : (p->stride_h * p->in_w - (p->out_w - 1) * p->stride_w) * n;
+            }
+            if (step == 0) {
+                levin_widen2(x1, x, n, -p->in_zp, xw);
+            }
+        }
+        LEVIN_STORES_DONE();
+        for (o = 0; o + 4 <= p->out_c; o += 4, w += 4 * n) {
+            int32_t acc[8], h; /* pixel 0's four channels, then pixel 1's */
+            acc[0] = acc[4] = bias ? bias[o] : 0;
+            acc[1] = acc[5] = bias ? bias[o + 1] : 0;
+            acc[2] = acc[6] = bias ? bias[o + 2] : 0;
+            acc[3] = acc[7] = bias ? bias[o + 3] : 0;
+            for (h = 0; h < 4; h += 2) { /* one copy of the loop: flash */
+                levin_row_widened_2x2(xw, w + h * n, w + (h + 1) * n, n, acc + h, acc + 4 + h);
+            }
+            output_codes4(acc, j->multiplier + o, j->shift + o, y0 + o, &q);
+            output_codes4(acc + 4, j->multiplier + o, j->shift + o, y1 + o, &q);
+        }
+        for (; o < p->out_c; ++o, w += n) { /* the last out_c % 4 (y1 may overwrite the raw input) */
+            y0[o] = job_code(j, o, widened_dot(xw, w, n, 0, bias ? bias[o] : 0));
+            y1[o] = job_code(j, o, widened_dot(xw, w, n, 1, bias ? bias[o] : 0));
+        }
+    }
+}
+
 #ifdef LEVIN_DOT_DSP
 /* Output channels o.. of a 1x1 conv (no padding), pixel after pixel: the last out_c % 4 of the
  * widened-rows path. */
@@ -608,6 +668,10 @@ static levin_status conv_in_flash(const conv_job *j, const int8_t *in, int8_t *o
     if (LEVIN_IM2COL && p->groups == 1 && p->scratch_use == LEVIN_SCRATCH_GATHER && scratch) {
         LEVIN_PATH_TAKEN(IM2COL);
         conv_im2col(j, in, out, scratch);
+    } else if (LEVIN_WIDENED_PAIRS && one_by_one && p->scratch_use == LEVIN_SCRATCH_WIDEN_PAIRS &&
+               (p->in_c & 3) == 0) {
+        LEVIN_PATH_TAKEN(WIDENED_PAIRS);
+        conv_widened_pairs(j, in, out, scratch);
     } else if (LEVIN_WIDENED && one_by_one &&
                (p->scratch_use == LEVIN_SCRATCH_WIDEN || p->scratch_use == LEVIN_SCRATCH_WIDE_WEIGHTS)) {
         LEVIN_PATH_TAKEN(WIDENED);

@@ -38,6 +38,11 @@
 #else
 #define LEVIN_WIDENED 1
 #endif
+#ifdef LEVIN_NO_WIDENED_PAIRS
+#define LEVIN_WIDENED_PAIRS 0
+#else
+#define LEVIN_WIDENED_PAIRS 1
+#endif
 #ifdef LEVIN_NO_WIDE_WEIGHTS
 #define LEVIN_WIDE_WEIGHTS 0
 #else

@@ -471,6 +471,72 @@ static LEVIN_ALWAYS_INLINE void levin_row_widened_1x4(const int16_t *xw, const i
     acc[3] = a3;
 }
 
+/* Two pixels x0, x1 of n inputs (n a multiple of 4) widened as levin_widen does, interleaved
+ * four taps at a time: the two words of x0, then the two of x1 (4 * n bytes at xw). */
+static LEVIN_ALWAYS_INLINE void levin_widen2(const int8_t *x0, const int8_t *x1, int32_t n, int32_t off,
+                                             int16_t *xw) {
+    int32_t i;
+    for (i = 0; i < n; i += 4, xw += 8) {
+        levin_widen(x0 + i, 4, off, xw);
+        levin_widen(x1 + i, 4, off, xw + 4);
+    }
+}
+
+/* acc0[k] += x0 . w_k and acc1[k] += x1 . w_k for two pixels widened by levin_widen2 and two
+ * weight rows w0, w1 of n int8 (n a multiple of 4): each weight word, widened once, serves both
+ * pixels and each widened input word both rows. */
+static LEVIN_ALWAYS_INLINE void levin_row_widened_2x2(const int16_t *xw, const int8_t *w0, const int8_t *w1,
+                                                      int32_t n, int32_t *acc0, int32_t *acc1) {
+    int32_t a0 = acc0[0], a1 = acc0[1], a2 = acc1[0], a3 = acc1[1];
+    const int16_t *const end = xw + 2 * n;
+#ifdef LEVIN_DOT_ASM
+    /* 13 registers, the end pointer read from memory: 19 instructions per 16 MACs. */
+    if (xw != end) {
+        uint32_t e, f, g, h, p, t;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd    %[e], %[f], [%[xw]], #16\n\t"
+            "ldrd    %[g], %[h], [%[xw], #-8]\n\t"
+            "ldr     %[p], [%[w0]], #4\n\t"
+            "sxtb16  %[t], %[p]\n\t"
+            "smlad   %[a0], %[e], %[t], %[a0]\n\t"
+            "smlad   %[a2], %[g], %[t], %[a2]\n\t"
+            "sxtb16  %[p], %[p], ror #8\n\t"
+            "smlad   %[a0], %[f], %[p], %[a0]\n\t"
+            "smlad   %[a2], %[h], %[p], %[a2]\n\t"
+            "ldr     %[p], [%[w1]], #4\n\t"
+            "sxtb16  %[t], %[p]\n\t"
+            "smlad   %[a1], %[e], %[t], %[a1]\n\t"
+            "smlad   %[a3], %[g], %[t], %[a3]\n\t"
+            "sxtb16  %[p], %[p], ror #8\n\t"
+            "smlad   %[a1], %[f], %[p], %[a1]\n\t"
+            "smlad   %[a3], %[h], %[p], %[a3]\n\t"
+            "ldr     %[t], %[end]\n\t"
+            "cmp     %[xw], %[t]\n\t"
+            "bne     1b"
+            : [xw] "+r"(xw), [w0] "+r"(w0), [w1] "+r"(w1), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
+              [a3] "+r"(a3), [e] "=&r"(e), [f] "=&r"(f), [g] "=&r"(g), [h] "=&r"(h), [p] "=&r"(p), [t] "=&r"(t)
+            : [end] "m"(end)
+            : "cc");
+    }
+#else
+    int32_t i;
+    for (; xw != end; xw += 8, w0 += 4, w1 += 4) {
+        for (i = 0; i < 4; ++i) { /* each pixel's four hold taps 0, 2, 1, 3 */
+            const int32_t t = (i & 1) * 2 + (i >> 1);
+            a0 += xw[i] * w0[t];
+            a1 += xw[i] * w1[t];
+            a2 += xw[4 + i] * w0[t];
+            a3 += xw[4 + i] * w1[t];
+        }
+    }
+#endif
+    acc0[0] = a0;
+    acc0[1] = a1;
+    acc1[0] = a2;
+    acc1[1] = a3;
+}
+
 #ifdef LEVIN_DOT_DSP
 /* acc[k] += x . w_k for four rows of n int8 inputs x (n a multiple of 4, the zero point folded out
  * by the caller) against four weight rows already widened to int16 by levin_widen (off 0): the

@@ -48,11 +48,14 @@ enum {
                                  a depthwise 3x3 border pixel's (kernel_h * kernel_w * in_c) */
     LEVIN_SCRATCH_WIDEN = 2,  /* a 1x1 conv's input pixel widened to int16 (2 * in_c bytes,
                                  4-aligned): each input word then serves four output channels */
-    LEVIN_SCRATCH_WIDE_WEIGHTS = 3 /* coded dense weights of a 1x1 conv (groups 1, no padding,
+    LEVIN_SCRATCH_WIDE_WEIGHTS = 3, /* coded dense weights of a 1x1 conv (groups 1, no padding,
                                  in_c a multiple of 4): the decoding scratch holds four output
                                  channels widened to int16 (8 * in_c bytes, 8-aligned), decoded
                                  once and read at every pixel (levin_conv_coded.c; cores with the
                                  DSP extension, others decode two channels into the same buffer) */
+    LEVIN_SCRATCH_WIDEN_PAIRS = 4 /* a 1x1 conv (in_c a multiple of 4)'s input pixels widened to
+                                 int16 two at a time (4 * in_c bytes, 4-aligned): each input word
+                                 then serves two output channels and each weight word two pixels */
 };
 
 typedef struct {
