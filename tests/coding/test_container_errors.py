@@ -11,6 +11,7 @@ from levin.coding import container, graph_codec, graph_compact
 from levin.coding.entropy_model import EntropyModelConfig, build_model
 from levin.coding.fields import ByteWriter
 from levin.coding.fuzz import fix_crcs
+from levin.coding.graph_dictionary import DICTIONARY
 from levin.coding.limits import LIMITS
 from levin.config.code import CodeConfig
 from levin.errors import LevinError, LevinFormatError
@@ -82,8 +83,8 @@ def plain_graph_sections() -> list[tuple[int, bytes]]:
     return parts
 
 
-def deflated(body: bytes) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+def deflated(body: bytes, preset: bytes = b"") -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, zdict=preset)
     return packer.compress(body) + packer.flush()
 
 
@@ -119,7 +120,8 @@ def test_the_writer_keeps_the_shortest_graph_form():
         plain_body = graph_codec.encode_graph(graph)
         compact = graph_compact.encode_compact(graph)
         forms = {container.GRAPH: plain_body, container.GRAPH_DEFLATE: deflated(plain_body),
-                 container.GRAPH_COMPACT: compact, container.GRAPH_COMPACT_DEFLATE: deflated(compact)}
+                 container.GRAPH_COMPACT: compact, container.GRAPH_COMPACT_DEFLATE: deflated(compact),
+                 container.GRAPH_COMPACT_PRESET: deflated(compact, DICTIONARY)}
         assert forms[kind] == body and len(body) == min(map(len, forms.values()))
         assert len(auto) <= len(plain)
     with pytest.raises(LevinError, match="graph must be"):
@@ -238,3 +240,21 @@ def test_many_small_parts_do_not_make_decoding_quadratic():
     too_many_nodes = b"\x01\x01h\x00\x00\x00\x00" + b"\x80\x40" + b"\x00" * 5 * 8192  # 8192 nodes
     with pytest.raises(LevinFormatError, match="node count = 8,192, over the limit nodes = 4,096"):
         container.decode(build([(1, too_many_nodes)]))
+
+
+def test_the_preset_dictionary_is_frozen():
+    """Kind-6 files name no dictionary version: changing a byte of it misreads every one of them."""
+    assert (len(DICTIONARY), zlib.crc32(DICTIONARY)) == (668, 0xB6760EFA)
+
+
+def test_a_kind_6_graph_needs_the_dictionary_and_a_corrupt_one_is_a_clear_error():
+    data = container.encode(golden_graph())
+    kind, body = sections(data)[0]
+    assert kind == container.GRAPH_COMPACT_PRESET
+    with pytest.raises(zlib.error):                   # refers back into the dictionary
+        zlib.decompressobj(-15).decompress(body)
+    start = data.index(body)
+    bad = bytearray(data)
+    bad[start:start + 4] = b"\xff\xff\xff\xff"
+    with pytest.raises(LevinFormatError, match="graph .*preset dictionary.*deflate stream is corrupt"):
+        container.decode(fix_crcs(bytes(bad)))

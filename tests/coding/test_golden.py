@@ -37,3 +37,14 @@ def test_format_2_0_files_still_decode_to_the_golden_graph(name):
     data = (V2 / name).read_bytes()
     assert data[4:6] == bytes([2, 0])
     assert_same_graph(golden_graph(), container.decode(data))
+
+
+V3 = Path(__file__).resolve().parent / "v3"
+
+
+@pytest.mark.parametrize("name", ["golden-kind5.lvn", "golden-auto-kind5.lvn"])
+def test_format_3_0_files_of_graph_kind_5_still_decode_to_the_golden_graph(name):
+    """The golden files as written before kind 6 (the preset dictionary) was added: kind 5."""
+    data = (V3 / name).read_bytes()
+    assert container.read_sections(data)[2][0].kind == container.GRAPH_COMPACT_DEFLATE
+    assert_same_graph(golden_graph(), container.decode(data))

@@ -5,7 +5,8 @@ part of the format: float and integer tensors, per-tensor and per-channel quanti
 zero points and a bit width, every coder (raw, pack, varint, huffman, rans with 1 and 2
 states; golomb in the auto file), sparse positions (gaps, bitmask, packed; context in the auto
 file), codebooks, and attribute values of each type the op set uses. Format 3.0: both files
-store the graph compact and deflated (kind 5); tests/coding/v2/ keeps the 2.0 files.
+store the graph compact and deflated against the preset dictionary (kind 6); tests/coding/v2/
+keeps the 2.0 files, tests/coding/v3/ the 3.0 files of kind 5.
 
 A format change shows up as a failing golden test. If the change is intended, bump the format
 version where it breaks readers (docs/format.md, container.VERSION), then regenerate and commit

@@ -9,13 +9,15 @@ Read me first. Layout (every field little-endian; full spec in docs/format.md):
                            (format 2.0: names and op names are a tenth of a small model's file
                            otherwise); kind 4 the compact form (`graph_compact.py`: derived
                            shapes, scales and default attributes left out) and kind 5 that
-                           deflated (format 3.0). The writer ("auto") keeps the shortest.
+                           deflated (format 3.0); kind 6 is it deflated against a preset
+                           dictionary of common names (`graph_dictionary.py`). The writer
+                           ("auto") keeps the shortest.
              kind 2 TENSOR one per constant tensor, in tensor order: varint tensor index, then
                            the codec chain of its data (`weights.py`)
              kinds with bit 7 set are optional: a reader that does not know them skips them
 
 A reader accepts any minor version of major versions 1, 2 and 3 (1.x files have no kind 3, only
-3.x files have kinds 4 and 5 and the golomb value coder) and rejects a newer major version.
+3.x files have kinds 4, 5 and 6 and the golomb value coder) and rejects a newer major version.
 Format 3.0 broke 2.x readers (new graph kinds, a new coder), hence the major version.
 Reading never trusts a length: every count is checked against the bytes left and against the
 named limits of `limits.py` (docs/format.md, "Limits") before anything is allocated, each
@@ -35,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from levin.coding import graph_codec, graph_compact, weights
+from levin.coding.graph_dictionary import DICTIONARY
 from levin.coding.fields import ByteReader, ByteWriter
 from levin.coding.limits import LIMITS, check_activation_bytes, exceeds
 from levin.config.code import CodeConfig
@@ -44,11 +47,15 @@ from levin.ir.graph import Graph
 MAGIC = b"LEVN"
 VERSION = (3, 0)
 READS = (1, 2, 3)                      # major versions this reader reads
-GRAPH, TENSOR, GRAPH_DEFLATE, GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE, OPTIONAL = 1, 2, 3, 4, 5, 0x80
+GRAPH, TENSOR, GRAPH_DEFLATE, GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE, GRAPH_COMPACT_PRESET = 1, 2, 3, 4, 5, 6
+OPTIONAL = 0x80
 KIND_NAMES = {GRAPH: "graph", TENSOR: "tensor", GRAPH_DEFLATE: "graph (deflated)",
-              GRAPH_COMPACT: "graph (compact)", GRAPH_COMPACT_DEFLATE: "graph (compact, deflated)"}
-GRAPH_KINDS = (GRAPH, GRAPH_DEFLATE, GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE)
-SINCE = {GRAPH_DEFLATE: 2, GRAPH_COMPACT: 3, GRAPH_COMPACT_DEFLATE: 3}   # first major version with the kind
+              GRAPH_COMPACT: "graph (compact)", GRAPH_COMPACT_DEFLATE: "graph (compact, deflated)",
+              GRAPH_COMPACT_PRESET: "graph (compact, deflated with the preset dictionary)"}
+GRAPH_KINDS = (GRAPH, GRAPH_DEFLATE, GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE, GRAPH_COMPACT_PRESET)
+COMPACT_KINDS = (GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE, GRAPH_COMPACT_PRESET)
+DEFLATED = {GRAPH_DEFLATE: b"", GRAPH_COMPACT_DEFLATE: b"", GRAPH_COMPACT_PRESET: DICTIONARY}  # kind -> preset
+SINCE = {GRAPH_DEFLATE: 2, GRAPH_COMPACT: 3, GRAPH_COMPACT_DEFLATE: 3, GRAPH_COMPACT_PRESET: 3}  # first major version
 
 
 @dataclass
@@ -149,20 +156,22 @@ def encode(graph: Graph, config: CodeConfig | None = None, bodies: dict[str, byt
     return bytes(head.out) + b"".join(sections)
 
 
-def _deflate(body: bytes) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+def _deflate(body: bytes, preset: bytes = b"") -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, zdict=preset)   # b"": no dictionary
     return packer.compress(body) + packer.flush()
 
 
 def graph_section(graph: Graph, how: str = "auto") -> tuple[int, bytes]:
     """(kind, body) of the graph section: "plain" the plain form (kind 1), "auto" the shortest
-    of the plain and compact forms, each as is or deflated (ties keep the lower kind)."""
+    of the plain and compact forms, each as is or deflated, the compact one also against the
+    preset dictionary (ties keep the lower kind)."""
     plain = graph_codec.encode_graph(graph)
     if how == "plain":
         return GRAPH, plain
     compact = graph_compact.encode_compact(graph)
     forms = [(GRAPH, plain), (GRAPH_DEFLATE, _deflate(plain)),
-             (GRAPH_COMPACT, compact), (GRAPH_COMPACT_DEFLATE, _deflate(compact))]
+             (GRAPH_COMPACT, compact), (GRAPH_COMPACT_DEFLATE, _deflate(compact)),
+             (GRAPH_COMPACT_PRESET, _deflate(compact, DICTIONARY))]
     return min(forms, key=lambda f: len(f[1]))
 
 
@@ -230,10 +239,9 @@ def _parse(data: bytes, stats: bool) -> tuple[Graph, ContainerReport]:
     if not known or known[0] not in graphs or len(graphs) != 1:
         raise LevinFormatError("sections: the file needs exactly one graph section, before the tensor sections")
     g = known[0]
-    decoder = graph_compact.decode_compact if g.kind in (GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE) \
-        else graph_codec.decode_graph
-    if g.kind in (GRAPH_DEFLATE, GRAPH_COMPACT_DEFLATE):
-        body = _inflate(data[g.body:g.end], g.describe(sections.index(g), n))
+    decoder = graph_compact.decode_compact if g.kind in COMPACT_KINDS else graph_codec.decode_graph
+    if g.kind in DEFLATED:
+        body = _inflate(data[g.body:g.end], g.describe(sections.index(g), n), DEFLATED[g.kind])
         desc = decoder(body, 0, len(body))
         deflate = (g.end - g.body) - len(body)   # negative: the bytes deflate saved
     else:
@@ -260,7 +268,7 @@ def _parse(data: bytes, stats: bool) -> tuple[Graph, ContainerReport]:
         missing = records[constant_ids[len(tensor_sections)]].name
         raise LevinFormatError(f"sections: constant tensor {missing!r} has no tensor section")
     graph = graph_codec.build_graph(desc, constants)
-    if g.kind in (GRAPH_COMPACT, GRAPH_COMPACT_DEFLATE):
+    if g.kind in COMPACT_KINDS:
         check_activation_bytes(graph)    # shapes the file left out, now rebuilt: bound them
     parts = dict(desc.parts)
     parts["tensors"] -= sum(t.meta_bytes for t in reports)
@@ -272,12 +280,12 @@ def _parse(data: bytes, stats: bool) -> tuple[Graph, ContainerReport]:
     return graph, report
 
 
-def _inflate(body: bytes, where: str) -> bytes:
-    """A deflated graph section's body, inflated; bounded (never more than the limit is inflated),
-    and complete to its last byte."""
+def _inflate(body: bytes, where: str, preset: bytes = b"") -> bytes:
+    """A deflated graph section's body, inflated (against `preset`, a preset dictionary);
+    bounded (never more than the limit is inflated), and complete to its last byte."""
     by_ratio = LIMITS.inflate_ratio * len(body)
     cap = min(by_ratio, LIMITS.graph_bytes)
-    inflater = zlib.decompressobj(-15)
+    inflater = zlib.decompressobj(-15, zdict=preset)
     try:
         out = inflater.decompress(body, cap + 1)
     except zlib.error as exc:

@@ -1,4 +1,4 @@
-"""The compact graph section (format 3.0, kind 4; kind 5 is it raw-DEFLATE compressed).
+"""The compact graph section (format 3.0, kind 4; kinds 5 and 6 are it raw-DEFLATE compressed).
 
 Read me first. Same content as the plain section (`graph_codec.py`), less of it stored: what the
 reader can rebuild is left out (issue 22: on LeNet-5 the graph section was a tenth of the file,
