@@ -42,13 +42,25 @@ def test_rounded_biases_are_multiples_and_the_file_shrinks(int8_digits):
     r = bp.round_biases(g, fractions)
     for layer, bias in bp.biased_layers(g).items():
         s = bp.bias_shift(g, layer, 1.0)
-        assert s > 0 and (r.tensors[bias].data % (1 << s) == 0).all()
+        assert s > 0 and (bias not in r.tensors or (r.tensors[bias].data % (1 << s) == 0).all())
         w = next(n for n in g.nodes if n.name == layer).inputs[1]
         np.testing.assert_array_equal(r.tensors[w].data, g.tensors[w].data)   # weights untouched
     assert len(container.encode(r)) < len(container.encode(g)) - 10
     back = container.decode(container.encode(r))
-    for bias in bp.biased_layers(g).values():
+    for bias in bp.biased_layers(r).values():
         np.testing.assert_array_equal(back.tensors[bias].data, r.tensors[bias].data)
+
+
+def test_a_bias_that_rounds_to_zero_leaves_the_graph_and_the_outputs_stay(int8_digits, digits):
+    g = int8_digits
+    layer, bias = next(iter(bp.biased_layers(g).items()))
+    zero = g.with_constants({bias: np.zeros_like(g.tensors[bias].data)})
+    dropped = bp.round_biases(zero, {layer: 1.0})
+    node = next(n for n in dropped.nodes if n.name == layer)
+    assert bias not in dropped.tensors and len(node.inputs) == 2
+    x = digits.x_test[:50]
+    np.testing.assert_array_equal(integer_outputs(dropped, x), integer_outputs(zero, x))
+    assert len(container.encode(dropped)) < len(container.encode(zero))
 
 
 def test_the_choice_is_never_worse_on_its_samples(int8_digits, digits):

@@ -231,12 +231,15 @@ class Graph:
             self.outputs.append(name)
             outputs.add(name)
 
-    def with_constants(self, new: dict[str, np.ndarray], name: str | None = None) -> Graph:
+    def with_constants(self, new: dict[str, np.ndarray | None], name: str | None = None) -> Graph:
         """A copy whose constants in `new` hold other values (same shape; cast to the tensor's
-        dtype; same quantization). Raises GraphError on a shape mismatch."""
+        dtype; same quantization); a constant mapped to None is left out, with it the inputs
+        that read it (an optional operand such as a bias: the ops check what is left).
+        Raises GraphError on a shape mismatch or an input an op cannot do without."""
         g = Graph(name or self.name)
+        dropped = {k for k, v in new.items() if v is None}
         for tname, t in self.tensors.items():
-            if t.is_constant:
+            if t.is_constant and tname not in dropped:
                 data = new.get(tname, t.data)
                 if data.shape != t.shape:
                     raise GraphError(f"tensor {tname!r}: new values {data.shape}, graph has {t.shape}")
@@ -245,8 +248,8 @@ class Graph:
                 g.add_input(tname, t.shape, t.dtype, t.quant)
         for node in self.nodes:
             out = self.tensors[node.output]
-            g.add_node(node.op, node.inputs, node.name, output=node.output, dtype=out.dtype,
-                       quant=out.quant, **node.attrs)
+            g.add_node(node.op, [i for i in node.inputs if i not in dropped], node.name, output=node.output,
+                       dtype=out.dtype, quant=out.quant, **node.attrs)
         for o in self.outputs:
             g.mark_output(o)
         return g

@@ -9,7 +9,8 @@ multiple of 2^s, the largest power of two no coarser than `fraction` of the outp
 
 so the rounding moves each output by at most fraction / 2 of a step before requantization. The
 container's golomb coder stores such a tensor scaled (`levin.coding.golomb`: the codes of
-v >> s, s in one byte), so s bits per channel leave the file.
+v >> s, s in one byte), so s bits per channel leave the file; a bias that rounds to all zeros
+leaves the graph (a layer without a bias computes the same), and with it its tensor section.
 
 This changes the integer model, so it is a lossy step chosen on data: `choose_fractions` takes
 each layer in turn and keeps the coarsest fraction whose error (the caller's function, on a
@@ -64,12 +65,13 @@ def round_to_shift(values: np.ndarray, shift: int) -> np.ndarray:
 def round_biases(graph: Graph, fractions: dict[str, float]) -> Graph:
     """A copy of `graph` with each listed layer's bias rounded for its fraction of an output step."""
     layers = biased_layers(graph)
-    new = {}
+    new: dict[str, np.ndarray | None] = {}
     for layer, fraction in fractions.items():
         shift = bias_shift(graph, layer, fraction)
         if shift:
             name = layers[layer]
-            new[name] = round_to_shift(graph.tensors[name].data, shift)
+            rounded = round_to_shift(graph.tensors[name].data, shift)
+            new[name] = rounded if rounded.any() else None
     return graph.with_constants(new) if new else graph
 
 
