@@ -49,23 +49,24 @@ def first_layers(seed: int = 7):
     return ig, reference.quantize_input(ig, x)
 
 
-def widened_pairs(seed: int = 9):
-    """1x1 convs whose input the kernel widens: the first with room for two pixels at a time
-    (strided, streamed over its input, 15 output pixels in rows of 3, so that the last runs alone
-    and pairs span rows; 11 output channels, three past the last four), a later one over 7 input
-    channels with room for one pixel only (and on cores without the DSP extension one kept apart
-    from its input)."""
+def widened_pairs(channels: int = 8, seed: int = 9):
+    """1x1 convs whose input the kernel widens. With 8 input channels the first has room for two
+    pixels at a time (two blocks of four channels, strided, streamed over its input, 15 output
+    pixels in rows of 3, so that the last runs alone and pairs span rows; 11 output channels,
+    three past the last four), a later one over 7 input channels room for one pixel only (and
+    on cores without the DSP extension one is kept apart from its input). With 4, the 1x1 conv
+    over 12 channels (three blocks: an odd count) gets the pairs."""
     rng = np.random.default_rng(seed)
     g = Graph("pairs")
-    t = g.add_input("x", (1, 9, 5, 8))
-    for k, (shape, attrs) in enumerate([((11, 1, 1, 8), dict(stride=2)), ((12, 3, 3, 11), dict(padding=1)),
+    t = g.add_input("x", (1, 9, 5, channels))
+    for k, (shape, attrs) in enumerate([((11, 1, 1, channels), dict(stride=2)), ((12, 3, 3, 11), dict(padding=1)),
                                         ((7, 1, 1, 12), {}), ((9, 1, 1, 7), {})]):
         w = g.add_constant(f"w{k}", rng.normal(0, 0.4, shape).astype(np.float32))
         t = g.add_node("ReLU", [g.add_node("Conv2d", [t, w], f"c{k}", **attrs)], f"r{k}")
     t = g.add_node("Reshape", [t], "flat", shape=(1, -1))
     g.mark_output(g.add_node("Linear", [t, g.add_constant("fc.w", rng.normal(0, 0.2, (5, g.tensors[t].shape[1]))
                                                           .astype(np.float32))], "fc"))
-    x = rng.uniform(-1, 1, (3, 9, 5, 8)).astype(np.float32)
+    x = rng.uniform(-1, 1, (3, 9, 5, channels)).astype(np.float32)
     ig = ptq.build_integer_graph(g, ptq.prepare(g, x.transpose(0, 3, 1, 2), QuantConfig()))
     return ig, reference.quantize_input(ig, x)
 

@@ -151,16 +151,18 @@ def test_the_c_inner_loops_equal_the_assembly(core, flags, tmp_path, monkeypatch
         assert r.status == 0 and np.array_equal(np.frombuffer(r.output, dtype=np.int8), w)
 
 
+@pytest.mark.parametrize("channels", [8, 4])
 @pytest.mark.parametrize("core, flags", [("cortex-m4", ()), ("cortex-m4", ("-O2",)),
                                          ("cortex-m4", ("-DLEVIN_DOT_NO_ASM",)), ("cortex-m0plus", ())])
-def test_1x1_convs_widen_two_pixels_at_a_time_bit_exact(core, flags, tmp_path, monkeypatch):
+def test_1x1_convs_widen_two_pixels_at_a_time_bit_exact(core, flags, channels, tmp_path, monkeypatch):
     """A 1x1 conv with room for two widened pixels runs them in pairs (scratch_use 4,
-    levin_conv.c conv_widened_pairs), strided and streamed over its input, with the last pixel
-    alone and out_c % 4 channels left over; beside it the one-pixel path: the same bytes as the
-    reference with the assembly, its C, the portable loops, and on the host."""
+    levin_conv.c conv_widened_pairs): over an even and an odd number of four-channel blocks,
+    strided and streamed over its input, with the last pixel alone and out_c % 4 channels left
+    over; beside it the one-pixel path: the same bytes as the reference with the assembly, its
+    C, the portable loops, and on the host."""
     from tests.runtime.test_kernel_paths import widened_pairs
     monkeypatch.setattr(cortexm, "CFLAGS", cortexm.CFLAGS + flags)
-    graph, inputs = widened_pairs()
+    graph, inputs = widened_pairs(channels)
     export = codegen.export_c(graph, tmp_path / "c", weight_format="int8")
     model_c = (tmp_path / "c" / "model.c").read_text()
     assert ".scratch_use = 4" in model_c and ".scratch_use = 2" in model_c
