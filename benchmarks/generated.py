@@ -31,14 +31,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from levin import codegen, reference, zoo
+from levin import zoo
 from levin.coding import container
 from levin.data.splits import with_validation
 from levin.mdl.export import integer_graph
 from levin.mdl.generated import GeneratedConfig, train_generated
 from levin.mdl.snap import SnappedLayer
 from levin.quant.pipeline import integer_outputs
-from levin.targets import build
+from levin.targets.c_check import c_check
 from levin.bench.vs_tflm import DEFAULT_DATA
 from levin.train.data import load
 
@@ -74,38 +74,6 @@ def pretrain(model, x, y, epochs: float, seed: int) -> None:
 def error_of(graph, x, y) -> float:
     codes = integer_outputs(graph, x)
     return float((codes.reshape(len(codes), -1).argmax(1) != y).mean())
-
-
-M4_BATCH = 1000
-
-
-def c_check(lvn: Path, graph, x: np.ndarray, work: Path, m4: int) -> dict:
-    """The C export's output codes against the reference's: host on all of x, M4 on the first m4."""
-    exp = codegen.export_c(lvn, work / "c", weight_format="auto", prefer="flash")
-    q = reference.quantize_batch(graph, x).reshape(len(x), -1).astype(np.int8)
-    shape = graph.tensors[graph.inputs[0]].shape[1:]
-    want = np.concatenate([reference.run(graph, q[i:i + 500].reshape((-1,) + shape))[graph.outputs[0]]
-                           .reshape(-1, exp.output_size) for i in range(0, len(q), 500)])
-    out, _ = build.run_harness(build.build_harness(exp), q, exp.output_size)
-    d = {"chains": exp.chains, "flash_weight_bytes": exp.weight_bytes, "arena_bytes": exp.arena_bytes,
-         "host_images": len(x), "host_bit_exact": int((out == want).all(1).sum())}
-    if m4:
-        from levin.targets import cortexm
-        try:
-            cortexm.require_toolchain()
-            cortexm.require_qemu()
-        except cortexm.ToolMissing as exc:
-            d["m4"] = f"not run: {exc}"
-            return d
-        results = []
-        for i in range(0, m4, M4_BATCH):   # the inputs are in the image: a batch fits the flash
-            fw = cortexm.model_firmware(exp, q[i:min(m4, i + M4_BATCH)], work / "m4")
-            results += cortexm.run(fw, timeout=600)
-        ok = sum(r.status == 0 and np.array_equal(np.frombuffer(r.output, np.int8), w)
-                 for r, w in zip(results, want[:m4]))
-        d.update(m4_images=m4, m4_bit_exact=int(ok), m4_instructions=int(np.median([r.instructions for r in results])),
-                 m4_stack_bytes=int(max(r.stack_bytes for r in results)), m4_flash_rodata=fw.code.rodata)
-    return d
 
 
 def main() -> int:

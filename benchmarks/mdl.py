@@ -262,7 +262,7 @@ def run_point(args: argparse.Namespace, lam: float) -> dict:
 def check_points(model: str, data_dir: str) -> int:
     """`--check-c`: each point's .lvn exported to C (smallest coding) and run on every test image,
     on the host and on the Cortex-M4 (qemu), against the integer reference; into mdl.json."""
-    from generated import c_check   # benchmarks/generated.py
+    from levin.targets.c_check import c_check
     from levin.coding import container
     from levin.train.data import load
 
