@@ -89,6 +89,26 @@ def test_other_recipe_in_the_same_folder_is_refused(trained, data, tmp_path):
                  tmp_path, model_name="digits_cnn", progress=False)
 
 
+def test_a_run_made_before_a_config_field_existed_still_resumes(trained, data, tmp_path):
+    """A step checkpoint whose stored config lacks a field added since resumes when the recipe
+    leaves that field at its default, and is another recipe when it sets it."""
+    import copy
+
+    from levin.train import checkpoint
+    recipe = "steps: [{prune: {sparsity: 0.5, schedule: one_shot}, finetune: {epochs: 0}}]"
+    compress(trained, data, parse(recipe), tmp_path, model_name="digits_cnn", progress=False)
+    step_file = next((tmp_path / "steps").iterdir()) / "model.safetensors"
+    meta, model = checkpoint.read_meta(step_file), copy.deepcopy(trained)
+    checkpoint.load(step_file, model)
+    del meta["identity"]["steps"][0]["prune"]["frequency"]          # as if written before it existed
+    checkpoint.save(step_file, meta, model)
+    again = compress(trained, data, parse(recipe), tmp_path, model_name="digits_cnn", progress=False)
+    assert again.steps[0].resumed
+    with pytest.raises(CheckpointError, match="another recipe"):
+        compress(trained, data, parse(recipe.replace("one_shot", "one_shot, frequency: 7")), tmp_path,
+                 model_name="digits_cnn", progress=False)
+
+
 def test_nm_step_with_distillation_keeps_the_pattern(trained, data):
     recipe = parse("""
 distill: {alpha: 0.5, temperature: 2}

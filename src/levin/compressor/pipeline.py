@@ -168,12 +168,27 @@ def _identity(ctx: StepContext, upto: int) -> dict:
     return identity
 
 
+def _with_new_defaults(identity: Any, ctx: StepContext) -> Any:
+    """A stored identity whose step configs gain the fields added to their config class since it
+    was written, at today's defaults: a run made before a new option resumes unless the recipe
+    sets that option."""
+    if not isinstance(identity, dict) or not isinstance(identity.get("steps"), list):
+        return identity
+    steps = []
+    for stored, step in zip(identity["steps"], ctx.recipe.steps):
+        if isinstance(stored, dict) and isinstance(stored.get(step.kind), dict) and step.config is not None:
+            defaults = json.loads(json.dumps(type(step.config)().to_dict()))
+            stored = {**stored, step.kind: {**defaults, **stored[step.kind]}}
+        steps.append(stored)
+    return {**identity, "steps": steps + identity["steps"][len(steps):]}
+
+
 def _finished(ctx: StepContext, i: int, step: Step) -> dict | None:
     folder = _step_dir(ctx, i, step)
     if folder is None or not (folder / STEP_FILE).exists():
         return None
     meta = checkpoint.read_meta(folder / STEP_FILE)
-    if meta.get("identity") != json.loads(json.dumps(_identity(ctx, i))):
+    if _with_new_defaults(meta.get("identity"), ctx) != json.loads(json.dumps(_identity(ctx, i))):
         raise CheckpointError(f"{folder} was made by another recipe or model; use another --out, "
                               f"or delete {ctx.out / 'steps'} to start over")
     return meta
