@@ -15,8 +15,8 @@ import pytest
 
 from levin import codegen, reference, runtime
 from levin.config import QuantConfig
-from levin.ir.graph import Graph
-from levin.ops.cparams import KERNEL_PATHS
+from levin.ir.graph import Graph, QuantParams
+from levin.ops.cparams import KERNEL_PATHS, requant_wide
 from levin.quant import ptq
 from levin.errors import LevinError
 from levin.targets import build, cortexm
@@ -151,3 +151,57 @@ def test_the_generator_keeps_the_dsp_paths_the_m4_takes(models, model, weight_fo
     taken = {line.split()[1] for line in console.splitlines() if line.startswith("path ")}
     assert path in taken, taken
     assert taken <= kept, f"{model} / {weight_format}: took {taken - kept}, compiled out"
+
+
+def requant_graph(bias: int, s_out: float, seed: int = 3):
+    """One 3x3 conv over 8 channels into 6 whose biases are about +-`bias` (weights' scales
+    0.0005-0.002, input scale 0.02, zero point 3), output scale `s_out`: a bias near 2^30 makes
+    accumulators the short output stage cannot take; a tiny `s_out`, left shifts."""
+    rng = np.random.default_rng(seed)
+    c, o, s_x = 8, 6, 0.02
+    g = Graph("requant")
+    xi = g.add_input("x", (1, 5, 4, c), np.int8, QuantParams(s_x, 3))
+    w = rng.integers(-127, 128, (o, 3, 3, c), dtype=np.int8)
+    s_w = rng.uniform(0.0005, 0.002, o).astype(np.float32)
+    b = (bias + rng.integers(-2000, 2000, o)) * rng.choice([-1, 1], o)
+    wi = g.add_constant("w", w, QuantParams(s_w, np.zeros(o, np.int32), 0))
+    bi = g.add_constant("b", b.astype(np.int32), QuantParams((np.float64(np.float32(s_x)) * s_w).astype(np.float32),
+                                                             np.zeros(o, np.int32), 0))
+    g.mark_output(g.add_node("Conv2d", [xi, wi, bi], "y", dtype=np.int8, quant=QuantParams(s_out, -5), padding=1))
+    return g, rng.integers(-128, 128, (4, 5, 4, c), dtype=np.int8)
+
+
+def test_the_requant_bound_is_the_largest_accumulator():
+    w = np.full((1, 9), 127, np.int8)      # zero point -128: inputs less it reach 255
+    edge = 2 ** 30 - 255 * 127 * 9
+    assert not requant_wide(w, np.array([edge - 1]), -128, np.array([-7]))
+    assert requant_wide(w, np.array([-edge]), -128, np.array([-7]))
+    assert requant_wide(w, np.array([edge // 2]), -128, np.array([1]))     # a left shift doubles it
+    assert not requant_wide(w, None, 0, np.array([3]))
+
+
+@pytest.mark.parametrize("bias,s_out,wide", [(2 ** 30 - 1000, 4000.0, True), (2 ** 29, 2000.0, False),
+                                              (0, 1e-5, False)])
+def test_the_output_stage_is_short_only_where_accumulators_allow(bias, s_out, wide, tmp_path):
+    """Accumulators near 2^30 keep the full output stage (REQUANT_WIDE), which the short one
+    would get wrong on the M4; within the bound (right shifts or left) the short one is exact."""
+    graph, inputs = requant_graph(bias, s_out)
+    result = codegen.export_c(graph, tmp_path / "c", "int8")
+    assert ("REQUANT_WIDE" in kept_paths(tmp_path / "c")) == wide
+    want = reference.run(graph, inputs)[graph.outputs[0]].reshape(len(inputs), -1)
+    got, _ = build.run_harness(build.build_harness(result), inputs, result.output_size)
+    assert build.compare(got, want) is None
+    shutil.copyfile(runtime.C_DIR / "levin_config.h", tmp_path / "c" / "levin_config.h")
+    got, taken = run(build.build_harness(result, extra=HOOK), inputs, result.output_size, tmp_path)
+    assert build.compare(got, want) is None and ("REQUANT_WIDE" in taken) == wide
+    try:
+        cortexm.require_toolchain()
+        cortexm.require_qemu()
+    except LevinError as exc:
+        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    for short in (False, True):
+        (tmp_path / "c" / "levin_config.h").write_text("#define LEVIN_NO_REQUANT_WIDE 1\n" if short else "")
+        fw = cortexm.model_firmware(result, inputs.reshape(len(inputs), -1), tmp_path / f"m4{short}")
+        exact = all(r.status == 0 and np.array_equal(np.frombuffer(r.output, np.int8), w)
+                    for r, w in zip(cortexm.run(fw), want))
+        assert exact == (not (short and wide))

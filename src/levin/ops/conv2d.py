@@ -113,9 +113,10 @@ def kernel_paths(d: dict) -> set[str]:
     """The optional paths of levin_conv2d_s8 this call runs (its dispatch in levin_conv.c and
     levin_conv_coded.c); where unsure, one more: that costs flash, never speed."""
     w, p = d["weights"], d["params"]
+    paths = {"REQUANT_WIDE"} if d["requant_wide"] else set()
     if cparams.sparse(w):
-        return {"CODED_CONV", "SPARSE"}
-    paths = {"CODED_CONV"} if cparams.coded_dense(w) else set()
+        return paths | {"CODED_CONV", "SPARSE"}
+    paths |= {"CODED_CONV"} if cparams.coded_dense(w) else set()
     g, use = p["groups"], p["scratch_use"]
     if g == 1:
         paths |= {SCRATCH_GATHER: {"IM2COL"}, SCRATCH_WIDEN: {"WIDENED"},

@@ -22,8 +22,11 @@ CODER_PACK = 1                  # LEVIN_CODER_PACK
 # defines LEVIN_NO_<PATH> in levin_config.h and the linker leaves its code out. Each op's
 # `CBinding.kernel_paths` says which its call runs; a speed path it leaves out is only slower
 # (the general one takes over), a format path (CODED_*, SPARSE, TAPS) is LEVIN_ERR_UNSUPPORTED.
+# REQUANT_WIDE is the output stage's full 64-bit sum, which a conv or fully connected call needs
+# when an accumulator may reach 2^30 (`requant_wide`): left out, the shorter one runs, and only
+# correct within that bound.
 KERNEL_PATHS = ("CODED_CONV", "CODED_LINEAR", "SPARSE", "TAPS", "DEPTHWISE", "IM2COL", "WIDENED", "WIDENED_PAIRS",
-                "WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8")
+                "WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8", "REQUANT_WIDE")
 
 
 def coded_dense(w: dict) -> bool:
@@ -87,4 +90,17 @@ def weighted(ctx, node, k: int, sparse_factor: int, dense_channels: int) -> dict
     act_min, act_max = ctx.act_range(node)
     return {"weights": w, "arrays": arrays, "bias": bias, "in": ctx.ptr(node.inputs[0]),
             "out": ctx.ptr(node.output), "in_zp": sz(x)[1], "out_zp": sz(out)[1],
-            "act": {"act_min": act_min, "act_max": act_max}}
+            "act": {"act_min": act_min, "act_max": act_max},
+            "requant_wide": requant_wide(w_t.data, g.tensors[node.inputs[2]].data if bias else None,
+                                         sz(x)[1], shift)}
+
+
+def requant_wide(weights: np.ndarray, bias: np.ndarray | None, in_zp: int, shift: np.ndarray) -> bool:
+    """True when an accumulator of an output channel o (weights[o] against int8 inputs less
+    in_zp, plus bias[o]), times 2^shift[o] where shift[o] > 0, may reach 2^30 in magnitude: its
+    output stage then needs the full 64-bit sum (levin_conv_window.h, LEVIN_NO_REQUANT_WIDE).
+    Padding adds (zp - zp) * w = 0; coded weights decode to the same values."""
+    w = np.abs(np.asarray(weights, np.int64)).reshape(len(shift), -1).sum(axis=1)
+    b = np.zeros(len(shift), np.int64) if bias is None else np.abs(np.asarray(bias, np.int64))
+    bound = b + max(127 - in_zp, in_zp + 128) * w
+    return bool(np.any(bound * 2.0 ** np.maximum(np.asarray(shift, np.int64), 0) >= 2.0 ** 30))

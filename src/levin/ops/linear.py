@@ -52,7 +52,10 @@ def prepare(ctx, node, k: int) -> dict:
 
 def kernel_paths(d: dict) -> set[str]:
     """The optional paths of levin_linear_s8 this call runs (levin_linear.c)."""
-    w = d["weights"]
+    return _format_paths(d["weights"]) | ({"REQUANT_WIDE"} if d["requant_wide"] else set())
+
+
+def _format_paths(w: dict) -> set[str]:
     if cparams.sparse(w):
         return {"CODED_LINEAR", "SPARSE"}
     if not cparams.coded_dense(w):

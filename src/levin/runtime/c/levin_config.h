@@ -21,6 +21,9 @@
  * LEVIN_ERR_UNSUPPORTED: CODED_CONV and CODED_LINEAR (decoded weights; on a core without the
  * DSP extension the 8-bit packed fully connected formats keep CODED_LINEAR), SPARSE (sparse
  * weights), TAPS (the general conv kernel: grouped, or dilated along x, and not depthwise).
+ * LEVIN_NO_REQUANT_WIDE: every conv and fully connected accumulator stays below 2^30 (the
+ * generator's bound from the weights and biases), so the output stage takes a shorter sum
+ * (levin_conv_window.h); only correct within that bound.
  *
  * SPDX-License-Identifier: Apache-2.0
  */

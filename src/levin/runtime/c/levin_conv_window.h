@@ -68,6 +68,16 @@
 #else
 #define LEVIN_CODED_CONV 1
 #endif
+/* LEVIN_NO_REQUANT_WIDE: the code generator found every accumulator of every conv and fully
+ * connected layer, times 2^shift where shift > 0, below 2^30 in magnitude (|bias| + 255 * sum
+ * |w| per output channel): the output stage then doubles it and takes the rounded high word
+ * with SMMULR, (2 acc m + 2^31) >> 32 = (acc m + 2^30) >> 31, 2 instructions where the 64-bit
+ * sum takes 5 (DSP cores; the others keep the 64-bit sum). */
+#ifdef LEVIN_NO_REQUANT_WIDE
+#define LEVIN_REQUANT_WIDE 0
+#else
+#define LEVIN_REQUANT_WIDE 1
+#endif
 /* Without the DSP extension the 8-bit packed fully connected formats run on the general coded
  * kernel: it stays while they do. */
 #if defined(LEVIN_NO_CODED_LINEAR) && \
@@ -106,10 +116,44 @@ static inline int levin_is_sparse(const levin_weights *w) {
  * rounding right shift (shift < 0) are conditional on the sign of shift, so the register
  * allocator sees one straight block, where GCC's C took two paths and spilled around them in the
  * kernels' per-output code. The same arithmetic as levin_requantize, step for step. */
+/* LEVIN_PATH_TAKEN(REQUANT_WIDE) where |acc| * 2^max(shift, 0) reaches 2^30 (for the tests of
+ * the generator's bound; with the default hook, no code). */
+static LEVIN_ALWAYS_INLINE void requant_range(int32_t acc, int32_t shift) {
+    const int32_t lim = shift >= 30 ? 1 : (int32_t)1 << (30 - (shift > 0 ? shift : 0));
+    if (acc >= lim || acc <= -lim) {
+        LEVIN_PATH_TAKEN(REQUANT_WIDE);
+    }
+}
+
 static LEVIN_ALWAYS_INLINE int8_t output_code(int32_t acc, int32_t multiplier, int32_t shift,
                                               int32_t out_zp, int32_t act_min, int32_t act_max) {
+    requant_range(acc, shift);
 #ifdef LEVIN_THUMB2_ASM
     int32_t k, lo, hi;
+#if !LEVIN_REQUANT_WIDE && defined(LEVIN_DOT_DSP) /* SMMULR: ARMv7E-M */
+    __asm__("mvns    %[k], %[s]\n\t"
+            "it      mi\n\t"
+            "lslmi   %[a], %[a], %[s]\n\t"
+            "lsl     %[a], %[a], #1\n\t"
+            "smmulr  %[a], %[a], %[m]\n\t"              /* (acc * m + 2^30) >> 31 */
+            "itttt   pl\n\t"
+            "addpl   %[a], %[a], %[a], asr #31\n\t"
+            "asrpl   %[a], %[a], %[k]\n\t"
+            "andpl   %[lo], %[a], #1\n\t"
+            "addpl   %[a], %[lo], %[a], asr #1\n\t"
+            "add     %[a], %[a], %[zp]\n\t"
+            "cmp     %[a], %[min]\n\t"
+            "it      lt\n\t"
+            "movlt   %[a], %[min]\n\t"
+            "cmp     %[a], %[max]\n\t"
+            "it      gt\n\t"
+            "movgt   %[a], %[max]"
+            : [a] "+&r"(acc), [k] "=&r"(k), [lo] "=&r"(lo)
+            : [m] "r"(multiplier), [s] "r"(shift), [zp] "r"(out_zp), [min] "r"(act_min), [max] "r"(act_max)
+            : "cc");
+    (void)hi;
+    return (int8_t)acc;
+#endif
     __asm__("mvns    %[k], %[s]\n\t"                  /* k = -shift - 1: right - 1; N: shift >= 0 */
             "it      mi\n\t"
             "lslmi   %[a], %[a], %[s]\n\t"            /* the left shift, wrapping */
@@ -148,6 +192,26 @@ static LEVIN_ALWAYS_INLINE int8_t output_code(int32_t acc, int32_t multiplier, i
 static LEVIN_ALWAYS_INLINE int32_t requantize_sat8(int32_t acc, int32_t multiplier, int32_t shift,
                                                    int32_t out_zp) {
     int32_t k, lo, hi;
+    requant_range(acc, shift);
+#if !LEVIN_REQUANT_WIDE
+    __asm__("mvns    %[k], %[s]\n\t"
+            "it      mi\n\t"
+            "lslmi   %[a], %[a], %[s]\n\t"
+            "lsl     %[a], %[a], #1\n\t"
+            "smmulr  %[a], %[a], %[m]\n\t"
+            "itttt   pl\n\t"
+            "addpl   %[a], %[a], %[a], asr #31\n\t"
+            "asrpl   %[a], %[a], %[k]\n\t"
+            "andpl   %[lo], %[a], #1\n\t"
+            "addpl   %[a], %[lo], %[a], asr #1\n\t"
+            "add     %[a], %[a], %[zp]\n\t"
+            "ssat    %[a], #8, %[a]"
+            : [a] "+&r"(acc), [k] "=&r"(k), [lo] "=&r"(lo)
+            : [m] "r"(multiplier), [s] "r"(shift), [zp] "r"(out_zp)
+            : "cc");
+    (void)hi;
+    return acc;
+#endif
     __asm__("mvns    %[k], %[s]\n\t"
             "it      mi\n\t"
             "lslmi   %[a], %[a], %[s]\n\t"
