@@ -70,11 +70,11 @@ def test_the_choice_is_never_worse_on_its_samples(int8_digits, digits):
     def error(graph):
         return float((integer_outputs(graph, x).argmax(1) != y).mean())
 
-    chosen_graph, chosen, e = bp.choose_fractions(g, error)
-    assert e <= error(g) and e == error(chosen_graph)
+    chosen_graph, chosen, exact, e = bp.choose_fractions(g, error)
+    assert e <= exact == error(g) and e == error(chosen_graph)
     assert set(chosen) <= set(bp.biased_layers(g))
     # a loss that any rounding makes worse keeps every bias exact
-    same, none, _ = bp.choose_fractions(g, lambda graph: 0.0 if graph is g else 1.0)
+    same, none, _, _ = bp.choose_fractions(g, lambda graph: 0.0 if graph is g else 1.0)
     assert same is g and none == {}
 
 

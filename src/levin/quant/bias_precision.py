@@ -76,9 +76,10 @@ def round_biases(graph: Graph, fractions: dict[str, float]) -> Graph:
 
 
 def choose_fractions(graph: Graph, error: Callable[[Graph], float],
-                     fractions: tuple[float, ...] = FRACTIONS) -> tuple[Graph, dict[str, float], float]:
+                     fractions: tuple[float, ...] = FRACTIONS) -> tuple[Graph, dict[str, float], float, float]:
     """Per layer in graph order, the coarsest fraction whose `error` is no higher than with exact
-    biases (earlier layers' choices kept). Returns (graph, {layer: fraction}, its error)."""
+    biases (earlier layers' choices kept). Returns (graph, {layer: fraction}, the error with
+    exact biases, the error of the graph returned)."""
     base = best = error(graph)
     chosen: dict[str, float] = {}
     for layer in biased_layers(graph):
@@ -93,4 +94,4 @@ def choose_fractions(graph: Graph, error: Callable[[Graph], float],
             if e <= base:
                 graph, best, chosen[layer] = trial, e, fraction
                 break
-    return graph, chosen, best
+    return graph, chosen, base, best

@@ -233,8 +233,7 @@ def round_biases(graph: Graph, data: Dataset, config: QuantConfig, task: str = "
         value = metrics.score(task, out, x, y, top_k).value
         return -value if higher else value
 
-    exact = loss(graph)
-    graph, fractions, rounded = bias_precision.choose_fractions(graph, loss)
+    graph, fractions, exact, rounded = bias_precision.choose_fractions(graph, loss)
     sign = -1 if higher else 1
     return graph, {"output_steps": fractions, "scored_on": "validation split" if held_out else "training samples",
                    "samples": len(x), "exact": sign * exact, "rounded": sign * rounded}
