@@ -345,19 +345,23 @@ def main() -> int:
     if args.check_c:
         return check_points(args.model, args.data_dir)
     # One command is one sweep of one seed: its points replace that seed's (a changed method would
-    # otherwise leave stale points on the plot); other seeds' points under the protocol stay.
-    old = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}).get(args.model, {})
-    entry = {"points": [p for p in old.get("points", []) if "test_error" in p and p["seed"] != args.seed]}
+    # otherwise leave stale points on the plot); other seeds' points under the protocol stay, as
+    # the file holds them at each write (sweeps of other seeds may run beside this one).
+    entry: dict = {"points": []}
+    mine: list[dict] = []
     entry["published"] = {k: {"bytes": b, "error": e} for k, (b, e) in PUBLISHED[args.model].items()}
     entry["command"] = ".venv/bin/python benchmarks/mdl.py " + " ".join(sys.argv[1:])
     entry["machine"] = f"{os.cpu_count()} CPU cores, shared; load {os.getloadavg()[0]:.1f} at start"
     # Each lambda is independent: --jobs runs several at once (each on --threads threads).
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         for point in pool.map(run_point, [args] * len(args.lambdas), args.lambdas):
-            entry["points"].append(point)
-            pareto(entry["points"])
-            # Re-read: a sweep of the other model may have written its points meanwhile.
+            mine.append(point)
+            # Re-read: a sweep of the other model or another seed may have written meanwhile.
             results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+            others = [p for p in results.get(args.model, {}).get("points", [])
+                      if "test_error" in p and p["seed"] != args.seed]
+            entry["points"] = others + mine
+            pareto(entry["points"])
             results[args.model] = entry
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=2) + "\n")
