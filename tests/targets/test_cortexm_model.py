@@ -110,7 +110,7 @@ def _first_conv():
                    padding=(2, 1, 1, 1), stride=2)
     t = g.add_node("ReLU", [t], "r")
     t = g.add_node("Conv2d", [t, g.add_constant("dw.w", rng.normal(0, 0.4, (16, 3, 3, 1)).astype(np.float32))], "dw",
-                   padding=1, groups=16)   # border windows gathered too, then run as interior ones
+                   padding=1, groups=16)   # border windows clipped (DSP) or gathered, then as interior ones
     t = g.add_node("Conv2d", [t, g.add_constant("mix.w", rng.normal(0, 0.3, (13, 1, 1, 16)).astype(np.float32))], "mix")
     # a 1x1 conv, weights widened four channels at a time: three groups of four and one left over
     # then a wider layer makes the peak: the gathers' bytes are free
@@ -166,6 +166,47 @@ def test_1x1_convs_widen_two_pixels_at_a_time_bit_exact(core, flags, channels, t
     export = codegen.export_c(graph, tmp_path / "c", weight_format="int8")
     model_c = (tmp_path / "c" / "model.c").read_text()
     assert ".scratch_use = 4" in model_c and ".scratch_use = 2" in model_c
+    flat = inputs.reshape(len(inputs), -1)
+    results = cortexm.run(cortexm.model_firmware(export, flat, tmp_path / "fw", core=core))
+    for r, w in zip(results, reference_codes(graph, flat)):
+        assert r.status == 0 and np.array_equal(np.frombuffer(r.output, dtype=np.int8), w)
+    if not flags and core == "cortex-m4":
+        from tests.runtime.test_c_models import check_bit_exact   # the portable C on the host
+        check_bit_exact(graph, inputs, tmp_path / "host", "int8")
+
+
+def _depthwise_borders():
+    """3x3 depthwise convs over 6 channels (four, then two on their own) whose windows the input
+    clips by one or two rows and a column: strided with padding 1, then padded 2 above and below,
+    1 left; a 1x1 conv and a fully connected layer after them."""
+    from levin.config import QuantConfig
+    from levin.ir.graph import Graph
+    from levin.quant import ptq
+    rng = np.random.default_rng(11)
+    g = Graph("borders")
+    t = g.add_input("x", (1, 9, 7, 6))
+    for k, attrs in enumerate([dict(padding=1, stride=2), dict(padding=(2, 2, 1, 0))]):
+        w = g.add_constant(f"dw{k}.w", rng.normal(0, 0.4, (6, 3, 3, 1)).astype(np.float32))
+        t = g.add_node("ReLU", [g.add_node("Conv2d", [t, w], f"dw{k}", groups=6, **attrs)], f"r{k}")
+    t = g.add_node("Conv2d", [t, g.add_constant("pw.w", rng.normal(0, 0.3, (5, 1, 1, 6)).astype(np.float32))], "pw")
+    t = g.add_node("Reshape", [t], "flat", shape=(1, -1))
+    g.mark_output(g.add_node("Linear", [t, g.add_constant("fc.w", rng.normal(0, 0.2, (4, g.tensors[t].shape[1]))
+                                                          .astype(np.float32))], "fc"))
+    x = rng.uniform(-1, 1, (3, 9, 7, 6)).astype(np.float32)
+    ig = ptq.build_integer_graph(g, ptq.prepare(g, x.transpose(0, 3, 1, 2), QuantConfig()))
+    return ig, reference.quantize_input(ig, x)
+
+
+@pytest.mark.parametrize("core, flags", [("cortex-m4", ()), ("cortex-m4", ("-O2",)),
+                                         ("cortex-m4", ("-DLEVIN_DOT_NO_ASM",)), ("cortex-m0plus", ())])
+def test_depthwise_border_windows_bit_exact(core, flags, tmp_path, monkeypatch):
+    """3x3 depthwise windows clipped by the input (rows 1 to 3, columns 2 or 3, channels past the
+    last four) run in place four channels at a time with the DSP assembly
+    (levin_conv.c depthwise_3x3_clipped), gathered or one channel at a time elsewhere: the same
+    bytes as the reference on each, and on the host."""
+    monkeypatch.setattr(cortexm, "CFLAGS", cortexm.CFLAGS + flags)
+    graph, inputs = _depthwise_borders()
+    export = codegen.export_c(graph, tmp_path / "c", weight_format="int8")
     flat = inputs.reshape(len(inputs), -1)
     results = cortexm.run(cortexm.model_firmware(export, flat, tmp_path / "fw", core=core))
     for r, w in zip(results, reference_codes(graph, flat)):

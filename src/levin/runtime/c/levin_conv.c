@@ -422,6 +422,80 @@ static LEVIN_ALWAYS_INLINE void depthwise_3x3_taps4(const int8_t **r0, const int
 }
 #endif
 
+#ifdef LEVIN_DOT_ASM
+/* A 3x3 depthwise pixel whose window the input clips to rows x cols taps, cols 2 or 3 (x: its
+ * first tap, channel 0; taps x_tap bytes apart, rows x_row; w: channel 0's weight of that
+ * tap), four channels at a time as depthwise_3x3_taps4, a window row per assembly block: the
+ * border pixels run in place, where a gathered window cost about as much again as its MACs
+ * (KWS's 25x5 maps: 56 of 125 pixels). */
+static LEVIN_NOINLINE void depthwise_3x3_clipped(const conv_job *j, const int8_t *x, const int8_t *w,
+                                                 int32_t rows, int32_t cols, int32_t x_tap, int32_t x_row,
+                                                 int8_t *y) {
+    const levin_conv_params *p = j->p;
+    const uint32_t o2 = levin_offset2(-p->in_zp);
+    const levin_out4 q = levin_out4_make(p->out_zp, p->act_min, p->act_max);
+    int32_t ch, r;
+    for (ch = 0; ch + 4 <= p->in_c; ch += 4) {
+        const int8_t *xr = x + ch, *wr = w + ch * 9;
+        int32_t acc[4];
+        int32_t a0 = j->bias ? j->bias[ch] : 0, a1 = j->bias ? j->bias[ch + 1] : 0;
+        int32_t a2 = j->bias ? j->bias[ch + 2] : 0, a3 = j->bias ? j->bias[ch + 3] : 0;
+        for (r = 0; r < rows; ++r, xr += x_row, wr += 3) {
+            uint32_t e, f, v;
+            __asm__ volatile(
+                "ldr     %[e], [%[x]]\n\t"
+                "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+                "sxtab16 %[e], %[o2], %[e]\n\t"
+                "ldrsb   %[v], [%[w], #0]\n\t"
+                "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+                "ldrsb   %[v], [%[w], #9]\n\t"
+                "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+                "ldrsb   %[v], [%[w], #18]\n\t"
+                "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+                "ldrsb   %[v], [%[w], #27]\n\t"
+                "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+                "ldr     %[e], [%[x], %[t]]\n\t"
+                "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+                "sxtab16 %[e], %[o2], %[e]\n\t"
+                "ldrsb   %[v], [%[w], #1]\n\t"
+                "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+                "ldrsb   %[v], [%[w], #10]\n\t"
+                "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+                "ldrsb   %[v], [%[w], #19]\n\t"
+                "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+                "ldrsb   %[v], [%[w], #28]\n\t"
+                "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+                "cmp     %[cols], #3\n\t"
+                "bne     1f\n\t"
+                "ldr     %[e], [%[x], %[t], lsl #1]\n\t"
+                "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
+                "sxtab16 %[e], %[o2], %[e]\n\t"
+                "ldrsb   %[v], [%[w], #2]\n\t"
+                "smlabb  %[a0], %[e], %[v], %[a0]\n\t"
+                "ldrsb   %[v], [%[w], #11]\n\t"
+                "smlabb  %[a1], %[f], %[v], %[a1]\n\t"
+                "ldrsb   %[v], [%[w], #20]\n\t"
+                "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
+                "ldrsb   %[v], [%[w], #29]\n\t"
+                "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
+                "1:"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [e] "=&r"(e), [f] "=&r"(f),
+                  [v] "=&r"(v)
+                : [x] "r"(xr), [w] "r"(wr), [t] "r"(x_tap), [cols] "r"(cols), [o2] "r"(o2)
+                : "cc");
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        output_codes4(acc, j->multiplier + ch, j->shift + ch, y + ch, &q);
+    }
+    if (ch < p->in_c) { /* the last in_c % 4 channels */
+        depthwise_pixel(j, x, w, rows, cols, x_tap, x_row, ch, y);
+    }
+}
+#endif
+
 /* A 3x3 depthwise pixel whose window lies inside the input (taps t1 bytes apart, rows x_row),
  * the common case: the nine taps unrolled, three row pointers stepping one channel at a time
  * (no loop per row or tap). */
@@ -458,13 +532,15 @@ static LEVIN_NOINLINE void depthwise_3x3_pixel(const conv_job *j, const int8_t *
 }
 
 /* Depthwise, one output channel per input channel, pixel after pixel. A 3x3 window at the
- * border is gathered with zero-point padding into the planned scratch (when the plan had room)
- * and then runs as an interior one: on a 25x5 map (KWS) most pixels touch the border. */
+ * border runs clipped, four channels at a time (DSP assembly), or is gathered with zero-point
+ * padding into the planned scratch (when the plan had room) and then runs as an interior one:
+ * on a 25x5 map (KWS) most pixels touch the border. */
 static LEVIN_NOINLINE void conv_depthwise(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
     const levin_conv_params *p = j->p;
     const int is_3x3 = p->kernel_h == 3 && p->kernel_w == 3;
     const int32_t c = p->in_c;
     int32_t oy, ox;
+    (void)scratch; /* the DSP assembly runs border windows in place */
     for (oy = 0; oy < p->out_h; ++oy) {
         for (ox = 0; ox < p->out_w; ++ox) {
             const window v = window_at(p, oy, ox);
@@ -472,10 +548,16 @@ static LEVIN_NOINLINE void conv_depthwise(const conv_job *j, const int8_t *in, i
             int8_t *y = out + (oy * p->out_w + ox) * c;
             if (is_3x3 && v.ky1 - v.ky0 == 3 && v.kx1 - v.kx0 == 3) {
                 depthwise_3x3_pixel(j, x, p->dilation_w * c, p->dilation_h * p->in_w * c, y);
+#ifdef LEVIN_DOT_ASM
+            } else if (is_3x3 && v.kx1 - v.kx0 >= 2) {
+                depthwise_3x3_clipped(j, x, j->weights + v.ky0 * 3 + v.kx0, v.ky1 - v.ky0, v.kx1 - v.kx0,
+                                      p->dilation_w * c, p->dilation_h * p->in_w * c, y);
+#else
             } else if (is_3x3 && p->scratch_use == LEVIN_SCRATCH_GATHER && scratch) {
                 gather_window(p, in, oy, ox, (int8_t *)scratch);
                 LEVIN_STORES_DONE();
                 depthwise_3x3_pixel(j, (const int8_t *)scratch, c, 3 * c, y);
+#endif
             } else {
                 depthwise_pixel(j, x, j->weights + v.ky0 * p->kernel_w + v.kx0, v.ky1 - v.ky0, v.kx1 - v.kx0,
                                 p->dilation_w * c, p->dilation_h * p->in_w * c, 0, y);
@@ -614,8 +696,10 @@ static LEVIN_NOINLINE void conv_widened_pairs(const conv_job *j, const int8_t *i
             output_codes4(acc + 4, j->multiplier + o, j->shift + o, y1 + o, &q);
         }
         for (; o < p->out_c; ++o, w += n) { /* the last out_c % 4 (y1 may overwrite the raw input) */
-            y0[o] = job_code(j, o, widened_dot(xw, w, n, 0, bias ? bias[o] : 0));
-            y1[o] = job_code(j, o, widened_dot(xw, w, n, 1, bias ? bias[o] : 0));
+            int32_t px;
+            for (px = 0; px < 2; ++px) { /* one output stage in the code: flash */
+                (px ? y1 : y0)[o] = job_code(j, o, widened_dot(xw, w, n, px, bias ? bias[o] : 0));
+            }
         }
     }
 }
