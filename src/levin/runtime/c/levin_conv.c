@@ -189,13 +189,19 @@ static void copy_run(int8_t *dst, const int8_t *src, int32_t n) {
     }
 }
 
+/* n >= 0 bytes of value: words, then the n % 4 left without a loop, which GCC turned into a
+ * call of memset even for none. */
 static void fill_run(int8_t *dst, int8_t value, int32_t n) {
     const uint32_t v = 0x01010101u * (uint8_t)value;
     for (; n >= 4; n -= 4, dst += 4) {
         __builtin_memcpy(dst, &v, 4u);
     }
-    for (; n > 0; --n) {
-        *dst++ = value;
+    if (n & 2) {
+        __builtin_memcpy(dst, &v, 2u);
+        dst += 2;
+    }
+    if (n & 1) {
+        *dst = value;
     }
 }
 
@@ -429,20 +435,22 @@ static LEVIN_ALWAYS_INLINE void depthwise_3x3_taps4(const int8_t **r0, const int
  * border pixels run in place, where a gathered window cost about as much again as its MACs
  * (KWS's 25x5 maps: 56 of 125 pixels). */
 static LEVIN_NOINLINE void depthwise_3x3_clipped(const conv_job *j, const int8_t *x, const int8_t *w,
-                                                 int32_t rows, int32_t cols, int32_t x_tap, int32_t x_row,
-                                                 int8_t *y) {
+                                             int32_t rows, int32_t cols, int32_t x_tap, int32_t x_row,
+                                             int8_t *y) {
     const levin_conv_params *p = j->p;
     const uint32_t o2 = levin_offset2(-p->in_zp);
     const levin_out4 q = levin_out4_make(p->out_zp, p->act_min, p->act_max);
-    int32_t ch, r;
+    int32_t ch;
     for (ch = 0; ch + 4 <= p->in_c; ch += 4) {
         const int8_t *xr = x + ch, *wr = w + ch * 9;
         int32_t acc[4];
         int32_t a0 = j->bias ? j->bias[ch] : 0, a1 = j->bias ? j->bias[ch + 1] : 0;
         int32_t a2 = j->bias ? j->bias[ch + 2] : 0, a3 = j->bias ? j->bias[ch + 3] : 0;
-        for (r = 0; r < rows; ++r, xr += x_row, wr += 3) {
+        if (rows > 0) { /* a window row a turn, to w_end */
+            const int8_t *const w_end = wr + 3 * rows;
             uint32_t e, f, v;
             __asm__ volatile(
+                "1:\n\t"
                 "ldr     %[e], [%[x]]\n\t"
                 "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
                 "sxtab16 %[e], %[o2], %[e]\n\t"
@@ -466,7 +474,7 @@ static LEVIN_NOINLINE void depthwise_3x3_clipped(const conv_job *j, const int8_t
                 "ldrsb   %[v], [%[w], #28]\n\t"
                 "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
                 "cmp     %[cols], #3\n\t"
-                "bne     1f\n\t"
+                "bne     2f\n\t"
                 "ldr     %[e], [%[x], %[t], lsl #1]\n\t"
                 "sxtab16 %[f], %[o2], %[e], ror #8\n\t"
                 "sxtab16 %[e], %[o2], %[e]\n\t"
@@ -478,10 +486,16 @@ static LEVIN_NOINLINE void depthwise_3x3_clipped(const conv_job *j, const int8_t
                 "smlatb  %[a2], %[e], %[v], %[a2]\n\t"
                 "ldrsb   %[v], [%[w], #29]\n\t"
                 "smlatb  %[a3], %[f], %[v], %[a3]\n\t"
-                "1:"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [e] "=&r"(e), [f] "=&r"(f),
-                  [v] "=&r"(v)
-                : [x] "r"(xr), [w] "r"(wr), [t] "r"(x_tap), [cols] "r"(cols), [o2] "r"(o2)
+                "2:\n\t"
+                "ldr     %[v], %[x_row]\n\t"
+                "add     %[x], %[x], %[v]\n\t"
+                "add     %[w], %[w], #3\n\t"
+                "ldr     %[v], %[w_end]\n\t"
+                "cmp     %[w], %[v]\n\t"
+                "bne     1b"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(xr), [w] "+r"(wr),
+                  [e] "=&r"(e), [f] "=&r"(f), [v] "=&r"(v)
+                : [t] "r"(x_tap), [cols] "r"(cols), [o2] "r"(o2), [x_row] "m"(x_row), [w_end] "m"(w_end)
                 : "cc");
         }
         acc[0] = a0;
@@ -585,29 +599,32 @@ static LEVIN_NOINLINE void conv_taps(const conv_job *j, const int8_t *in, int8_t
 }
 
 /* Groups 1 with short window rows (first layers): each pixel's window gathered into the
- * planned scratch (two pixels when pairs are allowed), then one inner product per channel pair
- * over a single run instead of a loop over short rows. */
+ * planned scratch (two pixels when pairs are allowed: the next in output order, across rows
+ * too), then one inner product per channel pair over a single run instead of a loop over short
+ * rows. */
 static LEVIN_NOINLINE void conv_im2col(const conv_job *j, const int8_t *in, int8_t *out, uint8_t *scratch) {
     const levin_conv_params *p = j->p;
     int8_t *run0 = (int8_t *)scratch, *run1 = run0 + j->per;
     levin_dot_window g;
-    int32_t oy, ox;
+    int32_t k, oy = 0, ox = 0;
     g.rows = 1;
     g.len = j->per;
     g.x_step = g.w_step = 0;
     g.off = -p->in_zp;
-    for (oy = 0; oy < p->out_h; ++oy) {
-        for (ox = 0; ox < p->out_w;) {
-            int8_t *y = out + (oy * p->out_w + ox) * p->out_c;
-            gather_window(p, in, oy, ox, run0);
-            if (p->pairs && ox + 1 < p->out_w) {
-                gather_window(p, in, oy, ox + 1, run1);
-                rows_two_pixels(j, &g, run0, run1, j->weights, y, y + p->out_c);
-                ox += 2;
-            } else {
-                rows_one_pixel(j, &g, run0, j->weights, y);
-                ox += 1;
-            }
+    for (k = p->out_h * p->out_w; k > 0; out += p->out_c) { /* k pixels to go */
+        gather_window(p, in, oy, ox, run0);
+        ox = ox + 1 < p->out_w ? ox + 1 : 0;
+        oy += ox == 0;
+        if (p->pairs && k > 1) {
+            gather_window(p, in, oy, ox, run1);
+            rows_two_pixels(j, &g, run0, run1, j->weights, out, out + p->out_c);
+            ox = ox + 1 < p->out_w ? ox + 1 : 0;
+            oy += ox == 0;
+            out += p->out_c;
+            k -= 2;
+        } else {
+            rows_one_pixel(j, &g, run0, j->weights, out);
+            k -= 1;
         }
     }
 }
