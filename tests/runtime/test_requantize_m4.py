@@ -116,3 +116,29 @@ def test_output_stage_equals_intmath(core, opt, tmp_path):
     assert r.status == 0
     np.testing.assert_array_equal(got[:n], want)
     np.testing.assert_array_equal(got[n:], want)
+
+
+@pytest.mark.parametrize("core, opt", [("cortex-m4", "-Os"), ("cortex-m4", "-O2"), ("cortex-m3", "-O2")])
+def test_short_output_stage_equals_intmath_within_its_bound(core, opt, tmp_path):
+    """LEVIN_NO_REQUANT_WIDE (every |acc| * 2^max(shift, 0) below 2^30, the generator's bound):
+    the stage that doubles the accumulator and takes SMMULR's rounded high word gives
+    levin.intmath's codes on the same vectors brought within that bound, edges included (the M3,
+    without SMMULR, keeps the 64-bit sum)."""
+    acc, mult, shift, zp, lo, hi, _ = _vectors(seed=5)
+    lim = 2 ** (30 - np.maximum(shift, 0))                                   # |acc| < lim
+    acc = np.where(np.abs(acc) < lim, acc, acc % lim)
+    acc[::9] = (lim - 1)[::9] * np.where(np.arange(len(acc))[::9] % 2, 1, -1)  # the bound's edges
+    want = np.concatenate([intmath.requantize(acc[4 * g:4 * g + 4], mult[4 * g:4 * g + 4], shift[4 * g:4 * g + 4],
+                                              int(zp[g]), int(lo[g]), int(hi[g])) for g in range(GROUPS)])
+    case = tmp_path / "case.c"
+    case.write_text(CASE % dict(n=len(acc), acc=_c(acc), mult=_c(mult), shift=_c(shift), zp=_c(zp), lo=_c(lo),
+                                hi=_c(hi)))
+    src = tmp_path / "under_test.c"
+    src.write_text(UNDER_TEST)
+    fw = cortexm.build([src, C_DIR / "levin_dot.c"], case, tmp_path / "fw", include_dirs=[C_DIR], core=core,
+                       opt=opt, code_cflags=("-DLEVIN_NO_REQUANT_WIDE",))
+    (r,) = cortexm.run(fw)
+    got = np.frombuffer(r.output, dtype=np.int8)
+    assert r.status == 0
+    np.testing.assert_array_equal(got[:len(acc)], want)
+    np.testing.assert_array_equal(got[len(acc):], want)
