@@ -11,7 +11,7 @@
  *     products;
  *   - a 1x1 conv with scratch for its input widened to int16: each widened input word serves
  *     four output channels (one pixel) or two, and each weight word two pixels (two pixels
- *     widened at a time where the plan had room for both, in_c a multiple of 4);
+ *     widened at a time where the plan had room for both, in_c a multiple of 4, DSP cores);
  *   - a 1x1 conv whose output the planner keeps apart from its input (DSP cores): four output
  *     channels at a time over every pixel, their weights widened to int16 once
  *     (levin_conv1x1_wide4, levin_conv_coded.c);
@@ -662,6 +662,7 @@ static LEVIN_NOINLINE void conv_widened(const conv_job *j, const int8_t *in, int
     }
 }
 
+#ifdef LEVIN_DOT_DSP
 /* acc + x . w for pixel px (0 or 1) of the two levin_widen2 laid out at xw (taps 0, 2, 1, 3 of
  * each four). */
 static int32_t widened_dot(const int16_t *xw, const int8_t *w, int32_t n, int32_t px, int32_t acc) {
@@ -721,6 +722,8 @@ static LEVIN_NOINLINE void conv_widened_pairs(const conv_job *j, const int8_t *i
     }
 }
 
+#endif
+
 #ifdef LEVIN_DOT_DSP
 /* Output channels o.. of a 1x1 conv (no padding), pixel after pixel: the last out_c % 4 of the
  * widened-rows path. */
@@ -772,7 +775,11 @@ static levin_status conv_in_flash(const conv_job *j, const int8_t *in, int8_t *o
     } else if (LEVIN_WIDENED_PAIRS && one_by_one && p->scratch_use == LEVIN_SCRATCH_WIDEN_PAIRS &&
                (p->in_c & 3) == 0) {
         LEVIN_PATH_TAKEN(WIDENED_PAIRS);
+#ifdef LEVIN_DOT_DSP
         conv_widened_pairs(j, in, out, scratch);
+#else /* the portable loops gain nothing from pairs: one pixel at a time, in half the scratch */
+        conv_widened(j, in, out, scratch);
+#endif
     } else if (LEVIN_WIDENED && one_by_one &&
                (p->scratch_use == LEVIN_SCRATCH_WIDEN || p->scratch_use == LEVIN_SCRATCH_WIDE_WEIGHTS)) {
         LEVIN_PATH_TAKEN(WIDENED);
