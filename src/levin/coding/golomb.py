@@ -20,9 +20,9 @@ outputs need, `levin.quant.bias_precision`), the codes are of v >> s and the str
 s bits per value saved for one byte.
 
 `best` tries both modes, both centers and the orders around log2 of the mean magnitude (the
-cost is convex in k), each costed in closed form, on the values divided by their common power
-of two; `encode` and `decode` are vectorized where
-they can be (a Python pass over a '0'/'1' string, no per-bit loop).
+cost is convex in k), each costed in closed form, with and without the values' common power of
+two; `encode` and `decode` are vectorized where they can be (a Python pass over a '0'/'1'
+string, no per-bit loop).
 """
 
 from __future__ import annotations
