@@ -76,7 +76,8 @@ class WeightCodecConfig(ConfigMixin):
 @dataclass(frozen=True)
 class CodeConfig:
     """Coding of a whole graph: `default` for every tensor, `tensors` by tensor name overrides it;
-    `graph` "auto" stores the graph section deflated when that is shorter, "plain" never does."""
+    `graph` "auto" stores the shortest graph section (plain or compact, as is, deflated, or the
+    compact one deflated against the preset dictionary), "plain" the plain form as is."""
 
     default: WeightCodecConfig = field(default_factory=WeightCodecConfig)
     tensors: Mapping[str, WeightCodecConfig] = field(default_factory=dict)
