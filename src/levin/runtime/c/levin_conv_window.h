@@ -111,11 +111,6 @@ static inline int levin_is_sparse(const levin_weights *w) {
     return w->pos_method != LEVIN_POS_DENSE;
 }
 
-/* levin_requantize(acc, multiplier, shift) + out_zp, clamped to [act_min, act_max]. On Thumb-2
- * (Cortex-M3 and up) in 20 instructions without a branch: the left shift (shift > 0) and the
- * rounding right shift (shift < 0) are conditional on the sign of shift, so the register
- * allocator sees one straight block, where GCC's C took two paths and spilled around them in the
- * kernels' per-output code. The same arithmetic as levin_requantize, step for step. */
 /* LEVIN_PATH_TAKEN(REQUANT_WIDE) where |acc| * 2^max(shift, 0) reaches 2^30 (for the tests of
  * the generator's bound; with the default hook, no code). */
 static LEVIN_ALWAYS_INLINE void requant_range(int32_t acc, int32_t shift) {
@@ -125,6 +120,27 @@ static LEVIN_ALWAYS_INLINE void requant_range(int32_t acc, int32_t shift) {
     }
 }
 
+/* The end of both output stages below, from x = (a * m + 2^30) >> 31 in %[a] (flags N from
+ * "mvns k, shift": N clear when the right shift >= 1): rounding right shift, zero point, clamp. */
+#define LEVIN_REQUANT_TAIL \
+    "itttt   pl\n\t"                        /* right >= 1: */ \
+    "addpl   %[a], %[a], %[a], asr #31\n\t" /* y = x - (x < 0) */ \
+    "asrpl   %[a], %[a], %[k]\n\t" \
+    "andpl   %[lo], %[a], #1\n\t" \
+    "addpl   %[a], %[lo], %[a], asr #1\n\t" /* (y >> right) + bit right-1 of y */ \
+    "add     %[a], %[a], %[zp]\n\t" \
+    "cmp     %[a], %[min]\n\t" \
+    "it      lt\n\t" \
+    "movlt   %[a], %[min]\n\t" \
+    "cmp     %[a], %[max]\n\t" \
+    "it      gt\n\t" \
+    "movgt   %[a], %[max]"
+
+/* levin_requantize(acc, multiplier, shift) + out_zp, clamped to [act_min, act_max]. On Thumb-2
+ * (Cortex-M3 and up) in 20 instructions without a branch: the left shift (shift > 0) and the
+ * rounding right shift (shift < 0) are conditional on the sign of shift, so the register
+ * allocator sees one straight block, where GCC's C took two paths and spilled around them in the
+ * kernels' per-output code. The same arithmetic as levin_requantize, step for step. */
 static LEVIN_ALWAYS_INLINE int8_t output_code(int32_t acc, int32_t multiplier, int32_t shift,
                                               int32_t out_zp, int32_t act_min, int32_t act_max) {
     requant_range(acc, shift);
@@ -136,18 +152,7 @@ static LEVIN_ALWAYS_INLINE int8_t output_code(int32_t acc, int32_t multiplier, i
             "lslmi   %[a], %[a], %[s]\n\t"
             "lsl     %[a], %[a], #1\n\t"
             "smmulr  %[a], %[a], %[m]\n\t"              /* (acc * m + 2^30) >> 31 */
-            "itttt   pl\n\t"
-            "addpl   %[a], %[a], %[a], asr #31\n\t"
-            "asrpl   %[a], %[a], %[k]\n\t"
-            "andpl   %[lo], %[a], #1\n\t"
-            "addpl   %[a], %[lo], %[a], asr #1\n\t"
-            "add     %[a], %[a], %[zp]\n\t"
-            "cmp     %[a], %[min]\n\t"
-            "it      lt\n\t"
-            "movlt   %[a], %[min]\n\t"
-            "cmp     %[a], %[max]\n\t"
-            "it      gt\n\t"
-            "movgt   %[a], %[max]"
+            LEVIN_REQUANT_TAIL
             : [a] "+&r"(acc), [k] "=&r"(k), [lo] "=&r"(lo)
             : [m] "r"(multiplier), [s] "r"(shift), [zp] "r"(out_zp), [min] "r"(act_min), [max] "r"(act_max)
             : "cc");
@@ -162,18 +167,7 @@ static LEVIN_ALWAYS_INLINE int8_t output_code(int32_t acc, int32_t multiplier, i
             "smlal   %[lo], %[hi], %[a], %[m]\n\t"    /* a * m + 2^30 */
             "lsl     %[hi], %[hi], #1\n\t"
             "orr     %[a], %[hi], %[lo], lsr #31\n\t" /* x = (a * m + 2^30) >> 31 */
-            "itttt   pl\n\t"                          /* right >= 1: */
-            "addpl   %[a], %[a], %[a], asr #31\n\t"   /* y = x - (x < 0) */
-            "asrpl   %[a], %[a], %[k]\n\t"
-            "andpl   %[lo], %[a], #1\n\t"
-            "addpl   %[a], %[lo], %[a], asr #1\n\t"   /* (y >> right) + bit right-1 of y */
-            "add     %[a], %[a], %[zp]\n\t"
-            "cmp     %[a], %[min]\n\t"
-            "it      lt\n\t"
-            "movlt   %[a], %[min]\n\t"
-            "cmp     %[a], %[max]\n\t"
-            "it      gt\n\t"
-            "movgt   %[a], %[max]"
+            LEVIN_REQUANT_TAIL
             : [a] "+&r"(acc), [k] "=&r"(k), [lo] "=&r"(lo), [hi] "=&r"(hi)
             : [m] "r"(multiplier), [s] "r"(shift), [zp] "r"(out_zp), [min] "r"(act_min), [max] "r"(act_max)
             : "cc");

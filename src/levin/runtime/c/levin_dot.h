@@ -482,6 +482,26 @@ static LEVIN_ALWAYS_INLINE void levin_widen2(const int8_t *x0, const int8_t *x1,
     }
 }
 
+/* Four taps of levin_row_widened_2x2's loop: two widened words of each pixel against one weight
+ * word of each row (the loop runs it twice a turn). */
+#define LEVIN_ROW_2X2_FOUR_TAPS \
+    "ldrd    %[e], %[f], [%[xw]], #16\n\t" \
+    "ldrd    %[g], %[h], [%[xw], #-8]\n\t" \
+    "ldr     %[p], [%[w0]], #4\n\t" \
+    "sxtb16  %[t], %[p]\n\t" \
+    "smlad   %[a0], %[e], %[t], %[a0]\n\t" \
+    "smlad   %[a2], %[g], %[t], %[a2]\n\t" \
+    "sxtb16  %[p], %[p], ror #8\n\t" \
+    "smlad   %[a0], %[f], %[p], %[a0]\n\t" \
+    "smlad   %[a2], %[h], %[p], %[a2]\n\t" \
+    "ldr     %[p], [%[w1]], #4\n\t" \
+    "sxtb16  %[t], %[p]\n\t" \
+    "smlad   %[a1], %[e], %[t], %[a1]\n\t" \
+    "smlad   %[a3], %[g], %[t], %[a3]\n\t" \
+    "sxtb16  %[p], %[p], ror #8\n\t" \
+    "smlad   %[a1], %[f], %[p], %[a1]\n\t" \
+    "smlad   %[a3], %[h], %[p], %[a3]\n\t"
+
 /* acc0[k] += x0 . w_k and acc1[k] += x1 . w_k for two pixels widened by levin_widen2 and two
  * weight rows w0, w1 of n int8 (n a multiple of 4): each weight word, widened once, serves both
  * pixels and each widened input word both rows. */
@@ -499,40 +519,8 @@ static LEVIN_ALWAYS_INLINE void levin_row_widened_2x2(const int16_t *xw, const i
             "ldr     %[t], %[odd]\n\t"
             "cmp     %[t], #0\n\t"
             "bne     2f\n\t"
-            "1:\n\t"
-            "ldrd    %[e], %[f], [%[xw]], #16\n\t"
-            "ldrd    %[g], %[h], [%[xw], #-8]\n\t"
-            "ldr     %[p], [%[w0]], #4\n\t"
-            "sxtb16  %[t], %[p]\n\t"
-            "smlad   %[a0], %[e], %[t], %[a0]\n\t"
-            "smlad   %[a2], %[g], %[t], %[a2]\n\t"
-            "sxtb16  %[p], %[p], ror #8\n\t"
-            "smlad   %[a0], %[f], %[p], %[a0]\n\t"
-            "smlad   %[a2], %[h], %[p], %[a2]\n\t"
-            "ldr     %[p], [%[w1]], #4\n\t"
-            "sxtb16  %[t], %[p]\n\t"
-            "smlad   %[a1], %[e], %[t], %[a1]\n\t"
-            "smlad   %[a3], %[g], %[t], %[a3]\n\t"
-            "sxtb16  %[p], %[p], ror #8\n\t"
-            "smlad   %[a1], %[f], %[p], %[a1]\n\t"
-            "smlad   %[a3], %[h], %[p], %[a3]\n\t"
-            "2:\n\t"
-            "ldrd    %[e], %[f], [%[xw]], #16\n\t"
-            "ldrd    %[g], %[h], [%[xw], #-8]\n\t"
-            "ldr     %[p], [%[w0]], #4\n\t"
-            "sxtb16  %[t], %[p]\n\t"
-            "smlad   %[a0], %[e], %[t], %[a0]\n\t"
-            "smlad   %[a2], %[g], %[t], %[a2]\n\t"
-            "sxtb16  %[p], %[p], ror #8\n\t"
-            "smlad   %[a0], %[f], %[p], %[a0]\n\t"
-            "smlad   %[a2], %[h], %[p], %[a2]\n\t"
-            "ldr     %[p], [%[w1]], #4\n\t"
-            "sxtb16  %[t], %[p]\n\t"
-            "smlad   %[a1], %[e], %[t], %[a1]\n\t"
-            "smlad   %[a3], %[g], %[t], %[a3]\n\t"
-            "sxtb16  %[p], %[p], ror #8\n\t"
-            "smlad   %[a1], %[f], %[p], %[a1]\n\t"
-            "smlad   %[a3], %[h], %[p], %[a3]\n\t"
+            "1:\n\t" LEVIN_ROW_2X2_FOUR_TAPS
+            "2:\n\t" LEVIN_ROW_2X2_FOUR_TAPS
             "ldr     %[t], %[end]\n\t"
             "cmp     %[xw], %[t]\n\t"
             "bne     1b"
