@@ -3,8 +3,9 @@
 Byte formats are given in each module's docstring, precisely enough to write a C decoder:
 `varint` (LEB128 fields), `bitstream` (bit order, Exp-Golomb), `entropy_model` (frequency tables),
 `rans` (payloads, chunks), `huffman` (canonical codes), `bitpack` (fixed widths), `sparse`
-(positions of nonzeros), `context_positions` (positions under an adaptive context model),
-`golomb` (table-free codes of wide integers such as biases).
+(positions of nonzeros), `adaptive_bits` (bits under adaptive probabilities, binary rANS), and on
+it `context_positions` (positions under an adaptive context model) and `adaptive_values` (short
+value streams with no table), `golomb` (table-free codes of wide integers such as biases).
 
 The .lvn container (docs/format.md) is built on them: `container` (file layout, sections,
 CRCs), `graph_codec` (the graph description), `graph_compact` (its compact form, format 3.0),

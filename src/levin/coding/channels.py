@@ -14,13 +14,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from levin.coding import golomb, rans, sparse
+from levin.coding import adaptive_values, golomb, rans, sparse
 from levin.coding.bitstream import BitReader
 from levin.coding.entropy_model import FrequencyModel
 from levin.coding.fields import ByteReader
 from levin.coding.huffman import HuffmanCode
 from levin.coding.limits import check
-from levin.coding.symbols import read_stream_head
+from levin.coding.symbols import GOLOMB_SCALED, read_stream_head
 from levin.coding.varint import read_varint
 from levin.coding.weights import CODEBOOK, SPARSE, read_codebook
 
@@ -70,12 +70,16 @@ class _Values:
         elif self.coder == "huffman":
             code, pos = HuffmanCode.from_bytes(self.data, 0)
             self.huffman = _Huffman(code, self.data, pos)
-        elif self.coder == "golomb":    # u8 order k, then one code per value (golomb.py)
-            self.mode, self.k = param, self.data[0] if self.data else 0
-            self.bits = BitReader(self.data, 1, len(self.data), "golomb payload")
+        elif self.coder == "golomb":    # u8 order k, [u8 shift], then one code per value (golomb.py)
+            scaled = bool(param & GOLOMB_SCALED)
+            self.mode, self.k = param & ~GOLOMB_SCALED, self.data[0] if self.data else 0
+            self.shift = self.data[1] if scaled and len(self.data) > 1 else 0
+            self.bits = BitReader(self.data, 1 + scaled, len(self.data), "golomb payload")
         elif self.coder == "rans":
             model, pos = FrequencyModel.from_bytes(self.data, 0)
             self.rans = rans.RansDecoder(self.data, model, total, rans.RansConfig(param + 1), pos=pos)
+        elif self.coder == "adaptive":   # decoded whole (the C runtime does not read coder 6)
+            self.symbols = adaptive_values.decode(self.data, total, param)
 
     def take(self, k: int) -> np.ndarray:
         if self.coder == "raw":
@@ -95,10 +99,12 @@ class _Values:
             u = self.huffman.take(k)
         elif self.coder == "golomb":
             u = np.asarray([self._golomb() for _ in range(k)], dtype=np.int64)
+        elif self.coder == "adaptive":
+            u = self.symbols[self.done : self.done + k]
         else:
             u = self.rans.take(k)
         self.done += k
-        return u + self.offset
+        return (u + self.offset) << (self.shift if self.coder == "golomb" else 0)
 
 
     def _golomb(self) -> int:

@@ -17,7 +17,7 @@ Read me first. Layout (every field little-endian; full spec in docs/format.md):
              kinds with bit 7 set are optional: a reader that does not know them skips them
 
 A reader accepts any minor version of major versions 1, 2 and 3 (1.x files have no kind 3, only
-3.x files have kinds 4, 5 and 6 and the golomb value coder) and rejects a newer major version.
+3.x files have kinds 4, 5 and 6 and the golomb and adaptive value coders) and rejects a newer major version.
 Format 3.0 broke 2.x readers (new graph kinds, a new coder), hence the major version.
 Reading never trusts a length: every count is checked against the bytes left and against the
 named limits of `limits.py` (docs/format.md, "Limits") before anything is allocated, each

@@ -13,24 +13,17 @@ coded bit by bit, bit i = 1 where element i is nonzero. Element i = r * per + c 
   channel count), so group k's state learns how much input channel k is used;
 - its *row density*: the ones so far in this row, against c.
 
-Every adaptive estimate is a `Counter`: a 16-bit probability p of a 1 (in 1/65536) and a count m
-(0..255). After a bit b: with r = min(1 + bit_length(m), 7) (bit_length(0) = 0; about the 1/(m + 2)
-step of counting, until 1/128), p += (65536 - p) >> r if b else p -= p >> r; then m += 1 (up to 255).
-Counters start at p = 32768, m = 0. Integer only, so Python and C agree to the bit.
+Every adaptive estimate is a counter of `adaptive_bits.py` (a 16-bit probability and a count;
+the coding of each bit is described there too), started at p = p0 << 8.
 
 Context of bit i: ctx = 6 * G + R with
     G = 0 if group k's counter has m = 0, else 1 + #{t in (328, 983, 2621, 6554, 16384) : p_k >= t}
         (group rate buckets at about 0.5%, 1.5%, 4%, 10%, 25%);
     R = 0 if c = 0, else 1 + #{s in (6, 4, 3, 2) : (ones so far in the row << s) >= c}
         (row rate buckets at 1/64, 1/16, 1/8, 1/4),
-42 contexts, each its own counter. The bit is coded with q = clamp(p_ctx >> 4, 1, 4095) as
-P(1) = q / 4096: symbol 0 takes slots [0, 4096 - q), symbol 1 slots [4096 - q, 4096); then the
-context's counter and the group's counter are both updated with the bit.
-
-The coder is levin's byte-wise rANS (`rans.py`, one state, L = 2^23, precision 12) with the
-frequencies above per bit: payload = the initial state (u32 LE), then the renormalization bytes;
-after the n-th bit the state must be 2^23 and every byte read. The encoder computes every bit's
-probability front to back, then codes back to front (rANS is last in, first out).
+42 contexts, each its own counter. The bit is coded with the context counter's q (`adaptive_bits`:
+P(1) = q / 4096, binary rANS); then the context's counter and the group's counter are both
+updated with the bit.
 
 Blob of `encode` (`sparse.py` puts the positions byte 0x03 and varint rows before it):
     u8      g, the group period (1..64, and per must be a multiple of g)
@@ -45,32 +38,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from levin.coding.rans import RANS_L
+from levin.coding import adaptive_bits
+from levin.coding.adaptive_bits import q_of, update
 from levin.errors import LevinFormatError
 
-PREC = 12                      # the coder's probability precision
 MAX_GROUPS = 64                # g: group counters live in the C reader struct (64 x 4 bytes)
-RATE_LIMIT = 7
 GROUP_THRESHOLDS = (328, 983, 2621, 6554, 16384)
 ROW_SHIFTS = (6, 4, 3, 2)
 N_CONTEXTS = 7 * 6
-RATE_START = 1
-
-
-def _rate(m: int) -> int:
-    return min(RATE_START + m.bit_length(), RATE_LIMIT)
 
 
 def initial_p(mask: np.ndarray) -> int:
     """The byte p0 that starts every counter at p = p0 << 8: the tensor's density, 1..255."""
     m = np.asarray(mask).reshape(-1)
     return int(min(max(round(256 * np.count_nonzero(m) / max(m.size, 1)), 1), 255))
-
-
-def _update(p: int, m: int, bit: int) -> tuple[int, int]:
-    r = _rate(m)
-    p = p + ((65536 - p) >> r) if bit else p - (p >> r)
-    return p, min(m + 1, 255)
 
 
 def probabilities(mask: np.ndarray, rows: int, groups: int, p0: int) -> list[int]:
@@ -86,10 +67,10 @@ def probabilities(mask: np.ndarray, rows: int, groups: int, p0: int) -> list[int
         for c in range(per):
             k = c % groups
             ctx = _context(gp[k], gm[k], ones, c)
-            out[i] = min(max(cp[ctx] >> 4, 1), 4095)
+            out[i] = q_of(cp[ctx])
             b = bits[i]
-            cp[ctx], cm[ctx] = _update(cp[ctx], cm[ctx], b)
-            gp[k], gm[k] = _update(gp[k], gm[k], b)
+            cp[ctx], cm[ctx] = update(cp[ctx], cm[ctx], b)
+            gp[k], gm[k] = update(gp[k], gm[k], b)
             ones += b
             i += 1
     return out
@@ -107,21 +88,7 @@ def encode(mask: np.ndarray, rows: int, groups: int) -> bytes:
     p0 = initial_p(bits)
     check_head(bits.size, rows, groups, p0)
     qs = probabilities(bits, rows, groups, p0)
-    b = bits.tolist()
-    x = RANS_L
-    out = bytearray()
-    top = 1 << PREC
-    for i in range(len(b) - 1, -1, -1):
-        q = qs[i]
-        f, cum = (q, top - q) if b[i] else (top - q, 0)
-        xmax = ((RANS_L >> PREC) << 8) * f
-        while x >= xmax:
-            out.append(x & 0xFF)
-            x >>= 8
-        x = ((x // f) << PREC) + (x % f) + cum
-    out += x.to_bytes(4, "big")
-    out.reverse()
-    return bytes([groups, p0]) + bytes(out)
+    return bytes([groups, p0]) + adaptive_bits.encode(bits.tolist(), qs)
 
 
 def check_head(n: int, rows: int, groups: int, p0: int) -> None:
@@ -144,44 +111,24 @@ def decode(blob: bytes, n: int, rows: int) -> np.ndarray:
         raise LevinFormatError("sparse context: missing group period or initial probability")
     groups, p0 = blob[0], blob[1]
     check_head(n, rows, groups, p0)
-    data = blob[2:]
-    if len(data) < 4:
-        raise LevinFormatError("sparse context: payload shorter than its 4-byte rANS state")
-    x = int.from_bytes(data[:4], "little")
-    if not RANS_L <= x < 1 << 31:
-        raise LevinFormatError(f"sparse context: initial rANS state {x:#x} outside [2^23, 2^31)")
-    pos, end = 4, len(data)
+    dec = adaptive_bits.Decoder(blob[2:], "sparse context", n)
     per = n // rows
     gp, gm = [p0 << 8] * groups, [0] * groups
     cp, cm = [p0 << 8] * N_CONTEXTS, [0] * N_CONTEXTS
     out = np.zeros(n, dtype=bool)
-    mask_top = (1 << PREC) - 1
     i = 0
     for _ in range(rows):
         ones = 0
         for c in range(per):
             k = c % groups
             ctx = _context(gp[k], gm[k], ones, c)
-            q = min(max(cp[ctx] >> 4, 1), 4095)
-            slot = x & mask_top
-            f0 = (1 << PREC) - q
-            if slot >= f0:
-                b, x = 1, q * (x >> PREC) + slot - f0
-            else:
-                b, x = 0, f0 * (x >> PREC) + slot
-            while x < RANS_L:
-                if pos >= end:
-                    raise LevinFormatError(f"sparse context: payload ends at bit {i} of {n}")
-                x = (x << 8) | data[pos]
-                pos += 1
-            cp[ctx], cm[ctx] = _update(cp[ctx], cm[ctx], b)
-            gp[k], gm[k] = _update(gp[k], gm[k], b)
+            b = dec.bit(q_of(cp[ctx]))
+            cp[ctx], cm[ctx] = update(cp[ctx], cm[ctx], b)
+            gp[k], gm[k] = update(gp[k], gm[k], b)
             ones += b
             out[i] = b
             i += 1
-    if x != RANS_L or pos != end:
-        raise LevinFormatError(f"sparse context: the payload does not end where its {n} bits do "
-                               f"(final state {x:#x}, {end - pos} bytes left)")
+    dec.finish()
     return out
 
 

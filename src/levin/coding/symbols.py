@@ -5,9 +5,10 @@ one stream. Except for "raw", a stream codes unsigned symbols u = value - offset
 unsigned values, and indices, all take the same path. Stream format (count n and dtype come from
 the container; the stream runs to the end of its tensor section):
 
-    u8       low nibble: coder (0 raw, 1 pack, 2 varint, 3 huffman, 4 rans, 5 golomb)
+    u8       low nibble: coder (0 raw, 1 pack, 2 varint, 3 huffman, 4 rans, 5 golomb, 6 adaptive)
              high nibble: pack: bits - 1 (1..8 bits); rans: states - 1 (1..16);
-             golomb: bit 0 mode (0 Exp-Golomb, 1 Rice), bit 1 scaled; else 0
+             golomb: bit 0 mode (0 Exp-Golomb, 1 Rice), bit 1 scaled; adaptive: tree depth
+             d (0..15); else 0
     svarint  offset (not for raw): value = offset + u; for golomb the center c of the residuals
     raw:     n values of the tensor's dtype, little-endian
     pack:    ceil(n * bits / 8) bytes of unsigned bits-wide symbols (`bitpack.py`)
@@ -17,10 +18,13 @@ the container; the stream runs to the end of its tensor section):
     golomb:  u8 order k, if scaled u8 shift s, then the codes of zigzag((value >> s) - c)
              (`golomb.py`; format 3.0 on): no table, for wide near-symmetric streams such as
              int32 biases
+    adaptive: the binary rANS payload of each u's d bits under an adaptive binary-tree model
+             (`adaptive_values.py`; format 3.0 on): no table, for short streams of small
+             alphabets such as a pruned layer's codebook indices
 
 `stream_sizes` gives the exact byte size of every applicable coder without building all of them
-(closed forms for raw, pack, varint and Huffman; rANS is encoded, as its size has no closed
-form), and `encode_stream` builds the chosen one; tests check that the two agree byte for byte.
+(closed forms for raw, pack, varint and Huffman; rANS and adaptive are encoded, as their sizes
+have no closed form), and `encode_stream` builds the chosen one; tests check that the two agree byte for byte.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import heapq
 
 import numpy as np
 
-from levin.coding import bitpack, golomb, huffman, rans
+from levin.coding import adaptive_values, bitpack, golomb, huffman, rans
 from levin.coding.entropy_model import (MAX_PRECISION, MIN_PRECISION, EntropyModelConfig, FrequencyModel,
                                         build_model, choose_precision, empirical_entropy_bits)
 from levin.coding.fields import ByteReader, ByteWriter, zigzag
@@ -38,10 +42,12 @@ from levin.coding.limits import LIMITS
 from levin.config.code import WeightCodecConfig
 from levin.errors import LevinFormatError
 
-CODER_IDS = {"raw": 0, "pack": 1, "varint": 2, "huffman": 3, "rans": 4, "golomb": 5}
+CODER_IDS = {"raw": 0, "pack": 1, "varint": 2, "huffman": 3, "rans": 4, "golomb": 5, "adaptive": 6}
 CODER_NAMES = {v: k for k, v in CODER_IDS.items()}
 GOLOMB_SCALED = 2                # golomb parameter bit: a shift byte follows the order
 MAX_ALPHABET = LIMITS.alphabet_symbols
+ADAPTIVE_MAX_SYMBOLS = 1 << 14   # the writer's limit: the Python coder runs 1-2 us a bit, and the
+                                 # table it saves is a few bytes, nothing on a longer stream
 
 
 def varint_sizes(u: np.ndarray) -> int:
@@ -60,7 +66,7 @@ class Stream:
     def __init__(self, values: np.ndarray, dtype: np.dtype, config: WeightCodecConfig, indices: bool = False):
         self.values, self.dtype, self.config, self.indices = values, np.dtype(dtype), config, indices
         self.is_int = indices or self.dtype.kind in "iu"
-        self._rans: bytes | None = None
+        self._coded: dict[str, bytes] = {}          # rANS and adaptive: sized by encoding
         self._golomb: golomb.GolombParams | None = None
         if self.is_int:
             self.offset = int(values.min()) if values.size else 0
@@ -87,6 +93,9 @@ class Stream:
             if coder in ("huffman", "rans") and self.counts is None:
                 continue
             if coder == "rans" and self._min_precision() > (self.config.precision_bits or MAX_PRECISION):
+                continue
+            if coder == "adaptive" and not (self.values.size <= ADAPTIVE_MAX_SYMBOLS
+                                            and adaptive_values.applicable(self.values.size, self.span)):
                 continue
             out.append(coder)
         return out or ([] if self.indices else ["raw"])
@@ -131,7 +140,7 @@ class Stream:
         if coder == "huffman":
             size = huffman_size(self.counts, None if bound is None else bound - head)
             return None if size is None else head + size
-        return len(self.encode("rans"))
+        return len(self.encode(coder))
 
     def encode(self, coder: str) -> bytes:
         """The stream's bytes (format in the module docstring)."""
@@ -140,9 +149,10 @@ class Stream:
             w.u8(CODER_IDS["raw"])
             w.raw(np.ascontiguousarray(self.values, dtype=self.dtype.newbyteorder("<")).tobytes())
             return bytes(w.out)
-        param = {"pack": (self.pack_bits() or 1) - 1, "rans": cfg.n_states - 1}.get(coder, 0)
-        if coder == "rans" and self._rans is not None:
-            return self._rans
+        depth = adaptive_values.depth(self.span)
+        param = {"pack": (self.pack_bits() or 1) - 1, "rans": cfg.n_states - 1, "adaptive": depth}.get(coder, 0)
+        if coder in self._coded:
+            return self._coded[coder]
         if coder == "golomb":
             p = self._golomb_params()
             w.u8(CODER_IDS[coder] | (p.mode | (GOLOMB_SCALED if p.shift else 0)) << 4)
@@ -161,10 +171,13 @@ class Stream:
         elif coder == "huffman":
             code = self._huffman_code()
             w.raw(code.to_bytes() + huffman.encode(self.u, code))
+        elif coder == "adaptive":
+            w.raw(adaptive_values.encode(self.u, depth))
+            self._coded[coder] = bytes(w.out)
         else:
             model = self._rans_model()
             w.raw(model.to_bytes() + rans.encode(self.u, model, rans.RansConfig(cfg.n_states)))
-            self._rans = bytes(w.out)
+            self._coded[coder] = bytes(w.out)
         return bytes(w.out)
 
 
@@ -222,7 +235,7 @@ def read_stream_head(r: ByteReader, dtype: np.dtype, indices: bool = False) -> t
     if coder == "golomb" and indices:
         raise r.fail("value stream: golomb coder cannot hold codebook indices")
     if (coder == "pack" and param > 7) or (coder == "golomb" and param > 3) or (
-            coder not in ("rans", "pack", "golomb") and param):
+            coder not in ("rans", "pack", "golomb", "adaptive") and param):
         raise r.fail(f"value stream: bad parameter {param} for coder {coder}")
     return coder, param, r.svarint("value stream offset")
 
@@ -257,6 +270,8 @@ def decode_stream(r: ByteReader, count: int, dtype: np.dtype, indices: bool = Fa
         elif coder == "huffman":
             code, pos = huffman.HuffmanCode.from_bytes(payload, 0)
             u = huffman.decode(payload[pos:], code, count)
+        elif coder == "adaptive":
+            u = adaptive_values.decode(payload, count, param)
         else:
             model, pos = FrequencyModel.from_bytes(payload, 0)
             u = rans.decode(payload[pos:], model, count, rans.RansConfig(param + 1))

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from levin.config._base import ConfigMixin
 from levin.errors import LevinError
 
-CODERS = ("raw", "pack", "varint", "huffman", "rans", "golomb")  # golomb: .lvn 3.0 on
+CODERS = ("raw", "pack", "varint", "huffman", "rans", "golomb", "adaptive")  # the last two: .lvn 3.0 on
 MODES = ("auto", "always", "never")
 
 
