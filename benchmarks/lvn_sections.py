@@ -1,14 +1,14 @@
 """Bytes of each part of a .lvn file, format 2.0 against 3.0 (issue 22, item 1: shorter codes).
 
-Format 3.0 adds the golomb value coder (int32 biases) and the compact graph section (shapes,
-scales and default attributes the reader rebuilds are left out). For each graph this writes it
+Format 3.0 adds the golomb and adaptive value coders (int32 biases; short index streams) and the
+compact graph section (shapes, scales and default attributes the reader rebuilds are left out). For each graph this writes it
 both ways and splits each file into: header, graph section (framing and CRC included), the
 sections of the bias tensors (constants of rank 1), and those of the other constant tensors
 (weights). Every figure is the length of bytes written; the 3.0 file is decoded and checked equal
 to the graph, tensor by tensor and element by element. Also the CPU seconds (this process) to
 encode and decode each file in Python: context positions are coded by a Python loop.
 
-The 2.0 file is what the 2.0 writer wrote: the same tensor coders less golomb, the graph plain or
+The 2.0 file is what the 2.0 writer wrote: the same tensor coders less golomb and adaptive, the graph plain or
 deflated, whichever is shorter (graph_codec is unchanged). For a .lvn input written by 2.0 with
 the default config, the script checks that this reproduces the input byte for byte.
 
@@ -51,7 +51,7 @@ def encode_2_0(graph, config: CodeConfig | None = None) -> bytes:
     for i, t in enumerate(graph.tensors.values()):
         if t.is_constant:
             cfg = config.for_tensor(t.name)
-            cfg = replace(cfg, coders=tuple(c for c in cfg.coders if c != "golomb"))
+            cfg = replace(cfg, coders=tuple(c for c in cfg.coders if c not in ("golomb", "adaptive")))
             w = ByteWriter()
             w.varint(i)
             sections.append(container._section(container.TENSOR, bytes(w.out) + weights.encode_tensor(
