@@ -13,10 +13,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from levin import codegen, reference, runtime
+from levin import codegen, intmath as im, reference, runtime
 from levin.config import QuantConfig
 from levin.ir.graph import Graph, QuantParams
-from levin.ops.cparams import KERNEL_PATHS, requant_wide
+from levin.ops.cparams import KERNEL_PATHS, constant_channel_biases, requant_wide
 from levin.quant import ptq
 from levin.errors import LevinError
 from levin.targets import build, cortexm
@@ -180,6 +180,60 @@ def test_the_requant_bound_is_the_largest_accumulator():
     assert not requant_wide(w, None, 0, np.array([3]))
 
 
+def test_dead_channels_biases_fold_below_the_bound():
+    """A channel whose weights are all zero outputs the code of its bias at every pixel: a bias
+    of +-2^30 (VWW's dead channels) is replaced by one within the short stage's bound with the
+    same code; channels with weights, or whose code no bias inside the bound gives, keep theirs."""
+    w = np.zeros((5, 9), np.int8)
+    w[4, 3] = 1
+    b = np.array([2 ** 30, -2 ** 30 - 128, 2 ** 30 + 3 * 2 ** 26, 7, 2 ** 30])
+    m = np.array([1569364972, 1171292447, 1 << 30, 1 << 30, 1 << 30])
+    s = np.array([-26, -26, -26, -3, -26])
+    got = constant_channel_biases(w, b, m, s, -128, -128, 127)
+    assert np.array_equal(im.requantize(got, m, s, -128), im.requantize(b, m, s, -128))
+    assert abs(got[0]) < 2 ** 30 and abs(got[1]) < 2 ** 30 and got[3] == 7 and got[4] == b[4]
+    assert got[2] == b[2]      # code 10 - 128, where 0 gives -128 and 2^30 - 1 gives 8 - 128
+    assert not requant_wide(w[:2], got[:2], -128, s[:2]) and requant_wide(w[:2], b[:2], -128, s[:2])
+
+
+def dead_channel_graph(seed: int = 5):
+    """A 3x3 conv over 8 channels into 6, channels 1 and 4 with all-zero weights and biases
+    2^30 and -2^30 (weight scales 4000x smaller than the others', so their code is not clamped)."""
+    rng = np.random.default_rng(seed)
+    c, o, s_x = 8, 6, 0.02
+    g = Graph("dead")
+    xi = g.add_input("x", (1, 5, 4, c), np.int8, QuantParams(s_x, -128))
+    w = rng.integers(-127, 128, (o, 3, 3, c), dtype=np.int8)
+    w[[1, 4]] = 0
+    s_w = np.full(o, 2e-3, np.float32)
+    s_w[[1, 4]] = 5e-7
+    b = rng.integers(-2000, 2000, o)
+    b[1], b[4] = 2 ** 30, -2 ** 30
+    wi = g.add_constant("w", w, QuantParams(s_w, np.zeros(o, np.int32), 0))
+    bi = g.add_constant("b", b.astype(np.int32), QuantParams((np.float64(np.float32(s_x)) * s_w).astype(np.float32),
+                                                             np.zeros(o, np.int32), 0))
+    g.mark_output(g.add_node("Conv2d", [xi, wi, bi], "y", dtype=np.int8, quant=QuantParams(1.0, -128), padding=1))
+    return g, rng.integers(-128, 128, (4, 5, 4, c), dtype=np.int8)
+
+
+def test_dead_channels_keep_the_short_output_stage(tmp_path):
+    graph, inputs = dead_channel_graph()
+    result = codegen.export_c(graph, tmp_path / "c", "int8")
+    assert "REQUANT_WIDE" not in kept_paths(tmp_path / "c")
+    want = reference.run(graph, inputs)[graph.outputs[0]].reshape(len(inputs), -1)
+    assert len(np.unique(want.reshape(-1, 6)[:, 1])) == 1 and want[0, 1] > -128   # not clamped
+    got, _ = build.run_harness(build.build_harness(result), inputs, result.output_size)
+    assert build.compare(got, want) is None
+    try:
+        cortexm.require_toolchain()
+        cortexm.require_qemu()
+    except LevinError as exc:
+        pytest.skip(f"needs the Cortex-M toolchain and qemu: {exc}")
+    fw = cortexm.model_firmware(result, inputs.reshape(len(inputs), -1), tmp_path / "m4")
+    assert all(r.status == 0 and np.array_equal(np.frombuffer(r.output, np.int8), w)
+               for r, w in zip(cortexm.run(fw), want))
+
+
 @pytest.mark.parametrize("bias,s_out,wide", [(2 ** 30 - 1000, 4000.0, True), (2 ** 29, 2000.0, False),
                                               (0, 1e-5, False)])
 def test_the_output_stage_is_short_only_where_accumulators_allow(bias, s_out, wide, tmp_path):
@@ -187,13 +241,16 @@ def test_the_output_stage_is_short_only_where_accumulators_allow(bias, s_out, wi
     would get wrong on the M4; within the bound (right shifts or left) the short one is exact."""
     graph, inputs = requant_graph(bias, s_out)
     result = codegen.export_c(graph, tmp_path / "c", "int8")
-    assert ("REQUANT_WIDE" in kept_paths(tmp_path / "c")) == wide
+    kept = kept_paths(tmp_path / "c")
+    assert ("REQUANT_WIDE" in kept) == wide
+    assert ("LEFT_SHIFT" in kept) == (s_out < 1e-3)        # the tiny output scale: left shifts
     want = reference.run(graph, inputs)[graph.outputs[0]].reshape(len(inputs), -1)
     got, _ = build.run_harness(build.build_harness(result), inputs, result.output_size)
     assert build.compare(got, want) is None
     shutil.copyfile(runtime.C_DIR / "levin_config.h", tmp_path / "c" / "levin_config.h")
     got, taken = run(build.build_harness(result, extra=HOOK), inputs, result.output_size, tmp_path)
     assert build.compare(got, want) is None and ("REQUANT_WIDE" in taken) == wide
+    assert ("LEFT_SHIFT" in taken) == ("LEFT_SHIFT" in kept)
     try:
         cortexm.require_toolchain()
         cortexm.require_qemu()

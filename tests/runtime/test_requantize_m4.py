@@ -142,3 +142,35 @@ def test_short_output_stage_equals_intmath_within_its_bound(core, opt, tmp_path)
     assert r.status == 0
     np.testing.assert_array_equal(got[:len(acc)], want)
     np.testing.assert_array_equal(got[len(acc):], want)
+
+
+@pytest.mark.parametrize("core, opt, flags", [("cortex-m4", "-Os", ()), ("cortex-m4", "-O2", ()),
+                                              ("cortex-m4", "-Os", ("-DLEVIN_NO_REQUANT_WIDE",)),
+                                              ("cortex-m4", "-O2", ("-DLEVIN_NO_REQUANT_WIDE",)),
+                                              ("cortex-m3", "-O2", ())])
+def test_right_shift_output_stage_equals_intmath(core, opt, flags, tmp_path):
+    """LEVIN_NO_LEFT_SHIFT (every shift -1 or lower): the stage that rounds its last bit in the
+    final shift with 2 zp + 1 gives levin.intmath's codes, on its own (the 64-bit sum, any int32
+    accumulator) and with LEVIN_NO_REQUANT_WIDE (accumulators within that bound), every right
+    shift 1..31 and the bound's edges included."""
+    acc, mult, shift, zp, lo, hi, _ = _vectors(seed=11)
+    shift = np.where(shift >= 0, -1 - np.abs(shift) % 31, shift)
+    shift[len(acc) // 2:len(acc) // 2 + 31] = np.arange(-31, 0)
+    if flags:
+        lim = 2 ** 30
+        acc = np.where(np.abs(acc) < lim, acc, acc % lim)
+        acc[::9] = (lim - 1) * np.where(np.arange(len(acc))[::9] % 2, 1, -1)
+    want = np.concatenate([intmath.requantize(acc[4 * g:4 * g + 4], mult[4 * g:4 * g + 4], shift[4 * g:4 * g + 4],
+                                              int(zp[g]), int(lo[g]), int(hi[g])) for g in range(GROUPS)])
+    case = tmp_path / "case.c"
+    case.write_text(CASE % dict(n=len(acc), acc=_c(acc), mult=_c(mult), shift=_c(shift), zp=_c(zp), lo=_c(lo),
+                                hi=_c(hi)))
+    src = tmp_path / "under_test.c"
+    src.write_text(UNDER_TEST)
+    fw = cortexm.build([src, C_DIR / "levin_dot.c"], case, tmp_path / "fw", include_dirs=[C_DIR], core=core,
+                       opt=opt, code_cflags=("-DLEVIN_NO_LEFT_SHIFT",) + flags)
+    (r,) = cortexm.run(fw)
+    got = np.frombuffer(r.output, dtype=np.int8)
+    assert r.status == 0
+    np.testing.assert_array_equal(got[:len(acc)], want)
+    np.testing.assert_array_equal(got[len(acc):], want)

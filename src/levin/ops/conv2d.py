@@ -114,6 +114,7 @@ def kernel_paths(d: dict) -> set[str]:
     levin_conv_coded.c); where unsure, one more: that costs flash, never speed."""
     w, p = d["weights"], d["params"]
     paths = {"REQUANT_WIDE"} if d["requant_wide"] else set()
+    paths |= {"LEFT_SHIFT"} if d["left_shift"] else set()
     if cparams.sparse(w):
         return paths | {"CODED_CONV", "SPARSE"}
     paths |= {"CODED_CONV"} if cparams.coded_dense(w) else set()

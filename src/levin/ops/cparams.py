@@ -24,9 +24,10 @@ CODER_PACK = 1                  # LEVIN_CODER_PACK
 # (the general one takes over), a format path (CODED_*, SPARSE, TAPS) is LEVIN_ERR_UNSUPPORTED.
 # REQUANT_WIDE is the output stage's full 64-bit sum, which a conv or fully connected call needs
 # when an accumulator may reach 2^30 (`requant_wide`): left out, the shorter one runs, and only
-# correct within that bound.
+# correct within that bound. LEFT_SHIFT likewise: the output stage's left shift, which a call
+# needs when a channel's shift is 0 or more (`weighted`'s "left_shift").
 KERNEL_PATHS = ("CODED_CONV", "CODED_LINEAR", "SPARSE", "TAPS", "DEPTHWISE", "IM2COL", "WIDENED", "WIDENED_PAIRS",
-                "WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8", "REQUANT_WIDE")
+                "WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8", "REQUANT_WIDE", "LEFT_SHIFT")
 
 
 def coded_dense(w: dict) -> bool:
@@ -79,20 +80,50 @@ def weighted(ctx, node, k: int, sparse_factor: int, dense_channels: int) -> dict
     channels = w_t.shape[0]
     m, shift = np.broadcast_to(m, (channels,)), np.broadcast_to(shift, (channels,))
     shifts_ok(shift, node)
+    # A zero multiplier gives code zp whatever the shift: -1 keeps the output stage's short form.
+    shift = np.where(m == 0, np.minimum(shift, -1), shift)
     cname = f"n{k}"
     w, arrays = ctx.weights(w_t, cname, sparse_factor, dense_channels)
     arrays[cname + "_mult"] = m.astype(np.int32)
     arrays[cname + "_shift"] = shift.astype(np.int32)
-    bias = None
-    if len(node.inputs) > 2:
-        arrays[cname + "_bias"] = g.tensors[node.inputs[2]].data.astype(np.int32)
-        bias = cname + "_bias"
+    bias = b = None
     act_min, act_max = ctx.act_range(node)
+    if len(node.inputs) > 2:
+        b = constant_channel_biases(w_t.data, g.tensors[node.inputs[2]].data, m, shift, sz(out)[1],
+                                    act_min, act_max)
+        arrays[cname + "_bias"] = b.astype(np.int32)
+        bias = cname + "_bias"
     return {"weights": w, "arrays": arrays, "bias": bias, "in": ctx.ptr(node.inputs[0]),
             "out": ctx.ptr(node.output), "in_zp": sz(x)[1], "out_zp": sz(out)[1],
             "act": {"act_min": act_min, "act_max": act_max},
-            "requant_wide": requant_wide(w_t.data, g.tensors[node.inputs[2]].data if bias else None,
-                                         sz(x)[1], shift)}
+            "requant_wide": requant_wide(w_t.data, b, sz(x)[1], shift),
+            "left_shift": bool(np.any(shift >= 0))}
+
+
+def constant_channel_biases(weights: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                            out_zp: int, act_min: int, act_max: int) -> np.ndarray:
+    """bias, where an output channel whose weights are all zero (its accumulator is its bias at
+    every pixel, padding included) has a bias that `requant_wide` would count as reaching 2^30,
+    replaced by one below that bound with the same output code: the kernels compute the same
+    codes, and the model keeps the shorter output stage. (VWW's MobileNet has such channels in
+    its last 1x1 convs, bias +-2^30: the float model's dead channels, weight scales raised until
+    their bias fitted int32.)"""
+    b = np.array(bias, np.int64).reshape(-1)
+    w = np.asarray(weights).reshape(len(b), -1)
+    m = np.broadcast_to(np.asarray(multiplier, np.int64), b.shape)
+    s = np.broadcast_to(np.asarray(shift, np.int64), b.shape)
+    lim = (1 << 30) >> np.maximum(s, 0)          # |bias| < lim: within the short stage's bound
+
+    def code(o: int, acc: int) -> int:
+        return int(im.requantize(np.array([acc]), m[o:o + 1], s[o:o + 1], out_zp, act_min, act_max)[0])
+
+    for o in np.nonzero(~w.any(axis=1) & (np.abs(b) >= lim))[0]:
+        want, sign = code(o, int(b[o])), 1 if b[o] > 0 else -1
+        for cand in (0, sign * (int(lim[o]) - 1)):
+            if code(o, cand) == want:
+                b[o] = cand
+                break
+    return b
 
 
 def requant_wide(weights: np.ndarray, bias: np.ndarray | None, in_zp: int, shift: np.ndarray) -> bool:

@@ -52,7 +52,8 @@ def prepare(ctx, node, k: int) -> dict:
 
 def kernel_paths(d: dict) -> set[str]:
     """The optional paths of levin_linear_s8 this call runs (levin_linear.c)."""
-    return _format_paths(d["weights"]) | ({"REQUANT_WIDE"} if d["requant_wide"] else set())
+    return (_format_paths(d["weights"]) | ({"REQUANT_WIDE"} if d["requant_wide"] else set())
+            | ({"LEFT_SHIFT"} if d["left_shift"] else set()))
 
 
 def _format_paths(w: dict) -> set[str]:

@@ -23,7 +23,9 @@
  * weights), TAPS (the general conv kernel: grouped, or dilated along x, and not depthwise).
  * LEVIN_NO_REQUANT_WIDE: every conv and fully connected accumulator stays below 2^30 (the
  * generator's bound from the weights and biases), so the output stage takes a shorter sum
- * (levin_conv_window.h); only correct within that bound.
+ * (levin_conv_window.h); only correct within that bound. LEVIN_NO_LEFT_SHIFT: every conv and
+ * fully connected requantization shift is -1 or lower, so the output stage leaves out its left
+ * shift (levin_conv_window.h); only correct then.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
