@@ -16,6 +16,7 @@ import pytest
 from levin import codegen, intmath as im, reference, runtime
 from levin.config import QuantConfig
 from levin.ir.graph import Graph, QuantParams
+from levin.ops import cparams
 from levin.ops.cparams import KERNEL_PATHS, constant_channel_biases, requant_wide
 from levin.quant import ptq
 from levin.errors import LevinError
@@ -151,6 +152,21 @@ def test_the_generator_keeps_the_dsp_paths_the_m4_takes(models, model, weight_fo
     taken = {line.split()[1] for line in console.splitlines() if line.startswith("path ")}
     assert path in taken, taken
     assert taken <= kept, f"{model} / {weight_format}: took {taken - kept}, compiled out"
+    if path == "LINEAR_PACKED8":    # the generator read every symbol: no check at run time
+        assert "PACKED8_CHECK" not in kept
+
+
+def test_packed8_check_is_kept_only_where_a_symbol_leaves_int8():
+    from levin.ops import linear
+    w = {"pos_method": cparams.POS_DENSE, "coder": cparams.CODER_PACK, "bits": 8, "codebook": None,
+         "offset": -127, "data": "n0_weights_data"}
+    d = {"weights": w, "requant_wide": False, "left_shift": False,
+         "arrays": {"n0_weights_data": np.array([0, 254, 17], np.uint8)}}
+    assert linear.kernel_paths(d) == {"LINEAR_PACKED8"}
+    d["arrays"]["n0_weights_data"][1] = 255        # -127 + 255 = 128: past int8, corrupt
+    assert linear.kernel_paths(d) == {"LINEAR_PACKED8", "PACKED8_CHECK"}
+    w["offset"] = -128                              # the kernel checks nothing then anyway
+    assert linear.kernel_paths(d) == {"LINEAR_PACKED8"}
 
 
 def requant_graph(bias: int, s_out: float, seed: int = 3):

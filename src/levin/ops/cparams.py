@@ -25,9 +25,11 @@ CODER_PACK = 1                  # LEVIN_CODER_PACK
 # REQUANT_WIDE is the output stage's full 64-bit sum, which a conv or fully connected call needs
 # when an accumulator may reach 2^30 (`requant_wide`): left out, the shorter one runs, and only
 # correct within that bound. LEFT_SHIFT likewise: the output stage's left shift, which a call
-# needs when a channel's shift is 0 or more (`weighted`'s "left_shift").
+# needs when a channel's shift is 0 or more (`weighted`'s "left_shift"). PACKED8_CHECK: the
+# packed 8-bit fully connected kernel's pass that checks its symbols stay within int8, which a
+# call needs only when one does not (a corrupt tensor: `levin.ops.linear`).
 KERNEL_PATHS = ("CODED_CONV", "CODED_LINEAR", "SPARSE", "TAPS", "DEPTHWISE", "IM2COL", "WIDENED", "WIDENED_PAIRS",
-                "WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8", "REQUANT_WIDE", "LEFT_SHIFT")
+                "WIDE_WEIGHTS", "LINEAR_PACKED8", "LINEAR_BOOK8", "REQUANT_WIDE", "LEFT_SHIFT", "PACKED8_CHECK")
 
 
 def coded_dense(w: dict) -> bool:

@@ -52,8 +52,18 @@ def prepare(ctx, node, k: int) -> dict:
 
 def kernel_paths(d: dict) -> set[str]:
     """The optional paths of levin_linear_s8 this call runs (levin_linear.c)."""
-    return (_format_paths(d["weights"]) | ({"REQUANT_WIDE"} if d["requant_wide"] else set())
+    paths = _format_paths(d["weights"])
+    if "LINEAR_PACKED8" in paths and _packed8_leaves_int8(d["weights"], d["arrays"]):
+        paths.add("PACKED8_CHECK")
+    return (paths | ({"REQUANT_WIDE"} if d["requant_wide"] else set())
             | ({"LEFT_SHIFT"} if d["left_shift"] else set()))
+
+
+def _packed8_leaves_int8(w: dict, arrays: dict) -> bool:
+    """True when a symbol of packed 8-bit weights (value = offset + symbol) lies above int8: the
+    kernel then needs its check (the symbols are the payload's bytes, one each)."""
+    data = arrays.get(w["data"]) if w["data"] else None
+    return data is None or (len(data) > 0 and w["offset"] + int(np.max(data)) > 127)
 
 
 def _format_paths(w: dict) -> set[str]:

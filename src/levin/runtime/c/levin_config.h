@@ -25,7 +25,10 @@
  * generator's bound from the weights and biases), so the output stage takes a shorter sum
  * (levin_conv_window.h); only correct within that bound. LEVIN_NO_LEFT_SHIFT: every conv and
  * fully connected requantization shift is -1 or lower, so the output stage leaves out its left
- * shift (levin_conv_window.h); only correct then.
+ * shift (levin_conv_window.h); only correct then. LEVIN_NO_PACKED8_CHECK: every packed 8-bit
+ * fully connected tensor's symbols stay within int8 (the generator read them all), so the kernel
+ * does not check them at each inference (a corrupt byte then gives wrong codes, not
+ * LEVIN_ERR_CORRUPT; levin_weights_verify's checksums still find it).
  *
  * SPDX-License-Identifier: Apache-2.0
  */

@@ -68,6 +68,14 @@
 #else
 #define LEVIN_CODED_CONV 1
 #endif
+/* LEVIN_NO_PACKED8_CHECK: the code generator found every symbol of every packed 8-bit fully
+ * connected tensor (no codebook) within int8 (offset + symbol <= 127): linear_packed8 leaves out
+ * its pass over the bytes that checks it (levin_linear.c). */
+#ifdef LEVIN_NO_PACKED8_CHECK
+#define LEVIN_PACKED8_CHECK 0
+#else
+#define LEVIN_PACKED8_CHECK 1
+#endif
 /* LEVIN_NO_REQUANT_WIDE: the code generator found every accumulator of every conv and fully
  * connected layer, times 2^shift where shift > 0, below 2^30 in magnitude (|bias| + 255 * sum
  * |w| per output channel): the output stage then doubles it and takes the rounded high word

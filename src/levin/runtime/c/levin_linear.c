@@ -60,7 +60,9 @@ static LEVIN_NOINLINE int32_t linear_rows4(const levin_linear_params *p, const i
  * the rows' inner products over the unsigned symbols (levin_row_1x4_u8, as fast as int8's), plus
  * offset * sum(x + off) once per row, in wrapping arithmetic (the parts need not fit int32; their
  * sum, the true accumulator, does). No decoding: where a symbol could leave int8 (offset + 255 >
- * 127) one pass over the bytes first checks that none does (LEVIN_ERR_CORRUPT, as the reader). */
+ * 127) one pass over the bytes first checks that none does (LEVIN_ERR_CORRUPT, as the reader),
+ * unless the code generator read every symbol and found none that does (LEVIN_NO_PACKED8_CHECK:
+ * a flipped bit in flash is then levin_weights_verify's to find, at boot). */
 static LEVIN_NOINLINE levin_status linear_packed8(const levin_linear_params *p, const int8_t *in,
                                                   const levin_weights *w, const int32_t *bias,
                                                   const int32_t *multiplier, const int32_t *shift, int8_t *out) {
@@ -69,7 +71,7 @@ static LEVIN_NOINLINE levin_status linear_packed8(const levin_linear_params *p, 
     uint32_t sum = 0u;
     const levin_out4 q = levin_out4_make(zp, lo, hi);
     int32_t o, i;
-    if (w->offset > -128) { /* symbols above 127 - offset are corrupt */
+    if (LEVIN_PACKED8_CHECK && w->offset > -128) { /* symbols above 127 - offset are corrupt */
         const uint32_t limit4 = 0x01010101u * (uint32_t)(127 - w->offset);
         const uint8_t *b = rows;
         uint32_t bad = 0u;
@@ -111,6 +113,7 @@ static LEVIN_NOINLINE levin_status linear_packed8(const levin_linear_params *p, 
             bad |= *b > (uint32_t)(127 - w->offset);
         }
         if (bad) {
+            LEVIN_PATH_TAKEN(PACKED8_CHECK);
             return LEVIN_ERR_CORRUPT;
         }
     }
