@@ -100,22 +100,33 @@ def _c(values) -> str:
     return ", ".join(f"{int(v)}" if int(v) != -2**31 else "(-2147483647 - 1)" for v in values)
 
 
-@pytest.mark.parametrize("core, opt", [("cortex-m4", "-Os"), ("cortex-m4", "-O2"), ("cortex-m3", "-O2")])
-def test_output_stage_equals_intmath(core, opt, tmp_path):
-    acc, mult, shift, zp, lo, hi, want = _vectors()
+def _intmath_codes(acc, mult, shift, zp, lo, hi) -> np.ndarray:
+    """levin.intmath's codes of the vectors, four channels a group."""
+    return np.concatenate([intmath.requantize(acc[4 * g:4 * g + 4], mult[4 * g:4 * g + 4], shift[4 * g:4 * g + 4],
+                                              int(zp[g]), int(lo[g]), int(hi[g])) for g in range(GROUPS)])
+
+
+def _assert_stages_give(want, tmp_path, core, opt, acc, mult, shift, zp, lo, hi, cflags=()):
+    """Build the case on `core` at `opt` with `cflags`, run it under qemu, and check that both
+    output stages (one code at a time, then four) give `want`."""
     case = tmp_path / "case.c"
     case.write_text(CASE % dict(n=len(acc), acc=_c(acc), mult=_c(mult), shift=_c(shift), zp=_c(zp), lo=_c(lo),
                                 hi=_c(hi)))
     src = tmp_path / "under_test.c"
     src.write_text(UNDER_TEST)
     fw = cortexm.build([src, C_DIR / "levin_dot.c"], case, tmp_path / "fw", include_dirs=[C_DIR], core=core,
-                       opt=opt)
+                       opt=opt, code_cflags=tuple(cflags))
     (r,) = cortexm.run(fw)
     got = np.frombuffer(r.output, dtype=np.int8)
-    n = len(acc)
     assert r.status == 0
-    np.testing.assert_array_equal(got[:n], want)
-    np.testing.assert_array_equal(got[n:], want)
+    np.testing.assert_array_equal(got[:len(acc)], want)
+    np.testing.assert_array_equal(got[len(acc):], want)
+
+
+@pytest.mark.parametrize("core, opt", [("cortex-m4", "-Os"), ("cortex-m4", "-O2"), ("cortex-m3", "-O2")])
+def test_output_stage_equals_intmath(core, opt, tmp_path):
+    acc, mult, shift, zp, lo, hi, want = _vectors()
+    _assert_stages_give(want, tmp_path, core, opt, acc, mult, shift, zp, lo, hi)
 
 
 @pytest.mark.parametrize("core, opt", [("cortex-m4", "-Os"), ("cortex-m4", "-O2"), ("cortex-m3", "-O2")])
@@ -128,20 +139,8 @@ def test_short_output_stage_equals_intmath_within_its_bound(core, opt, tmp_path)
     lim = 2 ** (30 - np.maximum(shift, 0))                                   # |acc| < lim
     acc = np.where(np.abs(acc) < lim, acc, acc % lim)
     acc[::9] = (lim - 1)[::9] * np.where(np.arange(len(acc))[::9] % 2, 1, -1)  # the bound's edges
-    want = np.concatenate([intmath.requantize(acc[4 * g:4 * g + 4], mult[4 * g:4 * g + 4], shift[4 * g:4 * g + 4],
-                                              int(zp[g]), int(lo[g]), int(hi[g])) for g in range(GROUPS)])
-    case = tmp_path / "case.c"
-    case.write_text(CASE % dict(n=len(acc), acc=_c(acc), mult=_c(mult), shift=_c(shift), zp=_c(zp), lo=_c(lo),
-                                hi=_c(hi)))
-    src = tmp_path / "under_test.c"
-    src.write_text(UNDER_TEST)
-    fw = cortexm.build([src, C_DIR / "levin_dot.c"], case, tmp_path / "fw", include_dirs=[C_DIR], core=core,
-                       opt=opt, code_cflags=("-DLEVIN_NO_REQUANT_WIDE",))
-    (r,) = cortexm.run(fw)
-    got = np.frombuffer(r.output, dtype=np.int8)
-    assert r.status == 0
-    np.testing.assert_array_equal(got[:len(acc)], want)
-    np.testing.assert_array_equal(got[len(acc):], want)
+    _assert_stages_give(_intmath_codes(acc, mult, shift, zp, lo, hi), tmp_path, core, opt, acc, mult, shift, zp,
+                        lo, hi, ("-DLEVIN_NO_REQUANT_WIDE",))
 
 
 @pytest.mark.parametrize("core, opt, flags", [("cortex-m4", "-Os", ()), ("cortex-m4", "-O2", ()),
@@ -160,17 +159,5 @@ def test_right_shift_output_stage_equals_intmath(core, opt, flags, tmp_path):
         lim = 2 ** 30
         acc = np.where(np.abs(acc) < lim, acc, acc % lim)
         acc[::9] = (lim - 1) * np.where(np.arange(len(acc))[::9] % 2, 1, -1)
-    want = np.concatenate([intmath.requantize(acc[4 * g:4 * g + 4], mult[4 * g:4 * g + 4], shift[4 * g:4 * g + 4],
-                                              int(zp[g]), int(lo[g]), int(hi[g])) for g in range(GROUPS)])
-    case = tmp_path / "case.c"
-    case.write_text(CASE % dict(n=len(acc), acc=_c(acc), mult=_c(mult), shift=_c(shift), zp=_c(zp), lo=_c(lo),
-                                hi=_c(hi)))
-    src = tmp_path / "under_test.c"
-    src.write_text(UNDER_TEST)
-    fw = cortexm.build([src, C_DIR / "levin_dot.c"], case, tmp_path / "fw", include_dirs=[C_DIR], core=core,
-                       opt=opt, code_cflags=("-DLEVIN_NO_LEFT_SHIFT",) + flags)
-    (r,) = cortexm.run(fw)
-    got = np.frombuffer(r.output, dtype=np.int8)
-    assert r.status == 0
-    np.testing.assert_array_equal(got[:len(acc)], want)
-    np.testing.assert_array_equal(got[len(acc):], want)
+    _assert_stages_give(_intmath_codes(acc, mult, shift, zp, lo, hi), tmp_path, core, opt, acc, mult, shift, zp,
+                        lo, hi, ("-DLEVIN_NO_LEFT_SHIFT",) + flags)

@@ -152,6 +152,21 @@ static LEVIN_ALWAYS_INLINE void requant_range(int32_t acc, int32_t shift) {
     "asrs    %[a], %[a], %[k]\n\t" \
     "adds    %[a], %[a], %[zp2]\n\t"
 
+/* %[a] clamped to [%[min], %[max]]. */
+#define LEVIN_CLAMP_ASM \
+    "cmp     %[a], %[min]\n\t" \
+    "it      lt\n\t" \
+    "movlt   %[a], %[min]\n\t" \
+    "cmp     %[a], %[max]\n\t" \
+    "it      gt\n\t" \
+    "movgt   %[a], %[max]"
+
+/* output_code's end without left shifts: LEVIN_REQUANT_RIGHT, the shift by one, the clamp. */
+#define LEVIN_REQUANT_RIGHT_CODE \
+    LEVIN_REQUANT_RIGHT \
+    "asrs    %[a], %[a], #1\n\t" \
+    LEVIN_CLAMP_ASM
+
 /* The end of both output stages below, from x = (a * m + 2^30) >> 31 in %[a] (flags N from
  * "mvns k, shift": N clear when the right shift >= 1): rounding right shift, zero point, clamp. */
 #define LEVIN_REQUANT_TAIL \
@@ -161,12 +176,7 @@ static LEVIN_ALWAYS_INLINE void requant_range(int32_t acc, int32_t shift) {
     "andpl   %[lo], %[a], #1\n\t" \
     "addpl   %[a], %[lo], %[a], asr #1\n\t" /* (y >> right) + bit right-1 of y */ \
     "add     %[a], %[a], %[zp]\n\t" \
-    "cmp     %[a], %[min]\n\t" \
-    "it      lt\n\t" \
-    "movlt   %[a], %[min]\n\t" \
-    "cmp     %[a], %[max]\n\t" \
-    "it      gt\n\t" \
-    "movgt   %[a], %[max]"
+    LEVIN_CLAMP_ASM
 
 /* levin_requantize(acc, multiplier, shift) + out_zp, clamped to [act_min, act_max]. On Thumb-2
  * (Cortex-M3 and up) in 20 instructions without a branch: the left shift (shift > 0) and the
@@ -184,14 +194,7 @@ static LEVIN_ALWAYS_INLINE int8_t output_code(int32_t acc, int32_t multiplier, i
     __asm__("mvns    %[k], %[s]\n\t"
             "lsls    %[a], %[a], #1\n\t"
             "smmulr  %[a], %[a], %[m]\n\t"
-            LEVIN_REQUANT_RIGHT
-            "asrs    %[a], %[a], #1\n\t"
-            "cmp     %[a], %[min]\n\t"
-            "it      lt\n\t"
-            "movlt   %[a], %[min]\n\t"
-            "cmp     %[a], %[max]\n\t"
-            "it      gt\n\t"
-            "movgt   %[a], %[max]"
+            LEVIN_REQUANT_RIGHT_CODE
             : [a] "+&r"(acc), [k] "=&r"(k)
             : [m] "r"(multiplier), [s] "r"(shift), [zp2] "r"(zp2), [min] "r"(act_min), [max] "r"(act_max)
             : "cc");
@@ -205,14 +208,7 @@ static LEVIN_ALWAYS_INLINE int8_t output_code(int32_t acc, int32_t multiplier, i
             "smlal   %[lo], %[hi], %[a], %[m]\n\t"
             "lsls    %[hi], %[hi], #1\n\t"
             "orr     %[a], %[hi], %[lo], lsr #31\n\t"
-            LEVIN_REQUANT_RIGHT
-            "asrs    %[a], %[a], #1\n\t"
-            "cmp     %[a], %[min]\n\t"
-            "it      lt\n\t"
-            "movlt   %[a], %[min]\n\t"
-            "cmp     %[a], %[max]\n\t"
-            "it      gt\n\t"
-            "movgt   %[a], %[max]"
+            LEVIN_REQUANT_RIGHT_CODE
             : [a] "+&r"(acc), [k] "=&r"(k), [lo] "=&r"(lo), [hi] "=&r"(hi)
             : [m] "r"(multiplier), [s] "r"(shift), [zp2] "r"(zp2), [min] "r"(act_min), [max] "r"(act_max)
             : "cc");
